@@ -1,0 +1,286 @@
+//! The IR: a checked spec, the hand-off from the checker to code generation and
+//! graph export.
+//!
+//! Invariants (established by `check`, relied upon by every consumer):
+//! - every id (`TokenId`, `RecordId`, `EventId`, `StateId`, `ConstId`) indexes
+//!   its vector in [`Spec`]; names are unique within their kind;
+//! - every token pattern compiles with the `regex` crate and cannot match the
+//!   empty string unless written so on purpose (e.g. `/[^\r\n]*/`);
+//! - every expression is typed (`Expr::ty`) and only refers to names in scope;
+//! - each record's `fields` lists the named fields its parse result carries,
+//!   with anonymous sub-records, branch cases and optionals flattened in;
+//! - a state's `up`/`down` grammar is an exported record;
+//! - `machine.initial` is a valid state.
+
+pub use protoc_runtime::dissector::Severity;
+pub use protoc_runtime::expr::{BinOp, Expr, ExprKind, Func, Type, UnOp};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TokenId(pub usize);
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RecordId(pub usize);
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct EventId(pub usize);
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct StateId(pub usize);
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConstId(pub usize);
+
+/// A checked spec.
+#[derive(Debug, Clone)]
+pub struct Spec {
+    /// The protocol's name (`protocol smtp { … }`).
+    pub name: String,
+    /// The spec file as given to the compiler (`specs/smtp.proto`), for headers.
+    pub source_path: String,
+    pub transport: Transport,
+    pub ports: Vec<u16>,
+    pub consts: Vec<ConstTable>,
+    pub events: Vec<Event>,
+    pub grammar: Grammar,
+    pub machine: StateMachine,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    Tcp,
+}
+
+/// `const NAME = { "key": "value", … };`: a string-to-string table.
+#[derive(Debug, Clone)]
+pub struct ConstTable {
+    pub name: String,
+    pub entries: Vec<(String, String)>,
+}
+
+/// `event NAME;` or `streamed event NAME;`.
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub name: String,
+    pub streamed: bool,
+    /// The record every `trigger` of this event passes (inferred by the
+    /// checker; `None` if it is never triggered with a record, or streamed).
+    pub payload: Option<RecordId>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Grammar {
+    pub tokens: Vec<Token>,
+    pub records: Vec<Record>,
+    /// Records a state may name as its `up`/`down` grammar.
+    pub exports: Vec<RecordId>,
+}
+
+/// `token NAME = /regex/;`. Inline regexes in records become tokens named
+/// `_token_N`.
+#[derive(Debug, Clone)]
+pub struct Token {
+    pub name: String,
+    /// The regex as written between the slashes.
+    pub pattern: String,
+    /// Longest match the pattern can make, if bounded (`\r?\n` → 2).
+    pub max_len: Option<usize>,
+}
+
+/// `record NAME { items }`.
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub name: String,
+    /// What to parse, in order.
+    pub items: Vec<Element>,
+    /// The named fields of the parse result, flattened (see module doc), in
+    /// order of first appearance.
+    pub fields: Vec<FieldDef>,
+}
+
+/// One named field of a record's parse result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FieldDef {
+    pub name: String,
+    /// Its type; `Type::Optional` when some parse paths do not set it.
+    pub ty: Type,
+}
+
+/// A grammar element: what the parser does at one point of a record.
+#[derive(Debug, Clone)]
+pub enum Element {
+    /// `name: element;`: parse `element` and store its result as `name`.
+    Field { name: String, element: Box<Element> },
+    /// Match a token; its text is the result.
+    Token(TokenId),
+    /// Parse another record. Unnamed (not under `Field`), its fields are
+    /// merged into the enclosing record's result.
+    Record(RecordId),
+    /// `branch TABLE[key] { "case" => element; … default => element; }`:
+    /// evaluate `key` (a `Lookup` into a const table, or any string
+    /// expression), then parse the element of the matching case. With no
+    /// match and no default, it is a parse error.
+    Branch {
+        key: Expr,
+        cases: Vec<(String, Element)>,
+        default: Option<Box<Element>>,
+    },
+    /// `optional element if cond`: parse `element` only when `cond` holds
+    /// (it may call `lookahead()`, which waits for one more byte).
+    Optional { element: Box<Element>, cond: Expr },
+    /// Parse nothing.
+    Empty,
+    /// A parse error with this message.
+    Fail(String),
+    /// `array element until cond`: parse elements one after another; after
+    /// each, evaluate `cond` with `elem` bound to the element just parsed and
+    /// stop when it holds. The result is the list of elements.
+    Array { element: Box<Element>, until: Expr },
+    /// `bytes until TOKEN [chunked -> EVENT] [transform NAME]`: read bytes up
+    /// to (not including) the first match of `token`; the token itself is not
+    /// consumed. Chunked: each available piece goes to the streamed `event`
+    /// as it arrives, and the result is not kept.
+    BytesUntil {
+        token: TokenId,
+        chunked: Option<EventId>,
+        transform: Option<Transform>,
+    },
+}
+
+/// A generic transform applied to the bytes of a chunked field before they
+/// reach the event (provided by the runtime, named in the spec).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transform {
+    /// Undo line-start dot-stuffing (`\n..` → `\n.`), RFC 5321 §4.5.2.
+    Unstuff,
+}
+
+/// `states bidirectional { … }`.
+#[derive(Debug, Clone)]
+pub struct StateMachine {
+    pub states: Vec<State>,
+    pub initial: StateId,
+    /// Transitions declared on `any`: tried after the current state's own.
+    pub any: Vec<Transition>,
+}
+
+/// `state NAME { up: RECORD; down: RECORD; }`.
+#[derive(Debug, Clone)]
+pub struct State {
+    pub name: String,
+    pub up: Option<RecordId>,
+    pub down: Option<RecordId>,
+    /// Transitions in declaration order: the first whose event matches and
+    /// whose condition holds fires.
+    pub transitions: Vec<Transition>,
+}
+
+/// `STATE on EVENT[(binding)] [when cond] { actions; [jump TARGET;] }`.
+#[derive(Debug, Clone)]
+pub struct Transition {
+    pub on: TransitionEvent,
+    /// The name bound to the event's argument: the parsed record for `up` and
+    /// `down` (`Type::Record`), the error message for `parse_error` (string),
+    /// the direction (`"up"`/`"down"`) for `missing_grammar`.
+    pub binding: Option<String>,
+    pub when: Option<Expr>,
+    pub actions: Vec<Action>,
+    /// Where to go after the actions; `None` stays in the current state.
+    pub jump: Option<Target>,
+    /// 1-based line of the transition in the spec, for graphs and traces.
+    pub line: usize,
+}
+
+/// The built-in state-machine events.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum TransitionEvent {
+    /// A message parsed from the client.
+    Up,
+    /// A message parsed from the server.
+    Down,
+    /// The current grammar rejected the input.
+    ParseError,
+    /// Data arrived in a direction the current state has no grammar for.
+    MissingGrammar,
+    /// The state machine starts (on the initial state).
+    Init,
+    /// The state is entered.
+    Enter,
+    /// The state is left.
+    Leave,
+    /// No transition for this many seconds (of capture time) since the state was entered.
+    Timeout(f64),
+    /// The machine reached `fail`.
+    Fail,
+    /// The machine reached `finish`.
+    Finish,
+}
+
+impl TransitionEvent {
+    pub fn name(&self) -> &'static str {
+        match self {
+            TransitionEvent::Up => "up",
+            TransitionEvent::Down => "down",
+            TransitionEvent::ParseError => "parse_error",
+            TransitionEvent::MissingGrammar => "missing_grammar",
+            TransitionEvent::Init => "init",
+            TransitionEvent::Enter => "enter",
+            TransitionEvent::Leave => "leave",
+            TransitionEvent::Timeout(_) => "timeout",
+            TransitionEvent::Fail => "fail",
+            TransitionEvent::Finish => "finish",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    State(StateId),
+    /// The built-in failure state: `on fail` transitions run, then the flow is dropped.
+    Fail,
+    /// The built-in end state: `on finish` transitions run, then the flow is done.
+    Finish,
+}
+
+#[derive(Debug, Clone)]
+pub enum Action {
+    /// `trigger EVENT(expr);` or `trigger EVENT;`.
+    Trigger { event: EventId, arg: Option<Expr> },
+    /// `alert SEVERITY "description with {expr}";`.
+    Alert { severity: Severity, description: Template },
+    /// `drop;`: drop the flow now.
+    Drop,
+    /// `log "text with {expr}";`: a line in the debug trace.
+    Log(Template),
+}
+
+/// A string with `{expr}` interpolations.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Template {
+    pub parts: Vec<TemplatePart>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum TemplatePart {
+    Text(String),
+    Expr(Expr),
+}
+
+impl Spec {
+    pub fn token(&self, id: TokenId) -> &Token {
+        &self.grammar.tokens[id.0]
+    }
+    pub fn record(&self, id: RecordId) -> &Record {
+        &self.grammar.records[id.0]
+    }
+    pub fn event(&self, id: EventId) -> &Event {
+        &self.events[id.0]
+    }
+    pub fn state(&self, id: StateId) -> &State {
+        &self.machine.states[id.0]
+    }
+    pub fn record_by_name(&self, name: &str) -> Option<RecordId> {
+        self.grammar.records.iter().position(|r| r.name == name).map(RecordId)
+    }
+    pub fn state_by_name(&self, name: &str) -> Option<StateId> {
+        self.machine.states.iter().position(|s| s.name == name).map(StateId)
+    }
+    pub fn const_table(&self, name: &str) -> Option<&ConstTable> {
+        self.consts.iter().find(|c| c.name == name)
+    }
+}

@@ -1,0 +1,196 @@
+//! The contract between the runtime and generated dissectors.
+//!
+//! The runtime reassembles each TCP flow and hands its in-order bytes, per
+//! direction, to one [`Dissector`] instance (generated from a spec). The
+//! dissector parses, runs its state machine and reports what it finds to an
+//! [`EventSink`]: user events with their parsed record, streamed chunks,
+//! alerts and a debug trace. The sink answers with a [`Verdict`] so that rules
+//! can drop the flow from inside an event.
+
+use std::fmt;
+use std::net::SocketAddr;
+
+use crate::value::Value;
+
+/// The direction of bytes in a flow: `Up` from the initiator (client) to the
+/// responder (server), `Down` back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Direction {
+    Up,
+    Down,
+}
+
+impl Direction {
+    pub fn name(self) -> &'static str {
+        match self {
+            Direction::Up => "up",
+            Direction::Down => "down",
+        }
+    }
+
+    pub fn index(self) -> usize {
+        match self {
+            Direction::Up => 0,
+            Direction::Down => 1,
+        }
+    }
+
+    pub fn reverse(self) -> Direction {
+        match self {
+            Direction::Up => Direction::Down,
+            Direction::Down => Direction::Up,
+        }
+    }
+}
+
+impl fmt::Display for Direction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Identity of a flow as the outputs show it: `src` is the initiator.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct FlowInfo {
+    /// A small id, unique within one run, in order of first packet.
+    pub id: u64,
+    pub src: SocketAddr,
+    pub dst: SocketAddr,
+}
+
+/// Alert severities, as in Haka.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Severity {
+    Low,
+    Medium,
+    High,
+}
+
+impl Severity {
+    pub fn name(self) -> &'static str {
+        match self {
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Severity> {
+        match s {
+            "low" => Some(Severity::Low),
+            "medium" => Some(Severity::Medium),
+            "high" => Some(Severity::High),
+            _ => None,
+        }
+    }
+}
+
+/// What the sink wants done with the flow after an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Continue,
+    /// Drop the flow: the dissector stops, the runtime withholds the current
+    /// packet and every later one of the flow, and frees its state.
+    Drop,
+}
+
+/// Where a dissector stands, as the runtime sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlowStatus {
+    /// Parsing goes on.
+    Active,
+    /// The state machine reached `finish`: the flow is done, later bytes are ignored.
+    Finished,
+    /// The state machine reached `fail` and dropped the flow, or a rule dropped it.
+    Dropped,
+}
+
+/// Receives what dissectors find. Implemented by the runtime's output and
+/// rules engine; tests implement it to record events.
+pub trait EventSink {
+    /// A user event (`trigger NAME(record)` in the spec), `fields` being the record.
+    fn event(&mut self, flow: &FlowInfo, dir: Direction, now: f64, name: &'static str, fields: &Value) -> Verdict;
+
+    /// A chunk of a streamed event (`bytes ... chunked -> NAME`). `last` is true
+    /// on the final call of one stream (its chunk may be empty).
+    fn stream(&mut self, flow: &FlowInfo, dir: Direction, now: f64, name: &'static str, chunk: &[u8], last: bool) -> Verdict;
+
+    /// An alert raised by the spec's state machine.
+    fn alert(&mut self, flow: &FlowInfo, dir: Direction, now: f64, severity: Severity, description: &str);
+
+    /// Whether `trace` is wanted (`-d`); dissectors skip formatting otherwise.
+    fn tracing(&self) -> bool {
+        false
+    }
+
+    /// One line of debug trace: grammar and state machine steps.
+    fn trace(&mut self, _flow: &FlowInfo, _message: fmt::Arguments<'_>) {}
+}
+
+/// Everything a dissector call needs besides its own state.
+pub struct Cx<'a> {
+    pub flow: &'a FlowInfo,
+    /// Capture time of the packet being processed, in seconds since the epoch.
+    pub now: f64,
+    pub sink: &'a mut dyn EventSink,
+}
+
+/// A protocol dissector for one flow. Generated from a spec; the runtime owns
+/// one per flow and calls it with the flow's reassembled bytes.
+pub trait Dissector: Send {
+    /// In-order bytes of one direction. Bytes may arrive split anywhere.
+    fn feed(&mut self, dir: Direction, data: &[u8], cx: &mut Cx<'_>);
+
+    /// `len` bytes of one direction are missing and will never arrive.
+    fn gap(&mut self, dir: Direction, len: u64, cx: &mut Cx<'_>);
+
+    /// One direction ended (FIN, RST, or the end of the capture).
+    fn end(&mut self, dir: Direction, cx: &mut Cx<'_>);
+
+    /// Capture time moved on to `cx.now`: run due `timeout` transitions.
+    fn tick(&mut self, cx: &mut Cx<'_>);
+
+    fn status(&self) -> FlowStatus;
+}
+
+/// The type of one field of an event, for checking rules against a spec.
+#[derive(Debug, Clone, Copy)]
+pub struct FieldSchema {
+    pub name: &'static str,
+    /// The field's type in the expression language's terms, e.g. `string`,
+    /// `list of record smtp_response`, `optional string`.
+    pub ty: &'static str,
+}
+
+/// An event a spec declares, with the fields of the record it carries.
+#[derive(Debug, Clone, Copy)]
+pub struct EventSchema {
+    pub name: &'static str,
+    pub streamed: bool,
+    /// Fields of the record that `trigger` passes (empty for streamed events).
+    pub fields: &'static [FieldSchema],
+}
+
+/// What the runtime knows of a compiled spec: how to pick it and how to make
+/// a dissector. Every generated module exports one `SPEC: SpecDescriptor`.
+#[derive(Clone, Copy)]
+pub struct SpecDescriptor {
+    /// The spec's protocol name (`smtp`).
+    pub name: &'static str,
+    /// Default server ports.
+    pub ports: &'static [u16],
+    pub events: &'static [EventSchema],
+    /// A fresh dissector for a new flow.
+    pub new_dissector: fn() -> Box<dyn Dissector>,
+    /// The records that events carry, for rule checking: (record, fields).
+    pub records: &'static [(&'static str, &'static [FieldSchema])],
+}
+
+impl fmt::Debug for SpecDescriptor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SpecDescriptor")
+            .field("name", &self.name)
+            .field("ports", &self.ports)
+            .finish_non_exhaustive()
+    }
+}

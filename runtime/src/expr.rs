@@ -1,0 +1,266 @@
+//! The expression language shared by specs (`when`, `branch`, `optional`,
+//! `until`, alert descriptions) and run-time rules.
+//!
+//! The compiler's checker builds these trees with every node's [`Type`] filled
+//! in; code generation turns them into Rust, and [`eval`] interprets them over
+//! [`Value`]s for rules loaded at run time. Both follow the same semantics:
+//!
+//! - a field or index that does not exist yields `Null` (never an error);
+//! - `==` between `Null` and anything but `Null` is false, `!=` true;
+//!   ordering comparisons with `Null` are false;
+//! - `&&` and `||` short-circuit; `!` negates truthiness;
+//! - `upper`/`lower` are ASCII case mappings; `len` counts bytes, characters'
+//!   bytes or list elements;
+//! - `s ~ /re/` is true when the regex matches anywhere in `s`;
+//! - `lookahead()` is the next unread byte as an integer (grammar only).
+
+use crate::value::Value;
+
+/// The static type of an expression.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Type {
+    Str,
+    Int,
+    Bool,
+    Bytes,
+    List(Box<Type>),
+    /// A record of the spec, by name.
+    Record(String),
+    /// A value that may be absent (a field present in some branch cases only).
+    Optional(Box<Type>),
+}
+
+impl Type {
+    /// The type once `Optional` is peeled off.
+    pub fn inner(&self) -> &Type {
+        match self {
+            Type::Optional(t) => t.inner(),
+            t => t,
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            Type::Str => "string".into(),
+            Type::Int => "integer".into(),
+            Type::Bool => "boolean".into(),
+            Type::Bytes => "bytes".into(),
+            Type::List(t) => format!("list of {}", t.describe()),
+            Type::Record(r) => format!("record `{r}`"),
+            Type::Optional(t) => format!("optional {}", t.describe()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnOp {
+    Not,
+    Neg,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BinOp {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    And,
+    Or,
+}
+
+impl BinOp {
+    pub fn symbol(self) -> &'static str {
+        match self {
+            BinOp::Eq => "==",
+            BinOp::Ne => "!=",
+            BinOp::Lt => "<",
+            BinOp::Le => "<=",
+            BinOp::Gt => ">",
+            BinOp::Ge => ">=",
+            BinOp::And => "&&",
+            BinOp::Or => "||",
+        }
+    }
+}
+
+/// Built-in functions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Func {
+    Upper,
+    Lower,
+    Len,
+    /// The next unread byte of the input (grammar expressions only).
+    Lookahead,
+}
+
+impl Func {
+    pub fn name(self) -> &'static str {
+        match self {
+            Func::Upper => "upper",
+            Func::Lower => "lower",
+            Func::Len => "len",
+            Func::Lookahead => "lookahead",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ExprKind {
+    /// A literal: string, integer (a char literal `'\r'` is its byte value) or boolean.
+    Lit(Value),
+    /// A name in scope: a transition's binding (`res`, `err`, `dir`), `elem` in
+    /// an array's `until`, or a field already parsed in the enclosing record.
+    Var(String),
+    Field(Box<Expr>, String),
+    Index(Box<Expr>, Box<Expr>),
+    /// `TABLE[key]` on a `const` table: the entry's value, or `Null`.
+    Lookup { table: String, key: Box<Expr> },
+    Call(Func, Vec<Expr>),
+    Unary(UnOp, Box<Expr>),
+    Binary(BinOp, Box<Expr>, Box<Expr>),
+    /// `subject ~ /pattern/`.
+    Match(Box<Expr>, String),
+}
+
+/// A checked expression: its kind and its type.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Expr {
+    pub kind: ExprKind,
+    pub ty: Type,
+}
+
+/// What an expression can see when it is evaluated.
+pub trait Scope {
+    /// The value of a variable (binding or field), or `Null`.
+    fn var(&self, name: &str) -> Value;
+    /// `TABLE[key]`, or `Null`.
+    fn lookup(&self, _table: &str, _key: &str) -> Value {
+        Value::Null
+    }
+    /// The next unread byte, if known.
+    fn lookahead(&self) -> Option<u8> {
+        None
+    }
+    /// A compiled regex for `pattern` (scopes cache them); `None` if invalid.
+    fn regex(&self, pattern: &str) -> Option<regex::Regex> {
+        regex::Regex::new(pattern).ok()
+    }
+}
+
+/// Evaluates `expr` in `scope`, following the semantics in the module doc.
+pub fn eval(expr: &Expr, scope: &dyn Scope) -> Value {
+    match &expr.kind {
+        ExprKind::Lit(v) => v.clone(),
+        ExprKind::Var(name) => scope.var(name),
+        ExprKind::Field(base, name) => eval(base, scope).field(name).clone(),
+        ExprKind::Index(base, index) => match eval(index, scope) {
+            Value::Int(i) => eval(base, scope).index(i).clone(),
+            _ => Value::Null,
+        },
+        ExprKind::Lookup { table, key } => match eval(key, scope) {
+            Value::Str(k) => scope.lookup(table, &k),
+            _ => Value::Null,
+        },
+        ExprKind::Call(func, args) => {
+            let arg = args.first().map(|a| eval(a, scope)).unwrap_or(Value::Null);
+            match (func, arg) {
+                (Func::Upper, Value::Str(s)) => Value::Str(s.to_ascii_uppercase()),
+                (Func::Lower, Value::Str(s)) => Value::Str(s.to_ascii_lowercase()),
+                (Func::Len, Value::Str(s)) => Value::Int(s.len() as i64),
+                (Func::Len, Value::Bytes(b)) => Value::Int(b.len() as i64),
+                (Func::Len, Value::List(l)) => Value::Int(l.len() as i64),
+                (Func::Lookahead, _) => scope
+                    .lookahead()
+                    .map_or(Value::Null, |b| Value::Int(i64::from(b))),
+                _ => Value::Null,
+            }
+        }
+        ExprKind::Unary(UnOp::Not, e) => Value::Bool(!eval(e, scope).truthy()),
+        ExprKind::Unary(UnOp::Neg, e) => match eval(e, scope) {
+            Value::Int(i) => Value::Int(i.wrapping_neg()),
+            _ => Value::Null,
+        },
+        ExprKind::Binary(BinOp::And, a, b) => {
+            Value::Bool(eval(a, scope).truthy() && eval(b, scope).truthy())
+        }
+        ExprKind::Binary(BinOp::Or, a, b) => {
+            Value::Bool(eval(a, scope).truthy() || eval(b, scope).truthy())
+        }
+        ExprKind::Binary(op, a, b) => Value::Bool(compare(*op, &eval(a, scope), &eval(b, scope))),
+        ExprKind::Match(subject, pattern) => match eval(subject, scope) {
+            Value::Str(s) => Value::Bool(scope.regex(pattern).is_some_and(|re| re.is_match(&s))),
+            _ => Value::Bool(false),
+        },
+    }
+}
+
+/// A comparison under the module's `Null` rules.
+pub fn compare(op: BinOp, a: &Value, b: &Value) -> bool {
+    use std::cmp::Ordering;
+    let ordering: Option<Ordering> = match (a, b) {
+        (Value::Null, Value::Null) => Some(Ordering::Equal),
+        (Value::Null, _) | (_, Value::Null) => None,
+        (Value::Int(x), Value::Int(y)) => Some(x.cmp(y)),
+        (Value::Str(x), Value::Str(y)) => Some(x.cmp(y)),
+        (Value::Bytes(x), Value::Bytes(y)) => Some(x.cmp(y)),
+        (Value::Bool(x), Value::Bool(y)) => Some(x.cmp(y)),
+        (x, y) => (x == y).then_some(Ordering::Equal),
+    };
+    match op {
+        BinOp::Eq => ordering == Some(Ordering::Equal),
+        BinOp::Ne => ordering != Some(Ordering::Equal),
+        BinOp::Lt => ordering == Some(Ordering::Less),
+        BinOp::Le => matches!(ordering, Some(Ordering::Less | Ordering::Equal)),
+        BinOp::Gt => ordering == Some(Ordering::Greater),
+        BinOp::Ge => matches!(ordering, Some(Ordering::Greater | Ordering::Equal)),
+        BinOp::And | BinOp::Or => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Res(Value);
+    impl Scope for Res {
+        fn var(&self, name: &str) -> Value {
+            if name == "res" {
+                self.0.clone()
+            } else {
+                Value::Null
+            }
+        }
+    }
+
+    fn e(kind: ExprKind, ty: Type) -> Expr {
+        Expr { kind, ty }
+    }
+
+    #[test]
+    fn indexing_past_the_end_compares_unequal_instead_of_failing() {
+        let res = Value::Record(vec![(
+            "responses".into(),
+            Value::List(vec![Value::Record(vec![("code".into(), Value::Str("220".into()))])]),
+        )]);
+        let code_of = |i: i64| {
+            let var = e(ExprKind::Var("res".into()), Type::Record("r".into()));
+            let list = e(ExprKind::Field(Box::new(var), "responses".into()), Type::List(Box::new(Type::Record("x".into()))));
+            let idx = e(ExprKind::Lit(Value::Int(i)), Type::Int);
+            let elem = e(ExprKind::Index(Box::new(list), Box::new(idx)), Type::Record("x".into()));
+            e(ExprKind::Field(Box::new(elem), "code".into()), Type::Str)
+        };
+        let lit = || e(ExprKind::Lit(Value::Str("220".into())), Type::Str);
+        let eq = |i| e(ExprKind::Binary(BinOp::Eq, Box::new(code_of(i)), Box::new(lit())), Type::Bool);
+        assert_eq!(eval(&eq(0), &Res(res.clone())), Value::Bool(true));
+        assert_eq!(eval(&eq(1), &Res(res)), Value::Bool(false));
+    }
+
+    #[test]
+    fn null_ordering_is_false_both_ways() {
+        assert!(!compare(BinOp::Lt, &Value::Null, &Value::Int(1)));
+        assert!(!compare(BinOp::Ge, &Value::Null, &Value::Int(1)));
+        assert!(compare(BinOp::Ne, &Value::Null, &Value::Int(1)));
+    }
+}

@@ -1,0 +1,11 @@
+//! `protoc-rs streams` (not implemented yet).
+
+use std::process::ExitCode;
+
+/// Not implemented yet.
+#[derive(clap::Args)]
+pub struct Args {}
+
+pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
+    anyhow::bail!("`streams` is not implemented yet")
+}

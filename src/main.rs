@@ -1,0 +1,50 @@
+//! `protoc-rs`: the command-line tool. Each subcommand lives in `cli/`.
+
+mod cli;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// A protocol-dissector compiler: describe a protocol once in a `.proto` spec,
+/// get a checked, fast dissector with events, rules and graphs.
+#[derive(Parser)]
+#[command(name = "protoc-rs", version, propagate_version = true)]
+#[command(after_help = "Examples:\n  \
+    protoc-rs check specs/smtp.proto\n  \
+    protoc-rs pcap capture.pcap --format json\n  \
+    protoc-rs build specs/smtp.proto --dump-dissector-graph | dot -Tpdf -o smtp.pdf")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    Check(cli::check::Args),
+    Graph(cli::graph::Args),
+    Build(cli::build::Args),
+    Pcap(cli::pcap::Args),
+    Streams(cli::streams::Args),
+    Synth(cli::synth::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Check(args) => cli::check::run(args),
+        Command::Graph(args) => cli::graph::run(args),
+        Command::Build(args) => cli::build::run(args),
+        Command::Pcap(args) => cli::pcap::run(args),
+        Command::Streams(args) => cli::streams::run(args),
+        Command::Synth(args) => cli::synth::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) if cli::is_broken_pipe(&err) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
