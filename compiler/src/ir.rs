@@ -176,7 +176,8 @@ pub struct Transition {
     pub on: TransitionEvent,
     /// The name bound to the event's argument: the parsed record for `up` and
     /// `down` (`Type::Record`), the error message for `parse_error` (string),
-    /// the direction (`"up"`/`"down"`) for `missing_grammar`.
+    /// the direction (`"up"`/`"down"`) for `missing_grammar`, the number of
+    /// missing bytes for `gap`.
     pub binding: Option<String>,
     pub when: Option<Expr>,
     pub actions: Vec<Action>,
@@ -196,7 +197,11 @@ pub enum TransitionEvent {
     /// The current grammar rejected the input.
     ParseError,
     /// Data arrived in a direction the current state has no grammar for.
+    /// Unhandled, the data waits until a state with a grammar for it.
     MissingGrammar,
+    /// Bytes were lost in the stream (binding: how many, an integer).
+    /// Unhandled, it is a parse error.
+    Gap,
     /// The state machine starts (on the initial state).
     Init,
     /// The state is entered.
@@ -218,6 +223,7 @@ impl TransitionEvent {
             TransitionEvent::Down => "down",
             TransitionEvent::ParseError => "parse_error",
             TransitionEvent::MissingGrammar => "missing_grammar",
+            TransitionEvent::Gap => "gap",
             TransitionEvent::Init => "init",
             TransitionEvent::Enter => "enter",
             TransitionEvent::Leave => "leave",
