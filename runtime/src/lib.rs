@@ -10,8 +10,12 @@
 //!
 //! - [`value`] and [`expr`]: parsed messages as dynamic values, and the
 //!   expression language shared by specs and rules;
-//! - [`dissector`]: the trait generated code implements and the sink it reports to.
+//! - [`dissector`]: the trait generated code implements and the sink it reports to;
+//! - [`parse`]: the parsing primitives generated record parsers call;
+//! - [`machine`]: helpers for generated state machines (actions, traces).
 
 pub mod dissector;
 pub mod expr;
+pub mod machine;
+pub mod parse;
 pub mod value;
