@@ -15,4 +15,5 @@
 //! - [`codegen`]: pure `generate(&ir::Spec) -> String`;
 //! - [`graph`]: state-machine and grammar graphs (petgraph) as DOT.
 
+pub mod codegen;
 pub mod ir;

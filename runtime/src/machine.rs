@@ -30,7 +30,7 @@ pub fn trigger_empty(cx: &mut Cx<'_>, dir: Direction, event: &'static str) -> Re
     trigger_value(cx, dir, event, &Value::Record(Vec::new()))
 }
 
-fn trigger_value(cx: &mut Cx<'_>, dir: Direction, event: &'static str, value: &Value) -> Result<(), Dropped> {
+pub fn trigger_value(cx: &mut Cx<'_>, dir: Direction, event: &'static str, value: &Value) -> Result<(), Dropped> {
     if cx.sink.tracing() {
         cx.sink.trace(cx.flow, format_args!("state machine: trigger {event} {}", value.to_json()));
     }

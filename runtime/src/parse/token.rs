@@ -158,13 +158,25 @@ pub struct TokenDfa {
 }
 
 /// The DFA of a token with what the matcher needs to know of its states.
+///
+/// regex-automata's DFAs report a match one byte late (the state *after*
+/// the next byte says whether the bytes before it matched), so the matcher
+/// does not use match states directly. Instead, for every state reachable
+/// from the start, it precomputes whether the bytes read so far match
+/// (`ACCEPTS`: the end-of-input transition leads to a match), whether some
+/// continuation can still match (`LIVE`), and whether no byte can extend a
+/// match (`FINAL`), so a token ends as soon as its last byte arrives.
 #[derive(Debug)]
 pub struct CompiledDfa {
     dfa: dense::DFA<Vec<u32>>,
     start: StateID,
-    /// Accepting states that no byte can extend.
-    final_states: HashSet<StateID>,
+    /// `ACCEPTS | LIVE | FINAL` bits, indexed by `StateID::as_usize()`.
+    flags: Vec<u8>,
 }
+
+const ACCEPTS: u8 = 1;
+const LIVE: u8 = 2;
+const FINAL: u8 = 4;
 
 impl CompiledDfa {
     /// Builds the anchored longest-match DFA of `pattern` (byte mode).
@@ -182,37 +194,64 @@ impl CompiledDfa {
         let start = dfa
             .start_state(&start::Config::new().anchored(Anchored::Yes))
             .map_err(|err| err.to_string())?;
-        let final_states = Self::final_states(&dfa, start);
-        Ok(CompiledDfa { dfa, start, final_states })
+        let flags = Self::flags(&dfa, start);
+        Ok(CompiledDfa { dfa, start, flags })
     }
 
-    /// Walks every state reachable from `start` and keeps the accepting ones
-    /// from which every byte leads to the dead state.
-    fn final_states(dfa: &dense::DFA<Vec<u32>>, start: StateID) -> HashSet<StateID> {
+    /// Walks every state reachable from `start` and computes its flags.
+    fn flags(dfa: &dense::DFA<Vec<u32>>, start: StateID) -> Vec<u8> {
+        let dead = |id: StateID| dfa.is_dead_state(id) || dfa.is_quit_state(id);
+        let mut states = vec![start];
         let mut seen = HashSet::from([start]);
-        let mut queue = vec![start];
-        let mut finals = HashSet::new();
-        while let Some(state) = queue.pop() {
-            let mut extendable = false;
+        let mut i = 0;
+        while let Some(&state) = states.get(i) {
+            i += 1;
             for byte in 0..=255u8 {
                 let next = dfa.next_state(state, byte);
-                if dfa.is_dead_state(next) || dfa.is_quit_state(next) {
-                    continue;
+                if !dead(next) && seen.insert(next) {
+                    states.push(next);
                 }
-                extendable = true;
-                if seen.insert(next) {
-                    queue.push(next);
-                }
-            }
-            if !extendable && Self::accepts_in(dfa, state) {
-                finals.insert(state);
             }
         }
-        finals
+        let size = states.iter().map(|id| id.as_usize() + 1).max().unwrap_or(0);
+        let mut flags = vec![0u8; size];
+        let flag = |flags: &[u8], id: StateID| flags.get(id.as_usize()).copied().unwrap_or(0);
+        for &state in &states {
+            if dfa.is_match_state(dfa.next_eoi_state(state)) {
+                if let Some(f) = flags.get_mut(state.as_usize()) {
+                    *f |= ACCEPTS | LIVE;
+                }
+            }
+        }
+        // LIVE: some path of zero or more bytes leads to an accepting state.
+        let mut changed = true;
+        while changed {
+            changed = false;
+            for &state in &states {
+                if flag(&flags, state) & LIVE != 0 {
+                    continue;
+                }
+                if (0..=255u8).any(|b| flag(&flags, dfa.next_state(state, b)) & LIVE != 0) {
+                    if let Some(f) = flags.get_mut(state.as_usize()) {
+                        *f |= LIVE;
+                        changed = true;
+                    }
+                }
+            }
+        }
+        for &state in &states {
+            let extendable = (0..=255u8).any(|b| flag(&flags, dfa.next_state(state, b)) & LIVE != 0);
+            if !extendable && flag(&flags, state) & ACCEPTS != 0 {
+                if let Some(f) = flags.get_mut(state.as_usize()) {
+                    *f |= FINAL;
+                }
+            }
+        }
+        flags
     }
 
-    fn accepts_in(dfa: &dense::DFA<Vec<u32>>, state: StateID) -> bool {
-        dfa.is_match_state(dfa.next_eoi_state(state))
+    fn flag(&self, state: StateID) -> u8 {
+        self.flags.get(state.as_usize()).copied().unwrap_or(0)
     }
 
     /// The anchored start state.
@@ -220,24 +259,20 @@ impl CompiledDfa {
         self.start
     }
 
-    /// The state after `byte`, or `None` if no match can continue.
+    /// The state after `byte`, or `None` if no match can follow that byte.
     pub fn next(&self, state: StateID, byte: u8) -> Option<StateID> {
         let next = self.dfa.next_state(state, byte);
-        if self.dfa.is_dead_state(next) || self.dfa.is_quit_state(next) {
-            None
-        } else {
-            Some(next)
-        }
+        (self.flag(next) & LIVE != 0).then_some(next)
     }
 
     /// Whether the bytes read to reach `state` form a match.
     pub fn accepts(&self, state: StateID) -> bool {
-        Self::accepts_in(&self.dfa, state)
+        self.flag(state) & ACCEPTS != 0
     }
 
     /// Whether `state` accepts and no byte can extend the match.
     pub fn is_final(&self, state: StateID) -> bool {
-        self.final_states.contains(&state)
+        self.flag(state) & FINAL != 0
     }
 }
 

@@ -60,17 +60,6 @@ impl UntilState {
     pub fn in_progress(&self) -> bool {
         self.started
     }
-
-    /// Closes a stream cut short (end of flow, gap, abandoned message): sends
-    /// its `last` call if it had started. The state is reset.
-    pub fn end_stream(&mut self, cx: &mut ParseCx<'_>, event: &'static str) -> Step<()> {
-        let started = self.started;
-        *self = UntilState::default();
-        if started {
-            cx.stream(event, &[], true)?;
-        }
-        Ok(())
-    }
 }
 
 impl UntilToken {
@@ -95,6 +84,24 @@ impl UntilToken {
             None => cx.stream(event, piece, false),
         })?;
         *state = UntilState::default();
+        cx.stream(event, &[], true)
+    }
+
+    /// Closes a stream cut short (end of flow, gap, abandoned message): the
+    /// bytes held as a possible end token are data after all, then comes the
+    /// `last` call, if the stream had started. The state is reset.
+    pub fn end_stream(&self, state: &mut UntilState, cx: &mut ParseCx<'_>, event: &'static str) -> Step<()> {
+        let state = std::mem::take(state);
+        if !state.started {
+            return Ok(());
+        }
+        let mut unstuffer = state.unstuffer;
+        if let Some(candidate) = state.candidate {
+            match self.transform {
+                Some(Transform::Unstuff) => unstuffer.feed(&candidate.held, |out| cx.stream(event, out, false))?,
+                None => cx.stream(event, &candidate.held, false)?,
+            }
+        }
         cx.stream(event, &[], true)
     }
 
