@@ -15,4 +15,6 @@
 //! - [`codegen`]: pure `generate(&ir::Spec) -> String`;
 //! - [`graph`]: state-machine and grammar graphs (petgraph) as DOT.
 
+pub mod graph;
 pub mod ir;
+pub mod pretty;
