@@ -13,7 +13,7 @@
 //! - `machine.initial` is a valid state.
 
 pub use protoc_runtime::dissector::Severity;
-pub use protoc_runtime::expr::{BinOp, Expr, ExprKind, Func, Type, UnOp};
+pub use protoc_runtime::expr::{BinOp, Expr, ExprKind, Func, Template, TemplatePart, Type, UnOp};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TokenId(pub usize);
@@ -256,18 +256,6 @@ pub enum Action {
     Drop,
     /// `log "text with {expr}";`: a line in the debug trace.
     Log(Template),
-}
-
-/// A string with `{expr}` interpolations.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Template {
-    pub parts: Vec<TemplatePart>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum TemplatePart {
-    Text(String),
-    Expr(Expr),
 }
 
 impl Spec {

@@ -134,6 +134,33 @@ pub struct Expr {
     pub ty: Type,
 }
 
+/// A string with `{expr}` interpolations (alert descriptions, `log`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Template {
+    pub parts: Vec<TemplatePart>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum TemplatePart {
+    Text(String),
+    Expr(Expr),
+}
+
+impl Template {
+    /// Renders the template: text as is, each expression's value in its
+    /// display form (strings unquoted).
+    pub fn render(&self, scope: &dyn Scope) -> String {
+        let mut out = String::new();
+        for part in &self.parts {
+            match part {
+                TemplatePart::Text(t) => out.push_str(t),
+                TemplatePart::Expr(e) => out.push_str(&eval(e, scope).to_display()),
+            }
+        }
+        out
+    }
+}
+
 /// What an expression can see when it is evaluated.
 pub trait Scope {
     /// The value of a variable (binding or field), or `Null`.
