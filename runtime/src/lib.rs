@@ -14,4 +14,5 @@
 
 pub mod dissector;
 pub mod expr;
+pub mod output;
 pub mod value;
