@@ -9,7 +9,8 @@
 //! - a byte compared with `lookahead()` prints as a char literal (`'\r'`), the
 //!   way the spec writes it; every other integer prints in decimal;
 //! - string and char literals are escaped (`\"`, `\\`, `\r`, `\n`, `\t`), so
-//!   the output never contains a raw control character from a literal.
+//!   the output never contains a raw control character from a literal;
+//!   template text doubles its braces (`{{`), regexes escape a bare `/`.
 
 use protoc_runtime::value::Value;
 
@@ -110,9 +111,8 @@ fn write_expr(out: &mut String, e: &Expr) {
         }
         ExprKind::Match(subject, pattern) => {
             write_operand(out, subject, Prec::Unary);
-            out.push_str(" ~ /");
-            out.push_str(pattern);
-            out.push('/');
+            out.push_str(" ~ ");
+            out.push_str(&regex_literal(pattern));
         }
     }
 }
@@ -148,6 +148,22 @@ fn write_side(out: &mut String, side: &Expr, other: &Expr, min: Prec) {
         },
         _ => write_operand(out, side, min),
     }
+}
+
+/// `/pattern/`, with any `/` the pattern holds unescaped written `\/`.
+pub fn regex_literal(pattern: &str) -> String {
+    let mut out = String::with_capacity(pattern.len() + 2);
+    out.push('/');
+    let mut escaped = false;
+    for c in pattern.chars() {
+        if c == '/' && !escaped {
+            out.push('\\');
+        }
+        out.push(c);
+        escaped = c == '\\' && !escaped;
+    }
+    out.push('/');
+    out
 }
 
 /// A literal value as source text.
@@ -211,12 +227,21 @@ fn push_escaped(out: &mut String, c: char, quote: char) {
     }
 }
 
-/// A template as a string literal: `"invalid smtp response {err}"`.
+/// A template as a string literal: `"invalid smtp response {err}"`; literal
+/// braces in its text are doubled.
 pub fn template(t: &Template) -> String {
     let mut out = String::from('"');
     for part in &t.parts {
         match part {
-            TemplatePart::Text(text) => text.chars().for_each(|c| push_escaped(&mut out, c, '"')),
+            TemplatePart::Text(text) => {
+                for c in text.chars() {
+                    match c {
+                        '{' => out.push_str("{{"),
+                        '}' => out.push_str("}}"),
+                        c => push_escaped(&mut out, c, '"'),
+                    }
+                }
+            }
             TemplatePart::Expr(e) => {
                 out.push('{');
                 write_expr(&mut out, e);
@@ -340,6 +365,26 @@ mod tests {
         assert_eq!(expr(&bin(BinOp::Ne, var("n"), cr)), "n != 13");
         let quote = e(ExprKind::Lit(Value::Int(39)));
         assert_eq!(expr(&bin(BinOp::Eq, look, quote)), "lookahead() == '\\''");
+    }
+
+    #[test]
+    fn templates_double_literal_braces_and_interpolate_expressions() {
+        let t = Template {
+            parts: vec![
+                TemplatePart::Text("set {a} \"q\": ".into()),
+                TemplatePart::Expr(e(ExprKind::Field(Box::new(var("res")), "code".into()))),
+            ],
+        };
+        assert_eq!(template(&t), r#""set {{a}} \"q\": {res.code}""#);
+    }
+
+    #[test]
+    fn regex_literals_escape_bare_slashes_only() {
+        assert_eq!(regex_literal("a/b"), "/a\\/b/");
+        assert_eq!(regex_literal("a\\/b"), "/a\\/b/");
+        assert_eq!(regex_literal("a\\\\/b"), "/a\\\\\\/b/");
+        let m = e(ExprKind::Match(Box::new(var("p")), "@x\\.org".into()));
+        assert_eq!(expr(&m), "p ~ /@x\\.org/");
     }
 
     #[test]
