@@ -85,7 +85,7 @@ fn tooltips_carry_the_whole_transition() {
         .iter()
         .filter_map(|e| e.attr("tooltip").map(String::from))
         .collect();
-    let expected = "line 74: session_initiation on parse_error(err) { alert high \"invalid smtp response {err}\"; jump fail; }";
+    let expected = "line 121: session_initiation on parse_error(err) { alert high \"invalid smtp response {err}\"; jump fail; }";
     assert!(tooltips.iter().any(|t| t == expected), "{tooltips:#?}");
 }
 
