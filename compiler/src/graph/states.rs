@@ -48,6 +48,7 @@ pub fn states_dot(spec: &Spec) -> String {
         states: &states,
         fail,
         finish,
+        any,
     };
     if let Some(&initial) = states.get(machine.initial.0) {
         graph.add_edge(
@@ -61,12 +62,12 @@ pub fn states_dot(spec: &Spec) -> String {
     }
     for (state, &node) in machine.states.iter().zip(&states) {
         for transition in &state.transitions {
-            add_transition(&mut graph, spec, &state.name, node, transition, &ends);
+            add_transition(&mut graph, spec, (&state.name, node), transition, &ends);
         }
     }
     if let Some(any) = any {
         for transition in &machine.any {
-            add_transition(&mut graph, spec, "any", any, transition, &ends);
+            add_transition(&mut graph, spec, ("any", any), transition, &ends);
         }
     }
 
@@ -91,11 +92,13 @@ pub fn states_dot(spec: &Spec) -> String {
     )
 }
 
-/// Where jumps land.
+/// Where jumps land, and where `any` transitions start.
 struct Ends<'a> {
     states: &'a [NodeIndex],
     fail: Option<NodeIndex>,
     finish: Option<NodeIndex>,
+    /// The `any` pseudo-state, whose edges are dashed.
+    any: Option<NodeIndex>,
 }
 
 impl Ends<'_> {
@@ -108,11 +111,12 @@ impl Ends<'_> {
     }
 }
 
+/// Adds the edge of `t`, declared on `from` (a state's name and node, or
+/// `any` and its node).
 fn add_transition(
     graph: &mut DotGraph,
     spec: &Spec,
-    from_name: &str,
-    from: NodeIndex,
+    (from_name, from): (&str, NodeIndex),
     t: &Transition,
     ends: &Ends,
 ) {
@@ -141,7 +145,7 @@ fn add_transition(
         }
         _ => {}
     }
-    if from_name == "any" {
+    if Some(from) == ends.any {
         edge_attrs.push(("style", "dashed".into()));
     }
     graph.add_edge(
