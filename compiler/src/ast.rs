@@ -151,9 +151,15 @@ pub enum ElementKind {
     /// `fail "message"`
     Fail(StrLit),
     /// `optional element if cond`
-    Optional { element: Box<Element>, cond: Expr },
+    Optional {
+        element: Box<Element>,
+        cond: Expr,
+    },
     /// `array element until cond`
-    Array { element: Box<Element>, until: Expr },
+    Array {
+        element: Box<Element>,
+        until: Expr,
+    },
     /// `bytes until TOKEN [chunked -> EVENT] [transform NAME]`
     Bytes {
         until: TokenRef,
@@ -161,7 +167,10 @@ pub enum ElementKind {
         transform: Option<Ident>,
     },
     /// `branch key { "case" => element; … default => element; }`
-    Branch { key: Expr, cases: Vec<BranchCase> },
+    Branch {
+        key: Expr,
+        cases: Vec<BranchCase>,
+    },
 }
 
 /// A token named or written inline.
@@ -246,9 +255,15 @@ pub struct Action {
 #[derive(Debug, Clone)]
 pub enum ActionKind {
     /// `trigger EVENT[(expr)]`
-    Trigger { event: Ident, arg: Option<Expr> },
+    Trigger {
+        event: Ident,
+        arg: Option<Expr>,
+    },
     /// `alert SEVERITY "text"`
-    Alert { severity: Ident, description: Template },
+    Alert {
+        severity: Ident,
+        description: Template,
+    },
     Drop,
     /// `log "text"`
     Log(Template),

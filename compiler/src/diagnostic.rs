@@ -49,15 +49,31 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
-    pub fn error(file: &str, span: Span, message: impl Into<String>, label: impl Into<String>) -> Diagnostic {
+    pub fn error(
+        file: &str,
+        span: Span,
+        message: impl Into<String>,
+        label: impl Into<String>,
+    ) -> Diagnostic {
         Diagnostic::new(Level::Error, file, span, message, label)
     }
 
-    pub fn warning(file: &str, span: Span, message: impl Into<String>, label: impl Into<String>) -> Diagnostic {
+    pub fn warning(
+        file: &str,
+        span: Span,
+        message: impl Into<String>,
+        label: impl Into<String>,
+    ) -> Diagnostic {
         Diagnostic::new(Level::Warning, file, span, message, label)
     }
 
-    fn new(severity: Level, file: &str, span: Span, message: impl Into<String>, label: impl Into<String>) -> Diagnostic {
+    fn new(
+        severity: Level,
+        file: &str,
+        span: Span,
+        message: impl Into<String>,
+        label: impl Into<String>,
+    ) -> Diagnostic {
         Diagnostic {
             severity,
             message: message.into(),
@@ -83,7 +99,25 @@ impl Diagnostic {
     }
 
     pub fn with_note(mut self, span: Span, label: impl Into<String>) -> Diagnostic {
-        self.notes.push(Note { span, label: label.into() });
+        self.notes.push(Note {
+            span,
+            label: label.into(),
+        });
+        self
+    }
+
+    /// Adds a secondary place, in place.
+    pub fn add_note(&mut self, span: Span, label: impl Into<String>) -> &mut Diagnostic {
+        self.notes.push(Note {
+            span,
+            label: label.into(),
+        });
+        self
+    }
+
+    /// Sets the hint, in place.
+    pub fn set_hint(&mut self, hint: impl Into<String>) -> &mut Diagnostic {
+        self.hint = Some(hint.into());
         self
     }
 
@@ -96,7 +130,12 @@ impl Diagnostic {
 /// one position, then by message.
 pub fn sort(diagnostics: &mut [Diagnostic]) {
     diagnostics.sort_by(|a, b| {
-        (a.span.start, a.severity, &a.message, a.span.end).cmp(&(b.span.start, b.severity, &b.message, b.span.end))
+        (a.span.start, a.severity, &a.message, a.span.end).cmp(&(
+            b.span.start,
+            b.severity,
+            &b.message,
+            b.span.end,
+        ))
     });
 }
 
@@ -127,8 +166,9 @@ pub fn render(diagnostics: &[Diagnostic], file: &str, source: &str) -> String {
                 Level::Error => "error",
                 Level::Warning => "warning",
             };
-            out.get_mut()
-                .extend_from_slice(format!("{level}: {} ({file})\n", diagnostic.message).as_bytes());
+            out.get_mut().extend_from_slice(
+                format!("{level}: {} ({file})\n", diagnostic.message).as_bytes(),
+            );
         }
     }
     String::from_utf8_lossy(&out.into_inner()).into_owned()
@@ -139,7 +179,8 @@ fn to_codespan(diagnostic: &Diagnostic, source_len: usize) -> CsDiagnostic<()> {
         let start = span.start.min(source_len);
         start..span.end.clamp(start, source_len)
     };
-    let mut labels = vec![CsLabel::primary((), clamp(diagnostic.span)).with_message(&diagnostic.label)];
+    let mut labels =
+        vec![CsLabel::primary((), clamp(diagnostic.span)).with_message(&diagnostic.label)];
     labels.extend(
         diagnostic
             .notes
@@ -152,17 +193,27 @@ fn to_codespan(diagnostic: &Diagnostic, source_len: usize) -> CsDiagnostic<()> {
     };
     base.with_message(&diagnostic.message)
         .with_labels(labels)
-        .with_notes(diagnostic.hint.iter().map(|hint| format!("hint: {hint}")).collect())
+        .with_notes(
+            diagnostic
+                .hint
+                .iter()
+                .map(|hint| format!("hint: {hint}"))
+                .collect(),
+        )
 }
 
 /// Up to one name among `candidates` close enough to `name` to be a typo.
-pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
+pub fn did_you_mean<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<String> {
     let mut best: Option<(f64, &str)> = None;
     for candidate in candidates {
         if candidate == name {
             continue;
         }
-        let score = strsim::jaro_winkler(&name.to_ascii_lowercase(), &candidate.to_ascii_lowercase());
+        let score =
+            strsim::jaro_winkler(&name.to_ascii_lowercase(), &candidate.to_ascii_lowercase());
         if score >= 0.8 && best.map_or(true, |(b, _)| score > b) {
             best = Some((score, candidate));
         }
@@ -177,14 +228,18 @@ mod tests {
     #[test]
     fn suggests_the_closest_name_only_when_close() {
         let names = ["command", "response", "data_transmission"];
-        assert_eq!(did_you_mean("comand", names), Some("did you mean `command`?".into()));
+        assert_eq!(
+            did_you_mean("comand", names),
+            Some("did you mean `command`?".into())
+        );
         assert_eq!(did_you_mean("zzz", names), None);
     }
 
     #[test]
     fn renders_file_line_column_caret_and_hint() {
         let source = "a\nbb cc\n";
-        let d = Diagnostic::error("f.proto", Span::new(5, 7), "bad `cc`", "here").with_hint("fix it");
+        let d =
+            Diagnostic::error("f.proto", Span::new(5, 7), "bad `cc`", "here").with_hint("fix it");
         let text = render(&[d], "f.proto", source);
         assert!(text.starts_with("error: bad `cc`\n"), "{text}");
         assert!(text.contains("--> f.proto:2:4"), "{text}");

@@ -248,7 +248,10 @@ pub enum Action {
     /// `trigger EVENT(expr);` or `trigger EVENT;`.
     Trigger { event: EventId, arg: Option<Expr> },
     /// `alert SEVERITY "description with {expr}";`.
-    Alert { severity: Severity, description: Template },
+    Alert {
+        severity: Severity,
+        description: Template,
+    },
     /// `drop;`: drop the flow now.
     Drop,
     /// `log "text with {expr}";`: a line in the debug trace.
@@ -281,10 +284,18 @@ impl Spec {
         &self.machine.states[id.0]
     }
     pub fn record_by_name(&self, name: &str) -> Option<RecordId> {
-        self.grammar.records.iter().position(|r| r.name == name).map(RecordId)
+        self.grammar
+            .records
+            .iter()
+            .position(|r| r.name == name)
+            .map(RecordId)
     }
     pub fn state_by_name(&self, name: &str) -> Option<StateId> {
-        self.machine.states.iter().position(|s| s.name == name).map(StateId)
+        self.machine
+            .states
+            .iter()
+            .position(|s| s.name == name)
+            .map(StateId)
     }
     pub fn const_table(&self, name: &str) -> Option<&ConstTable> {
         self.consts.iter().find(|c| c.name == name)

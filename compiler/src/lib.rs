@@ -54,11 +54,17 @@ impl CheckResult {
     }
 
     pub fn error_count(&self) -> usize {
-        self.diagnostics.iter().filter(|d| d.severity == Level::Error).count()
+        self.diagnostics
+            .iter()
+            .filter(|d| d.severity == Level::Error)
+            .count()
     }
 
     pub fn warning_count(&self) -> usize {
-        self.diagnostics.iter().filter(|d| d.severity == Level::Warning).count()
+        self.diagnostics
+            .iter()
+            .filter(|d| d.severity == Level::Warning)
+            .count()
     }
 
     /// All diagnostics as rustc-style text (no colour).
@@ -74,7 +80,7 @@ pub fn check_source(file_name: &str, source: &str) -> CheckResult {
     let mut diagnostics = parsed.diagnostics;
     let mut spec = None;
     if let Some(ast) = parsed.spec {
-        let checked = check::check(file_name, &ast);
+        let checked = check::check(file_name, source, &ast);
         diagnostics.extend(checked.diagnostics);
         spec = checked.spec;
     }

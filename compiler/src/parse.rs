@@ -70,7 +70,8 @@ fn syntax_error(file: &str, source: &str, error: &pest::error::Error<Rule>) -> D
         for token in attempts.expected_tokens() {
             let token = token.to_string();
             let is_range = token.chars().count() == 4 && token.get(1..3) == Some("..");
-            let is_noise = token.trim().is_empty() || token == "#" || token == "//" || token == "BUILTIN_RULE";
+            let is_noise =
+                token.trim().is_empty() || token == "#" || token == "//" || token == "BUILTIN_RULE";
             if !is_range && !is_noise {
                 expected.push(format!("`{token}`"));
             }
@@ -91,7 +92,10 @@ fn syntax_error(file: &str, source: &str, error: &pest::error::Error<Rule>) -> D
     let message = if expected.is_empty() {
         format!("syntax error: unexpected {found}")
     } else {
-        format!("syntax error: expected {}, found {found}", join_alternatives(&expected))
+        format!(
+            "syntax error: expected {}, found {found}",
+            join_alternatives(&expected)
+        )
     };
     let diagnostic = Diagnostic::error(file, span, message, "unexpected here");
     diagnostic.with_optional_hint(syntax_hint(source, position, &expected))
@@ -105,9 +109,12 @@ fn describe_rule(rule: Rule) -> Option<String> {
         Rule::number => "a number",
         Rule::string | Rule::template => "a string",
         Rule::regex => "a `/regex/`",
-        Rule::expr | Rule::or_expr | Rule::and_expr | Rule::cmp_expr | Rule::unary | Rule::postfix => {
-            "an expression"
-        }
+        Rule::expr
+        | Rule::or_expr
+        | Rule::and_expr
+        | Rule::cmp_expr
+        | Rule::unary
+        | Rule::postfix => "an expression",
         Rule::op_cmp | Rule::op_match | Rule::op_and | Rule::op_or => "an operator",
         Rule::element => "a grammar element",
         Rule::item => "a record item",
@@ -127,9 +134,38 @@ fn keyword_of(rule: Rule) -> Option<&'static str> {
 
 /// Every keyword of the spec grammar (a `kw_*` rule each).
 const KEYWORDS: &[&str] = &[
-    "protocol", "transport", "port", "const", "streamed", "event", "grammar", "token", "record", "export",
-    "empty", "fail", "optional", "if", "array", "until", "bytes", "chunked", "transform", "branch",
-    "default", "states", "state", "initial", "any", "on", "when", "trigger", "alert", "drop", "log", "jump",
+    "protocol",
+    "transport",
+    "port",
+    "const",
+    "streamed",
+    "event",
+    "grammar",
+    "token",
+    "record",
+    "export",
+    "empty",
+    "fail",
+    "optional",
+    "if",
+    "array",
+    "until",
+    "bytes",
+    "chunked",
+    "transform",
+    "branch",
+    "default",
+    "states",
+    "state",
+    "initial",
+    "any",
+    "on",
+    "when",
+    "trigger",
+    "alert",
+    "drop",
+    "log",
+    "jump",
 ];
 
 fn join_alternatives(items: &[String]) -> String {
@@ -159,7 +195,10 @@ fn next_char_end(source: &str, position: usize) -> usize {
     match source.get(position..).and_then(|rest| rest.chars().next()) {
         Some(c) if c.is_alphanumeric() || c == '_' => {
             let rest = &source[position..];
-            position + rest.find(|c: char| !(c.is_alphanumeric() || c == '_')).unwrap_or(rest.len())
+            position
+                + rest
+                    .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+                    .unwrap_or(rest.len())
         }
         Some(c) => position + c.len_utf8(),
         None => position,
@@ -172,7 +211,10 @@ fn syntax_hint(source: &str, position: usize, expected: &[String]) -> Option<Str
     if wants("`;`") {
         return Some("items, declarations and actions end with `;`".into());
     }
-    if source.get(position..).is_some_and(|rest| rest.starts_with('\'')) {
+    if source
+        .get(position..)
+        .is_some_and(|rest| rest.starts_with('\''))
+    {
         return Some("a character literal holds one character, like '\\r'".into());
     }
     if wants("a grammar element") {
@@ -182,7 +224,9 @@ fn syntax_hint(source: &str, position: usize, expected: &[String]) -> Option<Str
         );
     }
     if wants("an action") || wants("`trigger`") {
-        return Some("actions are `trigger`, `alert`, `drop`, `log` and `jump`, each ending with `;`".into());
+        return Some(
+            "actions are `trigger`, `alert`, `drop`, `log` and `jump`, each ending with `;`".into(),
+        );
     }
     None
 }
@@ -208,22 +252,40 @@ impl Builder<'_> {
     /// The parse tree does not have the shape the grammar promises: a bug in
     /// this module, reported rather than panicking.
     fn internal(&self, span: Span, what: &str) -> Diagnostic {
-        Diagnostic::error(self.file, span, format!("internal error: unexpected parse tree ({what})"), "here")
-            .with_hint("this is a bug in protoc-rs; please report it with this spec")
+        Diagnostic::error(
+            self.file,
+            span,
+            format!("internal error: unexpected parse tree ({what})"),
+            "here",
+        )
+        .with_hint("this is a bug in protoc-rs; please report it with this spec")
     }
 
     /// The next child, which must exist.
-    fn next<'i>(&self, children: &mut Pairs<'i, Rule>, parent: Span, what: &str) -> Built<Pair<'i, Rule>> {
+    fn next<'i>(
+        &self,
+        children: &mut Pairs<'i, Rule>,
+        parent: Span,
+        what: &str,
+    ) -> Built<Pair<'i, Rule>> {
         children.next().ok_or_else(|| self.internal(parent, what))
     }
 
     /// The next child, which must be `rule`.
-    fn next_rule<'i>(&self, children: &mut Pairs<'i, Rule>, parent: Span, rule: Rule) -> Built<Pair<'i, Rule>> {
+    fn next_rule<'i>(
+        &self,
+        children: &mut Pairs<'i, Rule>,
+        parent: Span,
+        rule: Rule,
+    ) -> Built<Pair<'i, Rule>> {
         let pair = self.next(children, parent, &format!("{rule:?}"))?;
         if pair.as_rule() == rule {
             Ok(pair)
         } else {
-            Err(self.internal(span_of(&pair), &format!("expected {rule:?}, got {:?}", pair.as_rule())))
+            Err(self.internal(
+                span_of(&pair),
+                &format!("expected {rule:?}, got {:?}", pair.as_rule()),
+            ))
         }
     }
 
@@ -271,7 +333,9 @@ impl Builder<'_> {
         match rule {
             Rule::transport_decl => {
                 self.next_rule(&mut children, span, Rule::kw_transport)?;
-                Ok(Declaration::Transport(self.next_ident(&mut children, span)?))
+                Ok(Declaration::Transport(
+                    self.next_ident(&mut children, span)?,
+                ))
             }
             Rule::port_decl => {
                 self.next_rule(&mut children, span, Rule::kw_port)?;
@@ -294,7 +358,11 @@ impl Builder<'_> {
                     let value = self.next_rule(&mut kv, entry_span, Rule::string)?;
                     entries.push((self.string(key), self.string(value)));
                 }
-                Ok(Declaration::Const(ConstDecl { name, entries, span }))
+                Ok(Declaration::Const(ConstDecl {
+                    name,
+                    entries,
+                    span,
+                }))
             }
             Rule::event_decl => {
                 let first = self.next(&mut children, span, "event")?;
@@ -303,7 +371,11 @@ impl Builder<'_> {
                     self.next_rule(&mut children, span, Rule::kw_event)?;
                 }
                 let name = self.next_ident(&mut children, span)?;
-                Ok(Declaration::Event(EventDecl { name, streamed, span }))
+                Ok(Declaration::Event(EventDecl {
+                    name,
+                    streamed,
+                    span,
+                }))
             }
             Rule::grammar_block => {
                 self.next_rule(&mut children, span, Rule::kw_grammar)?;
@@ -351,7 +423,9 @@ impl Builder<'_> {
             }
             Rule::export_decl => {
                 self.next_rule(&mut children, span, Rule::kw_export)?;
-                Ok(GrammarDecl::Export(children.map(|p| self.ident(p)).collect()))
+                Ok(GrammarDecl::Export(
+                    children.map(|p| self.ident(p)).collect(),
+                ))
             }
             other => Err(self.internal(span, &format!("grammar declaration {other:?}"))),
         }
@@ -395,7 +469,8 @@ impl Builder<'_> {
             }
             Rule::optional => {
                 self.next_rule(&mut children, span, Rule::kw_optional)?;
-                let element = self.element(self.next(&mut children, span, "optional element")?)?;
+                let element =
+                    self.element(self.next(&mut children, span, "optional element")?)?;
                 self.next_rule(&mut children, span, Rule::kw_if)?;
                 let cond = self.expr(self.next_rule(&mut children, span, Rule::expr)?)?;
                 ElementKind::Optional {
@@ -485,7 +560,11 @@ impl Builder<'_> {
                     let record = self.next_ident(&mut parts, grammar_span)?;
                     grammars.push((direction, record));
                 }
-                Ok(StatesItem::State(StateDecl { name, grammars, span }))
+                Ok(StatesItem::State(StateDecl {
+                    name,
+                    grammars,
+                    span,
+                }))
             }
             Rule::initial_decl => {
                 self.next_rule(&mut children, span, Rule::kw_initial)?;
@@ -523,7 +602,8 @@ impl Builder<'_> {
                 Rule::when => {
                     let mut parts = child.into_inner();
                     self.next_rule(&mut parts, child_span, Rule::kw_when)?;
-                    when = Some(self.expr(self.next_rule(&mut parts, child_span, Rule::expr)?)?);
+                    when =
+                        Some(self.expr(self.next_rule(&mut parts, child_span, Rule::expr)?)?);
                 }
                 _ => actions.push(self.action(child)?),
             }
@@ -554,11 +634,19 @@ impl Builder<'_> {
             }
             Rule::alert => {
                 let severity = self.next_ident(&mut children, span)?;
-                let description = self.template(self.next_rule(&mut children, span, Rule::template)?)?;
-                ActionKind::Alert { severity, description }
+                let description =
+                    self.template(self.next_rule(&mut children, span, Rule::template)?)?;
+                ActionKind::Alert {
+                    severity,
+                    description,
+                }
             }
             Rule::drop => ActionKind::Drop,
-            Rule::log => ActionKind::Log(self.template(self.next_rule(&mut children, span, Rule::template)?)?),
+            Rule::log => ActionKind::Log(self.template(self.next_rule(
+                &mut children,
+                span,
+                Rule::template,
+            )?)?),
             Rule::jump => ActionKind::Jump(self.next_ident(&mut children, span)?),
             other => return Err(self.internal(span, &format!("action {other:?}"))),
         };
@@ -585,10 +673,15 @@ impl Builder<'_> {
     fn regex(&self, pair: Pair<'_, Rule>) -> RegexLit {
         let span = span_of(&pair);
         let text = pair.as_str();
-        let pattern = text.get(1..text.len().saturating_sub(1)).unwrap_or_default();
+        let pattern = text
+            .get(1..text.len().saturating_sub(1))
+            .unwrap_or_default();
         RegexLit {
             pattern: pattern.to_string(),
-            span: Span::new(span.start + 1, span.end.saturating_sub(1).max(span.start + 1)),
+            span: Span::new(
+                span.start + 1,
+                span.end.saturating_sub(1).max(span.start + 1),
+            ),
         }
     }
 
@@ -692,7 +785,11 @@ impl Builder<'_> {
                 let mut operand = None;
                 for child in pair.into_inner() {
                     if child.as_rule() == Rule::op_unary {
-                        let op = if child.as_str() == "!" { UnOp::Not } else { UnOp::Neg };
+                        let op = if child.as_str() == "!" {
+                            UnOp::Not
+                        } else {
+                            UnOp::Neg
+                        };
                         ops.push((op, span_of(&child)));
                     } else {
                         operand = Some(self.expr(child)?);
@@ -816,8 +913,15 @@ impl Builder<'_> {
             Ok(byte) if c.is_ascii() => Ok(i64::from(byte)),
             _ => {
                 self.diagnostics.push(
-                    Diagnostic::error(self.file, span, format!("`{c}` is not a single byte"), "not ASCII")
-                        .with_hint("a character literal stands for one byte; write non-ASCII text as a string"),
+                    Diagnostic::error(
+                        self.file,
+                        span,
+                        format!("`{c}` is not a single byte"),
+                        "not ASCII",
+                    )
+                    .with_hint(
+                        "a character literal stands for one byte; write non-ASCII text as a string",
+                    ),
                 );
                 Ok(0)
             }
