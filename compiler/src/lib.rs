@@ -98,7 +98,7 @@ pub fn check_source(file_name: &str, source: &str) -> CheckResult {
 
 /// Reading a spec file failed.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot read spec `{path}`: {source}")]
+#[error("cannot read spec `{path}`")]
 pub struct ReadError {
     pub path: String,
     #[source]

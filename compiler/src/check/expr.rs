@@ -24,6 +24,9 @@ pub(super) struct Scope {
     pub vars: Vec<(String, Type)>,
     /// Whether `lookahead()` is available (grammar expressions only).
     pub grammar: bool,
+    /// Names that exist but whose type could not be known (an error was
+    /// reported where they were bound): using them reports nothing more.
+    pub poisoned: Vec<String>,
     /// Said when a name is not found and nothing is close: what is in scope.
     pub hint: &'static str,
 }
@@ -37,6 +40,19 @@ const FUNCTIONS: &[(&str, Func)] = &[
 
 fn typed(kind: ExprKind, ty: Type) -> Option<Expr> {
     Some(Expr { kind, ty })
+}
+
+/// A type with its article, for messages: "a string", "an optional integer".
+pub(super) fn a(ty: &Type) -> String {
+    match ty {
+        Type::Str => "a string".into(),
+        Type::Int => "an integer".into(),
+        Type::Bool => "a boolean".into(),
+        Type::Bytes => "bytes".into(),
+        Type::List(element) => format!("a list of {}", element.describe()),
+        Type::Record(name) => format!("a `{name}` record"),
+        Type::Optional(inner) => format!("an optional {}", inner.describe()),
+    }
 }
 
 /// `ty` optional if `base` was.
@@ -56,7 +72,7 @@ impl Checker<'_> {
             self.error(
                 expr.span,
                 "condition is not boolean",
-                format!("this is {}", typed.ty.describe()),
+                format!("this is {}", a(&typed.ty)),
             )
             .set_hint("compare it with something, e.g. `x == \"value\"`");
             return None;
@@ -75,7 +91,7 @@ impl Checker<'_> {
                 let Type::Record(record) = base.ty.inner().clone() else {
                     self.error(
                         field.span,
-                        format!("no field `{}` on {}", field.name, base.ty.describe()),
+                        format!("no field `{}` on {}", field.name, a(&base.ty)),
                         "only records have fields",
                     );
                     return None;
@@ -118,10 +134,10 @@ impl Checker<'_> {
                         operand_span,
                         format!(
                             "`{symbol}` needs {}, found {}",
-                            want.describe(),
-                            operand.ty.describe()
+                            a(&want),
+                            a(&operand.ty)
                         ),
-                        format!("this is {}", operand.ty.describe()),
+                        format!("this is {}", a(&operand.ty)),
                     );
                     return None;
                 }
@@ -137,7 +153,7 @@ impl Checker<'_> {
                 if subject.ty.inner() != &Type::Str {
                     self.error(
                         subject_span,
-                        format!("`~` matches strings, found {}", subject.ty.describe()),
+                        format!("`~` matches strings, found {}", a(&subject.ty)),
                         "not a string",
                     );
                     return None;
@@ -156,6 +172,9 @@ impl Checker<'_> {
     fn name(&mut self, name: &ast::Ident, scope: &Scope) -> Option<Expr> {
         if let Some((_, ty)) = scope.vars.iter().rev().find(|(n, _)| *n == name.name) {
             return typed(ExprKind::Var(name.name.clone()), ty.clone());
+        }
+        if scope.poisoned.contains(&name.name) {
+            return None;
         }
         if self.const_index.contains_key(&name.name) {
             self.error(
@@ -191,7 +210,7 @@ impl Checker<'_> {
                 if key.ty.inner() != &Type::Str {
                     self.error(
                         index.span,
-                        format!("const table keys are strings, found {}", key.ty.describe()),
+                        format!("const table keys are strings, found {}", a(&key.ty)),
                         "not a string",
                     );
                     return None;
@@ -209,7 +228,7 @@ impl Checker<'_> {
         let Type::List(element) = base_typed.ty.inner().clone() else {
             self.error(
                 base.span,
-                format!("cannot index {}", base_typed.ty.describe()),
+                format!("cannot index {}", a(&base_typed.ty)),
                 "not a list",
             )
             .add_note(span, "indexed here");
@@ -220,7 +239,7 @@ impl Checker<'_> {
                 index.span,
                 format!(
                     "list index must be an integer, found {}",
-                    index_typed.ty.describe()
+                    a(&index_typed.ty)
                 ),
                 "not an integer",
             );
@@ -290,7 +309,7 @@ impl Checker<'_> {
                 } else {
                     "a string"
                 };
-                let found = found.describe();
+                let found = a(&found);
                 self.error(
                     arg_span,
                     format!("`{}` needs {wants}, found {found}", name.name),
@@ -322,7 +341,7 @@ impl Checker<'_> {
                             format!(
                                 "`{}` needs booleans, found {}",
                                 op.symbol(),
-                                side.ty.describe()
+                                a(&side.ty)
                             ),
                             "not a boolean",
                         );
@@ -336,15 +355,12 @@ impl Checker<'_> {
                 let ordered = matches!(lt, Type::Int | Type::Str | Type::Bytes);
                 let equality = matches!(op, BinOp::Eq | BinOp::Ne);
                 if !comparable || !(equality || ordered) {
-                    let (ld, rd) = (l.ty.describe(), r.ty.describe());
+                    let (ld, rd) = (a(&l.ty), a(&r.ty));
                     let diagnostic = self.error(
                         span,
                         format!("cannot compare {ld} with {rd} using `{}`", op.symbol()),
-                        "incompatible types",
+                        format!("{} `{}` {}", lt.describe(), op.symbol(), rt.describe()),
                     );
-                    diagnostic
-                        .add_note(left.span, ld.clone())
-                        .add_note(right.span, rd.clone());
                     if matches!((lt, rt), (Type::Int, Type::Str) | (Type::Str, Type::Int)) {
                         diagnostic.set_hint(
                             "write a number as a string (\"220\") to compare it with text",

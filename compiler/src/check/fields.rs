@@ -14,6 +14,7 @@
 //! record that includes itself) is reported once. Undefined names are left
 //! to the grammar pass, which reports them.
 
+use super::expr::a;
 use super::{Checker, GrammarName, RecordShape, Shape};
 use crate::ast::{self, ElementKind, Span};
 use crate::ir::{self, FieldDef, Type};
@@ -152,8 +153,8 @@ impl Checker<'_> {
                     format!(
                         "field `{}` is {} in one case of this branch and {} in another",
                         field.name,
-                        field.ty.inner().describe(),
-                        other.inner().describe()
+                        a(&field.ty.inner()),
+                        a(&other.inner())
                     ),
                     "cases disagree",
                 );
@@ -218,8 +219,8 @@ impl Checker<'_> {
                             case.element.span,
                             format!(
                                 "this case yields {} but an earlier one yields {}",
-                                ty.describe(),
-                                first.describe()
+                                a(&ty),
+                                a(&first)
                             ),
                             "cases disagree",
                         )

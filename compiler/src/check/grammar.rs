@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 
-use super::expr::Scope;
+use super::expr::{a, Scope};
 use super::fields::Yields;
 use super::{Checker, GrammarName};
 use crate::ast::{self, CaseKey, ElementKind, Span, TokenRef};
@@ -42,6 +42,7 @@ fn grammar_scope(fields: &[FieldDef], elem: Option<Type>) -> Scope {
     Scope {
         vars,
         grammar: true,
+        poisoned: Vec::new(),
         hint,
     }
 }
@@ -241,7 +242,7 @@ impl Checker<'_> {
             if k.ty.inner() != &Type::Str {
                 self.error(
                     key.span,
-                    format!("a branch key must be a string, found {}", k.ty.describe()),
+                    format!("a branch key must be a string, found {}", a(&k.ty)),
                     "not a string",
                 )
                 .set_hint("cases are matched against strings");

@@ -15,7 +15,7 @@
 
 use std::collections::VecDeque;
 
-use super::expr::Scope;
+use super::expr::{a, Scope};
 use super::{Checker, GrammarName};
 use crate::ast::{self, ActionKind, EventArg, Span, StatesItem, Subject};
 use crate::diagnostic::did_you_mean;
@@ -79,16 +79,17 @@ impl<'a> Checker<'a> {
                     }
                 },
             };
-            let Some(transition) = self.lower_transition(decl, state, &states) else {
-                continue;
-            };
-            placed.push(Placed {
-                state,
-                event: transition.on,
-                conditional: transition.when.is_some(),
-                header: Span::new(decl.span.start, decl.event.span.end),
-                line: transition.line,
-            });
+            let (event, transition) = self.lower_transition(decl, state, &states);
+            if let Some(event) = event {
+                placed.push(Placed {
+                    state,
+                    event,
+                    conditional: decl.when.is_some(),
+                    header: Span::new(decl.span.start, decl.event.span.end),
+                    line: self.line(decl.span),
+                });
+            }
+            let Some(transition) = transition else { continue };
             match state.and_then(|i| states.get_mut(i)) {
                 Some(s) => s.transitions.push(transition),
                 None => any.push(transition),
@@ -224,27 +225,31 @@ impl<'a> Checker<'a> {
         }
     }
 
+    /// Lowers one transition. Everything in it is checked even when a part
+    /// fails (a binding whose type is unknown is poisoned, so its uses stay
+    /// silent); returns the event if it was understood, and the transition
+    /// if all of it was.
     fn lower_transition(
         &mut self,
         decl: &ast::TransitionDecl,
         state: Option<usize>,
         states: &[ir::State],
-    ) -> Option<ir::Transition> {
-        let on = self.transition_event(decl)?;
+    ) -> (Option<TransitionEvent>, Option<ir::Transition>) {
+        let on = self.transition_event(decl);
         let binding = match &decl.arg {
             Some(EventArg::Binding(name)) => Some(name),
             _ => None,
         };
         let binding_type = match (on, binding) {
-            (_, None) => None,
-            (TransitionEvent::Up | TransitionEvent::Down, Some(name)) => {
-                Some((name, self.message_type(on, state, states, name)?))
+            (_, None) | (None, _) => None,
+            (Some(on @ (TransitionEvent::Up | TransitionEvent::Down)), Some(name)) => {
+                self.message_type(on, state, states, name)
             }
-            (TransitionEvent::ParseError | TransitionEvent::MissingGrammar, Some(name)) => {
-                Some((name, Type::Str))
+            (Some(TransitionEvent::ParseError | TransitionEvent::MissingGrammar), Some(_)) => {
+                Some(Type::Str)
             }
-            (TransitionEvent::Gap, Some(name)) => Some((name, Type::Int)),
-            (_, Some(name)) => {
+            (Some(TransitionEvent::Gap), Some(_)) => Some(Type::Int),
+            (Some(on), Some(name)) => {
                 self.error(
                     name.span,
                     format!("`{}` has no argument to bind", on.name()),
@@ -254,30 +259,39 @@ impl<'a> Checker<'a> {
                 None
             }
         };
-        if binding.is_none() && matches!(on, TransitionEvent::Up | TransitionEvent::Down) {
+        if let (Some(on @ (TransitionEvent::Up | TransitionEvent::Down)), None) = (on, binding) {
             self.message_type(on, state, states, &decl.event);
         }
-        let scope = Scope {
-            vars: binding_type
-                .iter()
-                .map(|(n, t)| (n.name.clone(), t.clone()))
-                .collect(),
+        let mut scope = Scope {
+            vars: Vec::new(),
             grammar: false,
+            poisoned: Vec::new(),
             hint: "a transition sees only its event's binding, as in `on down(res)`",
         };
-        let when = match &decl.when {
-            Some(cond) => Some(self.condition(cond, &scope)?),
-            None => None,
-        };
-        let (actions, jump) = self.lower_actions(&decl.actions, &scope)?;
-        Some(ir::Transition {
-            on,
-            binding: binding.map(|b| b.name.clone()),
-            when,
-            actions,
-            jump,
-            line: self.line(decl.span),
-        })
+        if let Some(name) = binding {
+            match binding_type {
+                Some(ty) => scope.vars.push((name.name.clone(), ty)),
+                None => scope.poisoned.push(name.name.clone()),
+            }
+        }
+        let when = decl.when.as_ref().map(|cond| self.condition(cond, &scope));
+        let lowered_actions = self.lower_actions(&decl.actions, &scope);
+        let transition = (|| {
+            let when = match when {
+                Some(cond) => Some(cond?),
+                None => None,
+            };
+            let (actions, jump) = lowered_actions?;
+            Some(ir::Transition {
+                on: on?,
+                binding: binding.map(|b| b.name.clone()),
+                when,
+                actions,
+                jump,
+                line: self.line(decl.span),
+            })
+        })();
+        (on, transition)
     }
 
     /// The event of a transition, with its seconds for `timeout`.
@@ -493,7 +507,7 @@ impl<'a> Checker<'a> {
             let Type::Record(record) = &arg.ty else {
                 self.error(
                     span,
-                    format!("an event carries a record, found {}", arg.ty.describe()),
+                    format!("an event carries a record, found {}", a(&arg.ty)),
                     "not a record",
                 )
                 .set_hint("pass the parsed message, as in `trigger command(res)`");

@@ -301,8 +301,7 @@ impl<'a> Checker<'a> {
                     Span::new(start, end),
                     format!("invalid regular expression: {kind}"),
                     kind,
-                )
-                .add_note(regex.span, "in this regular expression");
+                );
                 return None;
             }
         };
