@@ -132,11 +132,7 @@ impl Checker<'_> {
                 if operand.ty.inner() != &want {
                     self.error(
                         operand_span,
-                        format!(
-                            "`{symbol}` needs {}, found {}",
-                            a(&want),
-                            a(&operand.ty)
-                        ),
+                        format!("`{symbol}` needs {}, found {}", a(&want), a(&operand.ty)),
                         format!("this is {}", a(&operand.ty)),
                     );
                     return None;
@@ -338,11 +334,7 @@ impl Checker<'_> {
                     if side.ty.inner() != &Type::Bool {
                         self.error(
                             side_span,
-                            format!(
-                                "`{}` needs booleans, found {}",
-                                op.symbol(),
-                                a(&side.ty)
-                            ),
+                            format!("`{}` needs booleans, found {}", op.symbol(), a(&side.ty)),
                             "not a boolean",
                         );
                         return None;

@@ -89,7 +89,9 @@ impl<'a> Checker<'a> {
                     line: self.line(decl.span),
                 });
             }
-            let Some(transition) = transition else { continue };
+            let Some(transition) = transition else {
+                continue;
+            };
             match state.and_then(|i| states.get_mut(i)) {
                 Some(s) => s.transitions.push(transition),
                 None => any.push(transition),
