@@ -43,7 +43,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .write_all(report.as_bytes())
             .context("writing diagnostics to stderr")?;
     }
-    Ok(if any_error { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    Ok(if any_error {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// `FILE: ok`, or `FILE: N errors, M warnings`.
@@ -53,5 +57,10 @@ fn summary(result: &protoc_compiler::CheckResult) -> String {
         return format!("{}: ok", result.file);
     }
     let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
-    format!("{}: {}, {}", result.file, plural(errors, "error"), plural(warnings, "warning"))
+    format!(
+        "{}: {}, {}",
+        result.file,
+        plural(errors, "error"),
+        plural(warnings, "warning")
+    )
 }
