@@ -123,6 +123,8 @@ fn describe_rule(rule: Rule) -> Option<String> {
         Rule::number => "a number",
         Rule::string | Rule::template => "a string",
         Rule::regex => "a `/regex/`",
+        // Deepest only inside a character literal: its closing quote is missing.
+        Rule::char_lit => "`'`",
         Rule::expr
         | Rule::or_expr
         | Rule::and_expr
@@ -201,7 +203,7 @@ fn tidy_expected(expected: Vec<String>) -> Vec<String> {
         // Its keywords, names and regexes are spelled out in the hint.
         return vec!["a grammar element".to_string()];
     }
-    if tidy.iter().any(|e| e == "an operator") {
+    if tidy.iter().any(|e| e == "an operator" || e == "`'`") {
         tidy.retain(|e| e != "an expression");
     }
     tidy.sort_by_key(|e| (!e.starts_with('`'), e.clone()));

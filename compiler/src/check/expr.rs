@@ -120,7 +120,7 @@ impl Checker<'_> {
                 let ty = like(&base.ty, def.ty.clone());
                 typed(ExprKind::Field(Box::new(base), field.name.clone()), ty)
             }
-            A::Index(base, index) => self.index(expr.span, base, index, scope),
+            A::Index(base, index) => self.index(base, index, scope),
             A::Call(name, args) => self.call(expr.span, name, args, scope),
             A::Unary(op, operand) => {
                 let operand_span = operand.span;
@@ -193,7 +193,6 @@ impl Checker<'_> {
 
     fn index(
         &mut self,
-        span: Span,
         base: &ast::Expr,
         index: &ast::Expr,
         scope: &Scope,
@@ -226,8 +225,7 @@ impl Checker<'_> {
                 base.span,
                 format!("cannot index {}", a(&base_typed.ty)),
                 "not a list",
-            )
-            .add_note(span, "indexed here");
+            );
             return None;
         };
         if index_typed.ty.inner() != &Type::Int {
