@@ -74,7 +74,12 @@ impl CheckResult {
             return format!("{}: ok", self.file);
         }
         let count = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
-        format!("{}: {}, {}", self.file, count(errors, "error"), count(warnings, "warning"))
+        format!(
+            "{}: {}, {}",
+            self.file,
+            count(errors, "error"),
+            count(warnings, "warning")
+        )
     }
 
     /// All diagnostics as rustc-style text (no colour).

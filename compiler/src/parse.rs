@@ -42,7 +42,7 @@ pub fn parse_spec(file: &str, source: &str) -> Parsed {
     let spec = match builder.spec_file(pairs) {
         Ok(spec) => Some(spec),
         Err(internal) => {
-            builder.diagnostics.push(internal);
+            builder.diagnostics.push(*internal);
             None
         }
     };
@@ -325,7 +325,8 @@ struct Builder<'f> {
     diagnostics: Vec<Diagnostic>,
 }
 
-type Built<T> = Result<T, Diagnostic>;
+/// A walk step; the error is an internal-error diagnostic (boxed: it is rare).
+type Built<T> = Result<T, Box<Diagnostic>>;
 
 /// The span of a parse-tree node, without the trailing whitespace pest
 /// includes when an optional suffix was tried and absent.
@@ -337,14 +338,16 @@ fn span_of(pair: &Pair<'_, Rule>) -> Span {
 impl Builder<'_> {
     /// The parse tree does not have the shape the grammar promises: a bug in
     /// this module, reported rather than panicking.
-    fn internal(&self, span: Span, what: &str) -> Diagnostic {
-        Diagnostic::error(
-            self.file,
-            span,
-            format!("internal error: unexpected parse tree ({what})"),
-            "here",
+    fn internal(&self, span: Span, what: &str) -> Box<Diagnostic> {
+        Box::new(
+            Diagnostic::error(
+                self.file,
+                span,
+                format!("internal error: unexpected parse tree ({what})"),
+                "here",
+            )
+            .with_hint("this is a bug in protoc-rs; please report it with this spec"),
         )
-        .with_hint("this is a bug in protoc-rs; please report it with this spec")
     }
 
     /// The next child, which must exist.

@@ -28,7 +28,8 @@ fn cases() -> Vec<String> {
 
 /// What `protoc-rs check` prints for a case, and the check's result.
 fn run(name: &str) -> (String, protoc_compiler::CheckResult) {
-    let source = fs::read_to_string(diagnostics_dir().join(format!("{name}.proto"))).expect("readable case");
+    let source =
+        fs::read_to_string(diagnostics_dir().join(format!("{name}.proto"))).expect("readable case");
     let result = check_source(&format!("tests/diagnostics/{name}.proto"), &source);
     (format!("{}{}\n", result.render(), result.summary()), result)
 }
@@ -38,7 +39,10 @@ fn every_case_prints_exactly_its_golden_stderr() {
     let bless = std::env::var_os("BLESS").is_some();
     let mut mismatches = Vec::new();
     let cases = cases();
-    assert!(cases.len() >= 12, "expected the full set of cases, found {cases:?}");
+    assert!(
+        cases.len() >= 12,
+        "expected the full set of cases, found {cases:?}"
+    );
     for name in &cases {
         let (actual, _) = run(name);
         let golden = diagnostics_dir().join(format!("{name}.stderr"));
@@ -48,7 +52,9 @@ fn every_case_prints_exactly_its_golden_stderr() {
         }
         match fs::read_to_string(&golden) {
             Ok(expected) if expected == actual => {}
-            Ok(expected) => mismatches.push(format!("--- {name}.stderr (expected)\n{expected}+++ actual\n{actual}")),
+            Ok(expected) => mismatches.push(format!(
+                "--- {name}.stderr (expected)\n{expected}+++ actual\n{actual}"
+            )),
             Err(_) => mismatches.push(format!("--- {name}.stderr is missing; actual:\n{actual}")),
         }
     }
@@ -62,7 +68,11 @@ fn every_golden_has_its_case() {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|e| e == "stderr") {
             let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
-            assert!(cases.contains(&stem), "{} has no .proto beside it", path.display());
+            assert!(
+                cases.contains(&stem),
+                "{} has no .proto beside it",
+                path.display()
+            );
         }
     }
 }
@@ -72,16 +82,28 @@ fn each_broken_case_has_exactly_one_problem_of_the_kind_its_name_says() {
     for name in cases() {
         let (_, result) = run(&name);
         if name == "ok" {
-            assert!(result.diagnostics.is_empty(), "ok.proto: {}", result.render());
+            assert!(
+                result.diagnostics.is_empty(),
+                "ok.proto: {}",
+                result.render()
+            );
             assert!(result.spec.is_some());
             continue;
         }
         assert_eq!(result.diagnostics.len(), 1, "{name}: {}", result.render());
         if name.starts_with("warning_") {
-            assert!(!result.has_errors(), "{name} must only warn: {}", result.render());
+            assert!(
+                !result.has_errors(),
+                "{name} must only warn: {}",
+                result.render()
+            );
             assert!(result.spec.is_some(), "{name}: a warning keeps the spec");
         } else {
-            assert!(result.has_errors(), "{name} must be an error: {}", result.render());
+            assert!(
+                result.has_errors(),
+                "{name} must be an error: {}",
+                result.render()
+            );
             assert!(result.spec.is_none(), "{name}: an error drops the spec");
         }
     }

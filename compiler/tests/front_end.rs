@@ -21,14 +21,22 @@ fn partial_tutorial_spec_is_accepted_with_unreached_states_named() {
         .filter(|d| d.severity == Level::Warning)
         .map(|d| d.message.as_str())
         .collect();
-    assert!(warnings.contains(&"state `data_transmission` is never reached"), "{warnings:?}");
-    assert!(warnings.iter().all(|w| w.ends_with("is never reached")), "{warnings:?}");
+    assert!(
+        warnings.contains(&"state `data_transmission` is never reached"),
+        "{warnings:?}"
+    );
+    assert!(
+        warnings.iter().all(|w| w.ends_with("is never reached")),
+        "{warnings:?}"
+    );
     let spec = result.spec.expect("warnings keep the spec");
     assert_eq!(spec.name, "smtp_partial");
     assert!(spec.ports.is_empty(), "selected with --spec, never by port");
     assert!(spec.state_by_name("response").is_none());
     let responses = spec.record(spec.record_by_name("smtp_responses").unwrap());
-    assert!(matches!(responses.items.as_slice(), [ir::Element::Fail(m)] if m == "incomplete grammar"));
+    assert!(
+        matches!(responses.items.as_slice(), [ir::Element::Fail(m)] if m == "incomplete grammar")
+    );
     assert!(responses.fields.is_empty());
 }
 
@@ -52,7 +60,11 @@ const MANY_MISTAKES: &str = r#"protocol many {
 #[test]
 fn every_problem_is_reported_in_one_run_in_source_order() {
     let result = check_source("many.proto", MANY_MISTAKES);
-    let messages: Vec<&str> = result.diagnostics.iter().map(|d| d.message.as_str()).collect();
+    let messages: Vec<&str> = result
+        .diagnostics
+        .iter()
+        .map(|d| d.message.as_str())
+        .collect();
     assert_eq!(
         messages,
         [
@@ -64,7 +76,10 @@ fn every_problem_is_reported_in_one_run_in_source_order() {
         ]
     );
     let starts: Vec<usize> = result.diagnostics.iter().map(|d| d.span.start).collect();
-    assert!(starts.windows(2).all(|w| w[0] <= w[1]), "sorted by position: {starts:?}");
+    assert!(
+        starts.windows(2).all(|w| w[0] <= w[1]),
+        "sorted by position: {starts:?}"
+    );
     assert!(result.spec.is_none());
     assert_eq!(result.summary(), "many.proto: 5 errors, 0 warnings");
 }
@@ -84,10 +99,18 @@ fn parse_condition(condition: &str) -> ast::Expr {
         "protocol p {{ states bidirectional {{ state s {{ }} initial s; s on init when {condition} {{ }} }} }}"
     );
     let parsed = parse::parse_spec("t.proto", &source);
-    assert!(parsed.diagnostics.is_empty(), "{condition}: {:?}", parsed.diagnostics);
+    assert!(
+        parsed.diagnostics.is_empty(),
+        "{condition}: {:?}",
+        parsed.diagnostics
+    );
     let protocol = parsed.spec.unwrap().protocol;
-    let ast::Declaration::States(block) = &protocol.declarations[0] else { panic!() };
-    let Some(ast::StatesItem::Transition(t)) = block.items.last() else { panic!() };
+    let ast::Declaration::States(block) = &protocol.declarations[0] else {
+        panic!()
+    };
+    let Some(ast::StatesItem::Transition(t)) = block.items.last() else {
+        panic!()
+    };
     t.when.clone().unwrap()
 }
 
@@ -100,7 +123,11 @@ fn shape(e: &ast::Expr) -> String {
         ExprKind::Name(n) => n.name.clone(),
         ExprKind::Field(b, f) => format!("{}.{}", shape(b), f.name),
         ExprKind::Index(b, i) => format!("{}[{}]", shape(b), shape(i)),
-        ExprKind::Call(f, args) => format!("{}({})", f.name, args.iter().map(shape).collect::<Vec<_>>().join(",")),
+        ExprKind::Call(f, args) => format!(
+            "{}({})",
+            f.name,
+            args.iter().map(shape).collect::<Vec<_>>().join(",")
+        ),
         ExprKind::Unary(UnOp::Not, x) => format!("(!{})", shape(x)),
         ExprKind::Unary(UnOp::Neg, x) => format!("(-{})", shape(x)),
         ExprKind::Binary(op, a, b) => format!("({} {} {})", shape(a), op.symbol(), shape(b)),
@@ -114,8 +141,14 @@ fn expression_precedence_is_or_then_and_then_comparison_then_unary() {
         shape(&parse_condition("a == 1 || b.c[0] != 'x' && !d")),
         "((a == 1) || ((b.c[0] != 120) && (!d)))"
     );
-    assert_eq!(shape(&parse_condition("(a || b) && -n < 3")), "((a || b) && ((-n) < 3))");
-    assert_eq!(shape(&parse_condition("lower(x) ~ /@evil\\.org/")), "(lower(x) ~ /@evil\\.org/)");
+    assert_eq!(
+        shape(&parse_condition("(a || b) && -n < 3")),
+        "((a || b) && ((-n) < 3))"
+    );
+    assert_eq!(
+        shape(&parse_condition("lower(x) ~ /@evil\\.org/")),
+        "(lower(x) ~ /@evil\\.org/)"
+    );
     assert_eq!(shape(&parse_condition("a.b.c == true")), "(a.b.c == true)");
     let op = |c: &str| match parse_condition(c).kind {
         ExprKind::Binary(op, ..) => op,
@@ -128,7 +161,10 @@ fn expression_precedence_is_or_then_and_then_comparison_then_unary() {
 
 #[test]
 fn string_and_char_escapes_are_decoded() {
-    assert_eq!(shape(&parse_condition(r#"x == "a\r\n\t\\\"b""#)), r#"(x == "a\r\n\t\\\"b")"#);
+    assert_eq!(
+        shape(&parse_condition(r#"x == "a\r\n\t\\\"b""#)),
+        r#"(x == "a\r\n\t\\\"b")"#
+    );
     assert_eq!(shape(&parse_condition(r"x == '\n'")), "(x == 10)");
     assert_eq!(shape(&parse_condition(r"x == '\''")), "(x == 39)");
     let parsed = parse::parse_spec("t.proto", r#"protocol p { const C = { "a\q": "b" }; }"#);
@@ -144,7 +180,9 @@ fn templates_interpolate_expressions_and_keep_doubled_braces_literal() {
     let result = check_source("t.proto", source);
     assert!(result.diagnostics.is_empty(), "{}", result.render());
     let spec = result.spec.unwrap();
-    let ir::Action::Log(template) = &spec.machine.states[0].transitions[0].actions[0] else { panic!() };
+    let ir::Action::Log(template) = &spec.machine.states[0].transitions[0].actions[0] else {
+        panic!()
+    };
     let parts: Vec<String> = template
         .parts
         .iter()
@@ -153,7 +191,16 @@ fn templates_interpolate_expressions_and_keep_doubled_braces_literal() {
             ir::TemplatePart::Expr(e) => format!("expr:{}", e.ty.describe()),
         })
         .collect();
-    assert_eq!(parts, ["text:{f} = ", "expr:string", "text: {", "expr:string", "text:}"]);
+    assert_eq!(
+        parts,
+        [
+            "text:{f} = ",
+            "expr:string",
+            "text: {",
+            "expr:string",
+            "text:}"
+        ]
+    );
 }
 
 #[test]
@@ -170,10 +217,17 @@ fn inline_regexes_become_shared_anonymous_tokens() {
         .iter()
         .map(|t| (t.name.as_str(), t.pattern.as_str(), t.max_len))
         .collect();
-    assert_eq!(tokens, [("_token_1", "x+", None), ("_token_2", r"\r?\n", Some(2))]);
+    assert_eq!(
+        tokens,
+        [("_token_1", "x+", None), ("_token_2", r"\r?\n", Some(2))]
+    );
     let fields = &spec.grammar.records[0].fields;
     assert_eq!(fields[0].ty, Type::Str);
-    assert_eq!(fields[1].ty, Type::Bytes, "bytes that are not chunked are kept");
+    assert_eq!(
+        fields[1].ty,
+        Type::Bytes,
+        "bytes that are not chunked are kept"
+    );
 }
 
 #[test]

@@ -191,12 +191,7 @@ impl Checker<'_> {
         None
     }
 
-    fn index(
-        &mut self,
-        base: &ast::Expr,
-        index: &ast::Expr,
-        scope: &Scope,
-    ) -> Option<Expr> {
+    fn index(&mut self, base: &ast::Expr, index: &ast::Expr, scope: &Scope) -> Option<Expr> {
         // `TABLE[key]` on a const table, unless a variable hides the table.
         if let A::Name(table) = &base.kind {
             let shadowed = scope.vars.iter().any(|(n, _)| *n == table.name);
@@ -303,7 +298,7 @@ impl Checker<'_> {
                 } else {
                     "a string"
                 };
-                let found = a(&found);
+                let found = a(found);
                 self.error(
                     arg_span,
                     format!("`{}` needs {wants}, found {found}", name.name),

@@ -614,13 +614,17 @@ impl<'a> Checker<'a> {
     fn declared_jumps(&self, block: &ast::StatesBlock) -> Option<Vec<(Option<usize>, usize)>> {
         let mut jumps = Vec::new();
         for item in &block.items {
-            let StatesItem::Transition(decl) = item else { continue };
+            let StatesItem::Transition(decl) = item else {
+                continue;
+            };
             let from = match &decl.subject {
                 Subject::Any(_) => None,
                 Subject::State(name) => Some(*self.state_index.get(&name.name)?),
             };
             for action in &decl.actions {
-                let ActionKind::Jump(target) = &action.kind else { continue };
+                let ActionKind::Jump(target) = &action.kind else {
+                    continue;
+                };
                 match target.name.as_str() {
                     "fail" | "finish" => {}
                     name => jumps.push((from, *self.state_index.get(name)?)),
@@ -631,7 +635,9 @@ impl<'a> Checker<'a> {
     }
 
     fn warn_unreachable(&mut self, block: &ast::StatesBlock, initial: StateId) {
-        let Some(jumps) = self.declared_jumps(block) else { return };
+        let Some(jumps) = self.declared_jumps(block) else {
+            return;
+        };
         let mut reached = vec![false; self.states.len()];
         let mut queue = VecDeque::from([initial.0]);
         while let Some(i) = queue.pop_front() {
@@ -639,10 +645,15 @@ impl<'a> Checker<'a> {
                 continue;
             }
             reached[i] = true;
-            let next = jumps.iter().filter(|(from, _)| from.is_none() || *from == Some(i));
+            let next = jumps
+                .iter()
+                .filter(|(from, _)| from.is_none() || *from == Some(i));
             queue.extend(next.map(|(_, to)| *to));
         }
-        let initial_name = self.states.get(initial.0).map_or("?", |s| s.name.name.as_str());
+        let initial_name = self
+            .states
+            .get(initial.0)
+            .map_or("?", |s| s.name.name.as_str());
         for (decl, reached) in self.states.clone().iter().zip(reached) {
             if !reached {
                 self.warning(
