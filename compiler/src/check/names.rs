@@ -161,7 +161,9 @@ impl<'a> Checker<'a> {
                 format!("`{}` cannot name a token or record", name.name),
                 "a keyword",
             )
-            .set_hint("`empty`, `fail`, `optional`, `array`, `bytes` and `branch` are grammar keywords");
+            .set_hint(
+                "`empty`, `fail`, `optional`, `array`, `bytes` and `branch` are grammar keywords",
+            );
             return true;
         }
         let Some(existing) = self.grammar_index.get(&name.name).copied() else {
