@@ -214,7 +214,11 @@ pub fn did_you_mean<'a>(
         }
         let score =
             strsim::jaro_winkler(&name.to_ascii_lowercase(), &candidate.to_ascii_lowercase());
-        if score >= 0.8 && best.map_or(true, |(b, _)| score > b) {
+        let better = match best {
+            Some((best_score, _)) => score > best_score,
+            None => true,
+        };
+        if score >= 0.8 && better {
             best = Some((score, candidate));
         }
     }

@@ -67,6 +67,21 @@ impl CheckResult {
             .count()
     }
 
+    /// One line: `FILE: ok`, or `FILE: N errors, M warnings`.
+    pub fn summary(&self) -> String {
+        let (errors, warnings) = (self.error_count(), self.warning_count());
+        if errors == 0 && warnings == 0 {
+            return format!("{}: ok", self.file);
+        }
+        let count = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+        format!(
+            "{}: {}, {}",
+            self.file,
+            count(errors, "error"),
+            count(warnings, "warning")
+        )
+    }
+
     /// All diagnostics as rustc-style text (no colour).
     pub fn render(&self) -> String {
         diagnostic::render(&self.diagnostics, &self.file, &self.source)

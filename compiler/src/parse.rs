@@ -42,7 +42,7 @@ pub fn parse_spec(file: &str, source: &str) -> Parsed {
     let spec = match builder.spec_file(pairs) {
         Ok(spec) => Some(spec),
         Err(internal) => {
-            builder.diagnostics.push(internal);
+            builder.diagnostics.push(*internal);
             None
         }
     };
@@ -85,8 +85,22 @@ fn syntax_error(file: &str, source: &str, error: &pest::error::Error<Rule>) -> D
     if let ErrorVariant::ParsingError { positives, .. } = &error.variant {
         expected.extend(positives.iter().filter_map(|rule| describe_rule(*rule)));
     }
-    expected.sort();
-    expected.dedup();
+    let expected = tidy_expected(expected);
+    if expected.iter().any(|e| e == "`;`") {
+        let previous_end = end_of_previous_code(source, position);
+        let on_earlier_line = source
+            .get(previous_end..position)
+            .is_some_and(|gap| gap.contains('\n'));
+        if on_earlier_line {
+            return Diagnostic::error(
+                file,
+                Span::new(previous_end, previous_end),
+                "syntax error: missing `;`",
+                "expected `;` here",
+            )
+            .with_hint("items, declarations and actions end with `;`");
+        }
+    }
     let found = describe_found(source, position);
     let span = Span::new(position, next_char_end(source, position));
     let message = if expected.is_empty() {
@@ -98,7 +112,7 @@ fn syntax_error(file: &str, source: &str, error: &pest::error::Error<Rule>) -> D
         )
     };
     let diagnostic = Diagnostic::error(file, span, message, "unexpected here");
-    diagnostic.with_optional_hint(syntax_hint(source, position, &expected))
+    diagnostic.with_optional_hint(syntax_hint(&expected, &found))
 }
 
 /// Human words for the rules pest may report as expected.
@@ -109,6 +123,8 @@ fn describe_rule(rule: Rule) -> Option<String> {
         Rule::number => "a number",
         Rule::string | Rule::template => "a string",
         Rule::regex => "a `/regex/`",
+        // Deepest only inside a character literal: its closing quote is missing.
+        Rule::char_lit => "`'`",
         Rule::expr
         | Rule::or_expr
         | Rule::and_expr
@@ -168,6 +184,76 @@ const KEYWORDS: &[&str] = &[
     "jump",
 ];
 
+/// Sorts and deduplicates what pest expected, folding operators into "an
+/// operator" and dropping the delimiters of a literal already named.
+fn tidy_expected(expected: Vec<String>) -> Vec<String> {
+    const OPERATORS: &[&str] = &[
+        "`==`", "`!=`", "`<`", "`<=`", "`>`", "`>=`", "`&&`", "`||`", "`~`", "`.`", "`[`",
+    ];
+    // What the first character of a literal or name stands for.
+    let stands_for = |e: &str| match e {
+        "`\"`" => "a string".to_string(),
+        "`/`" => "a `/regex/`".to_string(),
+        "`_`" => "a name".to_string(),
+        e if OPERATORS.contains(&e) => "an operator".to_string(),
+        e => e.to_string(),
+    };
+    let mut tidy: Vec<String> = expected.iter().map(|e| stands_for(e)).collect();
+    if tidy.iter().any(|e| e == "a grammar element") {
+        // Its keywords, names and regexes are spelled out in the hint.
+        return vec!["a grammar element".to_string()];
+    }
+    if tidy.iter().any(|e| e == "an operator" || e == "`'`") {
+        tidy.retain(|e| e != "an expression");
+    }
+    tidy.sort_by_key(|e| (!e.starts_with('`'), e.clone()));
+    tidy.dedup();
+    tidy
+}
+
+/// The end of the last code before `position`, skipping whitespace and
+/// comments (a `#` or `//` outside strings, characters and regexes).
+fn end_of_previous_code(source: &str, position: usize) -> usize {
+    let before = source.get(..position).unwrap_or(source);
+    let mut line_end = before.len();
+    loop {
+        let line_start = before[..line_end].rfind('\n').map_or(0, |i| i + 1);
+        let line = &before[line_start..line_end];
+        let code = line[..comment_start(line)].trim_end();
+        if !code.is_empty() || line_start == 0 {
+            return line_start + code.len();
+        }
+        line_end = line_start - 1;
+    }
+}
+
+/// Where the comment of a line starts (its length if it has none).
+fn comment_start(line: &str) -> usize {
+    let bytes = line.as_bytes();
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        match b {
+            b'#' => return i,
+            b'/' if bytes.get(i + 1) == Some(&b'/') => return i,
+            b'"' | b'\'' | b'/' => {
+                // Skip the literal, honouring backslash escapes.
+                i += 1;
+                while let Some(&c) = bytes.get(i) {
+                    if c == b'\\' {
+                        i += 1;
+                    } else if c == b {
+                        break;
+                    }
+                    i += 1;
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    line.len()
+}
+
 fn join_alternatives(items: &[String]) -> String {
     match items {
         [] => String::new(),
@@ -206,16 +292,16 @@ fn next_char_end(source: &str, position: usize) -> usize {
 }
 
 /// A hint for the most common slips.
-fn syntax_hint(source: &str, position: usize, expected: &[String]) -> Option<String> {
+fn syntax_hint(expected: &[String], found: &str) -> Option<String> {
     let wants = |what: &str| expected.iter().any(|e| e == what);
     if wants("`;`") {
         return Some("items, declarations and actions end with `;`".into());
     }
-    if source
-        .get(position..)
-        .is_some_and(|rest| rest.starts_with('\''))
-    {
+    if wants("`'`") {
         return Some("a character literal holds one character, like '\\r'".into());
+    }
+    if wants("an operator") && found == "`=`" {
+        return Some("`==` compares; there is no assignment".into());
     }
     if wants("a grammar element") {
         return Some(
@@ -239,7 +325,8 @@ struct Builder<'f> {
     diagnostics: Vec<Diagnostic>,
 }
 
-type Built<T> = Result<T, Diagnostic>;
+/// A walk step; the error is an internal-error diagnostic (boxed: it is rare).
+type Built<T> = Result<T, Box<Diagnostic>>;
 
 /// The span of a parse-tree node, without the trailing whitespace pest
 /// includes when an optional suffix was tried and absent.
@@ -251,14 +338,16 @@ fn span_of(pair: &Pair<'_, Rule>) -> Span {
 impl Builder<'_> {
     /// The parse tree does not have the shape the grammar promises: a bug in
     /// this module, reported rather than panicking.
-    fn internal(&self, span: Span, what: &str) -> Diagnostic {
-        Diagnostic::error(
-            self.file,
-            span,
-            format!("internal error: unexpected parse tree ({what})"),
-            "here",
+    fn internal(&self, span: Span, what: &str) -> Box<Diagnostic> {
+        Box::new(
+            Diagnostic::error(
+                self.file,
+                span,
+                format!("internal error: unexpected parse tree ({what})"),
+                "here",
+            )
+            .with_hint("this is a bug in protoc-rs; please report it with this spec"),
         )
-        .with_hint("this is a bug in protoc-rs; please report it with this spec")
     }
 
     /// The next child, which must exist.

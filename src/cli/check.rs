@@ -32,7 +32,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let report = match protoc_compiler::check_file(path) {
             Ok(result) => {
                 any_error |= result.has_errors();
-                format!("{}{}\n", result.render(), summary(&result))
+                format!("{}{}\n", result.render(), result.summary())
             }
             Err(error) => {
                 any_error = true;
@@ -43,15 +43,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .write_all(report.as_bytes())
             .context("writing diagnostics to stderr")?;
     }
-    Ok(if any_error { ExitCode::FAILURE } else { ExitCode::SUCCESS })
-}
-
-/// `FILE: ok`, or `FILE: N errors, M warnings`.
-fn summary(result: &protoc_compiler::CheckResult) -> String {
-    let (errors, warnings) = (result.error_count(), result.warning_count());
-    if errors == 0 && warnings == 0 {
-        return format!("{}: ok", result.file);
-    }
-    let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
-    format!("{}: {}, {}", result.file, plural(errors, "error"), plural(warnings, "warning"))
+    Ok(if any_error {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }

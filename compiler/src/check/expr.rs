@@ -120,7 +120,7 @@ impl Checker<'_> {
                 let ty = like(&base.ty, def.ty.clone());
                 typed(ExprKind::Field(Box::new(base), field.name.clone()), ty)
             }
-            A::Index(base, index) => self.index(expr.span, base, index, scope),
+            A::Index(base, index) => self.index(base, index, scope),
             A::Call(name, args) => self.call(expr.span, name, args, scope),
             A::Unary(op, operand) => {
                 let operand_span = operand.span;
@@ -132,11 +132,7 @@ impl Checker<'_> {
                 if operand.ty.inner() != &want {
                     self.error(
                         operand_span,
-                        format!(
-                            "`{symbol}` needs {}, found {}",
-                            a(&want),
-                            a(&operand.ty)
-                        ),
+                        format!("`{symbol}` needs {}, found {}", a(&want), a(&operand.ty)),
                         format!("this is {}", a(&operand.ty)),
                     );
                     return None;
@@ -195,13 +191,7 @@ impl Checker<'_> {
         None
     }
 
-    fn index(
-        &mut self,
-        span: Span,
-        base: &ast::Expr,
-        index: &ast::Expr,
-        scope: &Scope,
-    ) -> Option<Expr> {
+    fn index(&mut self, base: &ast::Expr, index: &ast::Expr, scope: &Scope) -> Option<Expr> {
         // `TABLE[key]` on a const table, unless a variable hides the table.
         if let A::Name(table) = &base.kind {
             let shadowed = scope.vars.iter().any(|(n, _)| *n == table.name);
@@ -230,8 +220,7 @@ impl Checker<'_> {
                 base.span,
                 format!("cannot index {}", a(&base_typed.ty)),
                 "not a list",
-            )
-            .add_note(span, "indexed here");
+            );
             return None;
         };
         if index_typed.ty.inner() != &Type::Int {
@@ -309,7 +298,7 @@ impl Checker<'_> {
                 } else {
                     "a string"
                 };
-                let found = a(&found);
+                let found = a(found);
                 self.error(
                     arg_span,
                     format!("`{}` needs {wants}, found {found}", name.name),
@@ -338,11 +327,7 @@ impl Checker<'_> {
                     if side.ty.inner() != &Type::Bool {
                         self.error(
                             side_span,
-                            format!(
-                                "`{}` needs booleans, found {}",
-                                op.symbol(),
-                                a(&side.ty)
-                            ),
+                            format!("`{}` needs booleans, found {}", op.symbol(), a(&side.ty)),
                             "not a boolean",
                         );
                         return None;

@@ -153,8 +153,8 @@ impl Checker<'_> {
                     format!(
                         "field `{}` is {} in one case of this branch and {} in another",
                         field.name,
-                        a(&field.ty.inner()),
-                        a(&other.inner())
+                        a(field.ty.inner()),
+                        a(other.inner())
                     ),
                     "cases disagree",
                 );
@@ -220,7 +220,7 @@ impl Checker<'_> {
                             format!(
                                 "this case yields {} but an earlier one yields {}",
                                 a(&ty),
-                                a(&first)
+                                a(first)
                             ),
                             "cases disagree",
                         )

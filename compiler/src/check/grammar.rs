@@ -249,7 +249,7 @@ impl Checker<'_> {
             }
         }
         let table = match key_typed.as_ref().map(|k| &k.kind) {
-            Some(ExprKind::Lookup { table, .. }) => self.const_index.get(table).map(|&i| i),
+            Some(ExprKind::Lookup { table, .. }) => self.const_index.get(table).copied(),
             _ => None,
         };
         let mut seen: HashMap<&str, Span> = HashMap::new();

@@ -89,7 +89,9 @@ impl<'a> Checker<'a> {
                     line: self.line(decl.span),
                 });
             }
-            let Some(transition) = transition else { continue };
+            let Some(transition) = transition else {
+                continue;
+            };
             match state.and_then(|i| states.get_mut(i)) {
                 Some(s) => s.transitions.push(transition),
                 None => any.push(transition),
@@ -97,7 +99,7 @@ impl<'a> Checker<'a> {
         }
         self.warn_shadowed(&placed);
         if let Some(initial) = initial {
-            self.warn_unreachable(&states, &any, initial);
+            self.warn_unreachable(block, initial);
         }
         self.warn_unused_exports(&states);
         Some(ir::StateMachine {
@@ -605,33 +607,55 @@ impl<'a> Checker<'a> {
         }
     }
 
-    fn warn_unreachable(&mut self, states: &[ir::State], any: &[ir::Transition], initial: StateId) {
-        let targets = |transitions: &[ir::Transition]| -> Vec<usize> {
-            transitions
-                .iter()
-                .filter_map(|t| match t.jump {
-                    Some(Target::State(id)) => Some(id.0),
-                    _ => None,
-                })
-                .collect()
+    /// The jumps the transitions declare, as `(from, to)` state indexes
+    /// (`from` is `None` for `any`), resolved silently from the AST so a
+    /// transition rejected for another reason still counts; `None` if some
+    /// state name does not resolve (already reported: the graph is unknown).
+    fn declared_jumps(&self, block: &ast::StatesBlock) -> Option<Vec<(Option<usize>, usize)>> {
+        let mut jumps = Vec::new();
+        for item in &block.items {
+            let StatesItem::Transition(decl) = item else {
+                continue;
+            };
+            let from = match &decl.subject {
+                Subject::Any(_) => None,
+                Subject::State(name) => Some(*self.state_index.get(&name.name)?),
+            };
+            for action in &decl.actions {
+                let ActionKind::Jump(target) = &action.kind else {
+                    continue;
+                };
+                match target.name.as_str() {
+                    "fail" | "finish" => {}
+                    name => jumps.push((from, *self.state_index.get(name)?)),
+                }
+            }
+        }
+        Some(jumps)
+    }
+
+    fn warn_unreachable(&mut self, block: &ast::StatesBlock, initial: StateId) {
+        let Some(jumps) = self.declared_jumps(block) else {
+            return;
         };
-        let from_any = targets(any);
-        let mut reached = vec![false; states.len()];
+        let mut reached = vec![false; self.states.len()];
         let mut queue = VecDeque::from([initial.0]);
         while let Some(i) = queue.pop_front() {
-            if i >= states.len() || reached[i] {
+            if reached.get(i).copied().unwrap_or(true) {
                 continue;
             }
             reached[i] = true;
-            queue.extend(targets(&states[i].transitions));
-            queue.extend(from_any.iter().copied());
+            let next = jumps
+                .iter()
+                .filter(|(from, _)| from.is_none() || *from == Some(i));
+            queue.extend(next.map(|(_, to)| *to));
         }
         let initial_name = self
             .states
             .get(initial.0)
             .map_or("?", |s| s.name.name.as_str());
-        for (i, decl) in self.states.clone().iter().enumerate() {
-            if !reached.get(i).copied().unwrap_or(true) {
+        for (decl, reached) in self.states.clone().iter().zip(reached) {
+            if !reached {
                 self.warning(
                     decl.name.span,
                     format!("state `{}` is never reached", decl.name.name),

@@ -17,6 +17,10 @@ use crate::ir;
 /// Names a state cannot take: they mean something in transitions.
 const RESERVED_STATE_NAMES: &[&str] = &["any", "fail", "finish"];
 
+/// Names a token or record cannot take: a record item would read them as
+/// the element keyword.
+const ELEMENT_KEYWORDS: &[&str] = &["empty", "fail", "optional", "array", "bytes", "branch"];
+
 impl<'a> Checker<'a> {
     pub(super) fn collect_names(&mut self) {
         let protocol = self.protocol;
@@ -148,8 +152,20 @@ impl<'a> Checker<'a> {
         });
     }
 
-    /// Reports `name` if the grammar namespace already has it.
+    /// Reports `name` if it is an element keyword or the grammar namespace
+    /// already has it.
     fn grammar_name_taken(&mut self, name: &ast::Ident) -> bool {
+        if ELEMENT_KEYWORDS.contains(&name.name.as_str()) {
+            self.error(
+                name.span,
+                format!("`{}` cannot name a token or record", name.name),
+                "a keyword",
+            )
+            .set_hint(
+                "`empty`, `fail`, `optional`, `array`, `bytes` and `branch` are grammar keywords",
+            );
+            return true;
+        }
         let Some(existing) = self.grammar_index.get(&name.name).copied() else {
             return false;
         };
