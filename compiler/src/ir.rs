@@ -13,7 +13,7 @@
 //! - `machine.initial` is a valid state.
 
 pub use protoc_runtime::dissector::Severity;
-pub use protoc_runtime::expr::{BinOp, Expr, ExprKind, Func, Type, UnOp};
+pub use protoc_runtime::expr::{BinOp, Expr, ExprKind, Func, Template, TemplatePart, Type, UnOp};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TokenId(pub usize);
@@ -248,23 +248,14 @@ pub enum Action {
     /// `trigger EVENT(expr);` or `trigger EVENT;`.
     Trigger { event: EventId, arg: Option<Expr> },
     /// `alert SEVERITY "description with {expr}";`.
-    Alert { severity: Severity, description: Template },
+    Alert {
+        severity: Severity,
+        description: Template,
+    },
     /// `drop;`: drop the flow now.
     Drop,
     /// `log "text with {expr}";`: a line in the debug trace.
     Log(Template),
-}
-
-/// A string with `{expr}` interpolations.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Template {
-    pub parts: Vec<TemplatePart>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum TemplatePart {
-    Text(String),
-    Expr(Expr),
 }
 
 impl Spec {
@@ -281,10 +272,18 @@ impl Spec {
         &self.machine.states[id.0]
     }
     pub fn record_by_name(&self, name: &str) -> Option<RecordId> {
-        self.grammar.records.iter().position(|r| r.name == name).map(RecordId)
+        self.grammar
+            .records
+            .iter()
+            .position(|r| r.name == name)
+            .map(RecordId)
     }
     pub fn state_by_name(&self, name: &str) -> Option<StateId> {
-        self.machine.states.iter().position(|s| s.name == name).map(StateId)
+        self.machine
+            .states
+            .iter()
+            .position(|s| s.name == name)
+            .map(StateId)
     }
     pub fn const_table(&self, name: &str) -> Option<&ConstTable> {
         self.consts.iter().find(|c| c.name == name)

@@ -109,14 +109,43 @@ pub enum FlowStatus {
 /// rules engine; tests implement it to record events.
 pub trait EventSink {
     /// A user event (`trigger NAME(record)` in the spec), `fields` being the record.
-    fn event(&mut self, flow: &FlowInfo, dir: Direction, now: f64, name: &'static str, fields: &Value) -> Verdict;
+    fn event(
+        &mut self,
+        flow: &FlowInfo,
+        dir: Direction,
+        now: f64,
+        name: &'static str,
+        fields: &Value,
+    ) -> Verdict;
 
     /// A chunk of a streamed event (`bytes ... chunked -> NAME`). `last` is true
     /// on the final call of one stream (its chunk may be empty).
-    fn stream(&mut self, flow: &FlowInfo, dir: Direction, now: f64, name: &'static str, chunk: &[u8], last: bool) -> Verdict;
+    fn stream(
+        &mut self,
+        flow: &FlowInfo,
+        dir: Direction,
+        now: f64,
+        name: &'static str,
+        chunk: &[u8],
+        last: bool,
+    ) -> Verdict;
 
     /// An alert raised by the spec's state machine.
-    fn alert(&mut self, flow: &FlowInfo, dir: Direction, now: f64, severity: Severity, description: &str);
+    fn alert(
+        &mut self,
+        flow: &FlowInfo,
+        dir: Direction,
+        now: f64,
+        severity: Severity,
+        description: &str,
+    );
+
+    /// The grammar rejected the input (before the spec's `parse_error`
+    /// transitions run): outputs report it as a `parse_error` event and count it.
+    fn parse_error(&mut self, _flow: &FlowInfo, _dir: Direction, _now: f64, _message: &str) {}
+
+    /// `len` bytes of one direction were lost (before the spec's `gap` transitions run).
+    fn gap(&mut self, _flow: &FlowInfo, _dir: Direction, _now: f64, _len: u64) {}
 
     /// Whether `trace` is wanted (`-d`); dissectors skip formatting otherwise.
     fn tracing(&self) -> bool {

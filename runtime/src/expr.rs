@@ -116,7 +116,10 @@ pub enum ExprKind {
     Field(Box<Expr>, String),
     Index(Box<Expr>, Box<Expr>),
     /// `TABLE[key]` on a `const` table: the entry's value, or `Null`.
-    Lookup { table: String, key: Box<Expr> },
+    Lookup {
+        table: String,
+        key: Box<Expr>,
+    },
     Call(Func, Vec<Expr>),
     Unary(UnOp, Box<Expr>),
     Binary(BinOp, Box<Expr>, Box<Expr>),
@@ -129,6 +132,33 @@ pub enum ExprKind {
 pub struct Expr {
     pub kind: ExprKind,
     pub ty: Type,
+}
+
+/// A string with `{expr}` interpolations (alert descriptions, `log`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Template {
+    pub parts: Vec<TemplatePart>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum TemplatePart {
+    Text(String),
+    Expr(Expr),
+}
+
+impl Template {
+    /// Renders the template: text as is, each expression's value in its
+    /// display form (strings unquoted).
+    pub fn render(&self, scope: &dyn Scope) -> String {
+        let mut out = String::new();
+        for part in &self.parts {
+            match part {
+                TemplatePart::Text(t) => out.push_str(t),
+                TemplatePart::Expr(e) => out.push_str(&eval(e, scope).to_display()),
+            }
+        }
+        out
+    }
 }
 
 /// What an expression can see when it is evaluated.
@@ -242,17 +272,31 @@ mod tests {
     fn indexing_past_the_end_compares_unequal_instead_of_failing() {
         let res = Value::Record(vec![(
             "responses".into(),
-            Value::List(vec![Value::Record(vec![("code".into(), Value::Str("220".into()))])]),
+            Value::List(vec![Value::Record(vec![(
+                "code".into(),
+                Value::Str("220".into()),
+            )])]),
         )]);
         let code_of = |i: i64| {
             let var = e(ExprKind::Var("res".into()), Type::Record("r".into()));
-            let list = e(ExprKind::Field(Box::new(var), "responses".into()), Type::List(Box::new(Type::Record("x".into()))));
+            let list = e(
+                ExprKind::Field(Box::new(var), "responses".into()),
+                Type::List(Box::new(Type::Record("x".into()))),
+            );
             let idx = e(ExprKind::Lit(Value::Int(i)), Type::Int);
-            let elem = e(ExprKind::Index(Box::new(list), Box::new(idx)), Type::Record("x".into()));
+            let elem = e(
+                ExprKind::Index(Box::new(list), Box::new(idx)),
+                Type::Record("x".into()),
+            );
             e(ExprKind::Field(Box::new(elem), "code".into()), Type::Str)
         };
         let lit = || e(ExprKind::Lit(Value::Str("220".into())), Type::Str);
-        let eq = |i| e(ExprKind::Binary(BinOp::Eq, Box::new(code_of(i)), Box::new(lit())), Type::Bool);
+        let eq = |i| {
+            e(
+                ExprKind::Binary(BinOp::Eq, Box::new(code_of(i)), Box::new(lit())),
+                Type::Bool,
+            )
+        };
         assert_eq!(eval(&eq(0), &Res(res.clone())), Value::Bool(true));
         assert_eq!(eval(&eq(1), &Res(res)), Value::Bool(false));
     }

@@ -1,0 +1,427 @@
+//! Event outputs: JSON lines and human-readable text, and the counters behind
+//! the end-of-run statistics.
+//!
+//! [`OutputSink`] is the [`EventSink`] at the end of the chain: it writes each
+//! event, streamed-event summary and alert as it arrives. The JSON form is a
+//! contract other tools read (see the README's schema): one object per line
+//! with `ts`, `proto`, `event`, `src_ip`, `src_port`, `dest_ip`, `dest_port`,
+//! `dir`, `flow` and `fields`; alerts carry `severity`, `description` and, when
+//! a rule raised them, `rule`.
+//!
+//! Write errors (a closed pipe) are kept, not panicked on: the first one is
+//! returned by [`OutputSink::take_error`] so the caller can stop quietly.
+
+use std::collections::HashMap;
+use std::fmt::{self, Write as _};
+use std::io::{self, Write};
+
+use crate::dissector::{Direction, EventSink, FlowInfo, Severity, Verdict};
+use crate::value::{write_json_string, Value};
+
+/// How events are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Json,
+    Text,
+}
+
+/// What happened during a run, for the stats line.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventCounts {
+    pub events: u64,
+    pub alerts: u64,
+    pub parse_errors: u64,
+    pub gaps: u64,
+    pub streams: u64,
+    pub stream_bytes: u64,
+}
+
+/// Where an alert comes from: the spec's state machine or a named rule.
+#[derive(Debug, Clone, Copy)]
+pub enum AlertSource<'a> {
+    Spec,
+    Rule(&'a str),
+}
+
+/// Writes events to `W` in one [`Format`].
+pub struct OutputSink<W: Write> {
+    out: W,
+    format: Format,
+    /// Protocol name of each flow (`smtp`), set when the flow's dissector is chosen.
+    protos: HashMap<u64, &'static str>,
+    /// Bytes and chunks of streamed events in progress, per (flow, direction, event).
+    streams: HashMap<(u64, Direction, &'static str), (u64, u64)>,
+    counts: EventCounts,
+    trace: bool,
+    error: Option<io::Error>,
+    line: String,
+}
+
+impl<W: Write> OutputSink<W> {
+    pub fn new(out: W, format: Format) -> Self {
+        OutputSink {
+            out,
+            format,
+            protos: HashMap::new(),
+            streams: HashMap::new(),
+            counts: EventCounts::default(),
+            trace: false,
+            error: None,
+            line: String::with_capacity(512),
+        }
+    }
+
+    /// Turns on the debug trace (`-d`), written to stderr.
+    pub fn with_trace(mut self, trace: bool) -> Self {
+        self.trace = trace;
+        self
+    }
+
+    /// Records which protocol a flow speaks, for the `proto` field.
+    pub fn set_proto(&mut self, flow: u64, proto: &'static str) {
+        self.protos.insert(flow, proto);
+    }
+
+    /// Forgets a flow that ended.
+    pub fn forget(&mut self, flow: u64) {
+        self.protos.remove(&flow);
+        self.streams.retain(|(f, _, _), _| *f != flow);
+    }
+
+    pub fn counts(&self) -> &EventCounts {
+        &self.counts
+    }
+
+    /// The first write error, if any (then output has stopped).
+    pub fn take_error(&mut self) -> Option<io::Error> {
+        self.error.take()
+    }
+
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+
+    pub fn into_inner(self) -> W {
+        self.out
+    }
+
+    /// Writes an alert, from the spec or from a rule.
+    pub fn write_alert(
+        &mut self,
+        source: AlertSource<'_>,
+        flow: &FlowInfo,
+        dir: Direction,
+        now: f64,
+        severity: Severity,
+        description: &str,
+    ) {
+        self.counts.alerts += 1;
+        let proto = self.proto(flow.id);
+        self.line.clear();
+        match self.format {
+            Format::Json => {
+                json_header(&mut self.line, now, proto, "alert", flow, dir);
+                if let AlertSource::Rule(name) = source {
+                    self.line.push_str(",\"rule\":");
+                    write_json_string(name, &mut self.line);
+                }
+                self.line.push_str(",\"severity\":\"");
+                self.line.push_str(severity.name());
+                self.line.push_str("\",\"description\":");
+                write_json_string(description, &mut self.line);
+                self.line.push_str("}\n");
+            }
+            Format::Text => {
+                let _ = writeln!(self.line, "alert: {}", text_flow(proto, flow, dir));
+                if let AlertSource::Rule(name) = source {
+                    let _ = writeln!(self.line, "\trule = {name}");
+                }
+                let _ = writeln!(self.line, "\tseverity = {}", severity.name());
+                let _ = writeln!(self.line, "\tdescription = {description}");
+            }
+        }
+        self.emit();
+    }
+
+    /// Writes a line of free text (rules' `log`, and the mail-content dump).
+    pub fn write_text(&mut self, text: &str) {
+        self.line.clear();
+        self.line.push_str(text);
+        self.emit();
+    }
+
+    /// Writes a JSON record of a non-event fact (an extracted file, a cap hit):
+    /// the usual header with `event` = `kind`, then `fields`.
+    pub fn write_record(
+        &mut self,
+        kind: &str,
+        flow: &FlowInfo,
+        dir: Direction,
+        now: f64,
+        fields: &Value,
+    ) {
+        let proto = self.proto(flow.id);
+        self.line.clear();
+        match self.format {
+            Format::Json => {
+                json_header(&mut self.line, now, proto, kind, flow, dir);
+                self.line.push_str(",\"fields\":");
+                fields.write_json(&mut self.line);
+                self.line.push_str("}\n");
+            }
+            Format::Text => {
+                let _ = writeln!(self.line, "{kind}: {}", text_flow(proto, flow, dir));
+                write_text_value(&mut self.line, fields, 1);
+            }
+        }
+        self.emit();
+    }
+
+    fn proto(&self, flow: u64) -> &'static str {
+        self.protos.get(&flow).copied().unwrap_or("")
+    }
+
+    fn emit(&mut self) {
+        if self.error.is_some() {
+            return;
+        }
+        if let Err(e) = self.out.write_all(self.line.as_bytes()) {
+            self.error = Some(e);
+        }
+    }
+}
+
+impl<W: Write> EventSink for OutputSink<W> {
+    fn event(
+        &mut self,
+        flow: &FlowInfo,
+        dir: Direction,
+        now: f64,
+        name: &'static str,
+        fields: &Value,
+    ) -> Verdict {
+        self.counts.events += 1;
+        let proto = self.proto(flow.id);
+        self.line.clear();
+        match self.format {
+            Format::Json => {
+                json_header(&mut self.line, now, proto, name, flow, dir);
+                self.line.push_str(",\"fields\":");
+                fields.write_json(&mut self.line);
+                self.line.push_str("}\n");
+            }
+            Format::Text => {
+                let _ = writeln!(
+                    self.line,
+                    "{} {}: {}",
+                    proto.to_uppercase(),
+                    name.to_uppercase(),
+                    text_flow(proto, flow, dir)
+                );
+                write_text_value(&mut self.line, fields, 1);
+            }
+        }
+        self.emit();
+        Verdict::Continue
+    }
+
+    fn stream(
+        &mut self,
+        flow: &FlowInfo,
+        dir: Direction,
+        now: f64,
+        name: &'static str,
+        chunk: &[u8],
+        last: bool,
+    ) -> Verdict {
+        self.counts.stream_bytes += chunk.len() as u64;
+        let key = (flow.id, dir, name);
+        let entry = self.streams.entry(key).or_insert((0, 0));
+        entry.0 += chunk.len() as u64;
+        if !chunk.is_empty() {
+            entry.1 += 1;
+        }
+        if last {
+            let (size, chunks) = self.streams.remove(&key).unwrap_or((0, 0));
+            self.counts.events += 1;
+            self.counts.streams += 1;
+            let fields = Value::Record(vec![
+                ("size".into(), Value::Int(size as i64)),
+                ("chunks".into(), Value::Int(chunks as i64)),
+            ]);
+            self.write_record(name, flow, dir, now, &fields);
+        }
+        Verdict::Continue
+    }
+
+    fn alert(
+        &mut self,
+        flow: &FlowInfo,
+        dir: Direction,
+        now: f64,
+        severity: Severity,
+        description: &str,
+    ) {
+        self.write_alert(AlertSource::Spec, flow, dir, now, severity, description);
+    }
+
+    fn parse_error(&mut self, flow: &FlowInfo, dir: Direction, now: f64, message: &str) {
+        self.counts.parse_errors += 1;
+        let fields = Value::Record(vec![("message".into(), Value::Str(message.to_string()))]);
+        self.write_record("parse_error", flow, dir, now, &fields);
+    }
+
+    fn gap(&mut self, flow: &FlowInfo, dir: Direction, now: f64, len: u64) {
+        self.counts.gaps += 1;
+        let fields = Value::Record(vec![("len".into(), Value::Int(len as i64))]);
+        self.write_record("gap", flow, dir, now, &fields);
+    }
+
+    fn tracing(&self) -> bool {
+        self.trace
+    }
+
+    fn trace(&mut self, flow: &FlowInfo, message: fmt::Arguments<'_>) {
+        if self.trace {
+            eprintln!("debug {}#{}: {}", self.proto(flow.id), flow.id, message);
+        }
+    }
+}
+
+/// `{"ts":…,"proto":…,"event":…,"src_ip":…,"src_port":…,"dest_ip":…,"dest_port":…,"dir":…,"flow":…` (unclosed).
+fn json_header(
+    line: &mut String,
+    now: f64,
+    proto: &str,
+    event: &str,
+    flow: &FlowInfo,
+    dir: Direction,
+) {
+    let _ = write!(line, "{{\"ts\":{now:.6},\"proto\":");
+    write_json_string(proto, line);
+    line.push_str(",\"event\":");
+    write_json_string(event, line);
+    let _ = write!(
+        line,
+        ",\"src_ip\":\"{}\",\"src_port\":{},\"dest_ip\":\"{}\",\"dest_port\":{},\"dir\":\"{}\",\"flow\":{}",
+        flow.src.ip(),
+        flow.src.port(),
+        flow.dst.ip(),
+        flow.dst.port(),
+        dir.name(),
+        flow.id
+    );
+}
+
+/// `smtp flow 2 up 192.168.10.10:41155 -> 192.168.20.1:25`.
+fn text_flow(proto: &str, flow: &FlowInfo, dir: Direction) -> String {
+    format!(
+        "{proto} flow {} {} {} -> {}",
+        flow.id,
+        dir.name(),
+        flow.src,
+        flow.dst
+    )
+}
+
+/// Writes `value` indented, one field per line, lists as `- ` items.
+fn write_text_value(out: &mut String, value: &Value, depth: usize) {
+    let pad = "  ".repeat(depth);
+    match value {
+        Value::Record(fields) => {
+            for (name, v) in fields {
+                match v {
+                    Value::Record(_) | Value::List(_) => {
+                        let _ = writeln!(out, "{pad}{name}:");
+                        write_text_value(out, v, depth + 1);
+                    }
+                    _ => {
+                        let _ = writeln!(out, "{pad}{name}: {}", v.to_json());
+                    }
+                }
+            }
+        }
+        Value::List(items) => {
+            for (i, item) in items.iter().enumerate() {
+                let _ = writeln!(out, "{pad}[{i}]");
+                write_text_value(out, item, depth + 1);
+            }
+        }
+        other => {
+            let _ = writeln!(out, "{pad}{}", other.to_json());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flow() -> FlowInfo {
+        FlowInfo {
+            id: 2,
+            src: "192.168.10.10:41155".parse().unwrap(),
+            dst: "192.168.20.1:25".parse().unwrap(),
+        }
+    }
+
+    #[test]
+    fn json_event_line_has_the_contract_fields() {
+        let mut sink = OutputSink::new(Vec::new(), Format::Json);
+        sink.set_proto(2, "smtp");
+        let fields = Value::Record(vec![
+            ("command".into(), Value::Str("HELO".into())),
+            ("parameter".into(), Value::Str("x".into())),
+        ]);
+        sink.event(&flow(), Direction::Up, 1.5, "command", &fields);
+        let out = String::from_utf8(sink.into_inner()).unwrap();
+        let v: serde_json::Value = serde_json::from_str(out.trim_end()).unwrap();
+        assert_eq!(v["proto"], "smtp");
+        assert_eq!(v["event"], "command");
+        assert_eq!(v["src_ip"], "192.168.10.10");
+        assert_eq!(v["src_port"], 41155);
+        assert_eq!(v["dest_port"], 25);
+        assert_eq!(v["dir"], "up");
+        assert_eq!(v["flow"], 2);
+        assert_eq!(v["ts"], 1.5);
+        assert_eq!(v["fields"]["command"], "HELO");
+    }
+
+    #[test]
+    fn a_stream_is_summarised_once_at_its_end() {
+        let mut sink = OutputSink::new(Vec::new(), Format::Json);
+        sink.stream(&flow(), Direction::Up, 1.0, "mail_content", b"abc", false);
+        sink.stream(&flow(), Direction::Up, 1.0, "mail_content", b"de", true);
+        let out = String::from_utf8(sink.into_inner()).unwrap();
+        assert_eq!(out.lines().count(), 1);
+        let v: serde_json::Value = serde_json::from_str(out.trim_end()).unwrap();
+        assert_eq!(v["fields"]["size"], 5);
+        assert_eq!(v["fields"]["chunks"], 2);
+    }
+
+    #[test]
+    fn rule_alerts_name_their_rule() {
+        let mut sink = OutputSink::new(Vec::new(), Format::Json);
+        sink.write_alert(
+            AlertSource::Rule("spam"),
+            &flow(),
+            Direction::Up,
+            1.0,
+            Severity::Low,
+            "forbidden mail domain",
+        );
+        let out = String::from_utf8(sink.into_inner()).unwrap();
+        let v: serde_json::Value = serde_json::from_str(out.trim_end()).unwrap();
+        assert_eq!(v["event"], "alert");
+        assert_eq!(v["rule"], "spam");
+        assert_eq!(v["severity"], "low");
+        assert_eq!(v["description"], "forbidden mail domain");
+        assert_eq!(sink_counts_after_one_alert(), 1);
+    }
+
+    fn sink_counts_after_one_alert() -> u64 {
+        let mut sink = OutputSink::new(io::sink(), Format::Text);
+        sink.alert(&flow(), Direction::Down, 0.0, Severity::High, "x");
+        sink.counts().alerts
+    }
+}
