@@ -58,3 +58,25 @@ fn golden_file_is_up_to_date() {
     let golden = std::fs::read_to_string(GOLDEN).unwrap_or_default();
     assert!(golden == code, "{GOLDEN} is stale: rerun with UPDATE_GOLDEN=1");
 }
+
+/// The checker's IR of `specs/smtp.proto`, named as the build names it.
+fn checked_smtp() -> protoc_compiler::ir::Spec {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../specs/smtp.proto");
+    let source = std::fs::read_to_string(path).expect("specs/smtp.proto is readable");
+    let result = protoc_compiler::check_source("specs/smtp.proto", &source);
+    match result.spec {
+        Some(spec) => spec,
+        None => panic!("specs/smtp.proto rejected:\n{}", result.render()),
+    }
+}
+
+#[test]
+fn the_checker_s_ir_generates_the_same_code_as_the_hand_built_one() {
+    let from_checker = generate(&checked_smtp());
+    let from_fixture = generate(&smtp_ir::smtp_ir());
+    if from_checker != from_fixture {
+        let first = from_checker.lines().zip(from_fixture.lines()).position(|(a, b)| a != b);
+        let context = |code: &str| first.map(|i| code.lines().skip(i.saturating_sub(3)).take(8).collect::<Vec<_>>().join("\n"));
+        panic!("differ at line {first:?}:\nchecker:\n{:?}\nfixture:\n{:?}", context(&from_checker), context(&from_fixture));
+    }
+}

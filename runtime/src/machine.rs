@@ -57,10 +57,18 @@ pub fn trace_transition(cx: &mut Cx<'_>, transition: &str, source: &str, line: u
     trace(cx, format_args!("state machine: {transition} ({source}:{line})"));
 }
 
-/// Traces a parse error with the bytes that follow it, like Haka's `-d`.
-pub fn trace_parse_error(cx: &mut Cx<'_>, dir: Direction, err: &ParseError, context: &[u8]) {
+/// Reports a parse error to the sink (before the spec's `parse_error`
+/// transitions run) and traces it with the bytes that follow it, like Haka's `-d`.
+pub fn notify_parse_error(cx: &mut Cx<'_>, dir: Direction, err: &ParseError, context: &[u8]) {
+    cx.sink.parse_error(cx.flow, dir, cx.now, &err.to_string());
     if cx.sink.tracing() {
         cx.sink.trace(cx.flow, format_args!("grammar: {dir}: {err}"));
         cx.sink.trace(cx.flow, format_args!("grammar: parse error context: {}...", escape_bytes(context)));
     }
+}
+
+/// Reports lost bytes to the sink (before the spec's `gap` transitions run).
+pub fn notify_gap(cx: &mut Cx<'_>, dir: Direction, len: u64) {
+    cx.sink.gap(cx.flow, dir, cx.now, len);
+    trace(cx, format_args!("grammar: {dir}: gap of {len} bytes"));
 }

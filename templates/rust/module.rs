@@ -241,7 +241,7 @@ impl Machine {
 
     /// Fires `parse_error(err)`; unhandled, it jumps to `fail`.
     fn report_parse_error(&mut self, err: &ParseError, context: &[u8], cx: &mut Cx<'_>) -> Result<(), Dropped> {
-        machine::trace_parse_error(cx, self.dir, err, context);
+        machine::notify_parse_error(cx, self.dir, err, context);
         if !self.on_parse_error(&err.to_string(), cx)? {
             self.fail(cx)?;
         }
@@ -438,6 +438,7 @@ impl Dissector for {{ dissector }} {
         }
         let result = self.machine.start(cx).and_then(|()| {
             self.machine.dir = dir;
+            machine::notify_gap(cx, dir, len);
             let record = self.channel(dir).parsers.active.map_or("<none>", Message::record);
             self.channel(dir).parsers.abandon(dir, cx)?;
             self.channel(dir).pending.clear();
