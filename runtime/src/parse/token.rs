@@ -387,3 +387,132 @@ impl LazyRegex {
             .is_some_and(|re| re.is_match(subject))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dissector::{Cx, Direction, EventSink, FlowInfo, Severity, Verdict};
+    use crate::parse::Pending;
+    use crate::value::Value;
+    use proptest::prelude::*;
+
+    struct NoSink;
+    impl EventSink for NoSink {
+        fn event(&mut self, _: &FlowInfo, _: Direction, _: f64, _: &'static str, _: &Value) -> Verdict {
+            Verdict::Continue
+        }
+        fn stream(&mut self, _: &FlowInfo, _: Direction, _: f64, _: &'static str, _: &[u8], _: bool) -> Verdict {
+            Verdict::Continue
+        }
+        fn alert(&mut self, _: &FlowInfo, _: Direction, _: f64, _: Severity, _: &str) {}
+    }
+
+    /// A matcher under test: a byte class or a DFA.
+    enum Matcher {
+        Class(ByteClass),
+        Dfa(TokenDfa),
+    }
+
+    impl Matcher {
+        fn read(&self, state: &mut TokenState, input: &mut Input<'_>, cx: &ParseCx<'_>) -> Step<String> {
+            let site = Site::new("r", "f");
+            match self {
+                Matcher::Class(c) => c.read(state, input, cx, site),
+                Matcher::Dfa(d) => d.read(state, input, cx, site),
+            }
+        }
+    }
+
+    /// Feeds `pieces` to `matcher`; the token's text (or `None` on a
+    /// mismatch) and every byte left unread afterwards.
+    fn run(matcher: &Matcher, pieces: &[&[u8]]) -> (Option<String>, Vec<u8>) {
+        let flow = FlowInfo { id: 0, src: ([127, 0, 0, 1], 1).into(), dst: ([127, 0, 0, 1], 2).into() };
+        let mut sink = NoSink;
+        let mut pending = Pending::default();
+        let mut state = TokenState::default();
+        let mut result = None;
+        let mut rest = Vec::new();
+        for piece in pieces {
+            let mut cx = Cx { flow: &flow, now: 0.0, sink: &mut sink };
+            let pcx = ParseCx::new(&mut cx, Direction::Up);
+            let mut input = Input::new(&mut pending, piece);
+            if result.is_none() {
+                match matcher.read(&mut state, &mut input, &pcx) {
+                    Ok(text) => result = Some(Some(text)),
+                    Err(Stop::NeedMore) => {}
+                    Err(Stop::Error(_)) => result = Some(None),
+                }
+            }
+            if result.is_some() {
+                rest.extend(input.context(usize::MAX));
+                input.discard();
+            }
+        }
+        (result.flatten(), rest)
+    }
+
+    /// The longest prefix of `data` that `pattern` matches in full (the
+    /// obviously-correct oracle, by brute force with the `regex` crate).
+    fn longest_match(pattern: &str, data: &[u8]) -> Option<usize> {
+        let whole = regex::bytes::Regex::new(&format!("(?-u)^(?:{pattern})$")).expect("valid pattern");
+        (0..=data.len()).rev().find(|&len| whole.is_match(&data[..len]))
+    }
+
+    /// `(pattern, matcher, bytes inputs are made of, a byte that ends any match)`.
+    fn cases() -> Vec<(&'static str, Matcher, &'static [u8], u8)> {
+        vec![
+            ("[[:blank:]]+", Matcher::Class(ByteClass::new("WS", &[(b'\t', b'\t'), (b' ', b' ')], 1, None)), b" \tx", b'x'),
+            (r"[^\r\n]*", Matcher::Class(ByteClass::new("MESSAGE", &[(0, 9), (11, 12), (14, 255)], 0, None)), b"ab \r\n", b'\n'),
+            ("[0-9]{3}", Matcher::Class(ByteClass::new("CODE", &[(b'0', b'9')], 3, Some(3))), b"0129x", b'x'),
+            ("[- ]", Matcher::Class(ByteClass::new("SEP", &[(b' ', b' '), (b'-', b'-')], 1, Some(1))), b"- x", b'x'),
+            (r"\r?\n", Matcher::Dfa(TokenDfa::new("CRLF", r"\r?\n")), b"\r\nx", b'x'),
+            (r"\r?\n\.\r?\n", Matcher::Dfa(TokenDfa::new("DATA_END", r"\r?\n\.\r?\n")), b"\r\n.x", b'x'),
+            ("ab|abcd", Matcher::Dfa(TokenDfa::new("T", "ab|abcd")), b"abcd", b'z'),
+            ("a+b?c*", Matcher::Dfa(TokenDfa::new("T", "a+b?c*")), b"abc", b'z'),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn matchers_give_the_longest_match_for_every_split(picks in proptest::collection::vec(0usize..8, 0..12), case in 0usize..8) {
+            let cases = cases();
+            let (pattern, matcher, alphabet, end) = &cases[case];
+            let mut data: Vec<u8> = picks.iter().map(|&i| alphabet[i % alphabet.len()]).collect();
+            data.push(*end);
+            let expected_len = longest_match(pattern, &data);
+            let expected = expected_len.map(|len| String::from_utf8_lossy(&data[..len]).into_owned());
+            let expected_rest = match expected_len {
+                Some(len) => data[len..].to_vec(),
+                None => data.clone(),
+            };
+            for split in 0..=data.len() {
+                let (a, b) = data.split_at(split);
+                prop_assert_eq!(run(matcher, &[a, b]), (expected.clone(), expected_rest.clone()), "{} split at {}", pattern, split);
+            }
+            let bytes: Vec<&[u8]> = data.chunks(1).collect();
+            prop_assert_eq!(run(matcher, &bytes), (expected, expected_rest), "{} byte by byte", pattern);
+        }
+    }
+
+    #[test]
+    fn a_final_match_ends_without_waiting_for_the_next_byte() {
+        let crlf = Matcher::Dfa(TokenDfa::new("CRLF", r"\r?\n"));
+        assert_eq!(run(&crlf, &[b"\r", b"\n"]), (Some("\r\n".to_string()), Vec::new()));
+        let code = Matcher::Class(ByteClass::new("CODE", &[(b'0', b'9')], 3, Some(3)));
+        assert_eq!(run(&code, &[b"22", b"0"]), (Some("220".to_string()), Vec::new()));
+    }
+
+    #[test]
+    fn bytes_read_past_the_longest_match_are_handed_back() {
+        let t = Matcher::Dfa(TokenDfa::new("T", "ab|abcd"));
+        assert_eq!(run(&t, &[b"a", b"bc", b"x"]), (Some("ab".to_string()), b"cx".to_vec()));
+    }
+
+    #[test]
+    fn an_overlong_token_is_an_error_not_a_buffer() {
+        let ws = Matcher::Class(ByteClass::new("WS", &[(b' ', b' ')], 1, None));
+        let spaces = vec![b' '; 70 * 1024];
+        let pieces: Vec<&[u8]> = spaces.chunks(1000).collect();
+        assert_eq!(run(&ws, &pieces).0, None);
+    }
+}

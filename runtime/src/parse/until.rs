@@ -306,4 +306,31 @@ mod tests {
         assert_eq!(lasts, 0);
         assert!(rest.is_empty());
     }
+
+    proptest::proptest! {
+        #[test]
+        fn the_end_token_is_found_whatever_the_splits(
+            picks in proptest::collection::vec(0usize..5, 0..40),
+            cuts in proptest::collection::vec(1usize..6, 1..10),
+        ) {
+            let alphabet = b"\r\n.a.";
+            let mut data: Vec<u8> = picks.iter().map(|&i| alphabet[i]).collect();
+            data.extend_from_slice(b"\r\n.\r\nrest");
+            let re = regex::bytes::Regex::new(r"(?-u)\r?\n\.\r?\n").expect("regex");
+            let start = re.find(&data).map_or(data.len(), |m| m.start());
+            let mut segments: Vec<&[u8]> = Vec::new();
+            let mut rest = data.as_slice();
+            let mut k = 0;
+            while !rest.is_empty() {
+                let (piece, after) = rest.split_at(cuts[k % cuts.len()].min(rest.len()));
+                segments.push(piece);
+                rest = after;
+                k += 1;
+            }
+            let (bytes, lasts, unread) = run(&UNTIL_DATA_END, &segments);
+            proptest::prop_assert_eq!(&bytes[..], &data[..start]);
+            proptest::prop_assert_eq!(lasts, 1);
+            proptest::prop_assert_eq!(&unread[..], &data[start..]);
+        }
+    }
 }
