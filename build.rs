@@ -3,12 +3,16 @@
 //! dissectors built into `protoc-rs`. Specs directly in `specs/` come first,
 //! then those in subfolders (`specs/tutorial/`), each group by path. A spec
 //! with errors fails the build with its diagnostics.
+//!
+//! The test-only specs of `tests/fixtures/specs/` are generated into
+//! `OUT_DIR/fixtures/` (not registered; only tests include them).
 
 use std::path::{Path, PathBuf};
 
 fn main() {
     println!("cargo:rerun-if-changed=specs");
     println!("cargo:rerun-if-changed=templates");
+    println!("cargo:rerun-if-changed=tests/fixtures/specs");
     let mut specs = Vec::new();
     collect_specs(Path::new("specs"), &mut specs);
     specs.sort_by_key(|path| (path.components().count(), path.clone()));
@@ -19,13 +23,34 @@ fn main() {
         config.write_registry(&compiled, "specs_registry.rs")?;
         Ok(compiled)
     });
-    if let Err(err) = compiled {
+    let fixtures = compile_fixtures();
+    if let Err(err) = compiled.map(drop).and(fixtures) {
         let text = err.to_string();
         for line in text.lines() {
             println!("cargo:warning={line}");
         }
         panic!("compiling the specs failed:\n{text}");
     }
+}
+
+/// Generates the test fixtures' modules into `OUT_DIR/fixtures/`.
+fn compile_fixtures() -> Result<(), protoc_compiler::BuildError> {
+    let mut fixtures = Vec::new();
+    collect_specs(Path::new("tests/fixtures/specs"), &mut fixtures);
+    fixtures.sort();
+    let Some(out_dir) = std::env::var_os("OUT_DIR").map(PathBuf::from) else {
+        return Err(protoc_compiler::BuildError::NoOutDir);
+    };
+    let out_dir = out_dir.join("fixtures");
+    std::fs::create_dir_all(&out_dir).map_err(|source| protoc_compiler::BuildError::Write {
+        path: out_dir.display().to_string(),
+        source,
+    })?;
+    protoc_compiler::Config::new()
+        .out_dir(out_dir)
+        .show_warnings(false)
+        .compile(&fixtures)
+        .map(drop)
 }
 
 /// Every `.proto` file under `dir`, recursively.

@@ -17,7 +17,10 @@ pub fn by_name(name: &str) -> Option<&'static SpecDescriptor> {
 
 /// The first spec that claims `port` as a default server port.
 pub fn by_port(port: u16) -> Option<&'static SpecDescriptor> {
-    SPECS.iter().copied().find(|spec| spec.ports.contains(&port))
+    SPECS
+        .iter()
+        .copied()
+        .find(|spec| spec.ports.contains(&port))
 }
 
 /// The protocol names of every built-in spec, in registry order.

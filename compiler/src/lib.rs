@@ -41,11 +41,9 @@
 //! `OUT_DIR/<file stem>.rs`; errors come back with their diagnostics):
 //!
 //! ```no_run
-//! // build.rs
-//! fn main() {
-//!     if let Err(err) = protoc_compiler::Config::new().compile(&["specs/smtp.proto"]) {
-//!         panic!("{err}");
-//!     }
+//! // build.rs, in `fn main()`:
+//! if let Err(err) = protoc_compiler::Config::new().compile(&["specs/smtp.proto"]) {
+//!     panic!("{err}"); // the error includes the spec's diagnostics
 //! }
 //! ```
 //!

@@ -78,7 +78,8 @@ impl {{ r.parser_name }} {
         {% if r.steps.is_empty() -%}
         Ok(std::mem::take(self).result)
         {%- else -%}
-        loop {
+        {% if r.loops %}loop {
+        {% endif %}
             match self.step {
                 {% for step in r.steps -%}
                 {{ step.number }} => {
@@ -88,10 +89,11 @@ impl {{ r.parser_name }} {
                 {% endfor -%}
                 _ => {
                     protoc_comment!("The record is complete: hand it over and start afresh.");
-                    return Ok(std::mem::take(self).result);
+                    {% if r.loops %}return {% endif %}Ok(std::mem::take(self).result){% if r.loops %};{% endif %}
                 }
             }
-        }
+        {% if r.loops %}}
+        {% endif %}
         {%- endif %}
     }
 
@@ -126,6 +128,8 @@ impl State {
 }
 
 /// The messages states ask for (exported records used as grammars).
+// Variants are record names, which often share a prefix.
+#[allow(clippy::enum_variant_names)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Message {
     {% for m in machine.messages -%}
@@ -303,8 +307,10 @@ impl Parsers {
 
     /// Abandons the message in progress, if any: its chunked stream gets its
     /// `last` call and its parser starts afresh.
-    fn abandon(&mut self, dir: Direction, cx: &mut Cx<'_>) -> Result<(), Dropped> {
+    fn abandon(&mut self, {% if any_streams %}dir{% else %}_dir{% endif %}: Direction, {% if any_streams %}cx{% else %}_cx{% endif %}: &mut Cx<'_>) -> Result<(), Dropped> {
+        {% if any_streams -%}
         let mut pcx = ParseCx::new(cx, dir);
+        {% endif -%}
         match self.active.take() {
             {% for m in machine.messages -%}
             Some(Message::{{ m.variant }}) => {
@@ -314,9 +320,11 @@ impl Parsers {
             {% endfor -%}
             None => {}
         }
+        {% if any_streams -%}
         if pcx.dropped() {
             return Err(Dropped);
         }
+        {% endif -%}
         Ok(())
     }
 }

@@ -97,7 +97,12 @@ pub struct ByteClass {
 
 impl ByteClass {
     /// A class of the bytes in the inclusive `ranges`.
-    pub const fn new(name: &'static str, ranges: &[(u8, u8)], min: usize, max: Option<usize>) -> ByteClass {
+    pub const fn new(
+        name: &'static str,
+        ranges: &[(u8, u8)],
+        min: usize,
+        max: Option<usize>,
+    ) -> ByteClass {
         let mut table = [false; 256];
         let mut i = 0;
         while i < ranges.len() {
@@ -109,7 +114,12 @@ impl ByteClass {
             }
             i += 1;
         }
-        ByteClass { name, table, min, max }
+        ByteClass {
+            name,
+            table,
+            min,
+            max,
+        }
     }
 
     pub fn contains(&self, byte: u8) -> bool {
@@ -117,9 +127,17 @@ impl ByteClass {
     }
 
     /// Matches the token; its text.
-    pub fn read(&self, state: &mut TokenState, input: &mut Input<'_>, cx: &ParseCx<'_>, site: Site) -> Step<String> {
+    pub fn read(
+        &self,
+        state: &mut TokenState,
+        input: &mut Input<'_>,
+        cx: &ParseCx<'_>,
+        site: Site,
+    ) -> Step<String> {
         loop {
-            let room = self.max.map_or(usize::MAX, |max| max.saturating_sub(state.text.len()));
+            let room = self
+                .max
+                .map_or(usize::MAX, |max| max.saturating_sub(state.text.len()));
             let chunk = input.chunk();
             if chunk.is_empty() {
                 return Err(Stop::NeedMore);
@@ -131,7 +149,9 @@ impl ByteClass {
                 .position(|&b| !self.contains(b))
                 .unwrap_or(limit);
             let ended = taken < chunk.len() || taken == room;
-            state.text.extend_from_slice(chunk.get(..taken).unwrap_or_default());
+            state
+                .text
+                .extend_from_slice(chunk.get(..taken).unwrap_or_default());
             input.advance(taken);
             state.check_len(input, cx, site)?;
             if ended {
@@ -144,7 +164,13 @@ impl ByteClass {
     }
 
     /// Matches the token and forgets its text.
-    pub fn skip(&self, state: &mut TokenState, input: &mut Input<'_>, cx: &ParseCx<'_>, site: Site) -> Step<()> {
+    pub fn skip(
+        &self,
+        state: &mut TokenState,
+        input: &mut Input<'_>,
+        cx: &ParseCx<'_>,
+        site: Site,
+    ) -> Step<()> {
         self.read(state, input, cx, site).map(drop)
     }
 }
@@ -185,12 +211,15 @@ impl CompiledDfa {
             dense::Builder::new()
                 .syntax(syntax)
                 .thompson(regex_automata::nfa::thompson::Config::new().utf8(false))
-                .configure(dense::Config::new().match_kind(MatchKind::All).start_kind(StartKind::Anchored))
+                .configure(
+                    dense::Config::new()
+                        .match_kind(MatchKind::All)
+                        .start_kind(StartKind::Anchored),
+                )
                 .build(pattern)
+                .map_err(|err| err.to_string())
         };
-        let dfa = build(token_syntax())
-            .or_else(|_| build(syntax::Config::new()))
-            .map_err(|err| err.to_string())?;
+        let dfa = build(token_syntax()).or_else(|_| build(syntax::Config::new()))?;
         let start = dfa
             .start_state(&start::Config::new().anchored(Anchored::Yes))
             .map_err(|err| err.to_string())?;
@@ -240,7 +269,8 @@ impl CompiledDfa {
             }
         }
         for &state in &states {
-            let extendable = (0..=255u8).any(|b| flag(&flags, dfa.next_state(state, b)) & LIVE != 0);
+            let extendable =
+                (0..=255u8).any(|b| flag(&flags, dfa.next_state(state, b)) & LIVE != 0);
             if !extendable && flag(&flags, state) & ACCEPTS != 0 {
                 if let Some(f) = flags.get_mut(state.as_usize()) {
                     *f |= FINAL;
@@ -278,7 +308,11 @@ impl CompiledDfa {
 
 impl TokenDfa {
     pub const fn new(name: &'static str, pattern: &'static str) -> TokenDfa {
-        TokenDfa { name, pattern, compiled: OnceLock::new() }
+        TokenDfa {
+            name,
+            pattern,
+            compiled: OnceLock::new(),
+        }
     }
 
     /// The compiled DFA (built on the first call).
@@ -290,7 +324,13 @@ impl TokenDfa {
     }
 
     /// Matches the token (longest match); its text.
-    pub fn read(&self, state: &mut TokenState, input: &mut Input<'_>, cx: &ParseCx<'_>, site: Site) -> Step<String> {
+    pub fn read(
+        &self,
+        state: &mut TokenState,
+        input: &mut Input<'_>,
+        cx: &ParseCx<'_>,
+        site: Site,
+    ) -> Step<String> {
         let dfa = self
             .compiled()
             .map_err(|err| cx.error(input, site, format!("invalid token {}: {err}", self.name)))?;
@@ -318,7 +358,9 @@ impl TokenDfa {
                     }
                 }
             }
-            state.text.extend_from_slice(chunk.get(..used).unwrap_or_default());
+            state
+                .text
+                .extend_from_slice(chunk.get(..used).unwrap_or_default());
             input.advance(used);
             state.check_len(input, cx, site)?;
             if ended {
@@ -335,13 +377,21 @@ impl TokenDfa {
     }
 
     /// Matches the token and forgets its text.
-    pub fn skip(&self, state: &mut TokenState, input: &mut Input<'_>, cx: &ParseCx<'_>, site: Site) -> Step<()> {
+    pub fn skip(
+        &self,
+        state: &mut TokenState,
+        input: &mut Input<'_>,
+        cx: &ParseCx<'_>,
+        site: Site,
+    ) -> Step<()> {
         self.read(state, input, cx, site).map(drop)
     }
 }
 
 /// The bytes a token's match can start with, for a fast search of candidate
 /// starts (memchr for up to three bytes, a table otherwise).
+// Values live in statics and are never moved: the table stays inline.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum FirstBytes {
     One(u8),
@@ -377,7 +427,10 @@ pub struct LazyRegex {
 
 impl LazyRegex {
     pub const fn new(pattern: &'static str) -> LazyRegex {
-        LazyRegex { pattern, regex: OnceLock::new() }
+        LazyRegex {
+            pattern,
+            regex: OnceLock::new(),
+        }
     }
 
     pub fn is_match(&self, subject: &str) -> bool {
@@ -398,23 +451,44 @@ mod tests {
 
     struct NoSink;
     impl EventSink for NoSink {
-        fn event(&mut self, _: &FlowInfo, _: Direction, _: f64, _: &'static str, _: &Value) -> Verdict {
+        fn event(
+            &mut self,
+            _: &FlowInfo,
+            _: Direction,
+            _: f64,
+            _: &'static str,
+            _: &Value,
+        ) -> Verdict {
             Verdict::Continue
         }
-        fn stream(&mut self, _: &FlowInfo, _: Direction, _: f64, _: &'static str, _: &[u8], _: bool) -> Verdict {
+        fn stream(
+            &mut self,
+            _: &FlowInfo,
+            _: Direction,
+            _: f64,
+            _: &'static str,
+            _: &[u8],
+            _: bool,
+        ) -> Verdict {
             Verdict::Continue
         }
         fn alert(&mut self, _: &FlowInfo, _: Direction, _: f64, _: Severity, _: &str) {}
     }
 
     /// A matcher under test: a byte class or a DFA.
+    #[allow(clippy::large_enum_variant)]
     enum Matcher {
         Class(ByteClass),
         Dfa(TokenDfa),
     }
 
     impl Matcher {
-        fn read(&self, state: &mut TokenState, input: &mut Input<'_>, cx: &ParseCx<'_>) -> Step<String> {
+        fn read(
+            &self,
+            state: &mut TokenState,
+            input: &mut Input<'_>,
+            cx: &ParseCx<'_>,
+        ) -> Step<String> {
             let site = Site::new("r", "f");
             match self {
                 Matcher::Class(c) => c.read(state, input, cx, site),
@@ -426,14 +500,22 @@ mod tests {
     /// Feeds `pieces` to `matcher`; the token's text (or `None` on a
     /// mismatch) and every byte left unread afterwards.
     fn run(matcher: &Matcher, pieces: &[&[u8]]) -> (Option<String>, Vec<u8>) {
-        let flow = FlowInfo { id: 0, src: ([127, 0, 0, 1], 1).into(), dst: ([127, 0, 0, 1], 2).into() };
+        let flow = FlowInfo {
+            id: 0,
+            src: ([127, 0, 0, 1], 1).into(),
+            dst: ([127, 0, 0, 1], 2).into(),
+        };
         let mut sink = NoSink;
         let mut pending = Pending::default();
         let mut state = TokenState::default();
         let mut result = None;
         let mut rest = Vec::new();
         for piece in pieces {
-            let mut cx = Cx { flow: &flow, now: 0.0, sink: &mut sink };
+            let mut cx = Cx {
+                flow: &flow,
+                now: 0.0,
+                sink: &mut sink,
+            };
             let pcx = ParseCx::new(&mut cx, Direction::Up);
             let mut input = Input::new(&mut pending, piece);
             if result.is_none() {
@@ -454,21 +536,79 @@ mod tests {
     /// The longest prefix of `data` that `pattern` matches in full (the
     /// obviously-correct oracle, by brute force with the `regex` crate).
     fn longest_match(pattern: &str, data: &[u8]) -> Option<usize> {
-        let whole = regex::bytes::Regex::new(&format!("(?-u)^(?:{pattern})$")).expect("valid pattern");
-        (0..=data.len()).rev().find(|&len| whole.is_match(&data[..len]))
+        let whole =
+            regex::bytes::Regex::new(&format!("(?-u)^(?:{pattern})$")).expect("valid pattern");
+        (0..=data.len())
+            .rev()
+            .find(|&len| whole.is_match(&data[..len]))
     }
 
     /// `(pattern, matcher, bytes inputs are made of, a byte that ends any match)`.
     fn cases() -> Vec<(&'static str, Matcher, &'static [u8], u8)> {
         vec![
-            ("[[:blank:]]+", Matcher::Class(ByteClass::new("WS", &[(b'\t', b'\t'), (b' ', b' ')], 1, None)), b" \tx", b'x'),
-            (r"[^\r\n]*", Matcher::Class(ByteClass::new("MESSAGE", &[(0, 9), (11, 12), (14, 255)], 0, None)), b"ab \r\n", b'\n'),
-            ("[0-9]{3}", Matcher::Class(ByteClass::new("CODE", &[(b'0', b'9')], 3, Some(3))), b"0129x", b'x'),
-            ("[- ]", Matcher::Class(ByteClass::new("SEP", &[(b' ', b' '), (b'-', b'-')], 1, Some(1))), b"- x", b'x'),
-            (r"\r?\n", Matcher::Dfa(TokenDfa::new("CRLF", r"\r?\n")), b"\r\nx", b'x'),
-            (r"\r?\n\.\r?\n", Matcher::Dfa(TokenDfa::new("DATA_END", r"\r?\n\.\r?\n")), b"\r\n.x", b'x'),
-            ("ab|abcd", Matcher::Dfa(TokenDfa::new("T", "ab|abcd")), b"abcd", b'z'),
-            ("a+b?c*", Matcher::Dfa(TokenDfa::new("T", "a+b?c*")), b"abc", b'z'),
+            (
+                "[[:blank:]]+",
+                Matcher::Class(ByteClass::new(
+                    "WS",
+                    &[(b'\t', b'\t'), (b' ', b' ')],
+                    1,
+                    None,
+                )),
+                b" \tx",
+                b'x',
+            ),
+            (
+                r"[^\r\n]*",
+                Matcher::Class(ByteClass::new(
+                    "MESSAGE",
+                    &[(0, 9), (11, 12), (14, 255)],
+                    0,
+                    None,
+                )),
+                b"ab \r\n",
+                b'\n',
+            ),
+            (
+                "[0-9]{3}",
+                Matcher::Class(ByteClass::new("CODE", &[(b'0', b'9')], 3, Some(3))),
+                b"0129x",
+                b'x',
+            ),
+            (
+                "[- ]",
+                Matcher::Class(ByteClass::new(
+                    "SEP",
+                    &[(b' ', b' '), (b'-', b'-')],
+                    1,
+                    Some(1),
+                )),
+                b"- x",
+                b'x',
+            ),
+            (
+                r"\r?\n",
+                Matcher::Dfa(TokenDfa::new("CRLF", r"\r?\n")),
+                b"\r\nx",
+                b'x',
+            ),
+            (
+                r"\r?\n\.\r?\n",
+                Matcher::Dfa(TokenDfa::new("DATA_END", r"\r?\n\.\r?\n")),
+                b"\r\n.x",
+                b'x',
+            ),
+            (
+                "ab|abcd",
+                Matcher::Dfa(TokenDfa::new("T", "ab|abcd")),
+                b"abcd",
+                b'z',
+            ),
+            (
+                "a+b?c*",
+                Matcher::Dfa(TokenDfa::new("T", "a+b?c*")),
+                b"abc",
+                b'z',
+            ),
         ]
     }
 
@@ -497,15 +637,24 @@ mod tests {
     #[test]
     fn a_final_match_ends_without_waiting_for_the_next_byte() {
         let crlf = Matcher::Dfa(TokenDfa::new("CRLF", r"\r?\n"));
-        assert_eq!(run(&crlf, &[b"\r", b"\n"]), (Some("\r\n".to_string()), Vec::new()));
+        assert_eq!(
+            run(&crlf, &[b"\r", b"\n"]),
+            (Some("\r\n".to_string()), Vec::new())
+        );
         let code = Matcher::Class(ByteClass::new("CODE", &[(b'0', b'9')], 3, Some(3)));
-        assert_eq!(run(&code, &[b"22", b"0"]), (Some("220".to_string()), Vec::new()));
+        assert_eq!(
+            run(&code, &[b"22", b"0"]),
+            (Some("220".to_string()), Vec::new())
+        );
     }
 
     #[test]
     fn bytes_read_past_the_longest_match_are_handed_back() {
         let t = Matcher::Dfa(TokenDfa::new("T", "ab|abcd"));
-        assert_eq!(run(&t, &[b"a", b"bc", b"x"]), (Some("ab".to_string()), b"cx".to_vec()));
+        assert_eq!(
+            run(&t, &[b"a", b"bc", b"x"]),
+            (Some("ab".to_string()), b"cx".to_vec())
+        );
     }
 
     #[test]
