@@ -283,3 +283,54 @@ proptest! {
         prop_assert_eq!(got, expected);
     }
 }
+
+#[test]
+fn a_huge_mail_streams_through_without_being_buffered() {
+    let mut segments = smtp_session();
+    let mail_line = b"0123456789 abcdefghijklmnopqrstuvwxyz ..........\r\n".repeat(64); // ~3 KiB
+    let first_mail_segment = segments
+        .iter()
+        .position(|(_, b)| b.starts_with(b"BLA"))
+        .expect("mail");
+    let big: Vec<(Direction, Vec<u8>)> = (0..1024)
+        .map(|_| (Direction::Up, mail_line.clone()))
+        .collect();
+    segments.splice(first_mail_segment..first_mail_segment, big);
+    let mut dissector = smtp::SmtpDissector::new();
+    let mut recorder = Recorder::default();
+    feed(&mut dissector, &mut recorder, &segments, &mut whole);
+    let streamed: usize = recorder
+        .entries
+        .iter()
+        .map(|e| match e {
+            Entry::Stream { bytes, .. } => bytes.len(),
+            _ => 0,
+        })
+        .sum();
+    let expected = 1024 * mail_line.len() + b"BLA BLA BLA ...\r\nMORE BLA BLA BLA ...".len();
+    assert_eq!(
+        streamed, expected,
+        "3 MiB of mail, over the 1 MiB message cap, all streamed"
+    );
+    assert!(!recorder
+        .entries
+        .iter()
+        .any(|e| matches!(e, Entry::Alert { .. })));
+    assert_eq!(dissector.status(), FlowStatus::Finished);
+}
+
+#[test]
+fn an_endless_multiline_reply_hits_the_message_cap() {
+    let endless = b"250-more to come\r\n".repeat(70_000); // ~1.2 MiB
+    let segments = vec![(Direction::Down, endless)];
+    let mut dissector = smtp::SmtpDissector::new();
+    let mut recorder = Recorder::default();
+    feed(&mut dissector, &mut recorder, &segments, &mut |_, len| {
+        vec![4096; len / 4096 + 1]
+    });
+    let [Entry::Alert { description, .. }] = recorder.entries.as_slice() else {
+        panic!("{:?}", recorder.entries);
+    };
+    assert!(description.ends_with("message too long"), "{description}");
+    assert_eq!(dissector.status(), FlowStatus::Dropped);
+}

@@ -128,8 +128,7 @@ impl State {
 }
 
 /// The messages states ask for (exported records used as grammars).
-// Variants are record names, which often share a prefix.
-#[allow(clippy::enum_variant_names)]
+#[allow(clippy::enum_variant_names)] // variants are record names, which often share a prefix
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Message {
     {% for m in machine.messages -%}

@@ -12,7 +12,7 @@
 //!
 //! Invariant: for the same inputs, a translated expression evaluates to what
 //! `protoc_runtime::expr::eval` gives (tested against it in
-//! `compiler/tests/codegen_expr.rs` through generated code).
+//! `tests/codegen_exprs.rs`, through generated code).
 
 use protoc_runtime::expr::{BinOp, Expr, ExprKind, Func, Type, UnOp};
 use protoc_runtime::value::Value;

@@ -29,6 +29,9 @@ pub struct Pending {
     consumed: u64,
     /// `consumed` when the message being parsed started.
     message_start: u64,
+    /// Bytes of the current message streamed to chunked events (not kept,
+    /// so not counted against the message cap).
+    streamed: u64,
 }
 
 impl Pending {
@@ -60,6 +63,7 @@ impl Pending {
     /// Marks the next byte as the first of a new message.
     pub fn start_message(&mut self) {
         self.message_start = self.consumed;
+        self.streamed = 0;
     }
 }
 
@@ -176,6 +180,19 @@ impl<'a> Input<'a> {
     /// Marks the next byte as the first of a new message.
     pub fn start_message(&mut self) {
         self.pending.start_message();
+    }
+
+    /// Records that `n` bytes of the current message went to a chunked event.
+    pub fn note_streamed(&mut self, n: u64) {
+        self.pending.streamed += n;
+    }
+
+    /// Bytes of the current message that parsers keep (streamed ones aside):
+    /// what the message cap applies to.
+    pub fn kept_message_len(&self) -> u64 {
+        self.pending
+            .message_offset()
+            .saturating_sub(self.pending.streamed)
     }
 
     /// Up to `max` unread bytes, copied, for error context in traces.

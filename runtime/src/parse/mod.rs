@@ -158,9 +158,6 @@ pub struct ParseCx<'a> {
     pub dir: Direction,
     pub sink: &'a mut dyn EventSink,
     pub limits: Limits,
-    /// Bytes streamed to chunked events in the current message (not counted
-    /// against `max_message_len`).
-    pub streamed: u64,
     dropped: bool,
 }
 
@@ -172,7 +169,6 @@ impl<'a> ParseCx<'a> {
             dir,
             sink: &mut *cx.sink,
             limits: Limits::default(),
-            streamed: 0,
             dropped: false,
         }
     }
@@ -191,7 +187,6 @@ impl<'a> ParseCx<'a> {
         if chunk.is_empty() && !last {
             return Ok(());
         }
-        self.streamed += chunk.len() as u64;
         match self
             .sink
             .stream(self.flow, self.dir, self.now, event, chunk, last)
@@ -211,8 +206,7 @@ impl<'a> ParseCx<'a> {
 
     /// Fails when the message so far (streamed bytes aside) exceeds the cap.
     pub fn check_message_len(&self, input: &Input<'_>, site: Site) -> Step<()> {
-        let kept = input.message_offset().saturating_sub(self.streamed);
-        if kept > self.limits.max_message_len {
+        if input.kept_message_len() > self.limits.max_message_len {
             return Err(self.error(input, site, "message too long"));
         }
         Ok(())

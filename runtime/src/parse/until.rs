@@ -92,19 +92,18 @@ impl UntilToken {
             ..
         } = state;
         let transform = self.transform;
-        self.scan(
-            candidate,
-            started,
-            input,
-            cx,
-            site,
-            &mut |cx, piece| match transform {
+        let mut streamed = 0u64;
+        let scanned = self.scan(candidate, started, input, cx, site, &mut |cx, piece| {
+            streamed += piece.len() as u64;
+            match transform {
                 Some(Transform::Unstuff) => {
                     unstuffer.feed(piece, |out| cx.stream(event, out, false))
                 }
                 None => cx.stream(event, piece, false),
-            },
-        )?;
+            }
+        });
+        input.note_streamed(streamed);
+        scanned?;
         *state = UntilState::default();
         cx.stream(event, &[], true)
     }
