@@ -108,3 +108,38 @@ pub fn record(path: &Path) -> (Recorder, Vec<String>) {
     let warnings = engine.take_warnings();
     (engine.into_handler(), warnings)
 }
+
+/// tshark's view of TCP stream `index` (0-based): node 0's address, then the
+/// bytes sent by node 0 and by node 1 (`-z follow,tcp,raw`).
+pub fn tshark_follow(path: &Path, index: usize) -> (String, Vec<u8>, Vec<u8>) {
+    let output = std::process::Command::new("tshark")
+        .arg("-r")
+        .arg(path)
+        .args(["-q", "-z", &format!("follow,tcp,raw,{index}")])
+        .output()
+        .expect("tshark runs");
+    assert!(
+        output.status.success(),
+        "tshark failed on {}",
+        path.display()
+    );
+    let text = String::from_utf8_lossy(&output.stdout);
+    let mut node0 = String::new();
+    let (mut bytes0, mut bytes1) = (Vec::new(), Vec::new());
+    for line in text.lines() {
+        if let Some(addr) = line.strip_prefix("Node 0: ") {
+            node0 = addr.to_string();
+        } else if let Some(hex) = line.strip_prefix('\t') {
+            bytes1.extend(unhex(hex));
+        } else if !line.is_empty() && line.bytes().all(|b| b.is_ascii_hexdigit()) {
+            bytes0.extend(unhex(line));
+        }
+    }
+    (node0, bytes0, bytes1)
+}
+
+fn unhex(hex: &str) -> Vec<u8> {
+    (0..hex.len() / 2)
+        .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).expect("hex"))
+        .collect()
+}
