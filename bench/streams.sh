@@ -6,12 +6,11 @@
 # SESSIONS interleaved sessions (default 2700, about 200 MB), random splits of
 # at most 1460 bytes; a second capture has its segments also reordered and
 # duplicated (the copying path of reassembly). Each tool reads each capture
-# once from the page cache (a warm-up
-# read comes first); times are wall-clock.
+# once, from the page cache (warmed first); times are wall-clock.
 #
 # Command:  bench/streams.sh            (BENCH_DIR=dir keeps the capture there)
-# Results of the last run (2025-11-25, 2 shared cores of an AMD EPYC, release
-# build, tshark 4.x; times vary by ~30% with the other load on the machine):
+# Results of the last run (2026-11-25, 2 shared cores of an AMD EPYC, release
+# build, tshark 4.0.17; times vary by ~30% with the other load on the machine):
 #   [in-order]  200.5 MB, 2700 flows: protoc-rs 0.30 s (673 MB/s),
 #               tshark 10.29 s (19.5 MB/s): protoc-rs 34.5x faster
 #   [reordered] 249.5 MB, 2700 flows: protoc-rs 1.07 s (233 MB/s),
