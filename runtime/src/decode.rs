@@ -136,23 +136,17 @@ impl Decoder {
         let Some(ip_payload) = net.ip_payload_ref() else {
             return Decoded::NotIp;
         };
-        if ip_payload.fragmented {
-            let Some(fragment) = fragment_of(net) else {
-                return Decoded::Malformed("fragment without fragment header".to_string());
-            };
+        if let Some((fragment, bytes)) = fragment_of(net, frame) {
             let key = FragKey {
                 src: src_ip,
                 dst: dst_ip,
                 id: fragment.id,
                 proto: fragment.proto,
             };
-            return match self.defrag.add(
-                key,
-                fragment,
-                ip_payload.payload,
-                ts,
-                &mut self.reassembled,
-            ) {
+            return match self
+                .defrag
+                .add(key, fragment, bytes, ts, &mut self.reassembled)
+            {
                 Some(proto) if proto == IpNumber::TCP => {
                     tcp_segment(src_ip, dst_ip, &self.reassembled)
                 }
@@ -267,30 +261,54 @@ struct Fragment {
     more: bool,
 }
 
-fn fragment_of(net: &NetSlice<'_>) -> Option<Fragment> {
+/// The fragment a packet is, if it is one (offset or more-fragments set),
+/// with the bytes it carries. `frame` is the slice `net` was cut from.
+///
+/// IPv6 fragment headers are read here, not through etherparse 0.16, whose
+/// `Ipv6FragmentHeaderSlice` reads the offset and M flag in a layout that is
+/// not RFC 8200's (it takes the M flag from the top bit of the fourth byte).
+/// For the same reason the payload is located from the fragment header's
+/// position, not taken from etherparse's payload slice.
+fn fragment_of<'a>(net: &NetSlice<'a>, frame: &'a [u8]) -> Option<(Fragment, &'a [u8])> {
     match net {
         NetSlice::Ipv4(v4) => {
             let header = v4.header();
-            Some(Fragment {
+            let fragment = Fragment {
                 id: u32::from(header.identification()),
                 proto: header.protocol(),
                 offset: usize::from(header.fragments_offset().byte_offset()),
                 more: header.more_fragments(),
-            })
+            };
+            let fragmenting = fragment.more || fragment.offset != 0;
+            fragmenting.then_some((fragment, v4.payload().payload))
         }
-        NetSlice::Ipv6(v6) => v6
-            .extensions()
-            .clone()
-            .into_iter()
-            .find_map(|ext| match ext {
-                etherparse::Ipv6ExtensionSlice::Fragment(frag) => Some(Fragment {
-                    id: frag.identification(),
-                    proto: frag.next_header(),
-                    offset: usize::from(frag.fragment_offset().byte_offset()),
-                    more: frag.more_fragments(),
-                }),
-                _ => None,
-            }),
+        NetSlice::Ipv6(v6) => {
+            let raw = v6
+                .extensions()
+                .clone()
+                .into_iter()
+                .find_map(|ext| match ext {
+                    etherparse::Ipv6ExtensionSlice::Fragment(frag) => Some(frag.slice()),
+                    _ => None,
+                })?;
+            let [next_header, _, high, low, a, b, c, d] = *raw.first_chunk::<8>()?;
+            let fragment = Fragment {
+                id: u32::from_be_bytes([a, b, c, d]),
+                proto: IpNumber(next_header),
+                offset: ((usize::from(high) << 5) | usize::from(low >> 3)) * 8,
+                more: low & 1 == 1,
+            };
+            if !fragment.more && fragment.offset == 0 {
+                return None;
+            }
+            let header = v6.header();
+            let base = frame.as_ptr() as usize;
+            let start = (raw.as_ptr() as usize).checked_sub(base)? + raw.len();
+            let end = (header.slice().as_ptr() as usize).checked_sub(base)?
+                + 40
+                + usize::from(header.payload_length());
+            Some((fragment, frame.get(start..end)?))
+        }
     }
 }
 
@@ -619,5 +637,52 @@ mod tests {
             assert!(decoder.defrag.datagrams.len() <= 4);
         }
         assert_eq!(decoder.stats().fragments_evicted, 96);
+    }
+
+    /// An IPv6 packet's payload cut into fragments (RFC 8200 fragment
+    /// headers) of `size` bytes, a multiple of 8. (The same layout written by
+    /// hand into a pcap is shown by tshark as `off=48 more=y`.)
+    fn ipv6_fragments(payload: &[u8], size: usize) -> Vec<Vec<u8>> {
+        let builder = PacketBuilder::ipv6([0xfd; 16], [0xfe; 16], 64).tcp(4000, 25, 77, 1000);
+        let mut packet = Vec::new();
+        let _ = builder.write(&mut packet, payload);
+        let (header, transport) = packet.split_at(40);
+        let mut out = Vec::new();
+        for (i, chunk) in transport.chunks(size).enumerate() {
+            let mut f = header.to_vec();
+            f[4..6].copy_from_slice(&((8 + chunk.len()) as u16).to_be_bytes());
+            f[6] = 44; // next header: fragment
+            let more = (i + 1) * size < transport.len();
+            let offset = ((i * size / 8) as u16) << 3 | u16::from(more);
+            f.extend_from_slice(&[6, 0]);
+            f.extend_from_slice(&offset.to_be_bytes());
+            f.extend_from_slice(&0xdead_beefu32.to_be_bytes());
+            f.extend_from_slice(chunk);
+            out.push(f);
+        }
+        out
+    }
+
+    #[test]
+    fn ipv6_fragments_reassemble() {
+        let payload: Vec<u8> = (0..150u8).collect();
+        let mut frags = ipv6_fragments(&payload, 48);
+        assert!(frags.len() >= 3);
+        frags.swap(0, 2);
+        let mut decoder = Decoder::default();
+        let last = frags.len() - 1;
+        for (i, f) in frags.iter().enumerate() {
+            let decoded = decoder.decode(LinkType::RAW, f, 0.0);
+            if i < last {
+                assert!(matches!(decoded, Decoded::FragmentHeld), "{decoded:?}");
+            } else {
+                let Decoded::Tcp(seg) = decoded else {
+                    panic!("not reassembled: {decoded:?}")
+                };
+                assert_eq!(seg.payload, payload.as_slice());
+                assert_eq!(seg.seq, 77);
+                assert_eq!(seg.dst.port(), 25);
+            }
+        }
     }
 }

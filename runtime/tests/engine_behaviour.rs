@@ -351,3 +351,35 @@ fn fragmented_segments_reach_the_stream() {
         transcript().stream(Side::Server)
     );
 }
+
+#[test]
+fn a_new_syn_on_a_live_tuple_starts_a_new_flow() {
+    // Two sessions on the same tuple, the first cut before its close.
+    let mut first = synth(&Options {
+        isn: Some((1000, 2000)),
+        ..Options::default()
+    });
+    first.truncate(first.len() - 3);
+    let second = synth(&Options {
+        isn: Some((90_000, 5000)),
+        start: RawTimestamp {
+            sec: 1_402_490_920,
+            nsec: 0,
+        },
+        ..Options::default()
+    });
+    let mut engine = engine(Recorder::default(), EngineConfig::default());
+    for (ts, link, data) in first.iter().chain(second.iter()) {
+        engine.process(&packet(*ts, *link, data));
+    }
+    engine.finish();
+    let recorder = engine.into_handler();
+    assert_eq!(
+        recorder.close_order,
+        vec![(1, CloseReason::Reused), (2, CloseReason::Fin)]
+    );
+    for flow in recorder.flows.values() {
+        assert_eq!(flow.bytes[0], transcript().stream(Side::Client));
+        assert_eq!(flow.gaps, [Vec::<u64>::new(), Vec::new()]);
+    }
+}

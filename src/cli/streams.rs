@@ -24,7 +24,8 @@ use sha2::{Digest, Sha256};
 /// capture starts mid-stream, the side with the higher port. `up` is the
 /// initiator's stream, `down` the responder's; byte counts and SHA-256 are of
 /// the reassembled bytes (gaps excluded). A flow opens on a SYN or on data: a
-/// stray ACK or RST alone does not make one.
+/// stray ACK or RST alone does not make one. `packets` counts the flow's
+/// packets until it closed (the last ACK after both FINs comes after).
 #[derive(clap::Args)]
 #[command(after_help = "Examples:\n  \
     protoc-rs streams capture.pcap\n  \
