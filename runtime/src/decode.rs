@@ -174,21 +174,20 @@ fn slice_link(link: LinkType, frame: &[u8]) -> Result<SlicedPacket<'_>, Decoded<
         LinkType::LINUX_SLL2 => {
             // SLL2: protocol type (2), reserved (2), interface index (4),
             // ARPHRD type (2), packet type (1), address length (1), address (8).
-            let (Some(proto), Some(rest)) = (frame.get(0..2), frame.get(20..)) else {
+            let (Some(&proto), Some(rest)) = (frame.first_chunk::<2>(), frame.get(20..)) else {
                 return Err(Decoded::Malformed(
                     "frame shorter than a Linux SLL2 header".to_string(),
                 ));
             };
-            let ether_type = EtherType(u16::from_be_bytes([proto[0], proto[1]]));
+            let ether_type = EtherType(u16::from_be_bytes(proto));
             SlicedPacket::from_ether_type(ether_type, rest).map_err(malformed)
         }
         LinkType::NULL | LinkType::LOOP => {
-            let (Some(family), Some(rest)) = (frame.get(0..4), frame.get(4..)) else {
+            let (Some(&family), Some(rest)) = (frame.first_chunk::<4>(), frame.get(4..)) else {
                 return Err(Decoded::Malformed(
                     "frame shorter than a loopback header".to_string(),
                 ));
             };
-            let family = [family[0], family[1], family[2], family[3]];
             // NULL stores the family in the capturing host's byte order: accept both.
             let value = if link == LinkType::LOOP {
                 u32::from_be_bytes(family)
@@ -573,6 +572,27 @@ mod tests {
             decoder.decode(LinkType(147), ip, 0.0),
             Decoded::UnsupportedLink(LinkType(147))
         ));
+    }
+
+    #[test]
+    fn stacked_vlan_tags_and_linux_sll_carry_ip() {
+        let frame = tcp_frame(b"vlan");
+        // 802.1ad outer tag, then 802.1Q inner tag, then IPv4.
+        let mut stacked = frame[..12].to_vec();
+        stacked.extend_from_slice(&[0x88, 0xa8, 0x00, 0x64, 0x81, 0x00, 0x00, 0xc8]);
+        stacked.extend_from_slice(&frame[12..]);
+        let mut decoder = Decoder::default();
+        let Decoded::Tcp(seg) = decoder.decode(LinkType::ETHERNET, &stacked, 0.0) else {
+            panic!("not tcp")
+        };
+        assert_eq!(seg.payload, b"vlan");
+        // Linux cooked capture v1: 16-byte header ending with the protocol.
+        let mut sll = vec![0, 0, 0, 1, 0, 6, 1, 2, 3, 4, 5, 6, 0, 0, 0x08, 0x00];
+        sll.extend_from_slice(&frame[14..]);
+        let Decoded::Tcp(seg) = decoder.decode(LinkType::LINUX_SLL, &sll, 0.0) else {
+            panic!("not tcp")
+        };
+        assert_eq!(seg.payload, b"vlan");
     }
 
     /// Splits the IP payload of `frame` (Ethernet/IPv4) into fragments of

@@ -105,7 +105,7 @@ impl CloseReason {
             CloseReason::Evicted => "evicted",
             CloseReason::Dropped => "dropped",
             CloseReason::Reused => "reused",
-            CloseReason::EndOfCapture => "end of capture",
+            CloseReason::EndOfCapture => "end-of-capture",
         }
     }
 }
