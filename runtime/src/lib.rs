@@ -15,4 +15,5 @@
 pub mod dissector;
 pub mod expr;
 pub mod output;
+pub mod rules;
 pub mod value;
