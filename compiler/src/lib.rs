@@ -16,3 +16,4 @@
 //! - [`graph`]: state-machine and grammar graphs (petgraph) as DOT.
 
 pub mod ir;
+pub mod rules;
