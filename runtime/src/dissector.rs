@@ -140,6 +140,13 @@ pub trait EventSink {
         description: &str,
     );
 
+    /// The grammar rejected the input (before the spec's `parse_error`
+    /// transitions run): outputs report it as a `parse_error` event and count it.
+    fn parse_error(&mut self, _flow: &FlowInfo, _dir: Direction, _now: f64, _message: &str) {}
+
+    /// `len` bytes of one direction were lost (before the spec's `gap` transitions run).
+    fn gap(&mut self, _flow: &FlowInfo, _dir: Direction, _now: f64, _len: u64) {}
+
     /// Whether `trace` is wanted (`-d`); dissectors skip formatting otherwise.
     fn tracing(&self) -> bool {
         false

@@ -10,10 +10,26 @@
 //!
 //! - [`value`] and [`expr`]: parsed messages as dynamic values, and the
 //!   expression language shared by specs and rules;
-//! - [`dissector`]: the trait generated code implements and the sink it reports to.
+//! - [`dissector`]: the trait generated code implements and the sink it reports to;
+//! - [`capture`]: pcap/pcapng/gzip input, packet by packet;
+//! - [`decode`]: link and IP layers down to TCP, IP fragment reassembly;
+//! - [`flow`]: the table of TCP connections, who is the client;
+//! - [`reassembly`]: in-order bytes of one direction, with gaps;
+//! - [`engine`]: the packet pipeline tying those to a [`engine::StreamHandler`];
+//! - [`output`]: events as JSON lines or text, and their counters;
+//! - [`pcap_writer`]: classic pcap output, packets byte-identical;
+//! - [`rules`]: security rules run over events (alert, drop, extract);
+//! - [`synth`]: captures made from `C:`/`S:` transcripts, for tests and benchmarks.
 
+pub mod capture;
+pub mod decode;
 pub mod dissector;
+pub mod engine;
 pub mod expr;
+pub mod flow;
 pub mod output;
+pub mod pcap_writer;
+pub mod reassembly;
 pub mod rules;
+pub mod synth;
 pub mod value;

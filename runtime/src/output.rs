@@ -31,6 +31,7 @@ pub struct EventCounts {
     pub events: u64,
     pub alerts: u64,
     pub parse_errors: u64,
+    pub gaps: u64,
     pub streams: u64,
     pub stream_bytes: u64,
 }
@@ -107,12 +108,6 @@ impl<W: Write> OutputSink<W> {
 
     pub fn into_inner(self) -> W {
         self.out
-    }
-
-    /// Counts a parse error (dissectors report them as `parse_error` transitions;
-    /// the caller tells the sink so they reach the stats).
-    pub fn count_parse_error(&mut self) {
-        self.counts.parse_errors += 1;
     }
 
     /// Writes an alert, from the spec or from a rule.
@@ -283,6 +278,18 @@ impl<W: Write> EventSink for OutputSink<W> {
         description: &str,
     ) {
         self.write_alert(AlertSource::Spec, flow, dir, now, severity, description);
+    }
+
+    fn parse_error(&mut self, flow: &FlowInfo, dir: Direction, now: f64, message: &str) {
+        self.counts.parse_errors += 1;
+        let fields = Value::Record(vec![("message".into(), Value::Str(message.to_string()))]);
+        self.write_record("parse_error", flow, dir, now, &fields);
+    }
+
+    fn gap(&mut self, flow: &FlowInfo, dir: Direction, now: f64, len: u64) {
+        self.counts.gaps += 1;
+        let fields = Value::Record(vec![("len".into(), Value::Int(len as i64))]);
+        self.write_record("gap", flow, dir, now, &fields);
     }
 
     fn tracing(&self) -> bool {

@@ -1,0 +1,360 @@
+//! Typing of expressions: AST expressions to typed `ir::Expr`.
+//!
+//! An expression sees the names of its [`Scope`] (a transition's binding,
+//! `elem` in an array's `until`, the fields already parsed in a record) and
+//! the `const` tables, which it may only index (`CMD[key]`, lowered to
+//! `ExprKind::Lookup`). Types follow the runtime's semantics
+//! (`protoc_runtime::expr`): a field of an optional value or an element of
+//! a list may be absent, which compares unequal to everything, so `==`
+//! accepts an optional operand of the other's type.
+//!
+//! Invariant: a returned expression is fully typed and refers only to names
+//! in scope; on any problem the error is reported once, at the innermost
+//! culprit, and `None` is returned (the enclosing expressions stay silent).
+
+use super::fields::optional;
+use super::Checker;
+use crate::ast::{self, ExprKind as A, Span};
+use crate::diagnostic::did_you_mean;
+use crate::ir::{BinOp, Expr, ExprKind, Func, Type, UnOp};
+use protoc_runtime::value::Value;
+
+/// The names an expression may use.
+pub(super) struct Scope {
+    pub vars: Vec<(String, Type)>,
+    /// Whether `lookahead()` is available (grammar expressions only).
+    pub grammar: bool,
+    /// Names that exist but whose type could not be known (an error was
+    /// reported where they were bound): using them reports nothing more.
+    pub poisoned: Vec<String>,
+    /// Said when a name is not found and nothing is close: what is in scope.
+    pub hint: &'static str,
+}
+
+const FUNCTIONS: &[(&str, Func)] = &[
+    ("upper", Func::Upper),
+    ("lower", Func::Lower),
+    ("len", Func::Len),
+    ("lookahead", Func::Lookahead),
+];
+
+fn typed(kind: ExprKind, ty: Type) -> Option<Expr> {
+    Some(Expr { kind, ty })
+}
+
+/// A type with its article, for messages: "a string", "an optional integer".
+pub(super) fn a(ty: &Type) -> String {
+    match ty {
+        Type::Str => "a string".into(),
+        Type::Int => "an integer".into(),
+        Type::Bool => "a boolean".into(),
+        Type::Bytes => "bytes".into(),
+        Type::List(element) => format!("a list of {}", element.describe()),
+        Type::Record(name) => format!("a `{name}` record"),
+        Type::Optional(inner) => format!("an optional {}", inner.describe()),
+    }
+}
+
+/// `ty` optional if `base` was.
+fn like(base: &Type, ty: Type) -> Type {
+    if matches!(base, Type::Optional(_)) {
+        optional(ty)
+    } else {
+        ty
+    }
+}
+
+impl Checker<'_> {
+    /// Types a condition: it must be boolean.
+    pub(super) fn condition(&mut self, expr: &ast::Expr, scope: &Scope) -> Option<Expr> {
+        let typed = self.type_expr(expr, scope)?;
+        if typed.ty.inner() != &Type::Bool {
+            self.error(
+                expr.span,
+                "condition is not boolean",
+                format!("this is {}", a(&typed.ty)),
+            )
+            .set_hint("compare it with something, e.g. `x == \"value\"`");
+            return None;
+        }
+        Some(typed)
+    }
+
+    pub(super) fn type_expr(&mut self, expr: &ast::Expr, scope: &Scope) -> Option<Expr> {
+        match &expr.kind {
+            A::Str(s) => typed(ExprKind::Lit(Value::Str(s.clone())), Type::Str),
+            A::Int(i) => typed(ExprKind::Lit(Value::Int(*i)), Type::Int),
+            A::Bool(b) => typed(ExprKind::Lit(Value::Bool(*b)), Type::Bool),
+            A::Name(name) => self.name(name, scope),
+            A::Field(base, field) => {
+                let base = self.type_expr(base, scope)?;
+                let Type::Record(record) = base.ty.inner().clone() else {
+                    self.error(
+                        field.span,
+                        format!("no field `{}` on {}", field.name, a(&base.ty)),
+                        "only records have fields",
+                    );
+                    return None;
+                };
+                let fields = self
+                    .record_by_name(&record)
+                    .and_then(|id| self.shape(id))
+                    .map(|s| s.fields)
+                    .unwrap_or_default();
+                let Some(def) = fields.iter().find(|f| f.name == field.name) else {
+                    let hint = did_you_mean(&field.name, fields.iter().map(|f| f.name.as_str()));
+                    let known = fields
+                        .iter()
+                        .map(|f| format!("`{}`", f.name))
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    let diagnostic = self.error(
+                        field.span,
+                        format!("record `{record}` has no field `{}`", field.name),
+                        "unknown field",
+                    );
+                    diagnostic.hint = hint
+                        .or_else(|| (!known.is_empty()).then(|| format!("its fields are {known}")));
+                    return None;
+                };
+                let ty = like(&base.ty, def.ty.clone());
+                typed(ExprKind::Field(Box::new(base), field.name.clone()), ty)
+            }
+            A::Index(base, index) => self.index(base, index, scope),
+            A::Call(name, args) => self.call(expr.span, name, args, scope),
+            A::Unary(op, operand) => {
+                let operand_span = operand.span;
+                let operand = self.type_expr(operand, scope)?;
+                let (want, symbol) = match op {
+                    UnOp::Not => (Type::Bool, "!"),
+                    UnOp::Neg => (Type::Int, "-"),
+                };
+                if operand.ty.inner() != &want {
+                    self.error(
+                        operand_span,
+                        format!("`{symbol}` needs {}, found {}", a(&want), a(&operand.ty)),
+                        format!("this is {}", a(&operand.ty)),
+                    );
+                    return None;
+                }
+                let ty = like(&operand.ty, want);
+                typed(ExprKind::Unary(*op, Box::new(operand)), ty)
+            }
+            A::Binary(op, left, right) => self.binary(expr.span, *op, left, right, scope),
+            A::Match(subject, regex) => {
+                let subject_span = subject.span;
+                let subject = self.type_expr(subject, scope);
+                let valid = self.validate_regex(regex).is_some();
+                let subject = subject?;
+                if subject.ty.inner() != &Type::Str {
+                    self.error(
+                        subject_span,
+                        format!("`~` matches strings, found {}", a(&subject.ty)),
+                        "not a string",
+                    );
+                    return None;
+                }
+                if !valid {
+                    return None;
+                }
+                typed(
+                    ExprKind::Match(Box::new(subject), regex.pattern.clone()),
+                    Type::Bool,
+                )
+            }
+        }
+    }
+
+    fn name(&mut self, name: &ast::Ident, scope: &Scope) -> Option<Expr> {
+        if let Some((_, ty)) = scope.vars.iter().rev().find(|(n, _)| *n == name.name) {
+            return typed(ExprKind::Var(name.name.clone()), ty.clone());
+        }
+        if scope.poisoned.contains(&name.name) {
+            return None;
+        }
+        if self.const_index.contains_key(&name.name) {
+            self.error(
+                name.span,
+                format!("const table `{}` used as a value", name.name),
+                "a table",
+            )
+            .set_hint(format!("look a key up: `{}[key]`", name.name));
+            return None;
+        }
+        let hint = did_you_mean(&name.name, scope.vars.iter().map(|(n, _)| n.as_str()));
+        self.error(
+            name.span,
+            format!("undefined name `{}`", name.name),
+            "not in scope",
+        )
+        .hint = Some(hint.unwrap_or_else(|| scope.hint.to_string()));
+        None
+    }
+
+    fn index(&mut self, base: &ast::Expr, index: &ast::Expr, scope: &Scope) -> Option<Expr> {
+        // `TABLE[key]` on a const table, unless a variable hides the table.
+        if let A::Name(table) = &base.kind {
+            let shadowed = scope.vars.iter().any(|(n, _)| *n == table.name);
+            if !shadowed && self.const_index.contains_key(&table.name) {
+                let key = self.type_expr(index, scope)?;
+                if key.ty.inner() != &Type::Str {
+                    self.error(
+                        index.span,
+                        format!("const table keys are strings, found {}", a(&key.ty)),
+                        "not a string",
+                    );
+                    return None;
+                }
+                let kind = ExprKind::Lookup {
+                    table: table.name.clone(),
+                    key: Box::new(key),
+                };
+                return typed(kind, Type::Optional(Box::new(Type::Str)));
+            }
+        }
+        let base_typed = self.type_expr(base, scope);
+        let index_typed = self.type_expr(index, scope);
+        let (base_typed, index_typed) = (base_typed?, index_typed?);
+        let Type::List(element) = base_typed.ty.inner().clone() else {
+            self.error(
+                base.span,
+                format!("cannot index {}", a(&base_typed.ty)),
+                "not a list",
+            );
+            return None;
+        };
+        if index_typed.ty.inner() != &Type::Int {
+            self.error(
+                index.span,
+                format!(
+                    "list index must be an integer, found {}",
+                    a(&index_typed.ty)
+                ),
+                "not an integer",
+            );
+            return None;
+        }
+        let ty = like(&base_typed.ty, *element);
+        typed(
+            ExprKind::Index(Box::new(base_typed), Box::new(index_typed)),
+            ty,
+        )
+    }
+
+    fn call(
+        &mut self,
+        span: Span,
+        name: &ast::Ident,
+        args: &[ast::Expr],
+        scope: &Scope,
+    ) -> Option<Expr> {
+        let Some(&(_, func)) = FUNCTIONS.iter().find(|(n, _)| *n == name.name) else {
+            let hint =
+                did_you_mean(&name.name, FUNCTIONS.iter().map(|(n, _)| *n)).unwrap_or_else(|| {
+                    "the functions are `upper`, `lower`, `len` and `lookahead`".into()
+                });
+            self.error(
+                name.span,
+                format!("unknown function `{}`", name.name),
+                "no such function",
+            )
+            .hint = Some(hint);
+            return None;
+        };
+        let arity = if func == Func::Lookahead { 0 } else { 1 };
+        if args.len() != arity {
+            let s = if arity == 1 { "" } else { "s" };
+            self.error(
+                span,
+                format!(
+                    "`{}` takes {arity} argument{s}, found {}",
+                    name.name,
+                    args.len()
+                ),
+                "wrong number of arguments",
+            );
+            return None;
+        }
+        if func == Func::Lookahead {
+            if !scope.grammar {
+                self.error(
+                    span,
+                    "`lookahead()` is only available in grammar conditions",
+                    "not in a record",
+                )
+                .set_hint("it peeks at the next unread byte while a record is parsed");
+                return None;
+            }
+            return typed(ExprKind::Call(func, Vec::new()), Type::Int);
+        }
+        let arg_span = args.first().map_or(span, |a| a.span);
+        let arg = self.type_expr(args.first()?, scope)?;
+        let result = match (func, arg.ty.inner()) {
+            (Func::Upper | Func::Lower, Type::Str) => like(&arg.ty, Type::Str),
+            (Func::Len, Type::Str | Type::Bytes | Type::List(_)) => like(&arg.ty, Type::Int),
+            (_, found) => {
+                let wants = if func == Func::Len {
+                    "a string, bytes or a list"
+                } else {
+                    "a string"
+                };
+                let found = a(found);
+                self.error(
+                    arg_span,
+                    format!("`{}` needs {wants}, found {found}", name.name),
+                    format!("this is {found}"),
+                );
+                return None;
+            }
+        };
+        typed(ExprKind::Call(func, vec![arg]), result)
+    }
+
+    fn binary(
+        &mut self,
+        span: Span,
+        op: BinOp,
+        left: &ast::Expr,
+        right: &ast::Expr,
+        scope: &Scope,
+    ) -> Option<Expr> {
+        let left_typed = self.type_expr(left, scope);
+        let right_typed = self.type_expr(right, scope);
+        let (l, r) = (left_typed?, right_typed?);
+        match op {
+            BinOp::And | BinOp::Or => {
+                for (side, side_span) in [(&l, left.span), (&r, right.span)] {
+                    if side.ty.inner() != &Type::Bool {
+                        self.error(
+                            side_span,
+                            format!("`{}` needs booleans, found {}", op.symbol(), a(&side.ty)),
+                            "not a boolean",
+                        );
+                        return None;
+                    }
+                }
+            }
+            _ => {
+                let (lt, rt) = (l.ty.inner(), r.ty.inner());
+                let comparable = lt == rt && !matches!(lt, Type::List(_) | Type::Record(_));
+                let ordered = matches!(lt, Type::Int | Type::Str | Type::Bytes);
+                let equality = matches!(op, BinOp::Eq | BinOp::Ne);
+                if !comparable || !(equality || ordered) {
+                    let (ld, rd) = (a(&l.ty), a(&r.ty));
+                    let diagnostic = self.error(
+                        span,
+                        format!("cannot compare {ld} with {rd} using `{}`", op.symbol()),
+                        format!("{} `{}` {}", lt.describe(), op.symbol(), rt.describe()),
+                    );
+                    if matches!((lt, rt), (Type::Int, Type::Str) | (Type::Str, Type::Int)) {
+                        diagnostic.set_hint(
+                            "write a number as a string (\"220\") to compare it with text",
+                        );
+                    }
+                    return None;
+                }
+            }
+        }
+        typed(ExprKind::Binary(op, Box::new(l), Box::new(r)), Type::Bool)
+    }
+}

@@ -1,0 +1,88 @@
+//! Opening a capture's byte stream: a file or stdin, gzip-compressed or not.
+//!
+//! One job: turn a path (or `-`) into a reader of the *uncompressed* capture
+//! bytes plus the first bytes of that stream, so the caller can check the
+//! magic number before handing the stream to pcap-parser.
+//!
+//! Invariants: the returned reader yields the prefix first, then the rest of
+//! the stream, so no byte is lost by peeking; gzip is detected by its magic
+//! (`1f 8b`), never by the file name.
+
+use std::fs::File;
+use std::io::{self, Cursor, Read};
+use std::path::Path;
+
+use flate2::read::MultiGzDecoder;
+
+use super::CaptureError;
+
+/// How many bytes are read ahead to recognise the format. pcap-parser parses
+/// the file header (pcap) or the whole section header block (pcapng) from its
+/// first read, so this must hold a large section header too.
+pub(crate) const PREFIX_LEN: usize = 64 * 1024;
+
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+
+/// The uncompressed bytes of a capture: `prefix` holds the first bytes (at most
+/// [`PREFIX_LEN`]), and `reader` yields the whole stream from its start.
+pub(crate) struct Source {
+    pub prefix: Vec<u8>,
+    pub reader: Box<dyn Read>,
+    pub compressed: bool,
+}
+
+/// Opens `path`; `-` is stdin.
+pub(crate) fn open_path(path: &Path) -> Result<Source, CaptureError> {
+    let name = path.display().to_string();
+    if path.as_os_str() == "-" {
+        return open_reader(Box::new(io::stdin()), &name);
+    }
+    let file = File::open(path).map_err(|source| CaptureError::Open {
+        name: name.clone(),
+        source,
+    })?;
+    open_reader(Box::new(file), &name)
+}
+
+/// Wraps any reader, decompressing it when it starts with the gzip magic.
+pub(crate) fn open_reader(mut raw: Box<dyn Read>, name: &str) -> Result<Source, CaptureError> {
+    let prefix = read_prefix(&mut raw).map_err(|source| CaptureError::Open {
+        name: name.to_string(),
+        source,
+    })?;
+    if prefix.starts_with(&GZIP_MAGIC) {
+        let mut decoder: Box<dyn Read> =
+            Box::new(MultiGzDecoder::new(Cursor::new(prefix).chain(raw)));
+        let inner = read_prefix(&mut decoder).map_err(|source| CaptureError::Gzip {
+            name: name.to_string(),
+            source,
+        })?;
+        return Ok(Source {
+            reader: Box::new(Cursor::new(inner.clone()).chain(decoder)),
+            prefix: inner,
+            compressed: true,
+        });
+    }
+    Ok(Source {
+        reader: Box::new(Cursor::new(prefix.clone()).chain(raw)),
+        prefix,
+        compressed: false,
+    })
+}
+
+/// Reads until [`PREFIX_LEN`] bytes or the end of the stream, whichever comes
+/// first (a pipe may return a few bytes per `read`).
+fn read_prefix(reader: &mut dyn Read) -> io::Result<Vec<u8>> {
+    let mut prefix = vec![0u8; PREFIX_LEN];
+    let mut filled = 0;
+    while filled < PREFIX_LEN {
+        match reader.read(&mut prefix[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+            Err(err) => return Err(err),
+        }
+    }
+    prefix.truncate(filled);
+    Ok(prefix)
+}

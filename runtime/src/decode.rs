@@ -1,0 +1,623 @@
+//! Packet decoding: from a captured frame to the TCP segment inside it.
+//!
+//! One job: peel the link layer (Ethernet with stacked 802.1Q/802.1ad VLAN
+//! tags, Linux SLL and SLL2, raw IPv4/IPv6, BSD loopback), the IP layer (IPv4,
+//! IPv6 with extension headers) and find the TCP header, with etherparse 0.16.
+//! IP fragments (v4 and v6) are reassembled here, first-arrived bytes winning,
+//! in a pool with hard caps (datagrams and bytes) and a timeout: etherparse's
+//! own pool has none, so this module keeps its own.
+//!
+//! Invariants:
+//! - never panics on packet bytes: every length is checked by etherparse or by
+//!   an explicit `get`; a frame too short for its headers is [`Decoded::Malformed`];
+//! - the TCP payload is exactly what the IP length says (Ethernet padding and
+//!   bytes cut by the snap length are never mistaken for payload: a frame cut
+//!   inside its IP datagram is `Malformed` and its bytes become a gap later);
+//! - the fragment pool never holds more than [`DefragLimits::max_datagrams`]
+//!   datagrams nor [`DefragLimits::max_bytes`] bytes: the oldest datagram is
+//!   evicted first.
+
+use std::net::{IpAddr, SocketAddr};
+
+use etherparse::{EtherType, IpNumber, NetSlice, SlicedPacket, TcpSlice, TransportSlice};
+use rustc_hash::FxHashMap;
+
+use crate::capture::LinkType;
+
+/// The TCP flags the runtime looks at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TcpFlags {
+    pub syn: bool,
+    pub ack: bool,
+    pub fin: bool,
+    pub rst: bool,
+}
+
+/// A decoded TCP segment. `payload` borrows the frame (or, for a reassembled
+/// IP datagram, the decoder's buffer).
+#[derive(Debug, Clone, Copy)]
+pub struct TcpSegment<'a> {
+    pub src: SocketAddr,
+    pub dst: SocketAddr,
+    pub seq: u32,
+    pub ack: u32,
+    pub flags: TcpFlags,
+    pub payload: &'a [u8],
+}
+
+/// What a frame turned out to be.
+#[derive(Debug)]
+pub enum Decoded<'a> {
+    Tcp(TcpSegment<'a>),
+    /// IP, but not TCP (UDP, ICMP...).
+    OtherIp,
+    /// An IP fragment, held until its datagram is complete.
+    FragmentHeld,
+    /// Not IP (ARP, LLDP...).
+    NotIp,
+    /// A link type this decoder does not know.
+    UnsupportedLink(LinkType),
+    /// Too short for its headers, or inconsistent lengths.
+    Malformed(String),
+}
+
+/// Caps on the IP fragment pool.
+#[derive(Debug, Clone, Copy)]
+pub struct DefragLimits {
+    /// Datagrams being reassembled at once.
+    pub max_datagrams: usize,
+    /// Bytes buffered over all datagrams.
+    pub max_bytes: usize,
+    /// Seconds (capture time) after which an incomplete datagram is dropped.
+    pub timeout: f64,
+}
+
+impl Default for DefragLimits {
+    fn default() -> Self {
+        DefragLimits {
+            max_datagrams: 1024,
+            max_bytes: 16 << 20,
+            timeout: 30.0,
+        }
+    }
+}
+
+/// Counters of the decoding stage.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DecodeStats {
+    pub fragments: u64,
+    pub datagrams_reassembled: u64,
+    /// Incomplete datagrams dropped to respect the pool's caps.
+    pub fragments_evicted: u64,
+    /// Incomplete datagrams dropped after the timeout.
+    pub fragments_expired: u64,
+    /// Fragments whose offsets or lengths made no sense.
+    pub fragments_invalid: u64,
+}
+
+/// Decodes frames; owns the fragment pool and the buffer of the last
+/// reassembled datagram.
+#[derive(Debug, Default)]
+pub struct Decoder {
+    defrag: Defragmenter,
+    reassembled: Vec<u8>,
+}
+
+impl Decoder {
+    pub fn new(limits: DefragLimits) -> Decoder {
+        Decoder {
+            defrag: Defragmenter {
+                limits,
+                ..Defragmenter::default()
+            },
+            reassembled: Vec::new(),
+        }
+    }
+
+    pub fn stats(&self) -> &DecodeStats {
+        &self.defrag.stats
+    }
+
+    /// Bytes held by the fragment pool.
+    pub fn buffered_fragment_bytes(&self) -> usize {
+        self.defrag.bytes
+    }
+
+    /// Decodes one frame of link type `link`, captured at `ts`.
+    pub fn decode<'a>(&'a mut self, link: LinkType, frame: &'a [u8], ts: f64) -> Decoded<'a> {
+        let sliced = match slice_link(link, frame) {
+            Ok(sliced) => sliced,
+            Err(decoded) => return decoded,
+        };
+        let Some(net) = &sliced.net else {
+            return Decoded::NotIp;
+        };
+        let (src_ip, dst_ip) = addresses(net);
+        let Some(ip_payload) = net.ip_payload_ref() else {
+            return Decoded::NotIp;
+        };
+        if ip_payload.fragmented {
+            let Some(fragment) = fragment_of(net) else {
+                return Decoded::Malformed("fragment without fragment header".to_string());
+            };
+            let key = FragKey {
+                src: src_ip,
+                dst: dst_ip,
+                id: fragment.id,
+                proto: fragment.proto,
+            };
+            return match self.defrag.add(
+                key,
+                fragment,
+                ip_payload.payload,
+                ts,
+                &mut self.reassembled,
+            ) {
+                Some(proto) if proto == IpNumber::TCP => {
+                    tcp_segment(src_ip, dst_ip, &self.reassembled)
+                }
+                Some(_) => Decoded::OtherIp,
+                None => Decoded::FragmentHeld,
+            };
+        }
+        match &sliced.transport {
+            Some(TransportSlice::Tcp(tcp)) => Decoded::Tcp(segment_from(src_ip, dst_ip, tcp)),
+            Some(_) => Decoded::OtherIp,
+            None if ip_payload.ip_number == IpNumber::TCP => {
+                Decoded::Malformed("TCP header missing".to_string())
+            }
+            None => Decoded::OtherIp,
+        }
+    }
+}
+
+/// Slices a frame from its link layer down, or says why not.
+fn slice_link(link: LinkType, frame: &[u8]) -> Result<SlicedPacket<'_>, Decoded<'static>> {
+    let malformed = |err: etherparse::err::packet::SliceError| Decoded::Malformed(err.to_string());
+    match link {
+        LinkType::ETHERNET => SlicedPacket::from_ethernet(frame).map_err(malformed),
+        LinkType::LINUX_SLL => SlicedPacket::from_linux_sll(frame).map_err(malformed),
+        LinkType::LINUX_SLL2 => {
+            // SLL2: protocol type (2), reserved (2), interface index (4),
+            // ARPHRD type (2), packet type (1), address length (1), address (8).
+            let (Some(proto), Some(rest)) = (frame.get(0..2), frame.get(20..)) else {
+                return Err(Decoded::Malformed(
+                    "frame shorter than a Linux SLL2 header".to_string(),
+                ));
+            };
+            let ether_type = EtherType(u16::from_be_bytes([proto[0], proto[1]]));
+            SlicedPacket::from_ether_type(ether_type, rest).map_err(malformed)
+        }
+        LinkType::NULL | LinkType::LOOP => {
+            let (Some(family), Some(rest)) = (frame.get(0..4), frame.get(4..)) else {
+                return Err(Decoded::Malformed(
+                    "frame shorter than a loopback header".to_string(),
+                ));
+            };
+            let family = [family[0], family[1], family[2], family[3]];
+            // NULL stores the family in the capturing host's byte order: accept both.
+            let value = if link == LinkType::LOOP {
+                u32::from_be_bytes(family)
+            } else {
+                u32::from_le_bytes(family).min(u32::from_be_bytes(family))
+            };
+            match value {
+                // AF_INET everywhere; AF_INET6 on BSDs (24), FreeBSD (28), macOS (30), Linux (10).
+                2 | 10 | 24 | 28 | 30 => SlicedPacket::from_ip(rest).map_err(malformed),
+                _ => Err(Decoded::NotIp),
+            }
+        }
+        LinkType::RAW | LinkType::RAW_12 | LinkType::RAW_14 | LinkType::IPV4 | LinkType::IPV6 => {
+            SlicedPacket::from_ip(frame).map_err(malformed)
+        }
+        other => Err(Decoded::UnsupportedLink(other)),
+    }
+}
+
+fn addresses(net: &NetSlice<'_>) -> (IpAddr, IpAddr) {
+    match net {
+        NetSlice::Ipv4(v4) => {
+            let header = v4.header();
+            (
+                IpAddr::V4(header.source_addr()),
+                IpAddr::V4(header.destination_addr()),
+            )
+        }
+        NetSlice::Ipv6(v6) => {
+            let header = v6.header();
+            (
+                IpAddr::V6(header.source_addr()),
+                IpAddr::V6(header.destination_addr()),
+            )
+        }
+    }
+}
+
+fn segment_from<'a>(src: IpAddr, dst: IpAddr, tcp: &TcpSlice<'a>) -> TcpSegment<'a> {
+    TcpSegment {
+        src: SocketAddr::new(src, tcp.source_port()),
+        dst: SocketAddr::new(dst, tcp.destination_port()),
+        seq: tcp.sequence_number(),
+        ack: tcp.acknowledgment_number(),
+        flags: TcpFlags {
+            syn: tcp.syn(),
+            ack: tcp.ack(),
+            fin: tcp.fin(),
+            rst: tcp.rst(),
+        },
+        payload: tcp.payload(),
+    }
+}
+
+fn tcp_segment(src: IpAddr, dst: IpAddr, datagram: &[u8]) -> Decoded<'_> {
+    match TcpSlice::from_slice(datagram) {
+        Ok(tcp) => Decoded::Tcp(segment_from(src, dst, &tcp)),
+        Err(err) => Decoded::Malformed(format!("reassembled datagram: {err}")),
+    }
+}
+
+/// What the IP header says about one fragment.
+#[derive(Debug, Clone, Copy)]
+struct Fragment {
+    id: u32,
+    /// The protocol of the datagram's payload.
+    proto: IpNumber,
+    /// Offset of this fragment's bytes in the datagram's payload.
+    offset: usize,
+    more: bool,
+}
+
+fn fragment_of(net: &NetSlice<'_>) -> Option<Fragment> {
+    match net {
+        NetSlice::Ipv4(v4) => {
+            let header = v4.header();
+            Some(Fragment {
+                id: u32::from(header.identification()),
+                proto: header.protocol(),
+                offset: usize::from(header.fragments_offset().byte_offset()),
+                more: header.more_fragments(),
+            })
+        }
+        NetSlice::Ipv6(v6) => v6
+            .extensions()
+            .clone()
+            .into_iter()
+            .find_map(|ext| match ext {
+                etherparse::Ipv6ExtensionSlice::Fragment(frag) => Some(Fragment {
+                    id: frag.identification(),
+                    proto: frag.next_header(),
+                    offset: usize::from(frag.fragment_offset().byte_offset()),
+                    more: frag.more_fragments(),
+                }),
+                _ => None,
+            }),
+    }
+}
+
+/// A datagram's identity: RFC 791 (v4) and RFC 8200 (v6) both key on
+/// addresses, identification and protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct FragKey {
+    src: IpAddr,
+    dst: IpAddr,
+    id: u32,
+    proto: IpNumber,
+}
+
+/// A datagram being reassembled.
+#[derive(Debug)]
+struct Datagram {
+    first_seen: f64,
+    data: Vec<u8>,
+    /// Byte ranges of `data` received, sorted, disjoint and not touching.
+    covered: Vec<(usize, usize)>,
+    /// The payload's length, known once the last fragment arrived.
+    total: Option<usize>,
+}
+
+/// The largest IP payload a fragment may reach (IPv4's 16-bit total length).
+const MAX_DATAGRAM: usize = 65_535;
+
+#[derive(Debug, Default)]
+struct Defragmenter {
+    limits: DefragLimits,
+    datagrams: FxHashMap<FragKey, Datagram>,
+    /// Sum of `data.len()` over `datagrams`.
+    bytes: usize,
+    stats: DecodeStats,
+}
+
+impl Defragmenter {
+    /// Adds a fragment. When it completes its datagram, the payload is moved
+    /// into `out` and its protocol returned.
+    fn add(
+        &mut self,
+        key: FragKey,
+        frag: Fragment,
+        bytes: &[u8],
+        ts: f64,
+        out: &mut Vec<u8>,
+    ) -> Option<IpNumber> {
+        self.stats.fragments += 1;
+        self.expire(ts);
+        let end = frag
+            .offset
+            .checked_add(bytes.len())
+            .filter(|&end| end <= MAX_DATAGRAM);
+        let Some(end) = end else {
+            self.stats.fragments_invalid += 1;
+            return None;
+        };
+        if !self.datagrams.contains_key(&key) {
+            self.make_room(end);
+            if self.limits.max_datagrams == 0 || end > self.limits.max_bytes {
+                self.stats.fragments_evicted += 1;
+                return None;
+            }
+            let datagram = Datagram {
+                first_seen: ts,
+                data: Vec::new(),
+                covered: Vec::new(),
+                total: None,
+            };
+            self.datagrams.insert(key, datagram);
+        }
+        let datagram = self.datagrams.get_mut(&key)?;
+        let grow = end.saturating_sub(datagram.data.len());
+        if grow > 0 && self.bytes + grow > self.limits.max_bytes {
+            self.bytes -= datagram.data.len();
+            self.datagrams.remove(&key);
+            self.stats.fragments_evicted += 1;
+            return None;
+        }
+        let inconsistent = match datagram.total {
+            Some(total) => end > total || (!frag.more && end != total),
+            None => !frag.more && datagram.covered.last().is_some_and(|&(_, last)| last > end),
+        };
+        if inconsistent {
+            self.stats.fragments_invalid += 1;
+            return None;
+        }
+        if !frag.more {
+            datagram.total = Some(end);
+        }
+        if grow > 0 {
+            datagram.data.resize(end, 0);
+            self.bytes += grow;
+        }
+        fill_uncovered(datagram, frag.offset, bytes);
+        let complete = datagram
+            .total
+            .is_some_and(|total| datagram.covered.as_slice() == [(0, total)]);
+        if !complete {
+            return None;
+        }
+        let datagram = self.datagrams.remove(&key)?;
+        self.bytes -= datagram.data.len();
+        self.stats.datagrams_reassembled += 1;
+        *out = datagram.data;
+        Some(frag.proto)
+    }
+
+    /// Drops datagrams older than the timeout.
+    fn expire(&mut self, now: f64) {
+        let timeout = self.limits.timeout;
+        let before = self.datagrams.len();
+        let mut freed = 0;
+        self.datagrams.retain(|_, d| {
+            let keep = now - d.first_seen <= timeout;
+            if !keep {
+                freed += d.data.len();
+            }
+            keep
+        });
+        self.bytes -= freed;
+        self.stats.fragments_expired += (before - self.datagrams.len()) as u64;
+    }
+
+    /// Evicts the oldest datagrams until one more of `incoming` bytes fits.
+    fn make_room(&mut self, incoming: usize) {
+        while !self.datagrams.is_empty()
+            && (self.datagrams.len() >= self.limits.max_datagrams
+                || self.bytes + incoming > self.limits.max_bytes)
+        {
+            let oldest = self
+                .datagrams
+                .iter()
+                .min_by(|a, b| a.1.first_seen.total_cmp(&b.1.first_seen))
+                .map(|(key, _)| *key);
+            let Some(oldest) = oldest else { break };
+            if let Some(d) = self.datagrams.remove(&oldest) {
+                self.bytes -= d.data.len();
+                self.stats.fragments_evicted += 1;
+            }
+        }
+    }
+}
+
+/// Copies the parts of `bytes` (at `offset`) not yet covered: the first
+/// fragment to bring a byte wins. Keeps `covered` sorted and merged.
+fn fill_uncovered(datagram: &mut Datagram, offset: usize, bytes: &[u8]) {
+    let end = offset + bytes.len();
+    let mut pos = offset;
+    let mut pieces = Vec::new();
+    for &(start, stop) in &datagram.covered {
+        if stop <= pos || start >= end {
+            continue;
+        }
+        if start > pos {
+            pieces.push((pos, start));
+        }
+        pos = pos.max(stop);
+    }
+    if pos < end {
+        pieces.push((pos, end));
+    }
+    for &(start, stop) in &pieces {
+        if let (Some(dst), Some(src)) = (
+            datagram.data.get_mut(start..stop),
+            bytes.get(start - offset..stop - offset),
+        ) {
+            dst.copy_from_slice(src);
+        }
+    }
+    datagram.covered.push((offset, end));
+    datagram.covered.sort_unstable();
+    let mut merged: Vec<(usize, usize)> = Vec::with_capacity(datagram.covered.len());
+    for &(start, stop) in &datagram.covered {
+        match merged.last_mut() {
+            Some(last) if start <= last.1 => last.1 = last.1.max(stop),
+            _ => merged.push((start, stop)),
+        }
+    }
+    datagram.covered = merged;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use etherparse::PacketBuilder;
+
+    fn tcp_frame(payload: &[u8]) -> Vec<u8> {
+        let builder = PacketBuilder::ethernet2([1; 6], [2; 6])
+            .ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+            .tcp(1234, 25, 1000, 65535)
+            .ack(77);
+        let mut frame = Vec::new();
+        let _ = builder.write(&mut frame, payload);
+        frame
+    }
+
+    #[test]
+    fn ethernet_tcp_is_decoded() {
+        let frame = tcp_frame(b"hello");
+        let mut decoder = Decoder::default();
+        match decoder.decode(LinkType::ETHERNET, &frame, 0.0) {
+            Decoded::Tcp(seg) => {
+                assert_eq!(seg.src, "10.0.0.1:1234".parse().unwrap());
+                assert_eq!(seg.dst, "10.0.0.2:25".parse().unwrap());
+                assert_eq!(seg.seq, 1000);
+                assert_eq!(seg.ack, 77);
+                assert!(seg.flags.ack && !seg.flags.syn);
+                assert_eq!(seg.payload, b"hello");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn ethernet_padding_is_not_payload() {
+        let mut frame = tcp_frame(b"");
+        frame.extend_from_slice(&[0u8; 6]);
+        let mut decoder = Decoder::default();
+        let Decoded::Tcp(seg) = decoder.decode(LinkType::ETHERNET, &frame, 0.0) else {
+            panic!("not tcp")
+        };
+        assert!(seg.payload.is_empty());
+    }
+
+    #[test]
+    fn every_truncation_is_malformed_never_a_panic() {
+        let frame = tcp_frame(b"some payload");
+        let mut decoder = Decoder::default();
+        for cut in 0..frame.len() {
+            let decoded = decoder.decode(LinkType::ETHERNET, &frame[..cut], 0.0);
+            assert!(
+                matches!(decoded, Decoded::Malformed(_) | Decoded::NotIp),
+                "cut {cut}: {decoded:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn loopback_and_sll2_carry_ip() {
+        let frame = tcp_frame(b"x");
+        let ip = &frame[14..];
+        let mut null = vec![2, 0, 0, 0];
+        null.extend_from_slice(ip);
+        let mut decoder = Decoder::default();
+        assert!(matches!(
+            decoder.decode(LinkType::NULL, &null, 0.0),
+            Decoded::Tcp(_)
+        ));
+        let mut sll2 = vec![0x08, 0x00];
+        sll2.extend_from_slice(&[0; 18]);
+        sll2.extend_from_slice(ip);
+        assert!(matches!(
+            decoder.decode(LinkType::LINUX_SLL2, &sll2, 0.0),
+            Decoded::Tcp(_)
+        ));
+        assert!(matches!(
+            decoder.decode(LinkType::RAW, ip, 0.0),
+            Decoded::Tcp(_)
+        ));
+        assert!(matches!(
+            decoder.decode(LinkType(147), ip, 0.0),
+            Decoded::UnsupportedLink(LinkType(147))
+        ));
+    }
+
+    /// Splits the IP payload of `frame` (Ethernet/IPv4) into fragments of
+    /// `size` bytes (a multiple of 8), each a full Ethernet/IPv4 frame.
+    fn fragments(frame: &[u8], size: usize) -> Vec<Vec<u8>> {
+        let (eth_ip, payload) = frame.split_at(14 + 20);
+        let mut out = Vec::new();
+        for (i, chunk) in payload.chunks(size).enumerate() {
+            let mut f = eth_ip.to_vec();
+            let total = (20 + chunk.len()) as u16;
+            f[14 + 2..14 + 4].copy_from_slice(&total.to_be_bytes());
+            let offset = (i * size / 8) as u16;
+            let more = (i + 1) * size < payload.len();
+            let flags = if more { 0x2000 } else { 0 } | offset;
+            f[14 + 6..14 + 8].copy_from_slice(&flags.to_be_bytes());
+            f[14 + 10..14 + 12].copy_from_slice(&[0, 0]);
+            f.extend_from_slice(chunk);
+            out.push(f);
+        }
+        out
+    }
+
+    #[test]
+    fn ipv4_fragments_reassemble_in_any_order() {
+        let payload: Vec<u8> = (0..200u8).collect();
+        let frame = tcp_frame(&payload);
+        let mut frags = fragments(&frame, 64);
+        frags.reverse();
+        let mut decoder = Decoder::default();
+        let last = frags.len() - 1;
+        for (i, f) in frags.iter().enumerate() {
+            let decoded = decoder.decode(LinkType::ETHERNET, f, 0.0);
+            if i < last {
+                assert!(matches!(decoded, Decoded::FragmentHeld), "{decoded:?}");
+            } else {
+                let Decoded::Tcp(seg) = decoded else {
+                    panic!("not reassembled: {decoded:?}")
+                };
+                assert_eq!(seg.payload, payload.as_slice());
+            }
+        }
+        assert_eq!(decoder.stats().datagrams_reassembled, 1);
+        assert_eq!(decoder.buffered_fragment_bytes(), 0);
+    }
+
+    #[test]
+    fn fragment_pool_is_capped() {
+        let limits = DefragLimits {
+            max_datagrams: 4,
+            max_bytes: 1 << 20,
+            timeout: 30.0,
+        };
+        let mut decoder = Decoder::new(limits);
+        for id in 0..100u16 {
+            let mut frame = tcp_frame(&[7u8; 100]);
+            frame[14 + 4..14 + 6].copy_from_slice(&id.to_be_bytes());
+            let first = fragments(&frame, 64).into_iter().next().unwrap();
+            assert!(matches!(
+                decoder.decode(LinkType::ETHERNET, &first, 0.0),
+                Decoded::FragmentHeld
+            ));
+            assert!(decoder.defrag.datagrams.len() <= 4);
+        }
+        assert_eq!(decoder.stats().fragments_evicted, 96);
+    }
+}

@@ -1,0 +1,592 @@
+//! The packet pipeline: decode, flow table, TCP reassembly, and a consumer.
+//!
+//! One job: turn packets into per-flow, per-direction in-order byte streams
+//! and hand them to a [`StreamHandler`] (the `streams` command's counters, or
+//! the `pcap` command's dissectors), honouring its verdicts.
+//!
+//! ```text
+//! Packet ─▶ decode ─▶ flow table (new flow? handler.open) ─▶ reassembly ─▶ handler.data/gap/end
+//!                                                   time ─▶ handler.tick, idle expiry, eviction
+//! ```
+//!
+//! Invariants:
+//! - a callback returning [`Verdict::Drop`] drops its flow at once: its state
+//!   is freed (`close` with [`CloseReason::Dropped`]), [`Engine::process`]
+//!   returns [`PacketVerdict::Drop`] for this packet and every later packet of
+//!   that 4-tuple (remembered in capped tombstones);
+//! - every flow the handler opened is closed exactly once (FIN both ways, RST,
+//!   idle timeout, eviction, drop, or [`Engine::finish`]), and before `close`
+//!   each of its directions got `end` (unless the flow was dropped);
+//! - the ACKs a packet carries are applied before its data: the sender had
+//!   received those bytes before sending, so the other direction's gaps come
+//!   first;
+//! - `tick` runs for a flow on each of its packets, and for all flows (with
+//!   idle expiry) at most once per second of capture time;
+//! - non-TCP and undecodable packets pass and are counted; a TCP packet
+//!   without SYN and without payload does not open a flow (a stray ACK or
+//!   RST), it only counts as untracked.
+
+use crate::capture::{CaptureReader, LinkType, Packet};
+use crate::decode::{DecodeStats, Decoded, Decoder, DefragLimits, TcpSegment};
+use crate::dissector::{Direction, FlowInfo, Verdict};
+use crate::flow::{initiator, Flow, FlowKey, FlowLimits, FlowTable, Tombstone, Tombstones};
+use crate::reassembly::{Budget, Chunk, HalfStream, ReassemblyLimits, StreamStats};
+
+/// The consumer of reassembled streams.
+pub trait StreamHandler {
+    /// Per-flow state, kept in the flow table.
+    type Flow;
+
+    /// A new flow. `None`: the flow is not dissected (it is still tracked, but
+    /// not reassembled, and no other callback is made for it).
+    fn open(&mut self, info: &FlowInfo, ts: f64) -> Option<Self::Flow>;
+
+    /// In-order bytes of one direction.
+    fn data(
+        &mut self,
+        flow: &mut Self::Flow,
+        info: &FlowInfo,
+        dir: Direction,
+        ts: f64,
+        bytes: &[u8],
+    ) -> Verdict;
+
+    /// `len` bytes of one direction are missing for good.
+    fn gap(
+        &mut self,
+        flow: &mut Self::Flow,
+        info: &FlowInfo,
+        dir: Direction,
+        ts: f64,
+        len: u64,
+    ) -> Verdict;
+
+    /// One direction ended (FIN, RST, or the flow is being closed).
+    fn end(&mut self, flow: &mut Self::Flow, info: &FlowInfo, dir: Direction, ts: f64) -> Verdict;
+
+    /// Capture time passed (for timeouts).
+    fn tick(&mut self, flow: &mut Self::Flow, info: &FlowInfo, ts: f64) -> Verdict;
+
+    /// The flow is freed; `end` tells why, with its counters.
+    fn close(&mut self, flow: Self::Flow, info: &FlowInfo, ts: f64, end: &FlowEnd);
+}
+
+/// What to do with a packet (for pass-through outputs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PacketVerdict {
+    Pass,
+    Drop,
+}
+
+/// Why a flow was freed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseReason {
+    /// Both directions ended with FIN.
+    Fin,
+    Rst,
+    /// No packet for the idle timeout.
+    Idle,
+    /// The flow table was full.
+    Evicted,
+    /// A verdict dropped it.
+    Dropped,
+    EndOfCapture,
+}
+
+impl CloseReason {
+    pub fn name(self) -> &'static str {
+        match self {
+            CloseReason::Fin => "fin",
+            CloseReason::Rst => "rst",
+            CloseReason::Idle => "idle",
+            CloseReason::Evicted => "evicted",
+            CloseReason::Dropped => "dropped",
+            CloseReason::EndOfCapture => "end of capture",
+        }
+    }
+}
+
+/// A closed flow's summary.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FlowEnd {
+    pub reason: CloseReason,
+    pub first_seen: f64,
+    pub last_seen: f64,
+    /// Packets, by [`Direction::index`].
+    pub packets: [u64; 2],
+    /// Reassembly counters, by [`Direction::index`].
+    pub streams: [StreamStats; 2],
+}
+
+/// The engine's settings.
+#[derive(Debug, Clone, Copy)]
+pub struct EngineConfig {
+    pub flows: FlowLimits,
+    pub reassembly: ReassemblyLimits,
+    pub defrag: DefragLimits,
+    /// Closed or dropped tuples remembered.
+    pub max_tombstones: usize,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            flows: FlowLimits::default(),
+            reassembly: ReassemblyLimits::default(),
+            defrag: DefragLimits::default(),
+            max_tombstones: 1 << 16,
+        }
+    }
+}
+
+/// Counters of a run.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Stats {
+    pub packets: u64,
+    /// Captured bytes of all packets.
+    pub bytes: u64,
+    pub tcp_packets: u64,
+    /// TCP flows opened.
+    pub tcp_flows: u64,
+    /// IP packets that are not TCP, and frames that are not IP.
+    pub ignored_packets: u64,
+    /// Frames of a link type the decoder does not know.
+    pub unsupported_link_packets: u64,
+    /// Frames too short for their headers, or inconsistent.
+    pub short_packets: u64,
+    /// IP fragments held for reassembly (counted when held).
+    pub fragments_held: u64,
+    /// TCP packets with no flow to go to (no SYN, no payload).
+    pub untracked_packets: u64,
+    /// TCP packets of a tuple closed shortly before.
+    pub late_packets: u64,
+    pub dropped_flows: u64,
+    pub dropped_packets: u64,
+    /// Holes delivered as gaps, and their bytes (closed flows).
+    pub gaps: u64,
+    pub gap_bytes: u64,
+    /// Overlapping segments whose content differed (closed flows).
+    pub overlaps: u64,
+    pub retransmitted_bytes: u64,
+    /// Holes given up because a reassembly cap was reached.
+    pub forced_gaps: u64,
+    pub idle_closed: u64,
+    pub evictions: u64,
+    pub warnings: u64,
+    pub decode: DecodeStats,
+}
+
+/// Per-flow state in the table.
+struct FlowState<F> {
+    /// `None`: the handler does not dissect this flow.
+    handler: Option<F>,
+    streams: [HalfStream; 2],
+    fin_seen: [bool; 2],
+}
+
+/// Everything but the decoder, so that a decoded segment (which may borrow
+/// the decoder's buffer) can be processed with `&mut self`.
+struct Core<H: StreamHandler> {
+    handler: H,
+    table: FlowTable<FlowState<H::Flow>>,
+    tombstones: Tombstones,
+    budget: Budget,
+    stats: Stats,
+    warnings: Vec<String>,
+    last_sweep: Option<f64>,
+    warned_unsupported: Vec<LinkType>,
+    warned_memcap: bool,
+}
+
+/// The packet pipeline, generic over its consumer.
+pub struct Engine<H: StreamHandler> {
+    decoder: Decoder,
+    core: Core<H>,
+}
+
+impl<H: StreamHandler> Engine<H> {
+    pub fn new(handler: H, config: EngineConfig) -> Engine<H> {
+        Engine {
+            decoder: Decoder::new(config.defrag),
+            core: Core {
+                handler,
+                table: FlowTable::new(config.flows),
+                tombstones: Tombstones::new(config.max_tombstones),
+                budget: Budget::new(config.reassembly),
+                stats: Stats::default(),
+                warnings: Vec::new(),
+                last_sweep: None,
+                warned_unsupported: Vec::new(),
+                warned_memcap: false,
+            },
+        }
+    }
+
+    /// Processes one packet; says whether it may be forwarded.
+    pub fn process(&mut self, pkt: &Packet<'_>) -> PacketVerdict {
+        let core = &mut self.core;
+        core.stats.packets += 1;
+        core.stats.bytes += pkt.data.len() as u64;
+        core.sweep(pkt.ts);
+        let decoded = self.decoder.decode(pkt.link_type, pkt.data, pkt.ts);
+        let verdict = match decoded {
+            Decoded::Tcp(segment) => core.on_tcp(&segment, pkt.ts),
+            Decoded::OtherIp | Decoded::NotIp => {
+                core.stats.ignored_packets += 1;
+                PacketVerdict::Pass
+            }
+            Decoded::FragmentHeld => {
+                core.stats.fragments_held += 1;
+                PacketVerdict::Pass
+            }
+            Decoded::UnsupportedLink(link) => {
+                core.stats.unsupported_link_packets += 1;
+                if !core.warned_unsupported.contains(&link) {
+                    core.warned_unsupported.push(link);
+                    core.warn(format!(
+                        "link type {link} is not supported: its packets are skipped"
+                    ));
+                }
+                PacketVerdict::Pass
+            }
+            Decoded::Malformed(_) => {
+                core.stats.short_packets += 1;
+                PacketVerdict::Pass
+            }
+        };
+        core.stats.decode = *self.decoder.stats();
+        verdict
+    }
+
+    /// Reads a whole capture, then [`Engine::finish`]es. Capture warnings
+    /// (truncation, corruption) join the engine's warnings.
+    pub fn run(&mut self, reader: &mut CaptureReader) {
+        while let Some(pkt) = reader.next_packet() {
+            self.process(&pkt);
+        }
+        for warning in reader.take_warnings() {
+            self.core.warn(format!("{}: {warning}", reader.name()));
+        }
+        self.finish();
+    }
+
+    /// Ends the capture: every live flow is closed, in order of id.
+    pub fn finish(&mut self) {
+        let core = &mut self.core;
+        let now = core
+            .table
+            .iter()
+            .map(|f| f.last_seen)
+            .fold(core.last_sweep.unwrap_or(0.0), f64::max);
+        for key in core.table.keys_by_id() {
+            core.close(&key, CloseReason::EndOfCapture, now);
+        }
+    }
+
+    pub fn stats(&self) -> &Stats {
+        &self.core.stats
+    }
+
+    pub fn handler(&self) -> &H {
+        &self.core.handler
+    }
+
+    pub fn handler_mut(&mut self) -> &mut H {
+        &mut self.core.handler
+    }
+
+    pub fn into_handler(self) -> H {
+        self.core.handler
+    }
+
+    /// Flows being tracked now.
+    pub fn live_flows(&self) -> usize {
+        self.core.table.len()
+    }
+
+    /// Bytes held out of order by reassembly now.
+    pub fn buffered_bytes(&self) -> usize {
+        self.core.budget.used
+    }
+
+    /// Warnings so far (each also counted in [`Stats::warnings`]).
+    pub fn warnings(&self) -> &[String] {
+        &self.core.warnings
+    }
+
+    pub fn take_warnings(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.core.warnings)
+    }
+}
+
+/// The handler's callbacks for one direction, as reassembly's output.
+fn deliver<'h, H: StreamHandler>(
+    handler: &'h mut H,
+    flow: &'h mut H::Flow,
+    info: &'h FlowInfo,
+    dir: Direction,
+    ts: f64,
+) -> impl FnMut(Chunk<'_>) -> Verdict + 'h {
+    move |chunk| match chunk {
+        Chunk::Data(bytes) => handler.data(flow, info, dir, ts, bytes),
+        Chunk::Gap(len) => handler.gap(flow, info, dir, ts, len),
+        Chunk::End => handler.end(flow, info, dir, ts),
+    }
+}
+
+impl<H: StreamHandler> Core<H> {
+    fn warn(&mut self, message: String) {
+        self.stats.warnings += 1;
+        self.warnings.push(message);
+    }
+
+    fn on_tcp(&mut self, seg: &TcpSegment<'_>, ts: f64) -> PacketVerdict {
+        self.stats.tcp_packets += 1;
+        let key = FlowKey::new(seg.src, seg.dst);
+        if !self.table.contains(&key) && !self.admit(&key, seg, ts) {
+            return match self.tombstones.get(&key) {
+                Some(Tombstone::Dropped) => {
+                    self.stats.dropped_packets += 1;
+                    PacketVerdict::Drop
+                }
+                _ => PacketVerdict::Pass,
+            };
+        }
+        let verdict = self.segment(&key, seg, ts);
+        if verdict == Verdict::Drop {
+            self.drop_flow(&key, ts);
+            self.stats.dropped_packets += 1;
+            return PacketVerdict::Drop;
+        }
+        self.close_if_done(&key, seg, ts);
+        PacketVerdict::Pass
+    }
+
+    /// Decides whether `seg` opens a new flow, and opens it. `false`: the
+    /// packet belongs to no flow (tombstoned, or neither SYN nor data).
+    fn admit(&mut self, key: &FlowKey, seg: &TcpSegment<'_>, ts: f64) -> bool {
+        let fresh_syn = seg.flags.syn && !seg.flags.ack;
+        match self.tombstones.get(key) {
+            Some(Tombstone::Dropped) => return false,
+            Some(Tombstone::Closed { at }) => {
+                let recent = ts - at <= self.table.limits().idle_timeout;
+                if recent && !fresh_syn {
+                    self.stats.late_packets += 1;
+                    return false;
+                }
+                self.tombstones.remove(key);
+            }
+            None => {}
+        }
+        if !seg.flags.syn && seg.payload.is_empty() {
+            self.stats.untracked_packets += 1;
+            return false;
+        }
+        if self.table.is_full() {
+            self.evict(ts);
+        }
+        let (client, server) = initiator(seg.src, seg.dst, seg.flags);
+        let info = FlowInfo {
+            id: self.table.next_id(),
+            src: client,
+            dst: server,
+        };
+        let handler = self.handler.open(&info, ts);
+        let state = FlowState {
+            handler,
+            streams: [HalfStream::new(), HalfStream::new()],
+            fin_seen: [false, false],
+        };
+        self.table.insert(client, server, ts, state);
+        self.stats.tcp_flows += 1;
+        true
+    }
+
+    /// Makes room in a full table: closes the longest idle flows (a batch, so
+    /// that the scan is paid once per many new flows).
+    fn evict(&mut self, ts: f64) {
+        let batch = (self.table.limits().max_flows / 64).max(1);
+        for key in self.table.oldest(batch) {
+            self.stats.evictions += 1;
+            self.close(&key, CloseReason::Evicted, ts);
+        }
+    }
+
+    /// Applies a segment to its flow: ACK, data, FIN/RST, tick.
+    fn segment(&mut self, key: &FlowKey, seg: &TcpSegment<'_>, ts: f64) -> Verdict {
+        let Some(flow) = self.table.get_mut(key) else {
+            return Verdict::Continue;
+        };
+        let dir = flow.direction_of(seg.src);
+        flow.last_seen = ts;
+        flow.packets[dir.index()] += 1;
+        let Flow { info, state, .. } = flow;
+        if seg.flags.fin {
+            state.fin_seen[dir.index()] = true;
+        }
+        let Some(handler_state) = state.handler.as_mut() else {
+            return Verdict::Continue;
+        };
+        let [up, down] = &mut state.streams;
+        let (this, other) = match dir {
+            Direction::Up => (up, down),
+            Direction::Down => (down, up),
+        };
+        let budget = &mut self.budget;
+        let handler = &mut self.handler;
+        let mut verdict = Verdict::Continue;
+        if seg.flags.ack {
+            verdict = other.acked(
+                seg.ack,
+                budget,
+                &mut deliver(handler, handler_state, info, dir.reverse(), ts),
+            );
+        }
+        if verdict == Verdict::Continue {
+            let mut out = deliver(handler, handler_state, info, dir, ts);
+            verdict = this.segment(
+                seg.seq,
+                seg.flags.syn,
+                seg.flags.fin,
+                seg.payload,
+                budget,
+                &mut out,
+            );
+        }
+        if verdict == Verdict::Continue && seg.flags.rst {
+            verdict = this.finish(budget, &mut deliver(handler, handler_state, info, dir, ts));
+            if verdict == Verdict::Continue {
+                verdict = other.finish(
+                    budget,
+                    &mut deliver(handler, handler_state, info, dir.reverse(), ts),
+                );
+            }
+        }
+        if verdict == Verdict::Continue {
+            verdict = handler.tick(handler_state, info, ts);
+        }
+        if budget.global_cap_hits > 0 && !self.warned_memcap {
+            self.warned_memcap = true;
+            let total = self.budget.limits.total;
+            self.warn(format!(
+                "reassembly memory reached its cap ({total} bytes): holes are given up early"
+            ));
+        }
+        verdict
+    }
+
+    /// Frees a flow whose directions have both ended, or that saw an RST.
+    fn close_if_done(&mut self, key: &FlowKey, seg: &TcpSegment<'_>, ts: f64) {
+        let Some(flow) = self.table.get_mut(key) else {
+            return;
+        };
+        let state = &flow.state;
+        let done = match state.handler {
+            Some(_) => state.streams.iter().all(HalfStream::is_ended),
+            None => seg.flags.rst || state.fin_seen.iter().all(|&f| f),
+        };
+        if done || seg.flags.rst {
+            let reason = if seg.flags.rst {
+                CloseReason::Rst
+            } else {
+                CloseReason::Fin
+            };
+            if self.close(key, reason, ts) != CloseReason::Dropped {
+                self.tombstones.insert(*key, Tombstone::Closed { at: ts });
+            }
+        }
+    }
+
+    /// Frees a flow: pending bytes are delivered with gaps, each direction
+    /// ends, then the handler's `close`. A drop verdict on the way drops it.
+    /// Returns the reason it was closed for in the end.
+    fn close(&mut self, key: &FlowKey, reason: CloseReason, ts: f64) -> CloseReason {
+        let Some(mut flow) = self.table.remove(key) else {
+            return reason;
+        };
+        let mut reason = reason;
+        if let Some(handler_state) = flow.state.handler.as_mut() {
+            let [up, down] = &mut flow.state.streams;
+            for (dir, stream) in [(Direction::Up, up), (Direction::Down, down)] {
+                let mut out = deliver(&mut self.handler, handler_state, &flow.info, dir, ts);
+                if stream.finish(&mut self.budget, &mut out) == Verdict::Drop {
+                    reason = CloseReason::Dropped;
+                    break;
+                }
+            }
+        }
+        if reason == CloseReason::Dropped {
+            for stream in &mut flow.state.streams {
+                stream.release(&mut self.budget);
+            }
+            self.stats.dropped_flows += 1;
+            self.tombstones.insert(*key, Tombstone::Dropped);
+        }
+        if reason == CloseReason::Idle {
+            self.stats.idle_closed += 1;
+        }
+        self.retire(flow, reason, ts);
+        reason
+    }
+
+    /// Drops a flow after a drop verdict: nothing more is delivered.
+    fn drop_flow(&mut self, key: &FlowKey, ts: f64) {
+        let Some(mut flow) = self.table.remove(key) else {
+            return;
+        };
+        for stream in &mut flow.state.streams {
+            stream.release(&mut self.budget);
+        }
+        self.stats.dropped_flows += 1;
+        self.tombstones.insert(*key, Tombstone::Dropped);
+        self.retire(flow, CloseReason::Dropped, ts);
+    }
+
+    /// Adds a freed flow's counters to the totals and calls `close`.
+    fn retire(&mut self, flow: Flow<FlowState<H::Flow>>, reason: CloseReason, ts: f64) {
+        let [up, down] = &flow.state.streams;
+        let streams = [*up.stats(), *down.stats()];
+        for s in &streams {
+            self.stats.gaps += s.gaps;
+            self.stats.gap_bytes += s.gap_bytes;
+            self.stats.overlaps += s.overlaps;
+            self.stats.retransmitted_bytes += s.retransmitted_bytes;
+        }
+        self.stats.forced_gaps = self.budget.forced_gaps;
+        let end = FlowEnd {
+            reason,
+            first_seen: flow.first_seen,
+            last_seen: flow.last_seen,
+            packets: flow.packets,
+            streams,
+        };
+        if let Some(handler_state) = flow.state.handler {
+            self.handler.close(handler_state, &flow.info, ts, &end);
+        }
+    }
+
+    /// At most once per second of capture time: closes idle flows and ticks
+    /// the others.
+    fn sweep(&mut self, now: f64) {
+        if self.last_sweep.is_some_and(|last| now < last + 1.0) {
+            return;
+        }
+        self.last_sweep = Some(now);
+        for key in self.table.idle(now) {
+            self.close(&key, CloseReason::Idle, now);
+        }
+        let mut dropped = Vec::new();
+        let handler = &mut self.handler;
+        for (key, flow) in self.table.iter_mut() {
+            if let Some(handler_state) = flow.state.handler.as_mut() {
+                if handler.tick(handler_state, &flow.info, now) == Verdict::Drop {
+                    dropped.push((flow.info.id, *key));
+                }
+            }
+        }
+        dropped.sort_unstable();
+        for (_, key) in dropped {
+            self.drop_flow(&key, now);
+        }
+    }
+}

@@ -1,0 +1,396 @@
+//! The flow table: TCP connections by their 4-tuple.
+//!
+//! One job: find the connection a segment belongs to, whichever way it goes,
+//! and remember who started it. A connection is keyed by its two endpoints in
+//! a normalised order (so both directions find the same entry); its
+//! [`FlowInfo`] names the initiator `src` (the client) and the responder
+//! `dst`, and ids are handed out 1, 2, 3... in order of first packet.
+//!
+//! Who is the client ([`initiator`]): the sender of a SYN without ACK; the
+//! receiver of a SYN+ACK; otherwise (the capture starts mid-stream) a guess:
+//! the side with the lower port is the server, and on equal ports the sender
+//! of the first packet seen is the client.
+//!
+//! Invariants:
+//! - at most [`FlowLimits::max_flows`] entries: the caller makes room (with
+//!   [`FlowTable::oldest`]) before inserting into a full table;
+//! - ids are unique within one table and increase with insertion order;
+//! - [`Tombstones`] holds at most its capacity of recently closed or dropped
+//!   tuples, oldest forgotten first.
+
+use std::collections::hash_map::Entry;
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+
+use rustc_hash::FxHashMap;
+
+use crate::decode::TcpFlags;
+use crate::dissector::{Direction, FlowInfo};
+
+/// A connection's two endpoints in a canonical order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FlowKey {
+    low: SocketAddr,
+    high: SocketAddr,
+}
+
+impl FlowKey {
+    /// The same key for `(a, b)` and `(b, a)`.
+    pub fn new(a: SocketAddr, b: SocketAddr) -> FlowKey {
+        if a <= b {
+            FlowKey { low: a, high: b }
+        } else {
+            FlowKey { low: b, high: a }
+        }
+    }
+}
+
+/// Decides which endpoint of a new connection is the client, from its first
+/// packet (sent by `src` to `dst`). Returns `(client, server)`.
+pub fn initiator(src: SocketAddr, dst: SocketAddr, flags: TcpFlags) -> (SocketAddr, SocketAddr) {
+    if flags.syn && !flags.ack {
+        return (src, dst);
+    }
+    if flags.syn && flags.ack {
+        return (dst, src);
+    }
+    if dst.port() < src.port() {
+        (src, dst)
+    } else if src.port() < dst.port() {
+        (dst, src)
+    } else {
+        (src, dst)
+    }
+}
+
+/// Caps and timeouts of the table.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FlowLimits {
+    /// Seconds of capture time without a packet after which a flow is closed.
+    pub idle_timeout: f64,
+    /// Flows tracked at once; beyond, the longest idle ones are evicted.
+    pub max_flows: usize,
+}
+
+impl Default for FlowLimits {
+    fn default() -> Self {
+        FlowLimits {
+            idle_timeout: 300.0,
+            max_flows: 1 << 20,
+        }
+    }
+}
+
+/// One tracked connection with the caller's state `T`.
+#[derive(Debug)]
+pub struct Flow<T> {
+    pub info: FlowInfo,
+    pub first_seen: f64,
+    pub last_seen: f64,
+    /// Packets seen, by [`Direction::index`].
+    pub packets: [u64; 2],
+    pub state: T,
+}
+
+impl<T> Flow<T> {
+    /// The direction of a packet sent by `src`.
+    pub fn direction_of(&self, src: SocketAddr) -> Direction {
+        if src == self.info.src {
+            Direction::Up
+        } else {
+            Direction::Down
+        }
+    }
+}
+
+/// The table of live flows.
+#[derive(Debug)]
+pub struct FlowTable<T> {
+    flows: FxHashMap<FlowKey, Flow<T>>,
+    next_id: u64,
+    limits: FlowLimits,
+}
+
+impl<T> FlowTable<T> {
+    pub fn new(limits: FlowLimits) -> FlowTable<T> {
+        FlowTable {
+            flows: FxHashMap::default(),
+            next_id: 1,
+            limits,
+        }
+    }
+
+    pub fn limits(&self) -> &FlowLimits {
+        &self.limits
+    }
+
+    pub fn len(&self) -> usize {
+        self.flows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.flows.is_empty()
+    }
+
+    pub fn is_full(&self) -> bool {
+        self.flows.len() >= self.limits.max_flows.max(1)
+    }
+
+    pub fn contains(&self, key: &FlowKey) -> bool {
+        self.flows.contains_key(key)
+    }
+
+    pub fn get_mut(&mut self, key: &FlowKey) -> Option<&mut Flow<T>> {
+        self.flows.get_mut(key)
+    }
+
+    /// The id the next inserted flow will get.
+    pub fn next_id(&self) -> u64 {
+        self.next_id
+    }
+
+    /// Adds a flow (the caller made room if the table was full) and gives it
+    /// the next id.
+    pub fn insert(
+        &mut self,
+        client: SocketAddr,
+        server: SocketAddr,
+        ts: f64,
+        state: T,
+    ) -> &mut Flow<T> {
+        let info = FlowInfo {
+            id: self.next_id,
+            src: client,
+            dst: server,
+        };
+        self.next_id += 1;
+        let flow = Flow {
+            info,
+            first_seen: ts,
+            last_seen: ts,
+            packets: [0, 0],
+            state,
+        };
+        match self.flows.entry(FlowKey::new(client, server)) {
+            Entry::Occupied(mut slot) => {
+                slot.insert(flow);
+                slot.into_mut()
+            }
+            Entry::Vacant(slot) => slot.insert(flow),
+        }
+    }
+
+    pub fn remove(&mut self, key: &FlowKey) -> Option<Flow<T>> {
+        self.flows.remove(key)
+    }
+
+    /// Every key, in order of flow id.
+    pub fn keys_by_id(&self) -> Vec<FlowKey> {
+        let mut keys: Vec<(u64, FlowKey)> =
+            self.flows.iter().map(|(k, f)| (f.info.id, *k)).collect();
+        keys.sort_unstable();
+        keys.into_iter().map(|(_, k)| k).collect()
+    }
+
+    /// Flows without a packet for longer than the idle timeout at `now`, by id.
+    pub fn idle(&self, now: f64) -> Vec<FlowKey> {
+        let timeout = self.limits.idle_timeout;
+        let mut keys: Vec<(u64, FlowKey)> = self
+            .flows
+            .iter()
+            .filter(|(_, f)| now - f.last_seen > timeout)
+            .map(|(k, f)| (f.info.id, *k))
+            .collect();
+        keys.sort_unstable();
+        keys.into_iter().map(|(_, k)| k).collect()
+    }
+
+    /// The `count` flows idle the longest (ties: lowest id first), oldest first.
+    pub fn oldest(&self, count: usize) -> Vec<FlowKey> {
+        let mut all: Vec<(f64, u64, FlowKey)> = self
+            .flows
+            .iter()
+            .map(|(k, f)| (f.last_seen, f.info.id, *k))
+            .collect();
+        let by_age = |a: &(f64, u64, FlowKey), b: &(f64, u64, FlowKey)| {
+            a.0.total_cmp(&b.0).then(a.1.cmp(&b.1))
+        };
+        let count = count.min(all.len());
+        if count == 0 {
+            return Vec::new();
+        }
+        if count < all.len() {
+            all.select_nth_unstable_by(count - 1, by_age);
+            all.truncate(count);
+        }
+        all.sort_unstable_by(by_age);
+        all.into_iter().map(|(_, _, k)| k).collect()
+    }
+
+    /// Every flow, for inspection.
+    pub fn iter(&self) -> impl Iterator<Item = &Flow<T>> {
+        self.flows.values()
+    }
+
+    /// Every flow, mutably (in no particular order).
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (&FlowKey, &mut Flow<T>)> {
+        self.flows.iter_mut()
+    }
+}
+
+/// Why a tuple is remembered after its flow was freed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Tombstone {
+    /// Dropped by a verdict: every later packet is dropped too.
+    Dropped,
+    /// Closed by FIN or RST at this capture time: stray packets (the last
+    /// ACK, retransmissions) are ignored rather than opening a new flow.
+    Closed { at: f64 },
+}
+
+/// Recently closed or dropped tuples, capped, oldest forgotten first.
+#[derive(Debug)]
+pub struct Tombstones {
+    entries: FxHashMap<FlowKey, (Tombstone, u64)>,
+    /// Insertion order with a generation, so a re-inserted key is not
+    /// forgotten early by its older queue entry.
+    order: VecDeque<(FlowKey, u64)>,
+    generation: u64,
+    capacity: usize,
+}
+
+impl Tombstones {
+    pub fn new(capacity: usize) -> Tombstones {
+        Tombstones {
+            entries: FxHashMap::default(),
+            order: VecDeque::new(),
+            generation: 0,
+            capacity,
+        }
+    }
+
+    pub fn get(&self, key: &FlowKey) -> Option<Tombstone> {
+        self.entries.get(key).map(|(t, _)| *t)
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn insert(&mut self, key: FlowKey, tombstone: Tombstone) {
+        if self.capacity == 0 {
+            return;
+        }
+        self.generation += 1;
+        self.entries.insert(key, (tombstone, self.generation));
+        self.order.push_back((key, self.generation));
+        while self.entries.len() > self.capacity || self.order.len() > 2 * self.capacity {
+            let Some((old, generation)) = self.order.pop_front() else {
+                break;
+            };
+            if self
+                .entries
+                .get(&old)
+                .is_some_and(|(_, g)| *g == generation)
+            {
+                self.entries.remove(&old);
+            }
+        }
+    }
+
+    pub fn remove(&mut self, key: &FlowKey) {
+        self.entries.remove(key);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr(s: &str) -> SocketAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn keys_are_symmetric() {
+        let a = addr("10.0.0.1:1234");
+        let b = addr("10.0.0.2:25");
+        assert_eq!(FlowKey::new(a, b), FlowKey::new(b, a));
+        assert_ne!(FlowKey::new(a, b), FlowKey::new(a, addr("10.0.0.2:26")));
+    }
+
+    #[test]
+    fn initiator_follows_syn_then_ports() {
+        let c = addr("10.0.0.1:41155");
+        let s = addr("10.0.0.2:25");
+        let syn = TcpFlags {
+            syn: true,
+            ..TcpFlags::default()
+        };
+        let synack = TcpFlags {
+            syn: true,
+            ack: true,
+            ..TcpFlags::default()
+        };
+        let ack = TcpFlags {
+            ack: true,
+            ..TcpFlags::default()
+        };
+        assert_eq!(initiator(c, s, syn), (c, s));
+        assert_eq!(initiator(s, c, synack), (c, s));
+        // Mid-stream: the lower port is the server, whoever speaks first.
+        assert_eq!(initiator(s, c, ack), (c, s));
+        assert_eq!(initiator(c, s, ack), (c, s));
+        // Equal ports: the first sender is the client.
+        let x = addr("10.0.0.1:5000");
+        let y = addr("10.0.0.2:5000");
+        assert_eq!(initiator(y, x, ack), (y, x));
+    }
+
+    #[test]
+    fn ids_follow_insertion_and_oldest_finds_the_idlest() {
+        let mut table: FlowTable<()> = FlowTable::new(FlowLimits {
+            idle_timeout: 10.0,
+            max_flows: 3,
+        });
+        for (i, port) in [1000u16, 1001, 1002].iter().enumerate() {
+            let client = SocketAddr::new("10.0.0.1".parse().unwrap(), *port);
+            let flow = table.insert(client, addr("10.0.0.2:25"), i as f64, ());
+            assert_eq!(flow.info.id, i as u64 + 1);
+        }
+        assert!(table.is_full());
+        let first = FlowKey::new(addr("10.0.0.1:1000"), addr("10.0.0.2:25"));
+        if let Some(flow) = table.get_mut(&first) {
+            flow.last_seen = 50.0;
+        }
+        let oldest = table.oldest(1);
+        assert_eq!(
+            oldest,
+            vec![FlowKey::new(addr("10.0.0.1:1001"), addr("10.0.0.2:25"))]
+        );
+        assert_eq!(table.idle(55.0).len(), 2);
+    }
+
+    #[test]
+    fn tombstones_are_capped_oldest_first() {
+        let mut tombs = Tombstones::new(2);
+        let keys: Vec<FlowKey> = (0..3u16)
+            .map(|p| {
+                FlowKey::new(
+                    SocketAddr::new("10.0.0.1".parse().unwrap(), p),
+                    addr("10.0.0.2:25"),
+                )
+            })
+            .collect();
+        for key in &keys {
+            tombs.insert(*key, Tombstone::Dropped);
+        }
+        assert_eq!(tombs.len(), 2);
+        assert_eq!(tombs.get(&keys[0]), None);
+        assert_eq!(tombs.get(&keys[2]), Some(Tombstone::Dropped));
+    }
+}

@@ -1,0 +1,1 @@
+//! Captures made from `C:`/`S:` transcripts (in progress).
