@@ -21,7 +21,7 @@ pub(crate) mod expr;
 mod fields;
 mod grammar;
 mod machine;
-mod names;
+pub(crate) mod names;
 
 use std::collections::HashMap;
 
