@@ -30,7 +30,7 @@ pub fn parse_rules(file: &str, source: &str) -> ParsedRules {
         Err(error) => {
             return ParsedRules {
                 file: None,
-                diagnostics: vec![syntax_error(file, source, &error)],
+                diagnostics: vec![rules_syntax_error(file, source, &error)],
             }
         }
     };
@@ -48,6 +48,29 @@ pub fn parse_rules(file: &str, source: &str) -> ParsedRules {
         }
     };
     ParsedRules { file, diagnostics }
+}
+
+/// The spec parser's syntax error, made clearer where only rules can go
+/// wrong: a spec name with no `.EVENT` after it (the generic message would
+/// ask for "an operator", `.` being one in expressions).
+fn rules_syntax_error(file: &str, source: &str, error: &pest::error::Error<Rule>) -> Diagnostic {
+    let mut diagnostic = syntax_error(file, source, error);
+    let before = source.get(..diagnostic.span.start).unwrap_or_default();
+    let words: Vec<&str> = before.split_whitespace().rev().take(2).collect();
+    let after_spec_name = matches!(
+        words.as_slice(),
+        [spec, "on"] if spec.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    );
+    if after_spec_name {
+        let found = source
+            .get(diagnostic.span.start..diagnostic.span.end)
+            .filter(|f| !f.is_empty())
+            .map_or("end of file".to_string(), |f| format!("`{f}`"));
+        diagnostic.message = format!("syntax error: expected `.`, found {found}");
+        diagnostic.hint =
+            Some("a rule hooks one event of one spec, as in `on smtp.command`".into());
+    }
+    diagnostic
 }
 
 fn rules_file(builder: &mut Builder<'_>, mut pairs: Pairs<'_, Rule>) -> Built<RulesFile> {
