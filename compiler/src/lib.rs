@@ -76,6 +76,7 @@ pub mod graph;
 pub mod ir;
 pub mod parse;
 pub mod pretty;
+pub mod rules;
 pub mod syntax;
 
 pub use build::{BuildError, Compiled, Config};
