@@ -105,7 +105,7 @@ fn schema(args: &Args, stderr: &mut impl Write) -> anyhow::Result<Option<Schema>
             Some(spec) => specs.push(spec),
             None => {
                 valid = false;
-                write!(stderr, "{}{}\n", result.render(), result.summary())
+                writeln!(stderr, "{}{}", result.render(), result.summary())
                     .context("writing diagnostics to stderr")?;
             }
         }
