@@ -14,7 +14,8 @@
 //! - [`check`]: name resolution, typing, reachability; produces [`ir::Spec`] and
 //!   every error and warning at once ([`diagnostic`]);
 //! - [`codegen`]: pure `generate(&ir::Spec) -> String`;
-//! - [`graph`]: state-machine and grammar graphs (petgraph) as DOT.
+//! - [`graph`]: state-machine and grammar graphs (petgraph) as DOT;
+//! - [`build`]: the `build.rs` API ([`Config`]).
 //!
 //! The front end in one call:
 //!
@@ -23,14 +24,62 @@
 //! assert!(result.has_errors()); // no `states` block, so no `initial` state
 //! print!("{}", result.render());
 //! ```
+//!
+//! ## Dissectors in your own crate (`build.rs`)
+//!
+//! Depend on `protoc-runtime`, and on `protoc-compiler` as a build
+//! dependency:
+//!
+//! ```toml
+//! [dependencies]
+//! protoc-runtime = "0.1"
+//! [build-dependencies]
+//! protoc-compiler = "0.1"
+//! ```
+//!
+//! In `build.rs`, compile the specs into `OUT_DIR` (each spec becomes
+//! `OUT_DIR/<file stem>.rs`; errors come back with their diagnostics):
+//!
+//! ```no_run
+//! // build.rs
+//! fn main() {
+//!     if let Err(err) = protoc_compiler::Config::new().compile(&["specs/smtp.proto"]) {
+//!         panic!("{err}");
+//!     }
+//! }
+//! ```
+//!
+//! Then include the module and hand its dissector to the runtime:
+//!
+//! ```ignore
+//! mod smtp {
+//!     include!(concat!(env!("OUT_DIR"), "/smtp.rs"));
+//! }
+//!
+//! let spec: &protoc_runtime::dissector::SpecDescriptor = &smtp::SPEC;
+//! let mut dissector = (spec.new_dissector)(); // one per flow
+//! // dissector.feed(Direction::Up, bytes, &mut cx); …
+//! ```
+//!
+//! The module has a struct per record (`smtp::SmtpCommand`), a resumable
+//! parser per record (`smtp::SmtpCommandParser`), the state machine
+//! (`smtp::SmtpDissector`) and `smtp::SPEC`. [`Config::write_registry`]
+//! writes one file that includes several such modules and lists their
+//! `SPEC`s. `protoc-rs build SPEC -o DIR` writes the same module by hand.
 
 pub mod ast;
+pub mod build;
 pub mod check;
+pub mod codegen;
 pub mod diagnostic;
+pub mod graph;
 pub mod ir;
 pub mod parse;
+pub mod pretty;
 pub mod rules;
 pub mod syntax;
+
+pub use build::{BuildError, Compiled, Config};
 
 use std::path::Path;
 

@@ -11,6 +11,8 @@
 //! - [`value`] and [`expr`]: parsed messages as dynamic values, and the
 //!   expression language shared by specs and rules;
 //! - [`dissector`]: the trait generated code implements and the sink it reports to;
+//! - [`parse`]: the parsing primitives generated record parsers call;
+//! - [`machine`]: helpers for generated state machines (actions, traces);
 //! - [`capture`]: pcap/pcapng/gzip input, packet by packet;
 //! - [`decode`]: link and IP layers down to TCP, IP fragment reassembly;
 //! - [`flow`]: the table of TCP connections, who is the client;
@@ -27,7 +29,9 @@ pub mod dissector;
 pub mod engine;
 pub mod expr;
 pub mod flow;
+pub mod machine;
 pub mod output;
+pub mod parse;
 pub mod pcap_writer;
 pub mod reassembly;
 pub mod rules;

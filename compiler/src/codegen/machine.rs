@@ -1,0 +1,479 @@
+//! The state machine → transition handlers: one method per event (a `match`
+//! on the current state), and one per state and direction for `up`/`down`
+//! (whose argument is that state's grammar record).
+//!
+//! Invariants of the generated handlers:
+//! - a state's own transitions come first, in declaration order, then the
+//!   `any` transitions; the first whose `when` holds fires, and nothing
+//!   after an unconditional transition is emitted (it could never fire);
+//! - a handler returns `Ok(true)` when a transition fired, `Ok(false)` when
+//!   none did, `Err(Dropped)` when the flow must stop;
+//! - a transition's actions run in order, then its jump; `drop;` ends it.
+
+use protoc_runtime::dissector::Severity;
+use protoc_runtime::expr::{Expr, ExprKind, Type};
+
+use super::expr::{self, Form, RustValue, Translator};
+use super::names;
+use crate::ir::{Action, Spec, StateId, Target, Template, TemplatePart, Transition, TransitionEvent};
+
+/// What the template needs to render the state machine.
+#[derive(Debug, Clone)]
+pub struct MachinePlan {
+    /// `(variant, spec name, is initial)` of each state.
+    pub states: Vec<(String, String, bool)>,
+    /// Handler methods, rendered.
+    pub handlers: Vec<String>,
+    /// Arms of the `process` match: `(pattern, body)`.
+    pub arms: Vec<(String, String)>,
+    /// Arms of `grammar(dir)`: `(pattern, message variant)`.
+    pub grammars: Vec<(String, String)>,
+    /// Exported records used as a state's grammar: `(variant, spec name, parser slot, has streams)`.
+    pub messages: Vec<MessagePlan>,
+    /// Whether some transition jumps to a state / to `finish`.
+    pub uses_goto: bool,
+    pub uses_finish: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct MessagePlan {
+    pub variant: String,
+    pub record: String,
+    pub type_name: String,
+    pub parser_name: String,
+    pub slot: String,
+    pub method: String,
+    pub streams: bool,
+}
+
+/// The argument a handler passes to its transitions' binding.
+struct Arg {
+    /// The parameter's Rust type (`&SmtpResponses`, `&str`, `i64`).
+    rust_type: String,
+    /// The binding's spec type.
+    ty: Type,
+    form: Form,
+    /// The name used when no transition names the binding.
+    default_name: &'static str,
+}
+
+pub fn plan_machine(spec: &Spec, patterns: &mut Vec<String>, streaming: &dyn Fn(&str) -> bool) -> MachinePlan {
+    let machine = &spec.machine;
+    let states = machine
+        .states
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (names::pascal(&s.name), s.name.clone(), StateId(i) == machine.initial))
+        .collect();
+
+    let mut messages: Vec<MessagePlan> = Vec::new();
+    for state in &machine.states {
+        for record in [state.up, state.down].into_iter().flatten() {
+            let name = &spec.record(record).name;
+            if !messages.iter().any(|m| &m.record == name) {
+                messages.push(MessagePlan {
+                    variant: names::pascal(name),
+                    record: name.clone(),
+                    type_name: names::record_type(name),
+                    parser_name: super::records::parser_name(name),
+                    slot: format!("{}_parser", names::snake(name)),
+                    method: names::snake(name),
+                    streams: streaming(name),
+                });
+            }
+        }
+    }
+
+    let mut gen = Gen { spec, patterns, uses_goto: false, uses_finish: false };
+    let mut handlers = Vec::new();
+    let mut arms = Vec::new();
+    let mut grammars = Vec::new();
+
+    // up/down: one handler per state with a grammar for the direction.
+    for (i, state) in machine.states.iter().enumerate() {
+        for (event, record, dir) in [
+            (TransitionEvent::Up, state.up, "Up"),
+            (TransitionEvent::Down, state.down, "Down"),
+        ] {
+            let Some(record) = record else { continue };
+            let record_name = &spec.record(record).name;
+            let arg = Arg {
+                rust_type: format!("&{}", names::record_type(record_name)),
+                ty: Type::Record(record_name.clone()),
+                form: Form::Ref,
+                default_name: "res",
+            };
+            let method = format!("{}_on_{}", names::snake(&state.name), event.name());
+            let transitions = gen.transitions_for(StateId(i), event);
+            handlers.push(gen.handler(
+                &method,
+                &format!("`{}` parsed in state `{}`.", event.name(), state.name),
+                Some(&arg),
+                &[(None, transitions)],
+                event,
+            ));
+            let variant = names::pascal(record_name);
+            let message = messages.iter().find(|m| m.record == *record_name);
+            let parse = message.map_or_else(|| "parse".to_string(), |m| m.method.clone());
+            arms.push((
+                format!("(Direction::{dir}, State::{})", names::pascal(&state.name)),
+                format!(
+                    "match parsers.{parse}(&mut input, dir, cx)? {{\n\
+                     Progress::Done(res) => {{\n\
+                     machine::trace(cx, format_args!(\"grammar: parsed {record_name} ({{dir}}, {{}} bytes)\", input.message_offset()));\n\
+                     self.machine.{method}(&res, cx)?;\n}}\n\
+                     Progress::NeedMore => {{}}\n\
+                     Progress::Error(err) => {{\n\
+                     let context = input.context(64);\n\
+                     input.discard();\n\
+                     self.machine.report_parse_error(&err, &context, cx)?;\n}}\n}}"
+                ),
+            ));
+            grammars.push((format!("(Direction::{dir}, State::{})", names::pascal(&state.name)), variant));
+        }
+    }
+
+    // Every other event: one handler with a `match` on the state.
+    let others: [(TransitionEvent, &str, Option<Arg>); 9] = [
+        (TransitionEvent::ParseError, "on_parse_error", Some(str_arg("err"))),
+        (TransitionEvent::MissingGrammar, "on_missing_grammar", Some(str_arg("dir"))),
+        (
+            TransitionEvent::Gap,
+            "on_gap",
+            Some(Arg { rust_type: "i64".into(), ty: Type::Int, form: Form::Borrowed, default_name: "len" }),
+        ),
+        (TransitionEvent::Init, "on_init", None),
+        (TransitionEvent::Enter, "on_enter", None),
+        (TransitionEvent::Leave, "on_leave", None),
+        (TransitionEvent::Timeout(0.0), "on_timeout", None),
+        (TransitionEvent::Fail, "on_fail", None),
+        (TransitionEvent::Finish, "on_finish", None),
+    ];
+    for (event, method, arg) in others {
+        let mut per_state = Vec::new();
+        for i in 0..machine.states.len() {
+            per_state.push((Some(StateId(i)), gen.transitions_for(StateId(i), event)));
+        }
+        let doc = match event {
+            TransitionEvent::Timeout(_) => "`timeout(secs)` for the timeouts that fell due between `from` and `to` seconds in the state.".to_string(),
+            _ => format!("`{}` in the current state.", event.name()),
+        };
+        handlers.push(gen.handler(method, &doc, arg.as_ref(), &per_state, event));
+    }
+
+    MachinePlan {
+        states,
+        handlers,
+        arms,
+        grammars,
+        messages,
+        uses_goto: gen.uses_goto,
+        uses_finish: gen.uses_finish,
+    }
+}
+
+fn str_arg(name: &'static str) -> Arg {
+    Arg { rust_type: "&str".into(), ty: Type::Str, form: Form::Borrowed, default_name: name }
+}
+
+struct Gen<'a> {
+    spec: &'a Spec,
+    patterns: &'a mut Vec<String>,
+    uses_goto: bool,
+    uses_finish: bool,
+}
+
+/// Transitions in firing order, each with the name of the state it is declared on.
+type Ordered<'a> = Vec<(&'a str, &'a Transition)>;
+
+impl<'a> Gen<'a> {
+    /// The state's own transitions for `event`, then `any`'s.
+    fn transitions_for(&self, state: StateId, event: TransitionEvent) -> Ordered<'a> {
+        let spec: &'a Spec = self.spec;
+        let matches = |t: &&Transition| same_event(t.on, event);
+        let own = spec.state(state).transitions.iter().filter(matches).map(|t| (spec.state(state).name.as_str(), t));
+        let any = spec.machine.any.iter().filter(matches).map(|t| ("any", t));
+        own.chain(any).collect()
+    }
+
+    /// A handler method. `groups` pairs a state (or `None`: no `match`) with its
+    /// ordered transitions.
+    fn handler(
+        &mut self,
+        method: &str,
+        doc: &str,
+        arg: Option<&Arg>,
+        groups: &[(Option<StateId>, Ordered<'a>)],
+        event: TransitionEvent,
+    ) -> String {
+        // Name the parameter after the binding the transitions use.
+        let used_names: Vec<&str> = groups
+            .iter()
+            .flat_map(|(_, ts)| ts.iter())
+            .filter_map(|(_, t)| t.binding.as_deref().filter(|b| transition_uses(t, b)))
+            .collect();
+        let param = used_names.first().copied();
+        let timeout = matches!(event, TransitionEvent::Timeout(_));
+
+        // Render each group's body; states with identical bodies share an arm.
+        let mut arms: Vec<(Vec<String>, String)> = Vec::new();
+        let mut any_transition = false;
+        for (state, transitions) in groups {
+            any_transition |= !transitions.is_empty();
+            let body = self.body(transitions, arg, param, event);
+            let pattern = match state {
+                Some(s) => format!("State::{}", names::pascal(&self.spec.state(*s).name)),
+                None => String::new(),
+            };
+            match arms.iter_mut().find(|(_, b)| *b == body) {
+                Some((patterns, _)) => patterns.push(pattern),
+                None => arms.push((vec![pattern], body)),
+            }
+        }
+        let body = match arms.as_slice() {
+            [(_, body)] => body.clone(),
+            _ => {
+                let arms: Vec<String> =
+                    arms.iter().map(|(patterns, body)| format!("{} => {{\n{body}\n}}", patterns.join(" | "))).collect();
+                format!("match self.state {{\n{}\n}}", arms.join("\n"))
+            }
+        };
+        let cx = if any_transition { "cx" } else { "_cx" };
+        let mut params = vec!["&mut self".to_string()];
+        if let Some(arg) = arg {
+            let name = match param {
+                Some(p) => names::field(p),
+                None => format!("_{}", arg.default_name),
+            };
+            params.push(format!("{name}: {}", arg.rust_type));
+        }
+        if timeout {
+            let (from, to) = if any_transition { ("from", "to") } else { ("_from", "_to") };
+            params.push(format!("{from}: f64"));
+            params.push(format!("{to}: f64"));
+        }
+        params.push(format!("{cx}: &mut Cx<'_>"));
+        format!("/// {doc}\nfn {method}({}) -> Handled {{\n{body}\n}}", params.join(", "))
+    }
+
+    /// The statements that try `transitions` in order; the value is the handler's result.
+    fn body(&mut self, transitions: &Ordered<'a>, arg: Option<&Arg>, param: Option<&str>, event: TransitionEvent) -> String {
+        let mut out = String::new();
+        for (state, t) in transitions {
+            let mut tr = Translator::new(self.spec, self.patterns);
+            let mut prelude = String::new();
+            if let (Some(arg), Some(binding)) = (arg, &t.binding) {
+                if transition_uses(t, binding) {
+                    let ident = names::field(binding);
+                    if Some(binding.as_str()) != param {
+                        prelude.push_str(&format!("let {ident} = {};\n", param.map_or("arg".to_string(), names::field)));
+                    }
+                    tr.bind(binding, RustValue::new(ident, arg.ty.clone(), false, arg.form));
+                }
+            }
+            let mut conds = Vec::new();
+            if let TransitionEvent::Timeout(secs) = t.on {
+                conds.push(format!("from < {secs:?} && {secs:?} <= to"));
+            }
+            if let Some(when) = &t.when {
+                conds.push(tr.condition(when));
+            }
+            let description = describe(self.spec, state, t);
+            let mut block = prelude;
+            block.push_str(&format!(
+                "machine::trace_transition(cx, {}, SOURCE, {});\n",
+                names::str_lit(&description),
+                t.line
+            ));
+            let mut stopped = false;
+            for action in &t.actions {
+                let (code, stops) = action_code(self.spec, &mut tr, action);
+                block.push_str(&code);
+                block.push('\n');
+                if stops {
+                    stopped = true;
+                    break;
+                }
+            }
+            let conditional = !conds.is_empty();
+            if !stopped {
+                let (jump, tail) = self.jump(t.jump, event);
+                block.push_str(&jump);
+                if conditional {
+                    block.push_str(&format!("return {tail};"));
+                } else {
+                    block.push_str(&tail);
+                }
+            } else if !conditional {
+                // The `drop` ended the block with `return`.
+            }
+            if conditional {
+                out.push_str(&format!("if {} {{\n{block}\n}}\n", conds.join(" && ")));
+            } else {
+                out.push_str(&block);
+                return out;
+            }
+        }
+        out.push_str("Ok(false)");
+        out
+    }
+}
+
+/// An action's statement; whether it ends the transition (`drop`).
+fn action_code(spec: &Spec, tr: &mut Translator<'_>, action: &Action) -> (String, bool) {
+        match action {
+            Action::Trigger { event, arg } => {
+                let name = names::str_lit(&spec.event(*event).name);
+                let code = match arg {
+                    None => format!("machine::trigger_empty(cx, self.dir, {name})?;"),
+                    Some(arg) => {
+                        let v = tr.translate(arg);
+                        match (v.form, v.nullable) {
+                            (Form::Ref, false) => format!("machine::trigger(cx, self.dir, {name}, {})?;", v.code),
+                            (Form::Place, false) => format!("machine::trigger(cx, self.dir, {name}, &{})?;", v.code),
+                            _ => format!("machine::trigger_value(cx, self.dir, {name}, &{})?;", expr::value(&v)),
+                        }
+                    }
+                };
+                (code, false)
+            }
+            Action::Alert { severity, description } => {
+                let severity = match severity {
+                    Severity::Low => "Severity::Low",
+                    Severity::Medium => "Severity::Medium",
+                    Severity::High => "Severity::High",
+                };
+                let mut lets = String::new();
+                let text = template(tr, description, &mut lets);
+                (format!("{lets}machine::alert(cx, self.dir, {severity}, {text});"), false)
+            }
+            Action::Drop => ("return Err(Dropped);".to_string(), true),
+            Action::Log(t) => {
+                let mut lets = String::new();
+                let fmt = format_string(tr, t, &mut lets);
+                (format!("{lets}machine::trace(cx, format_args!({}));", names::str_lit(&format!("log: {fmt}"))), false)
+            }
+        }
+}
+
+impl Gen<'_> {
+    /// The jump's statements and the handler's result after it.
+    fn jump(&mut self, target: Option<Target>, event: TransitionEvent) -> (String, String) {
+        // Jumps from `fail` and `finish` handlers are ignored: the flow is ending.
+        if matches!(event, TransitionEvent::Fail | TransitionEvent::Finish) {
+            return (String::new(), "Ok(true)".into());
+        }
+        match target {
+            None => (String::new(), "Ok(true)".into()),
+            Some(Target::State(s)) => {
+                self.uses_goto = true;
+                (format!("self.goto(State::{}, cx)?;\n", names::pascal(&self.spec.state(s).name)), "Ok(true)".into())
+            }
+            Some(Target::Fail) => (String::new(), "self.fail(cx)".into()),
+            Some(Target::Finish) => {
+                self.uses_finish = true;
+                (String::new(), "self.finish(cx)".into())
+            }
+        }
+    }
+}
+
+/// Whether two transition events are the same kind (any `timeout` matches any).
+fn same_event(a: TransitionEvent, b: TransitionEvent) -> bool {
+    std::mem::discriminant(&a) == std::mem::discriminant(&b)
+}
+
+/// `session_initiation on down(res) when res.responses[0].code == "220"`.
+fn describe(spec: &Spec, state: &str, t: &Transition) -> String {
+    let _ = spec;
+    let mut text = format!("{state} on {}", t.on.name());
+    if let TransitionEvent::Timeout(secs) = t.on {
+        text.push_str(&format!("({secs})"));
+    } else if let Some(b) = &t.binding {
+        text.push_str(&format!("({b})"));
+    }
+    if let Some(when) = &t.when {
+        text.push_str(&format!(" when {}", expr::source(when)));
+    }
+    text
+}
+
+/// Code of a `&str` for an interpolated template; `lets` receives the
+/// statements that compute its values.
+fn template(tr: &mut Translator<'_>, t: &Template, lets: &mut String) -> String {
+    let fmt = format_string(tr, t, lets);
+    if t.parts.iter().all(|p| matches!(p, TemplatePart::Text(_))) {
+        names::str_lit(&fmt.replace("{{", "{").replace("}}", "}"))
+    } else {
+        format!("&format!({})", names::str_lit(&fmt))
+    }
+}
+
+/// A `format!` string with inline arguments (`"invalid smtp response {err}"`);
+/// each interpolated value that is not a plain name is computed first into a
+/// `let` in `lets`, named after what it is (`code` for `res.responses[0].code`).
+fn format_string(tr: &mut Translator<'_>, t: &Template, lets: &mut String) -> String {
+    let mut fmt = String::new();
+    let mut taken: Vec<String> = ["cx", "self", "from", "to", "res", "err", "dir", "len"].map(String::from).to_vec();
+    for part in &t.parts {
+        match part {
+            TemplatePart::Text(text) => fmt.push_str(&text.replace('{', "{{").replace('}', "}}")),
+            TemplatePart::Expr(e) => {
+                let v = tr.translate(e);
+                let display = expr::display(&v);
+                let plain = |s: &str| s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+                if plain(&display) && !display.starts_with(|c: char| c.is_ascii_digit()) {
+                    fmt.push_str(&format!("{{{display}}}"));
+                    continue;
+                }
+                let mut name = names::snake(&value_name(e));
+                if !plain(&name) || taken.contains(&name) {
+                    let mut n = 2;
+                    while taken.contains(&format!("{}{n}", value_name(e))) {
+                        n += 1;
+                    }
+                    name = format!("{}{n}", value_name(e));
+                }
+                taken.push(name.clone());
+                lets.push_str(&format!("let {name} = {display};\n"));
+                fmt.push_str(&format!("{{{name}}}"));
+            }
+        }
+    }
+    fmt
+}
+
+/// A variable name for an interpolated value: its last field or name.
+fn value_name(e: &Expr) -> String {
+    match &e.kind {
+        ExprKind::Var(n) | ExprKind::Field(_, n) => n.clone(),
+        ExprKind::Index(base, _) => value_name(base),
+        ExprKind::Call(_, args) => args.first().map_or_else(|| "value".to_string(), value_name),
+        _ => "value".to_string(),
+    }
+}
+
+/// Whether a transition refers to `name` (its binding) anywhere.
+fn transition_uses(t: &Transition, name: &str) -> bool {
+    let in_template = |tpl: &Template| {
+        tpl.parts.iter().any(|p| matches!(p, TemplatePart::Expr(e) if expr_uses(e, name)))
+    };
+    t.when.as_ref().is_some_and(|w| expr_uses(w, name))
+        || t.actions.iter().any(|a| match a {
+            Action::Trigger { arg, .. } => arg.as_ref().is_some_and(|e| expr_uses(e, name)),
+            Action::Alert { description, .. } => in_template(description),
+            Action::Log(tpl) => in_template(tpl),
+            Action::Drop => false,
+        })
+}
+
+fn expr_uses(e: &Expr, name: &str) -> bool {
+    match &e.kind {
+        ExprKind::Var(v) => v == name,
+        ExprKind::Lit(_) => false,
+        ExprKind::Field(b, _) | ExprKind::Unary(_, b) | ExprKind::Match(b, _) => expr_uses(b, name),
+        ExprKind::Lookup { key, .. } => expr_uses(key, name),
+        ExprKind::Index(a, b) | ExprKind::Binary(_, a, b) => expr_uses(a, name) || expr_uses(b, name),
+        ExprKind::Call(_, args) => args.iter().any(|a| expr_uses(a, name)),
+    }
+}

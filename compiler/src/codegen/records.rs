@@ -1,0 +1,682 @@
+//! Records → a result struct and a resumable parser ("one function per
+//! grammar rule").
+//!
+//! Each record's elements are compiled into numbered steps of a
+//! `loop { match self.step { … } }`. A step calls one primitive or child
+//! parser with `?`: when the input runs out the `?` returns `NeedMore` and
+//! `self.step` still names the step, whose primitive state (token text, DFA
+//! state, chosen branch, array so far) lives in the parser struct. Control
+//! flow between steps goes through symbolic labels, resolved to step numbers
+//! once every step is emitted.
+//!
+//! Invariants of the generated parser:
+//! - a step either completes (sets `self.step` to its successor) or returns;
+//!   it never repeats work already done for the current message;
+//! - after `Done` the parser is fresh (`std::mem::take(self)`), after `Error`
+//!   the caller resets it: one parser object parses message after message;
+//! - one `TokenState`, one `UntilState` and one slot per child record are
+//!   enough, because a record runs its elements one at a time.
+
+use std::collections::BTreeSet;
+
+use protoc_runtime::expr::{Func, Type};
+
+use super::expr::{Form, RustValue, Translator};
+use super::names;
+use crate::ir::{Element, Record, RecordId, Spec, Transform};
+
+/// What the template needs to render one record.
+#[derive(Debug, Clone)]
+pub struct RecordPlan {
+    /// The spec name (`smtp_command`).
+    pub name: String,
+    /// The struct (`SmtpCommand`).
+    pub type_name: String,
+    /// The parser struct (`SmtpCommandParser`).
+    pub parser_name: String,
+    pub fields: Vec<FieldPlan>,
+    /// The parser's state besides `step` and `result`: `(name, type)`.
+    pub slots: Vec<(String, String)>,
+    /// The parser's steps; the step after the last is "done".
+    pub steps: Vec<StepPlan>,
+    /// The body of `ToValue::to_value`.
+    pub to_value_body: String,
+    /// Statements of `end_streams` (empty: nothing to close).
+    pub end_streams: Vec<String>,
+    /// Whether `run` reads its `input` / `cx` parameters.
+    pub uses_input: bool,
+    pub uses_cx: bool,
+}
+
+/// One step of a record parser.
+#[derive(Debug, Clone)]
+pub struct StepPlan {
+    pub number: usize,
+    pub body: String,
+    /// The element the step parses, in spec syntax.
+    pub comment: String,
+}
+
+/// One field of a record's result struct.
+#[derive(Debug, Clone)]
+pub struct FieldPlan {
+    /// The spec name, as `Value::Record` and events show it.
+    pub name: String,
+    /// The Rust field name.
+    pub ident: String,
+    pub rust_type: String,
+    /// Absent when `None` (omitted from the `Value::Record`).
+    pub optional: bool,
+}
+
+/// A `bytes until` search the module needs as a static: `(name, token name, transform)`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct UntilPlan {
+    pub static_name: String,
+    pub token_static: String,
+    pub first_bytes: String,
+    pub unstuff: bool,
+}
+
+/// The Rust type of a spec type.
+pub fn rust_type(ty: &Type) -> String {
+    match ty {
+        Type::Str => "String".into(),
+        Type::Int => "i64".into(),
+        Type::Bool => "bool".into(),
+        Type::Bytes => "Vec<u8>".into(),
+        Type::List(t) => format!("Vec<{}>", rust_type(t)),
+        Type::Record(r) => names::record_type(r),
+        Type::Optional(t) => format!("Option<{}>", rust_type(t)),
+    }
+}
+
+pub fn parser_name(record: &str) -> String {
+    format!("{}Parser", names::record_type(record))
+}
+
+fn slot_name(record: &str) -> String {
+    format!("{}_parser", names::snake(record))
+}
+
+/// Plans every record of `spec`; `untils` and `patterns` collect the statics
+/// the records need.
+pub fn plan_records(spec: &Spec, untils: &mut BTreeSet<UntilPlan>, patterns: &mut Vec<String>) -> Vec<RecordPlan> {
+    let streams = streaming_records(spec);
+    spec.grammar
+        .records
+        .iter()
+        .enumerate()
+        .map(|(i, record)| {
+            let mut builder = Builder::new(spec, record, untils, patterns);
+            builder.compile_seq(&record.items, Dest::Merge, Label::DONE);
+            builder.finish(&streams, RecordId(i))
+        })
+        .collect()
+}
+
+/// Records that contain a chunked field, directly or through children.
+fn streaming_records(spec: &Spec) -> BTreeSet<RecordId> {
+    let mut streaming = BTreeSet::new();
+    loop {
+        let before = streaming.len();
+        for (i, record) in spec.grammar.records.iter().enumerate() {
+            let mut found = false;
+            visit(&record.items, &mut |e| match e {
+                Element::BytesUntil { chunked: Some(_), .. } => found = true,
+                Element::Record(r) if streaming.contains(r) => found = true,
+                _ => {}
+            });
+            if found {
+                streaming.insert(RecordId(i));
+            }
+        }
+        if streaming.len() == before {
+            return streaming;
+        }
+    }
+}
+
+/// Calls `f` on every element, nested ones included.
+pub fn visit<'e>(items: &'e [Element], f: &mut dyn FnMut(&'e Element)) {
+    for item in items {
+        visit_one(item, f);
+    }
+}
+
+fn visit_one<'e>(e: &'e Element, f: &mut dyn FnMut(&'e Element)) {
+    f(e);
+    match e {
+        Element::Field { element, .. } | Element::Optional { element, .. } | Element::Array { element, .. } => {
+            visit_one(element, f)
+        }
+        Element::Branch { cases, default, .. } => {
+            for (_, case) in cases {
+                visit_one(case, f);
+            }
+            if let Some(d) = default {
+                visit_one(d, f);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// A jump target, resolved to a step number when every step is emitted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Label(usize);
+
+impl Label {
+    /// The "record complete" step, after every other.
+    const DONE: Label = Label(0);
+}
+
+/// Step text with jumps still symbolic.
+#[derive(Debug, Clone)]
+enum Piece {
+    Text(String),
+    Goto(Label),
+}
+
+/// Where an element's value goes.
+#[derive(Debug, Clone)]
+enum Dest {
+    /// Into a field of the result (`name: element`).
+    Field(String),
+    /// An unnamed record's fields merge into the result; other values are dropped.
+    Merge,
+}
+
+struct Builder<'a> {
+    spec: &'a Spec,
+    record: &'a Record,
+    untils: &'a mut BTreeSet<UntilPlan>,
+    patterns: &'a mut Vec<String>,
+    steps: Vec<(Vec<Piece>, String)>,
+    /// What the element being compiled is, in spec syntax (the next step's comment).
+    describing: String,
+    /// Step number of each label (`None` until placed); label 0 is DONE.
+    labels: Vec<Option<usize>>,
+    uses_token: bool,
+    uses_until: bool,
+    uses_input: bool,
+    uses_cx: bool,
+    children: BTreeSet<RecordId>,
+    /// Chunked fields: (step, until static, event); one `UntilState` serves them all.
+    stream_steps: Vec<(usize, String, String)>,
+    /// Labels of elements that emitted no step, and where they lead instead.
+    aliases: Vec<(Label, Label)>,
+}
+
+impl<'a> Builder<'a> {
+    fn new(
+        spec: &'a Spec,
+        record: &'a Record,
+        untils: &'a mut BTreeSet<UntilPlan>,
+        patterns: &'a mut Vec<String>,
+    ) -> Builder<'a> {
+        Builder {
+            spec,
+            record,
+            untils,
+            patterns,
+            steps: Vec::new(),
+            describing: String::new(),
+            labels: vec![None],
+            uses_token: false,
+            uses_until: false,
+            uses_input: false,
+            uses_cx: false,
+            children: BTreeSet::new(),
+            stream_steps: Vec::new(),
+            aliases: Vec::new(),
+        }
+    }
+
+    fn new_label(&mut self) -> Label {
+        self.labels.push(None);
+        Label(self.labels.len() - 1)
+    }
+
+    /// The next emitted step is `label`'s target.
+    fn place(&mut self, label: Label) {
+        if let Some(slot) = self.labels.get_mut(label.0) {
+            *slot = Some(self.steps.len());
+        }
+    }
+
+    fn emit(&mut self, pieces: Vec<Piece>) {
+        self.steps.push((pieces, self.describing.clone()));
+    }
+
+    fn site(&self, field: &str) -> String {
+        format!("Site::new({}, {})", names::str_lit(&self.record.name), names::str_lit(field))
+    }
+
+    /// The declared type of a result field.
+    fn field_type(&self, name: &str) -> Option<&Type> {
+        self.record.fields.iter().find(|f| f.name == name).map(|f| &f.ty)
+    }
+
+    /// `self.result.NAME = value;` with `Some(…)` where the field is optional.
+    fn assign(&self, name: &str, value: &str, value_ty: &Type) -> String {
+        let target = format!("self.result.{}", names::field(name));
+        match self.field_type(name) {
+            Some(Type::Optional(_)) if !matches!(value_ty, Type::Optional(_)) => format!("{target} = Some({value});"),
+            Some(Type::Optional(_)) | Some(_) if !matches!(value_ty, Type::Optional(_)) || self.is_optional(name) => {
+                format!("{target} = {value};")
+            }
+            Some(_) => format!("if let Some(value) = {value} {{ {target} = value; }}"),
+            None => format!(
+                "compile_error!({});",
+                names::str_lit(&format!("protoc-rs codegen: record `{}` has no field `{name}`", self.record.name))
+            ),
+        }
+    }
+
+    fn is_optional(&self, name: &str) -> bool {
+        matches!(self.field_type(name), Some(Type::Optional(_)))
+    }
+
+    /// A translator that sees the fields parsed so far as `self.result.…`.
+    fn translator(&mut self) -> Translator<'_> {
+        let mut t = Translator::new(self.spec, self.patterns);
+        for field in &self.record.fields {
+            let code = format!("self.result.{}", names::field(&field.name));
+            t.bind(&field.name, RustValue::new(code, field.ty.clone(), false, Form::Place));
+        }
+        t
+    }
+
+    fn compile_seq(&mut self, items: &[Element], dest: Dest, next: Label) {
+        for (i, item) in items.iter().enumerate() {
+            let last = i + 1 == items.len();
+            let after = if last { next } else { self.new_label() };
+            self.compile(item, dest.clone(), after);
+            if !last {
+                self.place(after);
+            }
+        }
+    }
+
+    fn compile(&mut self, element: &Element, dest: Dest, next: Label) {
+        let text = |s: String| Piece::Text(s);
+        if !matches!(element, Element::Field { .. }) {
+            let described = describe(self.spec, element);
+            self.describing = match &dest {
+                Dest::Field(name) => format!("{name}: {described}"),
+                Dest::Merge => described,
+            };
+        }
+        match element {
+            Element::Field { name, element } => self.compile(element, Dest::Field(name.clone()), next),
+            Element::Token(id) => {
+                self.uses_token = true;
+                self.uses_input = true;
+                self.uses_cx = true;
+                let token = self.spec.token(*id);
+                let stat = names::token_static(&token.name);
+                let body = match &dest {
+                    Dest::Field(name) => {
+                        let site = self.site(name);
+                        let read = format!("{stat}.read(&mut self.token, input, cx, {site})?");
+                        self.assign(name, &read, &Type::Str)
+                    }
+                    Dest::Merge => {
+                        let site = self.site(&token.name);
+                        format!("{stat}.skip(&mut self.token, input, cx, {site})?;")
+                    }
+                };
+                self.emit(vec![text(body), text("self.step = ".into()), Piece::Goto(next), text(";".into())]);
+            }
+            Element::Record(id) => {
+                self.uses_input = true;
+                self.uses_cx = true;
+                self.children.insert(*id);
+                let child = self.spec.record(*id);
+                let run = format!("self.{}.run(input, cx)?", slot_name(&child.name));
+                let body = match &dest {
+                    Dest::Field(name) => self.assign(name, &run, &Type::Record(child.name.clone())),
+                    Dest::Merge if child.fields.is_empty() => format!("{run};"),
+                    Dest::Merge => {
+                        let var = names::snake(&child.name);
+                        let mut body = format!("let {var} = {run};\n");
+                        for f in &child.fields {
+                            let value = format!("{var}.{}", names::field(&f.name));
+                            body.push_str(&self.assign(&f.name, &value, &f.ty));
+                            body.push('\n');
+                        }
+                        body
+                    }
+                };
+                self.emit(vec![text(body), text("self.step = ".into()), Piece::Goto(next), text(";".into())]);
+            }
+            Element::Branch { key, cases, default } => {
+                let mut t = self.translator();
+                let key = t.translate(key);
+                let field = match &dest {
+                    Dest::Field(name) => name.clone(),
+                    Dest::Merge => "branch".to_string(),
+                };
+                let scrutinee = match (key.nullable, key.form) {
+                    (true, _) => super::expr::borrowed(&key).code,
+                    (false, Form::Borrowed) => key.code.clone(),
+                    (false, _) => format!("{}.as_str()", key.code),
+                };
+                let labels: Vec<Label> = cases.iter().map(|_| self.new_label()).collect();
+                let default_label = default.as_ref().map(|_| self.new_label());
+                let mut pieces = vec![text(format!("self.step = match {scrutinee} {{\n"))];
+                for ((case, _), label) in cases.iter().zip(&labels) {
+                    let pat = if key.nullable { format!("Some({})", names::str_lit(case)) } else { names::str_lit(case) };
+                    pieces.extend([text(format!("{pat} => ")), Piece::Goto(*label), text(",\n".into())]);
+                }
+                match default_label {
+                    Some(label) => pieces.extend([text("_ => ".into()), Piece::Goto(label), text(",\n".into())]),
+                    None => {
+                        self.uses_input = true;
+                        self.uses_cx = true;
+                        let site = self.site(&field);
+                        pieces.push(text(format!(
+                            "_ => return Err(cx.error(input, {site}, \"no case of the branch matches\")),\n"
+                        )));
+                    }
+                }
+                pieces.push(text("};".into()));
+                self.emit(pieces);
+                for ((_, case), label) in cases.iter().zip(labels) {
+                    self.place(label);
+                    self.compile(case, dest.clone(), next);
+                    self.alias_if_empty(label, next);
+                }
+                if let (Some(d), Some(label)) = (default, default_label) {
+                    self.place(label);
+                    self.compile(d, dest.clone(), next);
+                    self.alias_if_empty(label, next);
+                }
+            }
+            Element::Optional { element, cond } => {
+                let uses_lookahead = expr_calls(cond, Func::Lookahead);
+                let cond = self.translator().condition(cond);
+                let taken = self.new_label();
+                let mut pieces = Vec::new();
+                if uses_lookahead {
+                    self.uses_input = true;
+                    pieces.push(text("let lookahead = input.lookahead()?;\n".into()));
+                }
+                pieces.extend([
+                    text(format!("self.step = if {cond} {{ ")),
+                    Piece::Goto(taken),
+                    text(" } else { ".into()),
+                    Piece::Goto(next),
+                    text(" };".into()),
+                ]);
+                self.emit(pieces);
+                self.place(taken);
+                self.compile(element, dest, next);
+                self.alias_if_empty(taken, next);
+            }
+            Element::Empty => {}
+            Element::Fail(reason) => {
+                self.uses_input = true;
+                self.uses_cx = true;
+                let field = match &dest {
+                    Dest::Field(name) => name.as_str(),
+                    Dest::Merge => "<unknown>",
+                };
+                let site = self.site(field);
+                self.emit(vec![text(format!("return Err(cx.error(input, {site}, {}));", names::str_lit(reason)))]);
+            }
+            Element::Array { element, until } => self.compile_array(element, until, &dest, next),
+            Element::BytesUntil { token, chunked, transform } => {
+                self.uses_until = true;
+                self.uses_input = true;
+                self.uses_cx = true;
+                let until = self.until_static(*token, *transform);
+                let field = match &dest {
+                    Dest::Field(name) => name.clone(),
+                    Dest::Merge => self.spec.token(*token).name.clone(),
+                };
+                let site = self.site(&field);
+                let body = match (chunked, &dest) {
+                    (Some(event), _) => {
+                        let event = &self.spec.event(*event).name;
+                        self.stream_steps.push((self.steps.len(), until.clone(), event.clone()));
+                        format!("{until}.stream(&mut self.until, input, cx, {site}, {})?;", names::str_lit(event))
+                    }
+                    (None, Dest::Field(name)) => {
+                        self.assign(name, &format!("{until}.collect(&mut self.until, input, cx, {site})?"), &Type::Bytes)
+                    }
+                    (None, Dest::Merge) => format!("{until}.collect(&mut self.until, input, cx, {site})?;"),
+                };
+                self.emit(vec![text(body), text("self.step = ".into()), Piece::Goto(next), text(";".into())]);
+            }
+        }
+    }
+
+    /// A case that emitted no step (`empty`) jumps straight to `next`.
+    fn alias_if_empty(&mut self, label: Label, next: Label) {
+        let placed = self.labels.get(label.0).copied().flatten();
+        if placed == Some(self.steps.len()) {
+            // Nothing was emitted after placing `label`: point it at `next`
+            // lazily by recording an alias (resolved in `resolve`).
+            if let Some(slot) = self.labels.get_mut(label.0) {
+                *slot = None;
+            }
+            self.aliases.push((label, next));
+        }
+    }
+
+    fn until_static(&mut self, token: crate::ir::TokenId, transform: Option<Transform>) -> String {
+        let token = self.spec.token(token);
+        let token_static = names::token_static(&token.name);
+        let unstuff = transform == Some(Transform::Unstuff);
+        let static_name = if unstuff { format!("UNTIL_{token_static}_UNSTUFFED") } else { format!("UNTIL_{token_static}") };
+        self.untils.insert(UntilPlan {
+            static_name: static_name.clone(),
+            token_static,
+            first_bytes: super::tokens::first_bytes_code(&token.pattern),
+            unstuff,
+        });
+        static_name
+    }
+
+    fn compile_array(&mut self, element: &Element, until: &crate::ir::Expr, dest: &Dest, next: Label) {
+        self.uses_input = true;
+        self.uses_cx = true;
+        let field = match dest {
+            Dest::Field(name) => name.clone(),
+            Dest::Merge => "array".to_string(),
+        };
+        let site = self.site(&field);
+        let (parse, elem_ty) = match element {
+            Element::Token(id) => {
+                self.uses_token = true;
+                let stat = names::token_static(&self.spec.token(*id).name);
+                (format!("{stat}.read(&mut self.token, input, cx, {site})?"), Type::Str)
+            }
+            Element::Record(id) => {
+                self.children.insert(*id);
+                let child = &self.spec.record(*id).name;
+                (format!("self.{}.run(input, cx)?", slot_name(child)), Type::Record(child.clone()))
+            }
+            Element::BytesUntil { token, chunked: None, transform } => {
+                self.uses_until = true;
+                let until = self.until_static(*token, *transform);
+                (format!("{until}.collect(&mut self.until, input, cx, {site})?"), Type::Bytes)
+            }
+            other => {
+                let msg = format!("protoc-rs codegen: unsupported array element {other:?}");
+                self.emit(vec![Piece::Text(format!("compile_error!({});", names::str_lit(&msg)))]);
+                return;
+            }
+        };
+        let mut t = self.translator();
+        t.bind("elem", RustValue::new("elem", elem_ty, false, Form::Place));
+        let done = t.condition(until);
+        let push = match dest {
+            Dest::Field(name) if self.is_optional(name) => {
+                format!("self.result.{}.get_or_insert_with(Vec::new).push(elem);\n", names::field(name))
+            }
+            Dest::Field(name) => format!("self.result.{}.push(elem);\n", names::field(name)),
+            Dest::Merge => String::new(),
+        };
+        let body = format!("let elem = {parse};\nlet done = {done};\n{push}cx.check_message_len(input, {site})?;\nif done {{ self.step = ");
+        self.emit(vec![Piece::Text(body), Piece::Goto(next), Piece::Text("; }".into())]);
+    }
+
+    fn finish(mut self, streaming: &BTreeSet<RecordId>, _id: RecordId) -> RecordPlan {
+        let done = self.steps.len();
+        if let Some(slot) = self.labels.get_mut(Label::DONE.0) {
+            *slot = Some(done);
+        }
+        let steps: Vec<StepPlan> = self
+            .steps
+            .iter()
+            .enumerate()
+            .map(|(number, (pieces, comment))| {
+                let body = pieces
+                    .iter()
+                    .map(|piece| match piece {
+                        Piece::Text(s) => s.clone(),
+                        Piece::Goto(label) => self.resolve(*label).to_string(),
+                    })
+                    .collect();
+                StepPlan { number, body, comment: comment.clone() }
+            })
+            .collect();
+        let mut slots = Vec::new();
+        if self.uses_token {
+            slots.push(("token".to_string(), "TokenState".to_string()));
+        }
+        if self.uses_until {
+            slots.push(("until".to_string(), "UntilState".to_string()));
+        }
+        let mut end_streams = Vec::new();
+        let close = |until: &str, event: &str| format!("{until}.end_stream(&mut self.until, cx, {})?", names::str_lit(event));
+        match self.stream_steps.as_slice() {
+            [] => {}
+            [(step, until, event)] => end_streams.push(format!("if self.step == {step} {{\n{};\n}}", close(until, event))),
+            several => {
+                let arms: String =
+                    several.iter().map(|(step, until, event)| format!("{step} => {},\n", close(until, event))).collect();
+                end_streams.push(format!("match self.step {{\n{arms}_ => {{}}\n}}"));
+            }
+        }
+        for child in &self.children {
+            let name = &self.spec.record(*child).name;
+            slots.push((slot_name(name), parser_name(name)));
+            if streaming.contains(child) {
+                end_streams.push(format!("self.{}.end_streams(cx)?;", slot_name(name)));
+            }
+        }
+        let to_value_body = to_value_body(self.record);
+        let fields = self
+            .record
+            .fields
+            .iter()
+            .map(|f| FieldPlan {
+                name: f.name.clone(),
+                ident: names::field(&f.name),
+                rust_type: rust_type(&f.ty),
+                optional: matches!(f.ty, Type::Optional(_)),
+            })
+            .collect();
+        RecordPlan {
+            name: self.record.name.clone(),
+            type_name: names::record_type(&self.record.name),
+            parser_name: parser_name(&self.record.name),
+            fields,
+            slots,
+            steps,
+            to_value_body,
+            end_streams,
+            uses_input: self.uses_input,
+            uses_cx: self.uses_cx,
+        }
+    }
+
+    /// The step number of `label`, following aliases.
+    fn resolve(&self, label: Label) -> usize {
+        let mut label = label;
+        for _ in 0..=self.aliases.len() {
+            if let Some(Some(step)) = self.labels.get(label.0) {
+                return *step;
+            }
+            match self.aliases.iter().find(|(from, _)| *from == label) {
+                Some((_, to)) => label = *to,
+                None => break,
+            }
+        }
+        self.steps.len()
+    }
+}
+
+/// Whether `expr` calls `func` anywhere.
+pub fn expr_calls(expr: &crate::ir::Expr, func: Func) -> bool {
+    use protoc_runtime::expr::ExprKind;
+    match &expr.kind {
+        ExprKind::Call(f, args) => *f == func || args.iter().any(|a| expr_calls(a, func)),
+        ExprKind::Lit(_) | ExprKind::Var(_) => false,
+        ExprKind::Field(e, _) | ExprKind::Unary(_, e) | ExprKind::Match(e, _) => expr_calls(e, func),
+        ExprKind::Lookup { key, .. } => expr_calls(key, func),
+        ExprKind::Index(a, b) | ExprKind::Binary(_, a, b) => expr_calls(a, func) || expr_calls(b, func),
+    }
+}
+
+/// An element in spec syntax, one line (nested records by name).
+pub fn describe(spec: &Spec, element: &Element) -> String {
+    match element {
+        Element::Field { name, element } => format!("{name}: {}", describe(spec, element)),
+        Element::Token(id) => spec.token(*id).name.clone(),
+        Element::Record(id) => spec.record(*id).name.clone(),
+        Element::Branch { key, .. } => format!("branch {}", super::expr::source(key)),
+        Element::Optional { element, cond } => {
+            format!("optional {} if {}", describe(spec, element), super::expr::source(cond))
+        }
+        Element::Empty => "empty".into(),
+        Element::Fail(reason) => format!("fail {}", names::str_lit(reason)),
+        Element::Array { element, until } => {
+            format!("array {} until {}", describe(spec, element), super::expr::source(until))
+        }
+        Element::BytesUntil { token, chunked, transform } => {
+            let mut text = format!("bytes until {}", spec.token(*token).name);
+            if let Some(event) = chunked {
+                text.push_str(&format!(" chunked -> {}", spec.event(*event).name));
+            }
+            if *transform == Some(Transform::Unstuff) {
+                text.push_str(" transform unstuff");
+            }
+            text
+        }
+    }
+}
+
+/// `ToValue::to_value` of a record: fields in spec order, absent optionals
+/// omitted.
+fn to_value_body(record: &Record) -> String {
+    let entry = |name: &str, value: &str| format!("({}.into(), {value}.to_value())", names::str_lit(name));
+    let leading: Vec<String> = record
+        .fields
+        .iter()
+        .take_while(|f| !matches!(f.ty, Type::Optional(_)))
+        .map(|f| entry(&f.name, &format!("self.{}", names::field(&f.name))))
+        .collect();
+    let rest = record.fields.get(leading.len()..).unwrap_or_default();
+    if record.fields.is_empty() {
+        return "Value::Record(Vec::new())".to_string();
+    }
+    if rest.is_empty() {
+        return format!("Value::Record(Vec::from([{}]))", leading.join(", "));
+    }
+    let mut body = format!("let mut fields = Vec::from([{}]);\n", leading.join(", "));
+    for f in rest {
+        let ident = names::field(&f.name);
+        if matches!(f.ty, Type::Optional(_)) {
+            body.push_str(&format!("if let Some(value) = &self.{ident} {{ fields.push({}); }}\n", entry(&f.name, "value")));
+        } else {
+            body.push_str(&format!("fields.push({});\n", entry(&f.name, &format!("self.{ident}"))));
+        }
+    }
+    body.push_str("Value::Record(fields)");
+    body
+}

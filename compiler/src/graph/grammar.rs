@@ -1,0 +1,271 @@
+//! The grammar graph: records, tokens and how each record's elements lead
+//! from one to the other.
+//!
+//! Invariants of the output:
+//! - one node per token (ellipse: name and regex) and per record (box: name
+//!   and flattened fields; exported records have a double border), in IR order;
+//! - every element of a record becomes one edge out of the record (or out of
+//!   the branch it sits in) whose label carries what wraps it: the field name,
+//!   `array until …`, `optional if …` (dashed), the branch case (`"required"`,
+//!   `default`);
+//! - branches are diamonds, `bytes until` a note (with `chunked -> event`),
+//!   `empty` and `fail` small nodes of their own, one per occurrence.
+
+use petgraph::graph::NodeIndex;
+
+use super::dot::{self, attrs, Align, DotGraph, Edge, Label, Node};
+use crate::ir::{Element, Record, Spec, Token, Transform};
+use crate::pretty;
+
+/// The grammar of `spec` as Graphviz DOT text.
+pub fn grammar_dot(spec: &Spec) -> String {
+    let mut graph = DotGraph::new();
+    let tokens: Vec<NodeIndex> = spec
+        .grammar
+        .tokens
+        .iter()
+        .map(|t| graph.add_node(token_node(t)))
+        .collect();
+    let records: Vec<NodeIndex> = spec
+        .grammar
+        .records
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            graph.add_node(record_node(
+                r,
+                spec.grammar.exports.iter().any(|e| e.0 == i),
+            ))
+        })
+        .collect();
+    let mut builder = Builder {
+        spec,
+        graph,
+        tokens,
+        records,
+    };
+    for (record, index) in spec.grammar.records.iter().zip(builder.records.clone()) {
+        for item in &record.items {
+            builder.element(index, item, Via::default());
+        }
+    }
+
+    let title = format!("{}: grammar ({})", spec.name, spec.source_path);
+    dot::write(
+        &format!("{}_grammar", spec.name),
+        &attrs(&[
+            ("rankdir", "LR"),
+            ("ordering", "out"),
+            ("label", &title),
+            ("labelloc", "t"),
+            ("fontname", "Helvetica"),
+        ]),
+        &attrs(&[("fontname", "Helvetica"), ("fontsize", "11")]),
+        &attrs(&[("fontname", "Helvetica"), ("fontsize", "9")]),
+        &builder.graph,
+    )
+}
+
+/// What wraps an element on the way from its record: the label lines and
+/// style of the edge that will reach it.
+#[derive(Default, Clone)]
+struct Via {
+    lines: Vec<String>,
+    optional: bool,
+    repeated: bool,
+}
+
+impl Via {
+    fn line(text: impl Into<String>) -> Via {
+        Via {
+            lines: vec![text.into()],
+            ..Via::default()
+        }
+    }
+
+    fn with(mut self, text: impl Into<String>) -> Via {
+        self.lines.push(text.into());
+        self
+    }
+
+    fn edge(self) -> Edge {
+        let mut edge_attrs = dot::Attrs::new();
+        if self.optional {
+            edge_attrs.push(("style", "dashed".into()));
+        }
+        if self.repeated {
+            edge_attrs.extend(attrs(&[("penwidth", "2"), ("arrowhead", "normalnormal")]));
+        }
+        Edge {
+            label: Label::centered(self.lines),
+            attrs: edge_attrs,
+        }
+    }
+}
+
+struct Builder<'a> {
+    spec: &'a Spec,
+    graph: DotGraph,
+    tokens: Vec<NodeIndex>,
+    records: Vec<NodeIndex>,
+}
+
+impl Builder<'_> {
+    /// Adds the edge (and node, if the element has its own) for `element`
+    /// reached from `from` through `via`.
+    fn element(&mut self, from: NodeIndex, element: &Element, via: Via) {
+        match element {
+            Element::Field { name, element } => self.element(from, element, via.with(name.clone())),
+            Element::Token(id) => self.edge_to(from, self.tokens.get(id.0).copied(), via, || {
+                missing("token", id.0)
+            }),
+            Element::Record(id) => self.edge_to(from, self.records.get(id.0).copied(), via, || {
+                missing("record", id.0)
+            }),
+            Element::Branch {
+                key,
+                cases,
+                default,
+            } => {
+                let label = Label::centered(["branch".to_string(), pretty::expr(key)]);
+                let branch = self.graph.add_node(Node {
+                    label,
+                    attrs: attrs(&[("shape", "diamond")]),
+                });
+                self.graph.add_edge(from, branch, via.edge());
+                for (case, element) in cases {
+                    self.element(branch, element, Via::line(pretty::string_literal(case)));
+                }
+                if let Some(element) = default {
+                    self.element(branch, element, Via::line("default"));
+                }
+            }
+            Element::Optional { element, cond } => {
+                let via = Via {
+                    optional: true,
+                    ..via.with(format!("optional if {}", pretty::expr(cond)))
+                };
+                self.element(from, element, via);
+            }
+            Element::Array { element, until } => {
+                let via = Via {
+                    repeated: true,
+                    ..via.with(format!("array until {}", pretty::expr(until)))
+                };
+                self.element(from, element, via);
+            }
+            Element::Empty => {
+                let node = Node {
+                    label: Label::centered(["empty"]),
+                    attrs: attrs(&[("shape", "plaintext"), ("fontcolor", "gray40")]),
+                };
+                self.new_node_from(from, node, via);
+            }
+            Element::Fail(message) => {
+                let node = Node {
+                    label: Label::centered(["fail".to_string(), pretty::string_literal(message)]),
+                    attrs: attrs(&[
+                        ("shape", "octagon"),
+                        ("color", "firebrick"),
+                        ("fontcolor", "firebrick"),
+                    ]),
+                };
+                self.new_node_from(from, node, via);
+            }
+            Element::BytesUntil {
+                token,
+                chunked,
+                transform,
+            } => {
+                let token_name = self
+                    .spec
+                    .grammar
+                    .tokens
+                    .get(token.0)
+                    .map_or("?", |t| t.name.as_str());
+                let mut label = Label::centered([format!("bytes until {token_name}")]);
+                if let Some(event) = chunked {
+                    label.push(
+                        format!("chunked -> {}", pretty::event_name(self.spec, *event)),
+                        Align::Center,
+                    );
+                }
+                if let Some(Transform::Unstuff) = transform {
+                    label.push("transform unstuff", Align::Center);
+                }
+                let bytes = self.new_node_from(
+                    from,
+                    Node {
+                        label,
+                        attrs: attrs(&[("shape", "note")]),
+                    },
+                    via,
+                );
+                if let Some(&token_node) = self.tokens.get(token.0) {
+                    let until = Edge {
+                        label: Label::centered(["until"]),
+                        attrs: attrs(&[("style", "dotted")]),
+                    };
+                    self.graph.add_edge(bytes, token_node, until);
+                }
+            }
+        }
+    }
+
+    /// An edge to an existing node; a dangling id (never produced by the
+    /// checker) gets a placeholder node instead of a panic.
+    fn edge_to(
+        &mut self,
+        from: NodeIndex,
+        to: Option<NodeIndex>,
+        via: Via,
+        placeholder: impl FnOnce() -> Node,
+    ) {
+        match to {
+            Some(to) => {
+                self.graph.add_edge(from, to, via.edge());
+            }
+            None => {
+                self.new_node_from(from, placeholder(), via);
+            }
+        }
+    }
+
+    fn new_node_from(&mut self, from: NodeIndex, node: Node, via: Via) -> NodeIndex {
+        let to = self.graph.add_node(node);
+        self.graph.add_edge(from, to, via.edge());
+        to
+    }
+}
+
+fn token_node(token: &Token) -> Node {
+    Node {
+        label: Label::centered([token.name.clone(), format!("/{}/", token.pattern)]),
+        attrs: attrs(&[("shape", "ellipse")]),
+    }
+}
+
+fn record_node(record: &Record, exported: bool) -> Node {
+    let mut label = Label::centered([record.name.clone()]);
+    for field in &record.fields {
+        label.push(
+            format!("{}: {}", field.name, pretty::ty(&field.ty)),
+            Align::Left,
+        );
+    }
+    let mut node_attrs = attrs(&[("shape", "box")]);
+    if exported {
+        node_attrs.extend(attrs(&[("peripheries", "2"), ("style", "bold")]));
+    }
+    Node {
+        label,
+        attrs: node_attrs,
+    }
+}
+
+fn missing(kind: &str, index: usize) -> Node {
+    Node {
+        label: Label::centered([format!("missing {kind} #{index}")]),
+        attrs: attrs(&[("color", "red")]),
+    }
+}

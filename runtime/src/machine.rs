@@ -1,0 +1,74 @@
+//! Helpers for generated state machines: the actions of a transition
+//! (`trigger`, `alert`, `log`) and the `-d` debug trace.
+//!
+//! Generated handlers return `Result<_, Dropped>`: `Err(Dropped)` means the
+//! flow must stop now (a `drop;` action, a jump to `fail`, or a sink that
+//! answered [`Verdict::Drop`]); the dissector then reports
+//! [`FlowStatus::Dropped`](crate::dissector::FlowStatus). Trace lines are only
+//! formatted when the sink asks for them ([`EventSink::tracing`]).
+
+use std::fmt;
+
+use crate::dissector::{Cx, Direction, Severity, Verdict};
+use crate::parse::{escape_bytes, ParseError};
+use crate::value::{ToValue, Value};
+
+/// The flow must be dropped: its dissector stops and its packets are withheld.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dropped;
+
+/// What a transition handler did with an event.
+pub type Handled = Result<bool, Dropped>;
+
+/// `trigger EVENT(arg);`: reports the event with its record to the sink.
+pub fn trigger(cx: &mut Cx<'_>, dir: Direction, event: &'static str, arg: &dyn ToValue) -> Result<(), Dropped> {
+    trigger_value(cx, dir, event, &arg.to_value())
+}
+
+/// `trigger EVENT;` (no argument): the event with an empty record.
+pub fn trigger_empty(cx: &mut Cx<'_>, dir: Direction, event: &'static str) -> Result<(), Dropped> {
+    trigger_value(cx, dir, event, &Value::Record(Vec::new()))
+}
+
+pub fn trigger_value(cx: &mut Cx<'_>, dir: Direction, event: &'static str, value: &Value) -> Result<(), Dropped> {
+    if cx.sink.tracing() {
+        cx.sink.trace(cx.flow, format_args!("state machine: trigger {event} {}", value.to_json()));
+    }
+    match cx.sink.event(cx.flow, dir, cx.now, event, value) {
+        Verdict::Continue => Ok(()),
+        Verdict::Drop => Err(Dropped),
+    }
+}
+
+/// `alert SEVERITY "…";`.
+pub fn alert(cx: &mut Cx<'_>, dir: Direction, severity: Severity, description: &str) {
+    cx.sink.alert(cx.flow, dir, cx.now, severity, description);
+}
+
+/// One `-d` trace line, formatted only when tracing is on.
+pub fn trace(cx: &mut Cx<'_>, line: fmt::Arguments<'_>) {
+    if cx.sink.tracing() {
+        cx.sink.trace(cx.flow, line);
+    }
+}
+
+/// Traces a transition that fires: its text and where it is in the spec.
+pub fn trace_transition(cx: &mut Cx<'_>, transition: &str, source: &str, line: usize) {
+    trace(cx, format_args!("state machine: {transition} ({source}:{line})"));
+}
+
+/// Reports a parse error to the sink (before the spec's `parse_error`
+/// transitions run) and traces it with the bytes that follow it, like Haka's `-d`.
+pub fn notify_parse_error(cx: &mut Cx<'_>, dir: Direction, err: &ParseError, context: &[u8]) {
+    cx.sink.parse_error(cx.flow, dir, cx.now, &err.to_string());
+    if cx.sink.tracing() {
+        cx.sink.trace(cx.flow, format_args!("grammar: {dir}: {err}"));
+        cx.sink.trace(cx.flow, format_args!("grammar: parse error context: {}...", escape_bytes(context)));
+    }
+}
+
+/// Reports lost bytes to the sink (before the spec's `gap` transitions run).
+pub fn notify_gap(cx: &mut Cx<'_>, dir: Direction, len: u64) {
+    cx.sink.gap(cx.flow, dir, cx.now, len);
+    trace(cx, format_args!("grammar: {dir}: gap of {len} bytes"));
+}

@@ -1,0 +1,216 @@
+//! `Input`: the bytes of one direction available to a parser right now.
+//!
+//! A direction's bytes come in two places: the slice of the current `feed`
+//! call, and a per-direction [`Pending`] buffer that survives between calls.
+//! `Pending` holds bytes a matcher handed back (it read past the end of a
+//! longest match, or past a candidate end-token that did not match) and bytes
+//! that waited for a state with a grammar for their direction. `Input` reads
+//! `Pending` first, then the fed slice.
+//!
+//! Invariants:
+//! - the unread bytes, in order, are `pending.bytes[pending.read..]` followed
+//!   by `data[pos..]`;
+//! - `pending.consumed` counts the bytes of the direction consumed so far
+//!   (handing bytes back decreases it), so `consumed - message_start` is the
+//!   position in the current message;
+//! - `Pending` never holds more than the caller's cap: [`Input::keep_rest`]
+//!   refuses beyond it.
+
+use super::{Step, Stop};
+
+/// What one direction keeps between `feed` calls.
+#[derive(Debug, Default, Clone)]
+pub struct Pending {
+    /// Bytes to read before the next fed slice (from `read` on).
+    bytes: Vec<u8>,
+    /// How much of `bytes` is already read.
+    read: usize,
+    /// Bytes of this direction consumed since the flow started.
+    consumed: u64,
+    /// `consumed` when the message being parsed started.
+    message_start: u64,
+}
+
+impl Pending {
+    /// Number of bytes waiting to be read.
+    pub fn len(&self) -> usize {
+        self.bytes.len().saturating_sub(self.read)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Forgets the waiting bytes (a gap or an abandoned message).
+    pub fn clear(&mut self) {
+        self.bytes.clear();
+        self.read = 0;
+    }
+
+    /// Bytes of this direction consumed since the flow started.
+    pub fn consumed(&self) -> u64 {
+        self.consumed
+    }
+
+    /// Position in the current message.
+    pub fn message_offset(&self) -> u64 {
+        self.consumed.saturating_sub(self.message_start)
+    }
+
+    /// Marks the next byte as the first of a new message.
+    pub fn start_message(&mut self) {
+        self.message_start = self.consumed;
+    }
+}
+
+/// The unread bytes of one direction: `Pending` first, then the fed slice.
+#[derive(Debug)]
+pub struct Input<'a> {
+    pending: &'a mut Pending,
+    data: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Input<'a> {
+    pub fn new(pending: &'a mut Pending, data: &'a [u8]) -> Input<'a> {
+        Input { pending, data, pos: 0 }
+    }
+
+    /// The next contiguous unread bytes (empty when all is read). There may be
+    /// more after them: call again after [`Input::advance`].
+    pub fn chunk(&self) -> &[u8] {
+        match self.pending.bytes.get(self.pending.read..) {
+            Some(rest) if !rest.is_empty() => rest,
+            _ => self.data.get(self.pos..).unwrap_or_default(),
+        }
+    }
+
+    /// Consumes `n` bytes of [`Input::chunk`] (at most its length).
+    pub fn advance(&mut self, n: usize) {
+        let in_pending = self.pending.len();
+        if in_pending > 0 {
+            let n = n.min(in_pending);
+            self.pending.read += n;
+            self.pending.consumed += n as u64;
+            if self.pending.read == self.pending.bytes.len() {
+                self.pending.clear();
+            }
+        } else {
+            let n = n.min(self.data.len().saturating_sub(self.pos));
+            self.pos += n;
+            self.pending.consumed += n as u64;
+        }
+    }
+
+    /// Whether every byte is read.
+    pub fn is_empty(&self) -> bool {
+        self.pending.is_empty() && self.pos >= self.data.len()
+    }
+
+    /// The next unread byte, without consuming it.
+    pub fn peek(&self) -> Option<u8> {
+        self.chunk().first().copied()
+    }
+
+    /// Waits for one more byte and returns it, unread (`lookahead()` in a spec).
+    pub fn lookahead(&self) -> Step<i64> {
+        self.peek().map(i64::from).ok_or(Stop::NeedMore)
+    }
+
+    /// Hands back `bytes`, the last bytes consumed: they are read again next.
+    pub fn unread(&mut self, bytes: &[u8]) {
+        if bytes.is_empty() {
+            return;
+        }
+        let rest = self.pending.bytes.get(self.pending.read..).unwrap_or_default();
+        let mut joined = Vec::with_capacity(bytes.len() + rest.len());
+        joined.extend_from_slice(bytes);
+        joined.extend_from_slice(rest);
+        self.pending.bytes = joined;
+        self.pending.read = 0;
+        self.pending.consumed = self.pending.consumed.saturating_sub(bytes.len() as u64);
+    }
+
+    /// Moves every unread byte of the fed slice into `Pending`, to be read by a
+    /// later call. Fails, keeping nothing, if `Pending` would then hold more
+    /// than `cap` bytes.
+    pub fn keep_rest(&mut self, cap: usize) -> Result<(), usize> {
+        let rest = self.data.get(self.pos..).unwrap_or_default();
+        let total = self.pending.len() + rest.len();
+        if total > cap {
+            return Err(total);
+        }
+        self.pending.bytes.drain(..self.pending.read);
+        self.pending.read = 0;
+        self.pending.bytes.extend_from_slice(rest);
+        self.pos = self.data.len();
+        Ok(())
+    }
+
+    /// Drops every unread byte (the message they belong to is abandoned).
+    pub fn discard(&mut self) {
+        let skipped = self.pending.len() + self.data.len().saturating_sub(self.pos);
+        self.pending.consumed += skipped as u64;
+        self.pending.clear();
+        self.pos = self.data.len();
+    }
+
+    /// Bytes of this direction consumed since the flow started.
+    pub fn consumed(&self) -> u64 {
+        self.pending.consumed
+    }
+
+    /// Position in the current message (where a parse error is reported).
+    pub fn message_offset(&self) -> u64 {
+        self.pending.message_offset()
+    }
+
+    /// Marks the next byte as the first of a new message.
+    pub fn start_message(&mut self) {
+        self.pending.start_message();
+    }
+
+    /// Up to `max` unread bytes, copied, for error context in traces.
+    pub fn context(&self, max: usize) -> Vec<u8> {
+        let pending = self.pending.bytes.get(self.pending.read..).unwrap_or_default();
+        let data = self.data.get(self.pos..).unwrap_or_default();
+        pending.iter().chain(data).take(max).copied().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_pending_before_data_and_counts_offsets() {
+        let mut pending = Pending::default();
+        let mut input = Input::new(&mut pending, b"abc");
+        input.advance(2);
+        input.unread(b"ab");
+        assert_eq!(input.consumed(), 0);
+        assert_eq!(input.chunk(), b"ab");
+        input.advance(1);
+        assert_eq!(input.chunk(), b"b");
+        input.advance(5);
+        assert_eq!(input.chunk(), b"c");
+        assert_eq!(input.consumed(), 2);
+        input.advance(1);
+        assert!(input.is_empty());
+        assert_eq!(input.consumed(), 3);
+    }
+
+    #[test]
+    fn kept_bytes_come_back_on_the_next_feed_and_respect_the_cap() {
+        let mut pending = Pending::default();
+        {
+            let mut input = Input::new(&mut pending, b"hello");
+            input.advance(1);
+            assert_eq!(input.keep_rest(3), Err(4));
+            assert_eq!(input.keep_rest(4), Ok(()));
+            assert_eq!(input.chunk(), b"ello", "kept bytes stay unread");
+        }
+        let input = Input::new(&mut pending, b"!");
+        assert_eq!(input.context(10), b"ello!");
+    }
+}

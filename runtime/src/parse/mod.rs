@@ -1,0 +1,237 @@
+//! Parsing primitives that generated dissectors call.
+//!
+//! A generated record parser is a resumable step machine: it consumes bytes
+//! from an [`Input`] through these primitives, and when the input runs out it
+//! returns [`Stop::NeedMore`] with all its progress stored in itself (token
+//! text so far, DFA state, array elements, chosen branch case, …). The next
+//! call resumes exactly there, so a message split across any number of
+//! segments is parsed in linear time and gives the same result as if it came
+//! whole.
+//!
+//! - [`input`]: the bytes available now, with pushback and message offsets;
+//! - [`token`]: token matchers (a byte-class loop, or an anchored dense DFA
+//!   with longest-match semantics across segments);
+//! - [`until`]: `bytes until TOKEN`, streamed chunk by chunk or collected;
+//! - [`unstuff`]: RFC 5321 dot-unstuffing of a chunk stream.
+//!
+//! Errors read like Haka's: `parse error at byte N for field F in R: REASON`,
+//! N counted from the start of the message. Caps ([`Limits`]) bound every
+//! buffer: a token longer than `max_token_len` or a message longer than
+//! `max_message_len` (not counting streamed bytes) is a parse error, never
+//! unbounded buffering.
+//!
+//! # State-machine semantics of generated dissectors
+//!
+//! Generated `Dissector`s (see `protoc_compiler::codegen`) follow these rules:
+//! - `feed(dir, data)`: while bytes remain and the flow is active: if the
+//!   current state has no grammar for `dir`, `missing_grammar(dir)` fires; if
+//!   the state still has none afterwards, the bytes wait (up to
+//!   `max_message_len`) until a state with a grammar for `dir` is entered.
+//!   Otherwise `dir`'s parser resumes; a parsed message fires `up(res)` or
+//!   `down(res)`, a parse error fires `parse_error(err)` (unhandled: jump
+//!   `fail`) and the rest of that feed is discarded.
+//! - each direction has its own parser and pending bytes; a message in
+//!   progress survives a state change only if the new state has the same
+//!   grammar for that direction, otherwise it restarts from its next byte;
+//! - the current state's transitions for an event are tried in declaration
+//!   order, then `any`'s; the first whose `when` holds fires (actions in
+//!   order, then the jump). No match: nothing happens.
+//! - a jump runs `leave` (old state) then `enter` (new state) and resets the
+//!   state's timeout clock; `jump fail` runs `fail` transitions then drops the
+//!   flow; `jump finish` runs `finish` transitions then ends it. `init` fires
+//!   once before the first byte, then `enter` of the initial state.
+//! - a [`Verdict::Drop`](crate::dissector::Verdict) from any sink call drops
+//!   the flow at once.
+//! - `gap(dir, len)` abandons `dir`'s message in progress (a chunked stream
+//!   gets its `last` call) and fires `gap(len)`; unhandled, it is a parse error
+//!   `gap of N bytes`. `end(dir)` with a message in progress closes its
+//!   chunked stream, then is a parse error `unexpected end of stream`. `tick`
+//!   fires the `timeout(secs)` transitions that fell due.
+
+pub mod input;
+pub mod token;
+pub mod unstuff;
+pub mod until;
+
+use std::fmt;
+
+use crate::dissector::{Cx, Direction, EventSink, FlowInfo, Verdict};
+
+pub use input::{Input, Pending};
+pub use token::{ByteClass, FirstBytes, LazyRegex, TokenDfa, TokenState};
+pub use unstuff::Unstuffer;
+pub use until::{UntilState, UntilToken};
+
+/// What a top-level record parser returns.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Progress<T> {
+    /// The message is complete.
+    Done(T),
+    /// The input ran out; progress is kept in the parser.
+    NeedMore,
+    /// The input does not match the grammar. The parser is reset.
+    Error(ParseError),
+}
+
+/// Why a parsing step did not complete: the `Err` side of [`Step`], so that
+/// generated code can use `?`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Stop {
+    NeedMore,
+    Error(ParseError),
+}
+
+/// The result of one parsing primitive or child parser.
+pub type Step<T> = Result<T, Stop>;
+
+impl<T> From<Step<T>> for Progress<T> {
+    fn from(step: Step<T>) -> Progress<T> {
+        match step {
+            Ok(value) => Progress::Done(value),
+            Err(Stop::NeedMore) => Progress::NeedMore,
+            Err(Stop::Error(err)) => Progress::Error(err),
+        }
+    }
+}
+
+/// Where in the grammar a primitive runs: for error messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Site {
+    /// The record being parsed.
+    pub record: &'static str,
+    /// The field being parsed (or the token's name for an unnamed token).
+    pub field: &'static str,
+}
+
+impl Site {
+    pub const fn new(record: &'static str, field: &'static str) -> Site {
+        Site { record, field }
+    }
+}
+
+/// A message that does not match its grammar.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("parse error at byte {offset} for field {field} in {record}: {reason}")]
+pub struct ParseError {
+    /// Position in the message (0 is its first byte).
+    pub offset: u64,
+    pub field: String,
+    pub record: String,
+    pub reason: String,
+}
+
+impl ParseError {
+    pub fn new(offset: u64, site: Site, reason: impl Into<String>) -> ParseError {
+        ParseError {
+            offset,
+            field: site.field.to_string(),
+            record: site.record.to_string(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Caps on what one direction's parser buffers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Longest token, or non-chunked `bytes until` field, in bytes.
+    pub max_token_len: usize,
+    /// Longest message, not counting chunked (streamed) bytes; also the most
+    /// bytes that may wait for a grammar.
+    pub max_message_len: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits { max_token_len: 64 * 1024, max_message_len: 1024 * 1024 }
+    }
+}
+
+/// What a parser needs besides its input: where to stream chunks, caps, and
+/// whether a sink asked to drop the flow.
+pub struct ParseCx<'a> {
+    pub flow: &'a FlowInfo,
+    pub now: f64,
+    pub dir: Direction,
+    pub sink: &'a mut dyn EventSink,
+    pub limits: Limits,
+    /// Bytes streamed to chunked events in the current message (not counted
+    /// against `max_message_len`).
+    pub streamed: u64,
+    dropped: bool,
+}
+
+impl<'a> ParseCx<'a> {
+    pub fn new(cx: &'a mut Cx<'_>, dir: Direction) -> ParseCx<'a> {
+        ParseCx {
+            flow: cx.flow,
+            now: cx.now,
+            dir,
+            sink: &mut *cx.sink,
+            limits: Limits::default(),
+            streamed: 0,
+            dropped: false,
+        }
+    }
+
+    /// A parse error at the current position of `input`.
+    pub fn error(&self, input: &Input<'_>, site: Site, reason: impl Into<String>) -> Stop {
+        Stop::Error(ParseError::new(input.message_offset(), site, reason))
+    }
+
+    /// Sends one chunk of a streamed event. After a `Drop` verdict, returns
+    /// [`Stop::NeedMore`]: the caller checks [`ParseCx::dropped`].
+    pub fn stream(&mut self, event: &'static str, chunk: &[u8], last: bool) -> Step<()> {
+        if self.dropped {
+            return Err(Stop::NeedMore);
+        }
+        if chunk.is_empty() && !last {
+            return Ok(());
+        }
+        self.streamed += chunk.len() as u64;
+        match self.sink.stream(self.flow, self.dir, self.now, event, chunk, last) {
+            Verdict::Continue => Ok(()),
+            Verdict::Drop => {
+                self.dropped = true;
+                Err(Stop::NeedMore)
+            }
+        }
+    }
+
+    /// Whether a sink answered `Drop`: the flow must stop now.
+    pub fn dropped(&self) -> bool {
+        self.dropped
+    }
+
+    /// Fails when the message so far (streamed bytes aside) exceeds the cap.
+    pub fn check_message_len(&self, input: &Input<'_>, site: Site) -> Step<()> {
+        let kept = input.message_offset().saturating_sub(self.streamed);
+        if kept > self.limits.max_message_len {
+            return Err(self.error(input, site, "message too long"));
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for ParseCx<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ParseCx")
+            .field("flow", &self.flow.id)
+            .field("dir", &self.dir)
+            .field("dropped", &self.dropped)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Bytes as text for traces: printable ASCII as is, the rest as `\xNN`.
+pub fn escape_bytes(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    for &b in bytes {
+        if (0x20..0x7f).contains(&b) && b != b'\\' {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    out
+}

@@ -1,0 +1,389 @@
+//! Token matchers: longest match of a regex at the current position, resumable
+//! across segments.
+//!
+//! Two matchers, chosen by the compiler from the token's regex:
+//! - [`ByteClass`]: the regex is one byte class with a repetition
+//!   (`[[:blank:]]+`, `[^\r\n]*`, `[0-9]{3}`, `[- ]`): a `[bool; 256]` table
+//!   built at compile time (`const fn`), scanned in a tight loop;
+//! - [`TokenDfa`]: anything else (`\r?\n`): an anchored dense DFA (regex-automata)
+//!   built once on first use, run byte by byte with POSIX longest-match
+//!   semantics (`MatchKind::All`, last accepting position remembered).
+//!
+//! A token in progress keeps its state in a [`TokenState`] (bytes so far, DFA
+//! state, last accepting length). A token ends when the next byte cannot
+//! extend it, or when no byte could (a "final" state: `\r\n` after `\n`), so
+//! a message's last token completes without waiting for the next message.
+//! Bytes read past the last accepting position are handed back to the input.
+//!
+//! Patterns are read in byte mode (Unicode off, UTF-8 off: `[^\r\n]` is any
+//! byte but CR and LF), the same way by the compiler ([`token_hir`]) and by
+//! the DFA, so that both agree on what a token matches.
+
+use std::collections::HashSet;
+use std::sync::OnceLock;
+
+use regex_automata::dfa::{dense, Automaton, StartKind};
+use regex_automata::util::primitives::StateID;
+use regex_automata::util::{start, syntax};
+use regex_automata::{Anchored, MatchKind};
+
+use super::{Input, ParseCx, Site, Step, Stop};
+
+/// The syntax settings every token pattern is read with (byte mode).
+pub fn token_syntax() -> syntax::Config {
+    syntax::Config::new().unicode(false).utf8(false)
+}
+
+/// Parses a token pattern to HIR in byte mode, as the DFA reads it.
+pub fn token_hir(pattern: &str) -> Result<regex_syntax::hir::Hir, Box<regex_syntax::Error>> {
+    regex_syntax::ParserBuilder::new()
+        .unicode(false)
+        .utf8(false)
+        .build()
+        .parse(pattern)
+        .map_err(Box::new)
+}
+
+/// The progress of one token match, kept across segments.
+#[derive(Debug, Default, Clone)]
+pub struct TokenState {
+    /// Bytes consumed for this token so far.
+    text: Vec<u8>,
+    /// DFA state after `text` (DFA tokens only; `None` before the first byte).
+    dfa: Option<StateID>,
+    /// Length of the longest prefix of `text` that matches.
+    last_accept: Option<usize>,
+}
+
+impl TokenState {
+    /// Whether a match is under way (some bytes consumed).
+    pub fn in_progress(&self) -> bool {
+        !self.text.is_empty()
+    }
+
+    fn take_text(&mut self) -> String {
+        let text = std::mem::take(&mut self.text);
+        *self = TokenState::default();
+        match String::from_utf8(text) {
+            Ok(s) => s,
+            Err(err) => String::from_utf8_lossy(err.as_bytes()).into_owned(),
+        }
+    }
+
+    /// Gives every consumed byte back to `input` and returns a "does not match" error.
+    fn reject(&mut self, input: &mut Input<'_>, cx: &ParseCx<'_>, site: Site, name: &str) -> Stop {
+        input.unread(&self.text);
+        *self = TokenState::default();
+        cx.error(input, site, format!("token {name} does not match"))
+    }
+
+    fn check_len(&mut self, input: &mut Input<'_>, cx: &ParseCx<'_>, site: Site) -> Step<()> {
+        if self.text.len() > cx.limits.max_token_len {
+            *self = TokenState::default();
+            return Err(cx.error(input, site, "token too long"));
+        }
+        Ok(())
+    }
+}
+
+/// A token that is one byte class repeated `min..=max` times.
+#[derive(Debug)]
+pub struct ByteClass {
+    name: &'static str,
+    table: [bool; 256],
+    min: usize,
+    max: Option<usize>,
+}
+
+impl ByteClass {
+    /// A class of the bytes in the inclusive `ranges`.
+    pub const fn new(name: &'static str, ranges: &[(u8, u8)], min: usize, max: Option<usize>) -> ByteClass {
+        let mut table = [false; 256];
+        let mut i = 0;
+        while i < ranges.len() {
+            let (lo, hi) = ranges[i];
+            let mut b = lo as usize;
+            while b <= hi as usize {
+                table[b] = true;
+                b += 1;
+            }
+            i += 1;
+        }
+        ByteClass { name, table, min, max }
+    }
+
+    pub fn contains(&self, byte: u8) -> bool {
+        self.table[usize::from(byte)]
+    }
+
+    /// Matches the token; its text.
+    pub fn read(&self, state: &mut TokenState, input: &mut Input<'_>, cx: &ParseCx<'_>, site: Site) -> Step<String> {
+        loop {
+            let room = self.max.map_or(usize::MAX, |max| max.saturating_sub(state.text.len()));
+            let chunk = input.chunk();
+            if chunk.is_empty() {
+                return Err(Stop::NeedMore);
+            }
+            let limit = chunk.len().min(room);
+            let taken = chunk
+                .iter()
+                .take(limit)
+                .position(|&b| !self.contains(b))
+                .unwrap_or(limit);
+            let ended = taken < chunk.len() || taken == room;
+            state.text.extend_from_slice(chunk.get(..taken).unwrap_or_default());
+            input.advance(taken);
+            state.check_len(input, cx, site)?;
+            if ended {
+                if state.text.len() < self.min {
+                    return Err(state.reject(input, cx, site, self.name));
+                }
+                return Ok(state.take_text());
+            }
+        }
+    }
+
+    /// Matches the token and forgets its text.
+    pub fn skip(&self, state: &mut TokenState, input: &mut Input<'_>, cx: &ParseCx<'_>, site: Site) -> Step<()> {
+        self.read(state, input, cx, site).map(drop)
+    }
+}
+
+/// A token matched by an anchored dense DFA, built on first use.
+#[derive(Debug)]
+pub struct TokenDfa {
+    name: &'static str,
+    pattern: &'static str,
+    compiled: OnceLock<Result<CompiledDfa, String>>,
+}
+
+/// The DFA of a token with what the matcher needs to know of its states.
+///
+/// regex-automata's DFAs report a match one byte late (the state *after*
+/// the next byte says whether the bytes before it matched), so the matcher
+/// does not use match states directly. Instead, for every state reachable
+/// from the start, it precomputes whether the bytes read so far match
+/// (`ACCEPTS`: the end-of-input transition leads to a match), whether some
+/// continuation can still match (`LIVE`), and whether no byte can extend a
+/// match (`FINAL`), so a token ends as soon as its last byte arrives.
+#[derive(Debug)]
+pub struct CompiledDfa {
+    dfa: dense::DFA<Vec<u32>>,
+    start: StateID,
+    /// `ACCEPTS | LIVE | FINAL` bits, indexed by `StateID::as_usize()`.
+    flags: Vec<u8>,
+}
+
+const ACCEPTS: u8 = 1;
+const LIVE: u8 = 2;
+const FINAL: u8 = 4;
+
+impl CompiledDfa {
+    /// Builds the anchored longest-match DFA of `pattern` (byte mode).
+    pub fn new(pattern: &str) -> Result<CompiledDfa, String> {
+        let build = |syntax: syntax::Config| {
+            dense::Builder::new()
+                .syntax(syntax)
+                .thompson(regex_automata::nfa::thompson::Config::new().utf8(false))
+                .configure(dense::Config::new().match_kind(MatchKind::All).start_kind(StartKind::Anchored))
+                .build(pattern)
+        };
+        let dfa = build(token_syntax())
+            .or_else(|_| build(syntax::Config::new()))
+            .map_err(|err| err.to_string())?;
+        let start = dfa
+            .start_state(&start::Config::new().anchored(Anchored::Yes))
+            .map_err(|err| err.to_string())?;
+        let flags = Self::flags(&dfa, start);
+        Ok(CompiledDfa { dfa, start, flags })
+    }
+
+    /// Walks every state reachable from `start` and computes its flags.
+    fn flags(dfa: &dense::DFA<Vec<u32>>, start: StateID) -> Vec<u8> {
+        let dead = |id: StateID| dfa.is_dead_state(id) || dfa.is_quit_state(id);
+        let mut states = vec![start];
+        let mut seen = HashSet::from([start]);
+        let mut i = 0;
+        while let Some(&state) = states.get(i) {
+            i += 1;
+            for byte in 0..=255u8 {
+                let next = dfa.next_state(state, byte);
+                if !dead(next) && seen.insert(next) {
+                    states.push(next);
+                }
+            }
+        }
+        let size = states.iter().map(|id| id.as_usize() + 1).max().unwrap_or(0);
+        let mut flags = vec![0u8; size];
+        let flag = |flags: &[u8], id: StateID| flags.get(id.as_usize()).copied().unwrap_or(0);
+        for &state in &states {
+            if dfa.is_match_state(dfa.next_eoi_state(state)) {
+                if let Some(f) = flags.get_mut(state.as_usize()) {
+                    *f |= ACCEPTS | LIVE;
+                }
+            }
+        }
+        // LIVE: some path of zero or more bytes leads to an accepting state.
+        let mut changed = true;
+        while changed {
+            changed = false;
+            for &state in &states {
+                if flag(&flags, state) & LIVE != 0 {
+                    continue;
+                }
+                if (0..=255u8).any(|b| flag(&flags, dfa.next_state(state, b)) & LIVE != 0) {
+                    if let Some(f) = flags.get_mut(state.as_usize()) {
+                        *f |= LIVE;
+                        changed = true;
+                    }
+                }
+            }
+        }
+        for &state in &states {
+            let extendable = (0..=255u8).any(|b| flag(&flags, dfa.next_state(state, b)) & LIVE != 0);
+            if !extendable && flag(&flags, state) & ACCEPTS != 0 {
+                if let Some(f) = flags.get_mut(state.as_usize()) {
+                    *f |= FINAL;
+                }
+            }
+        }
+        flags
+    }
+
+    fn flag(&self, state: StateID) -> u8 {
+        self.flags.get(state.as_usize()).copied().unwrap_or(0)
+    }
+
+    /// The anchored start state.
+    pub fn start(&self) -> StateID {
+        self.start
+    }
+
+    /// The state after `byte`, or `None` if no match can follow that byte.
+    pub fn next(&self, state: StateID, byte: u8) -> Option<StateID> {
+        let next = self.dfa.next_state(state, byte);
+        (self.flag(next) & LIVE != 0).then_some(next)
+    }
+
+    /// Whether the bytes read to reach `state` form a match.
+    pub fn accepts(&self, state: StateID) -> bool {
+        self.flag(state) & ACCEPTS != 0
+    }
+
+    /// Whether `state` accepts and no byte can extend the match.
+    pub fn is_final(&self, state: StateID) -> bool {
+        self.flag(state) & FINAL != 0
+    }
+}
+
+impl TokenDfa {
+    pub const fn new(name: &'static str, pattern: &'static str) -> TokenDfa {
+        TokenDfa { name, pattern, compiled: OnceLock::new() }
+    }
+
+    /// The compiled DFA (built on the first call).
+    pub fn compiled(&self) -> Result<&CompiledDfa, &str> {
+        self.compiled
+            .get_or_init(|| CompiledDfa::new(self.pattern))
+            .as_ref()
+            .map_err(String::as_str)
+    }
+
+    /// Matches the token (longest match); its text.
+    pub fn read(&self, state: &mut TokenState, input: &mut Input<'_>, cx: &ParseCx<'_>, site: Site) -> Step<String> {
+        let dfa = self
+            .compiled()
+            .map_err(|err| cx.error(input, site, format!("invalid token {}: {err}", self.name)))?;
+        let mut current = state.dfa.unwrap_or(dfa.start());
+        loop {
+            let chunk = input.chunk();
+            if chunk.is_empty() {
+                state.dfa = Some(current);
+                return Err(Stop::NeedMore);
+            }
+            let mut used = 0;
+            let mut ended = false;
+            for &byte in chunk {
+                let Some(next) = dfa.next(current, byte) else {
+                    ended = true;
+                    break;
+                };
+                current = next;
+                used += 1;
+                if dfa.accepts(current) {
+                    state.last_accept = Some(state.text.len() + used);
+                    if dfa.is_final(current) {
+                        ended = true;
+                        break;
+                    }
+                }
+            }
+            state.text.extend_from_slice(chunk.get(..used).unwrap_or_default());
+            input.advance(used);
+            state.check_len(input, cx, site)?;
+            if ended {
+                return match state.last_accept {
+                    Some(len) => {
+                        let past_match = state.text.split_off(len.min(state.text.len()));
+                        input.unread(&past_match);
+                        Ok(state.take_text())
+                    }
+                    None => Err(state.reject(input, cx, site, self.name)),
+                };
+            }
+        }
+    }
+
+    /// Matches the token and forgets its text.
+    pub fn skip(&self, state: &mut TokenState, input: &mut Input<'_>, cx: &ParseCx<'_>, site: Site) -> Step<()> {
+        self.read(state, input, cx, site).map(drop)
+    }
+}
+
+/// The bytes a token's match can start with, for a fast search of candidate
+/// starts (memchr for up to three bytes, a table otherwise).
+#[derive(Debug, Clone)]
+pub enum FirstBytes {
+    One(u8),
+    Two(u8, u8),
+    Three(u8, u8, u8),
+    Table([bool; 256]),
+}
+
+impl FirstBytes {
+    /// A table of the bytes in the inclusive `ranges`.
+    pub const fn table(ranges: &[(u8, u8)]) -> FirstBytes {
+        FirstBytes::Table(ByteClass::new("", ranges, 0, None).table)
+    }
+
+    /// Position of the first byte of `haystack` that may start a match.
+    pub fn find(&self, haystack: &[u8]) -> Option<usize> {
+        match *self {
+            FirstBytes::One(a) => memchr::memchr(a, haystack),
+            FirstBytes::Two(a, b) => memchr::memchr2(a, b, haystack),
+            FirstBytes::Three(a, b, c) => memchr::memchr3(a, b, c, haystack),
+            FirstBytes::Table(ref table) => haystack.iter().position(|&b| table[usize::from(b)]),
+        }
+    }
+}
+
+/// A regex for `subject ~ /pattern/` in spec expressions, compiled on first
+/// use. An invalid pattern (rejected by the checker already) never matches.
+#[derive(Debug)]
+pub struct LazyRegex {
+    pattern: &'static str,
+    regex: OnceLock<Option<regex::Regex>>,
+}
+
+impl LazyRegex {
+    pub const fn new(pattern: &'static str) -> LazyRegex {
+        LazyRegex { pattern, regex: OnceLock::new() }
+    }
+
+    pub fn is_match(&self, subject: &str) -> bool {
+        self.regex
+            .get_or_init(|| regex::Regex::new(self.pattern).ok())
+            .as_ref()
+            .is_some_and(|re| re.is_match(subject))
+    }
+}

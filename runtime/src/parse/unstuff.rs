@@ -1,0 +1,96 @@
+//! RFC 5321 §4.5.2 dot-unstuffing of a chunk stream (`transform unstuff`).
+//!
+//! A sender doubles the dot that starts a line of mail content (`\n..` on the
+//! wire for `\n.` in the mail); the receiver drops one. The stream arrives in
+//! chunks cut anywhere, so the [`Unstuffer`] remembers where the previous
+//! chunk ended: at a line start, or just after a line-start dot.
+//!
+//! Invariant: the output is the input with exactly the second dot of every
+//! line-start `..` removed (the stream's first byte counts as a line start),
+//! whatever the chunk boundaries; output pieces borrow from the input (no copy).
+
+/// Where the previous chunk ended, for the next one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum Position {
+    /// At the start of a line (the stream's start, or after `\n`).
+    #[default]
+    LineStart,
+    /// Just after a dot that started a line.
+    AfterLineStartDot,
+    /// Anywhere else.
+    MidLine,
+}
+
+/// Removes dot-stuffing from a stream fed chunk by chunk.
+#[derive(Debug, Clone, Default)]
+pub struct Unstuffer {
+    position: Position,
+}
+
+impl Unstuffer {
+    /// Feeds `chunk`; calls `emit` with the pieces of the unstuffed output, in
+    /// order. Stops early, returning the error, when `emit` fails.
+    pub fn feed<'c, E>(&mut self, chunk: &'c [u8], mut emit: impl FnMut(&'c [u8]) -> Result<(), E>) -> Result<(), E> {
+        let mut piece_start = 0;
+        for (i, &byte) in chunk.iter().enumerate() {
+            self.position = match (self.position, byte) {
+                (Position::AfterLineStartDot, b'.') => {
+                    emit(chunk.get(piece_start..i).unwrap_or_default())?;
+                    piece_start = i + 1;
+                    Position::MidLine
+                }
+                (Position::LineStart, b'.') => Position::AfterLineStartDot,
+                (_, b'\n') => Position::LineStart,
+                _ => Position::MidLine,
+            };
+        }
+        let rest = chunk.get(piece_start..).unwrap_or_default();
+        if !rest.is_empty() {
+            emit(rest)?;
+        }
+        Ok(())
+    }
+
+    /// Unstuffs a whole buffer at once (for non-chunked fields and tests).
+    pub fn unstuff_all(bytes: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(bytes.len());
+        let _ = Unstuffer::default().feed(bytes, |piece| {
+            out.extend_from_slice(piece);
+            Ok::<(), ()>(())
+        });
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unstuff_split(bytes: &[u8], split: usize) -> Vec<u8> {
+        let mut unstuffer = Unstuffer::default();
+        let mut out = Vec::new();
+        let (a, b) = bytes.split_at(split);
+        for chunk in [a, b] {
+            let _ = unstuffer.feed(chunk, |piece| {
+                out.extend_from_slice(piece);
+                Ok::<(), ()>(())
+            });
+        }
+        out
+    }
+
+    #[test]
+    fn removes_one_dot_at_line_starts_only() {
+        assert_eq!(Unstuffer::unstuff_all(b"..a\r\n..b\r\nc..d\r\n.e\r\n"), b".a\r\n.b\r\nc..d\r\n.e\r\n");
+        assert_eq!(Unstuffer::unstuff_all(b"...\n"), b"..\n");
+    }
+
+    #[test]
+    fn gives_the_same_output_for_every_split() {
+        let input = b"..x\n...\n.\n..\nab..\n\n..";
+        let whole = Unstuffer::unstuff_all(input);
+        for split in 0..=input.len() {
+            assert_eq!(unstuff_split(input, split), whole, "split at {split}");
+        }
+    }
+}

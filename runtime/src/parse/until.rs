@@ -1,0 +1,309 @@
+//! `bytes until TOKEN`: the bytes up to (not including) the first match of an
+//! end token, streamed chunk by chunk to an event or collected into a field.
+//!
+//! The search never buffers the blob: candidate starts of the end token are
+//! found with memchr on the token's possible first bytes ([`FirstBytes`]),
+//! and each candidate is confirmed by running the token's anchored DFA. Every
+//! byte before a candidate is emitted at once, borrowed from the input. When
+//! the input ends inside a possible match, only the candidate's bytes are held
+//! back (at most the token's longest match), so an end token straddling
+//! segments is still found.
+//!
+//! Invariants:
+//! - emitted bytes, in order, are exactly the bytes before the end token;
+//! - the end token itself is left unread in the input, for the element that
+//!   follows (`DATA_END;` in SMTP);
+//! - a failed candidate emits its first byte and hands the rest back to the
+//!   input to be searched again, so overlapping candidates are not missed.
+
+use regex_automata::util::primitives::StateID;
+
+use super::token::{FirstBytes, TokenDfa};
+use super::unstuff::Unstuffer;
+use super::{Input, ParseCx, Site, Step, Stop};
+
+/// A transform applied to the bytes before they are emitted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transform {
+    /// RFC 5321 dot-unstuffing ([`Unstuffer`]).
+    Unstuff,
+}
+
+/// The end token of a `bytes until` field and how to find its starts.
+#[derive(Debug)]
+pub struct UntilToken {
+    token: &'static TokenDfa,
+    first: FirstBytes,
+    transform: Option<Transform>,
+}
+
+/// A possible end token under way: its DFA state and the bytes it has read.
+#[derive(Debug, Clone)]
+struct Candidate {
+    state: StateID,
+    held: Vec<u8>,
+}
+
+/// The progress of one `bytes until` field, kept across segments.
+#[derive(Debug, Clone, Default)]
+pub struct UntilState {
+    candidate: Option<Candidate>,
+    unstuffer: Unstuffer,
+    /// The bytes so far (collected fields only).
+    collected: Vec<u8>,
+    /// Whether the field has started (a stream then needs its `last` call).
+    started: bool,
+}
+
+impl UntilState {
+    /// Whether the field has begun and not ended.
+    pub fn in_progress(&self) -> bool {
+        self.started
+    }
+}
+
+impl UntilToken {
+    pub const fn new(token: &'static TokenDfa, first: FirstBytes, transform: Option<Transform>) -> UntilToken {
+        UntilToken { token, first, transform }
+    }
+
+    /// Streams the bytes before the end token to `event`, then a final empty
+    /// chunk with `last = true`.
+    pub fn stream(
+        &self,
+        state: &mut UntilState,
+        input: &mut Input<'_>,
+        cx: &mut ParseCx<'_>,
+        site: Site,
+        event: &'static str,
+    ) -> Step<()> {
+        let UntilState { candidate, unstuffer, started, .. } = state;
+        let transform = self.transform;
+        self.scan(candidate, started, input, cx, site, &mut |cx, piece| match transform {
+            Some(Transform::Unstuff) => unstuffer.feed(piece, |out| cx.stream(event, out, false)),
+            None => cx.stream(event, piece, false),
+        })?;
+        *state = UntilState::default();
+        cx.stream(event, &[], true)
+    }
+
+    /// Closes a stream cut short (end of flow, gap, abandoned message): the
+    /// bytes held as a possible end token are data after all, then comes the
+    /// `last` call, if the stream had started. The state is reset.
+    pub fn end_stream(&self, state: &mut UntilState, cx: &mut ParseCx<'_>, event: &'static str) -> Step<()> {
+        let state = std::mem::take(state);
+        if !state.started {
+            return Ok(());
+        }
+        let mut unstuffer = state.unstuffer;
+        if let Some(candidate) = state.candidate {
+            match self.transform {
+                Some(Transform::Unstuff) => unstuffer.feed(&candidate.held, |out| cx.stream(event, out, false))?,
+                None => cx.stream(event, &candidate.held, false)?,
+            }
+        }
+        cx.stream(event, &[], true)
+    }
+
+    /// Collects the bytes before the end token (at most `max_token_len`).
+    pub fn collect(&self, state: &mut UntilState, input: &mut Input<'_>, cx: &mut ParseCx<'_>, site: Site) -> Step<Vec<u8>> {
+        let UntilState { candidate, unstuffer, collected, started } = state;
+        let transform = self.transform;
+        let mut overflow = false;
+        let scanned = self.scan(candidate, started, input, cx, site, &mut |cx, piece| {
+            let mut keep = |out: &[u8]| {
+                if collected.len() + out.len() > cx.limits.max_token_len {
+                    overflow = true;
+                    return Err(Stop::NeedMore);
+                }
+                collected.extend_from_slice(out);
+                Ok(())
+            };
+            match transform {
+                Some(Transform::Unstuff) => unstuffer.feed(piece, keep),
+                None => keep(piece),
+            }
+        });
+        if overflow {
+            *state = UntilState::default();
+            return Err(cx.error(input, site, "field too long"));
+        }
+        scanned?;
+        let bytes = std::mem::take(&mut state.collected);
+        *state = UntilState::default();
+        Ok(bytes)
+    }
+
+    /// Consumes input up to the end token, passing the bytes before it to
+    /// `emit`. Returns when the end token is found (left unread).
+    fn scan(
+        &self,
+        candidate: &mut Option<Candidate>,
+        started: &mut bool,
+        input: &mut Input<'_>,
+        cx: &mut ParseCx<'_>,
+        site: Site,
+        emit: &mut dyn FnMut(&mut ParseCx<'_>, &[u8]) -> Step<()>,
+    ) -> Step<()> {
+        let dfa = self
+            .token
+            .compiled()
+            .map_err(|err| cx.error(input, site, format!("invalid end token: {err}")))?;
+        *started = true;
+        loop {
+            let chunk = input.chunk();
+            if chunk.is_empty() {
+                return Err(Stop::NeedMore);
+            }
+            let Some(cand) = candidate else {
+                // Searching: emit everything before the next possible start.
+                match self.first.find(chunk) {
+                    Some(start) => {
+                        emit(cx, chunk.get(..start).unwrap_or_default())?;
+                        input.advance(start);
+                        *candidate = Some(Candidate { state: dfa.start(), held: Vec::new() });
+                    }
+                    None => {
+                        let len = chunk.len();
+                        emit(cx, chunk)?;
+                        input.advance(len);
+                    }
+                }
+                continue;
+            };
+            // Confirming a candidate: run the DFA until it matches or dies.
+            let mut used = 0;
+            let mut outcome = None;
+            for &byte in chunk {
+                match dfa.next(cand.state, byte) {
+                    None => {
+                        outcome = Some(false);
+                        break;
+                    }
+                    Some(next) => {
+                        cand.state = next;
+                        used += 1;
+                        if dfa.accepts(next) {
+                            outcome = Some(true);
+                            break;
+                        }
+                    }
+                }
+            }
+            cand.held.extend_from_slice(chunk.get(..used).unwrap_or_default());
+            input.advance(used);
+            if cand.held.len() > cx.limits.max_token_len {
+                return Err(cx.error(input, site, "end token too long"));
+            }
+            match outcome {
+                None => {}
+                Some(true) => {
+                    input.unread(&cand.held);
+                    *candidate = None;
+                    return Ok(());
+                }
+                Some(false) => {
+                    let held = std::mem::take(&mut cand.held);
+                    *candidate = None;
+                    let (first, rest) = held.split_at(held.len().min(1));
+                    input.unread(rest);
+                    emit(cx, first)?;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dissector::{Cx, Direction, EventSink, FlowInfo, Severity, Verdict};
+    use crate::parse::Pending;
+    use std::net::SocketAddr;
+
+    static DATA_END: TokenDfa = TokenDfa::new("DATA_END", r"\r?\n\.\r?\n");
+    static UNTIL_DATA_END: UntilToken = UntilToken::new(&DATA_END, FirstBytes::Two(b'\r', b'\n'), None);
+    static UNTIL_DATA_END_UNSTUFFED: UntilToken =
+        UntilToken::new(&DATA_END, FirstBytes::Two(b'\r', b'\n'), Some(Transform::Unstuff));
+
+    #[derive(Default)]
+    struct Chunks {
+        bytes: Vec<u8>,
+        lasts: usize,
+    }
+
+    impl EventSink for Chunks {
+        fn event(&mut self, _: &FlowInfo, _: Direction, _: f64, _: &'static str, _: &crate::value::Value) -> Verdict {
+            Verdict::Continue
+        }
+        fn stream(&mut self, _: &FlowInfo, _: Direction, _: f64, _: &'static str, chunk: &[u8], last: bool) -> Verdict {
+            self.bytes.extend_from_slice(chunk);
+            self.lasts += usize::from(last);
+            Verdict::Continue
+        }
+        fn alert(&mut self, _: &FlowInfo, _: Direction, _: f64, _: Severity, _: &str) {}
+    }
+
+    fn flow() -> FlowInfo {
+        let addr: SocketAddr = ([127, 0, 0, 1], 25).into();
+        FlowInfo { id: 1, src: addr, dst: addr }
+    }
+
+    /// Streams `segments` through `until`; the emitted bytes, the number of
+    /// `last` calls and the unread rest (which must start with the end token).
+    fn run(until: &UntilToken, segments: &[&[u8]]) -> (Vec<u8>, usize, Vec<u8>) {
+        let flow = flow();
+        let mut sink = Chunks::default();
+        let mut pending = Pending::default();
+        let mut state = UntilState::default();
+        let mut rest = Vec::new();
+        let mut done = false;
+        for segment in segments {
+            let mut cx = Cx { flow: &flow, now: 0.0, sink: &mut sink };
+            let mut pcx = ParseCx::new(&mut cx, Direction::Up);
+            let mut input = Input::new(&mut pending, segment);
+            if !done {
+                match until.stream(&mut state, &mut input, &mut pcx, Site::new("r", "f"), "ev") {
+                    Ok(()) => done = true,
+                    Err(Stop::NeedMore) => {}
+                    Err(Stop::Error(err)) => panic!("unexpected {err}"),
+                }
+            }
+            if done {
+                rest.extend(input.context(usize::MAX));
+                input.discard();
+            }
+        }
+        (sink.bytes, sink.lasts, rest)
+    }
+
+    #[test]
+    fn finds_the_end_token_at_every_split() {
+        let message = b"BLA BLA\r\n.x\r\nMORE\r\n\r\n.\r\nQUIT\n";
+        for split in 0..=message.len() {
+            let (a, b) = message.split_at(split);
+            let (bytes, lasts, rest) = run(&UNTIL_DATA_END, &[a, b]);
+            assert_eq!(bytes, b"BLA BLA\r\n.x\r\nMORE\r\n", "split at {split}");
+            assert_eq!(lasts, 1);
+            assert_eq!(rest, b"\r\n.\r\nQUIT\n");
+        }
+    }
+
+    #[test]
+    fn finds_the_end_token_fed_byte_by_byte_with_unstuffing() {
+        let message = b"..a\n..\n.\n";
+        let segments: Vec<&[u8]> = message.chunks(1).collect();
+        let (bytes, lasts, rest) = run(&UNTIL_DATA_END_UNSTUFFED, &segments);
+        assert_eq!(bytes, b".a\n.");
+        assert_eq!(lasts, 1);
+        assert_eq!(rest, b"\n.\n");
+    }
+
+    #[test]
+    fn waits_while_the_end_token_is_incomplete() {
+        let (bytes, lasts, rest) = run(&UNTIL_DATA_END, &[b"abc\r\n", b".", b"\r"]);
+        assert_eq!(bytes, b"abc");
+        assert_eq!(lasts, 0);
+        assert!(rest.is_empty());
+    }
+}

@@ -1,0 +1,514 @@
+{#- The Rust module generated for one spec. Rendered by
+    compiler/src/codegen/mod.rs from the plans built in records.rs and
+    machine.rs; step and handler bodies arrive already written. The output is
+    then parsed with syn and pretty-printed, so layout here is free. -#}
+/// The spec this module was generated from (for traces).
+const SOURCE: &str = {{ source_lit }};
+
+{% for c in consts -%}
+/// `const {{ c.name }}` of the spec: the value for a key, if any.
+pub fn {{ c.fn_name }}(key: &str) -> Option<&'static str> {
+    match key {
+        {% for (key, value) in c.entries -%}
+        {{ key }} => Some({{ value }}),
+        {% endfor -%}
+        _ => None,
+    }
+}
+{% endfor %}
+
+{% for t in tokens -%}
+/// `token {{ t.name }} = /{{ t.pattern }}/;`
+pub static {{ t.static_name }}: {{ t.rust_type }} = {{ t.init }};
+{% endfor %}
+
+{% for u in untils -%}
+/// The end of a `bytes until {{ u.token_static }}` field, and the bytes its match can start with.
+pub static {{ u.static_name }}: UntilToken = UntilToken::new(&{{ u.token_static }}, {{ u.first_bytes }}, {% if u.unstuff %}Some(Transform::Unstuff){% else %}None{% endif %});
+{% endfor %}
+
+{% for (i, p) in patterns -%}
+/// The regex of a `~ /{{ p }}/` match.
+static PATTERN_{{ i }}: LazyRegex = LazyRegex::new({{ p|raw_lit }});
+{% endfor %}
+
+{% for r in records %}
+/// The result of `record {{ r.name }}`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct {{ r.type_name }} {
+    {% for f in r.fields -%}
+    pub {{ f.ident }}: {{ f.rust_type }},
+    {% endfor %}
+}
+
+impl ToValue for {{ r.type_name }} {
+    /// The record as a `Value::Record`, fields in spec order, absent optionals omitted.
+    fn to_value(&self) -> Value {
+        {{ r.to_value_body }}
+    }
+}
+
+/// Parses `record {{ r.name }}` one segment at a time: the state of a message
+/// in progress stays in this struct between calls.
+#[derive(Debug, Default)]
+pub struct {{ r.parser_name }} {
+    /// The next step to run.
+    step: u32,
+    /// The fields parsed so far.
+    result: {{ r.type_name }},
+    {% for (name, ty) in r.slots -%}
+    {{ name }}: {{ ty }},
+    {% endfor %}
+}
+
+impl {{ r.parser_name }} {
+    /// Parses one `{{ r.name }}`, resuming where the last call stopped. After
+    /// `Done` or `Error` the parser is ready for the next message.
+    pub fn parse(&mut self, input: &mut Input<'_>, cx: &mut ParseCx<'_>) -> Progress<{{ r.type_name }}> {
+        let progress = Progress::from(self.run(input, cx));
+        if let Progress::Error(_) = progress {
+            *self = Self::default();
+        }
+        progress
+    }
+
+    /// Runs the steps from `self.step` on; `?` returns `NeedMore` (state kept)
+    /// and errors to the caller.
+    pub fn run(&mut self, {% if r.uses_input %}input{% else %}_input{% endif %}: &mut Input<'_>, {% if r.uses_cx %}cx{% else %}_cx{% endif %}: &mut ParseCx<'_>) -> Step<{{ r.type_name }}> {
+        {% if r.steps.is_empty() -%}
+        Ok(std::mem::take(self).result)
+        {%- else -%}
+        loop {
+            match self.step {
+                {% for step in r.steps -%}
+                {{ step.number }} => {
+                    protoc_comment!({{ step.comment|str_lit }});
+                    {{ step.body }}
+                }
+                {% endfor -%}
+                _ => {
+                    protoc_comment!("The record is complete: hand it over and start afresh.");
+                    return Ok(std::mem::take(self).result);
+                }
+            }
+        }
+        {%- endif %}
+    }
+
+    /// Sends the `last` call of a chunked field cut short (end of stream, gap).
+    pub fn end_streams(&mut self, {% if r.end_streams.is_empty() %}_cx{% else %}cx{% endif %}: &mut ParseCx<'_>) -> Step<()> {
+        {% for s in r.end_streams -%}
+        {{ s }}
+        {% endfor -%}
+        Ok(())
+    }
+}
+{% endfor %}
+
+/// The states of `{{ spec_name }}`'s state machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum State {
+    {% for (variant, _, initial) in machine.states -%}
+    {% if initial %}#[default]{% endif %}
+    {{ variant }},
+    {% endfor %}
+}
+
+impl State {
+    /// The state's name in the spec.
+    pub fn name(self) -> &'static str {
+        match self {
+            {% for (variant, name, _) in machine.states -%}
+            State::{{ variant }} => {{ name|str_lit }},
+            {% endfor %}
+        }
+    }
+}
+
+/// The messages states ask for (exported records used as grammars).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Message {
+    {% for m in machine.messages -%}
+    {{ m.variant }},
+    {% endfor %}
+}
+
+impl Message {
+    fn record(self) -> &'static str {
+        match self {
+            {% for m in machine.messages -%}
+            Message::{{ m.variant }} => {{ m.record|str_lit }},
+            {% endfor %}
+        }
+    }
+}
+
+/// The state machine: current state, flow status and timeout clock. The
+/// transition handlers below are the spec's transitions, in order.
+#[derive(Debug)]
+struct Machine {
+    state: State,
+    status: FlowStatus,
+    /// The direction of the bytes being handled (for `trigger` and `alert`).
+    dir: Direction,
+    /// Whether `init` has fired.
+    started: bool,
+    /// Capture time the current state was entered, and of the last `tick`.
+    entered_at: f64,
+    ticked_at: f64,
+    /// Nested jumps (from `enter`/`leave` transitions), to stop jump loops.
+    jumps: u32,
+}
+
+impl Default for Machine {
+    fn default() -> Machine {
+        Machine {
+            state: State::default(),
+            status: FlowStatus::Active,
+            dir: Direction::Up,
+            started: false,
+            entered_at: 0.0,
+            ticked_at: 0.0,
+            jumps: 0,
+        }
+    }
+}
+
+impl Machine {
+    /// Fires `init`, then `enter` of the initial state, once, before the first byte.
+    fn start(&mut self, cx: &mut Cx<'_>) -> Result<(), Dropped> {
+        if self.started {
+            return Ok(());
+        }
+        self.started = true;
+        self.entered_at = cx.now;
+        self.ticked_at = cx.now;
+        let initial = self.state;
+        self.on_init(cx)?;
+        if self.state == initial && self.status == FlowStatus::Active {
+            machine::trace(cx, format_args!("state machine: enter state {}", self.state.name()));
+            self.on_enter(cx)?;
+        }
+        Ok(())
+    }
+
+    /// The message the current state expects from `dir`, if any.
+    fn grammar(&self, dir: Direction) -> Option<Message> {
+        match (dir, self.state) {
+            {% for (pattern, variant) in machine.grammars -%}
+            {{ pattern }} => Some(Message::{{ variant }}),
+            {% endfor -%}
+            {% if !grammars_exhaustive %}_ => None,{% endif %}
+        }
+    }
+
+    {% if machine.uses_goto -%}
+    /// Jumps to `target`: `leave` the current state, `enter` the new one, and
+    /// restart the timeout clock.
+    fn goto(&mut self, target: State, cx: &mut Cx<'_>) -> Result<(), Dropped> {
+        self.jumps += 1;
+        if self.jumps > 64 {
+            machine::trace(cx, format_args!("state machine: too many nested jumps"));
+            return Err(Dropped);
+        }
+        self.on_leave(cx)?;
+        self.state = target;
+        self.entered_at = cx.now;
+        self.ticked_at = cx.now;
+        machine::trace(cx, format_args!("state machine: enter state {}", target.name()));
+        self.on_enter(cx)?;
+        self.jumps -= 1;
+        Ok(())
+    }
+    {%- endif %}
+
+    /// Jumps to `fail`: runs the `fail` transitions, then drops the flow.
+    fn fail(&mut self, cx: &mut Cx<'_>) -> Handled {
+        machine::trace(cx, format_args!("state machine: fail in state {}", self.state.name()));
+        self.on_fail(cx)?;
+        Err(Dropped)
+    }
+
+    {% if machine.uses_finish -%}
+    /// Jumps to `finish`: runs the `finish` transitions, then ends the flow.
+    fn finish(&mut self, cx: &mut Cx<'_>) -> Handled {
+        machine::trace(cx, format_args!("state machine: finish in state {}", self.state.name()));
+        self.on_finish(cx)?;
+        self.status = FlowStatus::Finished;
+        Ok(true)
+    }
+    {%- endif %}
+
+    /// Fires `parse_error(err)`; unhandled, it jumps to `fail`.
+    fn report_parse_error(&mut self, err: &ParseError, context: &[u8], cx: &mut Cx<'_>) -> Result<(), Dropped> {
+        machine::notify_parse_error(cx, self.dir, err, context);
+        if !self.on_parse_error(&err.to_string(), cx)? {
+            self.fail(cx)?;
+        }
+        Ok(())
+    }
+
+    /// Fires the `timeout` transitions that fell due since the last tick.
+    fn tick(&mut self, cx: &mut Cx<'_>) -> Result<(), Dropped> {
+        let from = self.ticked_at - self.entered_at;
+        let to = cx.now - self.entered_at;
+        if to > from {
+            self.ticked_at = cx.now;
+            self.on_timeout(from, to, cx)?;
+        }
+        Ok(())
+    }
+
+    {% for h in machine.handlers %}
+    {{ h }}
+    {% endfor %}
+}
+
+/// One parser per message kind, and which one has a message in progress.
+#[derive(Debug, Default)]
+struct Parsers {
+    active: Option<Message>,
+    {% for m in machine.messages -%}
+    {{ m.slot }}: {{ m.parser_name }},
+    {% endfor %}
+}
+
+impl Parsers {
+    {% for m in machine.messages %}
+    /// Resumes (or starts) a `{{ m.record }}` message.
+    fn {{ m.method }}(&mut self, input: &mut Input<'_>, dir: Direction, cx: &mut Cx<'_>) -> Result<Progress<{{ m.type_name }}>, Dropped> {
+        self.begin(Message::{{ m.variant }}, input, dir, cx)?;
+        let mut pcx = ParseCx::new(cx, dir);
+        let progress = self.{{ m.slot }}.parse(input, &mut pcx);
+        if pcx.dropped() {
+            return Err(Dropped);
+        }
+        if !matches!(progress, Progress::NeedMore) {
+            self.active = None;
+        }
+        Ok(progress)
+    }
+    {% endfor %}
+
+    /// Makes `message` the one in progress: a message of another kind still
+    /// in progress (the state changed under it) is abandoned.
+    fn begin(&mut self, message: Message, input: &mut Input<'_>, dir: Direction, cx: &mut Cx<'_>) -> Result<(), Dropped> {
+        if self.active != Some(message) {
+            self.abandon(dir, cx)?;
+            self.active = Some(message);
+            input.start_message();
+        }
+        Ok(())
+    }
+
+    /// Abandons the message in progress, if any: its chunked stream gets its
+    /// `last` call and its parser starts afresh.
+    fn abandon(&mut self, dir: Direction, cx: &mut Cx<'_>) -> Result<(), Dropped> {
+        let mut pcx = ParseCx::new(cx, dir);
+        match self.active.take() {
+            {% for m in machine.messages -%}
+            Some(Message::{{ m.variant }}) => {
+                {% if m.streams %}let _ = self.{{ m.slot }}.end_streams(&mut pcx);{% endif %}
+                self.{{ m.slot }} = {{ m.parser_name }}::default();
+            }
+            {% endfor -%}
+            None => {}
+        }
+        if pcx.dropped() {
+            return Err(Dropped);
+        }
+        Ok(())
+    }
+}
+
+/// What one direction keeps: bytes waiting or handed back, and its parsers.
+#[derive(Debug, Default)]
+struct Channel {
+    pending: Pending,
+    parsers: Parsers,
+}
+
+/// The `{{ spec_name }}` dissector for one flow: parses each direction with
+/// the grammar of the current state and runs the state machine. See
+/// `protoc_runtime::parse` for the semantics of `feed`, `gap`, `end` and `tick`.
+#[derive(Debug, Default)]
+pub struct {{ dissector }} {
+    machine: Machine,
+    up: Channel,
+    down: Channel,
+}
+
+impl {{ dissector }} {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The current state.
+    pub fn state(&self) -> State {
+        self.machine.state
+    }
+
+    fn channel(&mut self, dir: Direction) -> &mut Channel {
+        match dir {
+            Direction::Up => &mut self.up,
+            Direction::Down => &mut self.down,
+        }
+    }
+
+    /// Parses `dir`'s bytes (pending ones first, then `data`) until they run
+    /// out or the flow stops.
+    fn process(&mut self, dir: Direction, data: &[u8], cx: &mut Cx<'_>) -> Result<(), Dropped> {
+        let channel = match dir {
+            Direction::Up => &mut self.up,
+            Direction::Down => &mut self.down,
+        };
+        let parsers = &mut channel.parsers;
+        let mut input = Input::new(&mut channel.pending, data);
+        self.machine.dir = dir;
+        while self.machine.status == FlowStatus::Active && !input.is_empty() {
+            match (dir, self.machine.state) {
+                {% for (pattern, body) in machine.arms -%}
+                {{ pattern }} => {
+                    {{ body }}
+                }
+                {% endfor -%}
+                {% if !grammars_exhaustive -%}
+                _ => {
+                    self.machine.on_missing_grammar(dir.name(), cx)?;
+                    if self.machine.grammar(dir).is_none() {
+                        protoc_comment!("Still no grammar: the bytes wait for a state that has one.");
+                        let cap = usize::try_from(Limits::default().max_message_len).unwrap_or(usize::MAX);
+                        if let Err(waiting) = input.keep_rest(cap) {
+                            let reason = format!("{waiting} bytes wait for a grammar");
+                            let err = ParseError::new(input.message_offset(), Site::new("<none>", "<unknown>"), reason);
+                            input.discard();
+                            self.machine.report_parse_error(&err, &[], cx)?;
+                        }
+                        break;
+                    }
+                }
+                {%- endif %}
+            }
+        }
+        Ok(())
+    }
+
+    /// Parses bytes that waited for a grammar, now that the state has one.
+    fn process_waiting(&mut self, cx: &mut Cx<'_>) -> Result<(), Dropped> {
+        loop {
+            let mut progressed = false;
+            for dir in [Direction::Up, Direction::Down] {
+                let waiting = self.channel(dir).pending.len();
+                if waiting > 0 && self.machine.status == FlowStatus::Active && self.machine.grammar(dir).is_some() {
+                    self.process(dir, &[], cx)?;
+                    progressed |= self.channel(dir).pending.len() != waiting;
+                }
+            }
+            if !progressed {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Records the outcome of a call: `Err(Dropped)` drops the flow.
+    fn settle(&mut self, result: Result<(), Dropped>, cx: &mut Cx<'_>) {
+        if result.is_err() {
+            self.machine.status = FlowStatus::Dropped;
+            machine::trace(cx, format_args!("state machine: flow dropped"));
+        }
+    }
+}
+
+impl Dissector for {{ dissector }} {
+    fn feed(&mut self, dir: Direction, data: &[u8], cx: &mut Cx<'_>) {
+        if self.machine.status != FlowStatus::Active {
+            return;
+        }
+        let result = self
+            .machine
+            .start(cx)
+            .and_then(|()| self.process(dir, data, cx))
+            .and_then(|()| self.process_waiting(cx));
+        self.settle(result, cx);
+    }
+
+    fn gap(&mut self, dir: Direction, len: u64, cx: &mut Cx<'_>) {
+        if self.machine.status != FlowStatus::Active {
+            return;
+        }
+        let result = self.machine.start(cx).and_then(|()| {
+            self.machine.dir = dir;
+            machine::notify_gap(cx, dir, len);
+            let record = self.channel(dir).parsers.active.map_or("<none>", Message::record);
+            self.channel(dir).parsers.abandon(dir, cx)?;
+            self.channel(dir).pending.clear();
+            let len = i64::try_from(len).unwrap_or(i64::MAX);
+            if !self.machine.on_gap(len, cx)? {
+                let err = ParseError::new(0, Site::new(record, "<unknown>"), format!("gap of {len} bytes"));
+                self.machine.report_parse_error(&err, &[], cx)?;
+            }
+            Ok(())
+        });
+        self.settle(result, cx);
+    }
+
+    fn end(&mut self, dir: Direction, cx: &mut Cx<'_>) {
+        if self.machine.status != FlowStatus::Active {
+            return;
+        }
+        let result = self.machine.start(cx).and_then(|()| {
+            self.machine.dir = dir;
+            let channel = self.channel(dir);
+            let Some(message) = channel.parsers.active else {
+                return Ok(());
+            };
+            let offset = channel.pending.message_offset();
+            channel.parsers.abandon(dir, cx)?;
+            let err = ParseError::new(offset, Site::new(message.record(), "<unknown>"), "unexpected end of stream");
+            self.machine.report_parse_error(&err, &[], cx)
+        });
+        self.settle(result, cx);
+    }
+
+    fn tick(&mut self, cx: &mut Cx<'_>) {
+        if self.machine.status != FlowStatus::Active {
+            return;
+        }
+        let result = self.machine.start(cx).and_then(|()| self.machine.tick(cx));
+        self.settle(result, cx);
+    }
+
+    fn status(&self) -> FlowStatus {
+        self.machine.status
+    }
+}
+
+fn new_dissector() -> Box<dyn Dissector> {
+    Box::new({{ dissector }}::new())
+}
+
+{% for r in schema_records -%}
+/// The fields of `record {{ r.name }}`, for checking rules.
+const {{ r.const_name }}: &[FieldSchema] = &[
+    {% for (name, ty) in r.fields -%}
+    FieldSchema { name: {{ name|str_lit }}, ty: {{ ty|str_lit }} },
+    {% endfor %}
+];
+{% endfor %}
+
+/// What the runtime needs to know of `{{ spec_name }}`.
+pub static SPEC: SpecDescriptor = SpecDescriptor {
+    name: {{ spec_name|str_lit }},
+    ports: &[{{ ports }}],
+    events: &[
+        {% for e in events -%}
+        EventSchema { name: {{ e.name|str_lit }}, streamed: {{ e.streamed }}, fields: {{ e.fields }} },
+        {% endfor %}
+    ],
+    new_dissector,
+    records: &[
+        {% for r in schema_records -%}
+        ({{ r.name|str_lit }}, {{ r.const_name }}),
+        {% endfor %}
+    ],
+};
