@@ -43,12 +43,6 @@ pub struct Args {
     spec_dir: Option<PathBuf>,
 }
 
-/// The specs built into the binary, as source. The compiled-spec registry
-/// (`src/specs.rs`, with each spec's `SpecDescriptor`) replaces this with
-/// `Schema::from_descriptors(...)` once it lands.
-const BUILT_IN_SPECS: &[(&str, &str)] =
-    &[("specs/smtp.proto", include_str!("../../specs/smtp.proto"))];
-
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut stderr = std::io::stderr().lock();
     let Some(schema) = schema(&args, &mut stderr)? else {
@@ -89,12 +83,10 @@ fn schema(args: &Args, stderr: &mut impl Write) -> anyhow::Result<Option<Schema>
     if let Some(dir) = &args.spec_dir {
         paths.extend(proto_files(dir)?);
     }
-    let mut results = Vec::new();
     if paths.is_empty() && args.spec_dir.is_none() {
-        for (name, source) in BUILT_IN_SPECS {
-            results.push(protoc_compiler::check_source(name, source));
-        }
+        return Ok(Some(Schema::from_descriptors(crate::specs::SPECS)));
     }
+    let mut results = Vec::new();
     for path in &paths {
         results.push(protoc_compiler::check_file(path)?);
     }
