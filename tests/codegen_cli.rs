@@ -13,7 +13,11 @@ fn protoc_rs() -> Command {
 fn build_writes_the_same_module_as_build_rs() {
     let dir = tempfile::tempdir().expect("temp dir");
     let out = dir.path().join("generated");
-    let status = protoc_rs().args(["build", "specs/smtp.proto", "-o"]).arg(&out).status().expect("run protoc-rs");
+    let status = protoc_rs()
+        .args(["build", "specs/smtp.proto", "-o"])
+        .arg(&out)
+        .status()
+        .expect("run protoc-rs");
     assert!(status.success());
     let written = std::fs::read_to_string(out.join("smtp.rs")).expect("smtp.rs written");
     let built = include_str!(concat!(env!("OUT_DIR"), "/smtp.rs"));
@@ -23,8 +27,14 @@ fn build_writes_the_same_module_as_build_rs() {
 
 #[test]
 fn dump_dissector_graph_prints_the_state_graph() {
-    let dump = protoc_rs().args(["build", "specs/smtp.proto", "--dump-dissector-graph"]).output().expect("run");
-    let graph = protoc_rs().args(["graph", "specs/smtp.proto", "--states"]).output().expect("run");
+    let dump = protoc_rs()
+        .args(["build", "specs/smtp.proto", "--dump-dissector-graph"])
+        .output()
+        .expect("run");
+    let graph = protoc_rs()
+        .args(["graph", "specs/smtp.proto", "--states"])
+        .output()
+        .expect("run");
     assert!(dump.status.success());
     assert!(String::from_utf8_lossy(&dump.stdout).starts_with("digraph"));
     assert_eq!(dump.stdout, graph.stdout);
@@ -35,7 +45,13 @@ fn a_spec_with_errors_writes_nothing_and_fails() {
     let dir = tempfile::tempdir().expect("temp dir");
     let spec = dir.path().join("broken.proto");
     std::fs::write(&spec, "protocol broken { }").expect("write spec");
-    let output = protoc_rs().arg("build").arg(&spec).arg("-o").arg(dir.path()).output().expect("run");
+    let output = protoc_rs()
+        .arg("build")
+        .arg(&spec)
+        .arg("-o")
+        .arg(dir.path())
+        .output()
+        .expect("run");
     assert!(!output.status.success());
     assert!(!dir.path().join("broken.rs").exists());
     assert!(String::from_utf8_lossy(&output.stderr).contains("error"));

@@ -16,7 +16,10 @@ use recorder::{bytewise, feed, smtp_session, whole, Entry, Recorder};
 
 fn run(cut: &mut dyn FnMut(usize, usize) -> Vec<usize>) -> (Recorder, FlowStatus) {
     let mut dissector = smtp_partial::SmtpPartialDissector::new();
-    let mut recorder = Recorder { tracing: true, ..Recorder::default() };
+    let mut recorder = Recorder {
+        tracing: true,
+        ..Recorder::default()
+    };
     feed(&mut dissector, &mut recorder, &smtp_session(), cut);
     let status = dissector.status();
     (recorder, status)
@@ -25,11 +28,19 @@ fn run(cut: &mut dyn FnMut(usize, usize) -> Vec<usize>) -> (Recorder, FlowStatus
 #[test]
 fn the_greeting_is_an_invalid_response_and_the_flow_is_dropped() {
     let (recorder, status) = run(&mut whole);
-    let [Entry::Alert { severity, description, .. }] = recorder.entries.as_slice() else {
+    let [Entry::Alert {
+        severity,
+        description,
+        ..
+    }] = recorder.entries.as_slice()
+    else {
         panic!("expected exactly one alert, got {:?}", recorder.entries);
     };
     assert_eq!(*severity, Severity::High);
-    assert!(description.contains("invalid smtp response"), "{description}");
+    assert!(
+        description.contains("invalid smtp response"),
+        "{description}"
+    );
     assert!(description.contains("incomplete grammar"), "{description}");
     assert_eq!(
         description,

@@ -17,10 +17,20 @@ fn every_spec_is_registered_top_level_first() {
 
 #[test]
 fn specs_are_found_by_name_and_port() {
-    assert_eq!(specs::by_name("smtp").map(|s| s.ports), Some(&[25u16, 587][..]));
+    assert_eq!(
+        specs::by_name("smtp").map(|s| s.ports),
+        Some(&[25u16, 587][..])
+    );
     assert_eq!(specs::by_port(587).map(|s| s.name), Some("smtp"));
-    assert_eq!(specs::by_port(25).map(|s| s.name), Some("smtp"), "the top-level spec wins port 25");
-    assert_eq!(specs::by_name("smtp_partial").map(|s| s.name), Some("smtp_partial"));
+    assert_eq!(
+        specs::by_port(25).map(|s| s.name),
+        Some("smtp"),
+        "the top-level spec wins port 25"
+    );
+    assert_eq!(
+        specs::by_name("smtp_partial").map(|s| s.name),
+        Some("smtp_partial")
+    );
     assert!(specs::by_name("nope").is_none());
     assert!(specs::by_port(80).is_none());
 }
@@ -29,12 +39,38 @@ fn specs_are_found_by_name_and_port() {
 fn descriptors_describe_events_and_make_dissectors() {
     let smtp = specs::by_name("smtp").expect("smtp is built in");
     let events: Vec<(&str, bool)> = smtp.events.iter().map(|e| (e.name, e.streamed)).collect();
-    assert_eq!(events, [("command", false), ("response", false), ("mail_content", true)]);
-    let command = smtp.events.iter().find(|e| e.name == "command").map(|e| e.fields).unwrap_or_default();
+    assert_eq!(
+        events,
+        [
+            ("command", false),
+            ("response", false),
+            ("mail_content", true)
+        ]
+    );
+    let command = smtp
+        .events
+        .iter()
+        .find(|e| e.name == "command")
+        .map(|e| e.fields)
+        .unwrap_or_default();
     let fields: Vec<(&str, &str)> = command.iter().map(|f| (f.name, f.ty)).collect();
-    assert_eq!(fields, [("command", "string"), ("parameter", "optional string")]);
-    let responses = smtp.records.iter().find(|(name, _)| *name == "smtp_responses").map(|(_, f)| *f).unwrap_or_default();
-    assert_eq!(responses.first().map(|f| f.ty), Some("list of record smtp_response"));
+    assert_eq!(
+        fields,
+        [("command", "string"), ("parameter", "optional string")]
+    );
+    let responses = smtp
+        .records
+        .iter()
+        .find(|(name, _)| *name == "smtp_responses")
+        .map(|(_, f)| *f)
+        .unwrap_or_default();
+    assert_eq!(
+        responses.first().map(|f| f.ty),
+        Some("list of record smtp_response")
+    );
     let dissector = (smtp.new_dissector)();
-    assert_eq!(dissector.status(), protoc_runtime::dissector::FlowStatus::Active);
+    assert_eq!(
+        dissector.status(),
+        protoc_runtime::dissector::FlowStatus::Active
+    );
 }

@@ -51,9 +51,13 @@ fn haka_reference() -> Vec<(&'static str, Vec<Vec<(String, String)>>)> {
 
 /// A record value as sorted `(field, string)` pairs.
 fn sorted_fields(value: &Value) -> Vec<(String, String)> {
-    let Value::Record(fields) = value else { return Vec::new() };
-    let mut pairs: Vec<(String, String)> =
-        fields.iter().map(|(k, v)| (k.to_string(), v.as_str().unwrap_or_default().to_string())).collect();
+    let Value::Record(fields) = value else {
+        return Vec::new();
+    };
+    let mut pairs: Vec<(String, String)> = fields
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.as_str().unwrap_or_default().to_string()))
+        .collect();
     pairs.sort();
     pairs
 }
@@ -63,9 +67,19 @@ fn as_haka(entries: &[Entry]) -> Vec<(&'static str, Vec<Vec<(String, String)>>)>
     entries
         .iter()
         .filter_map(|entry| match entry {
-            Entry::Event { name: "command", fields, .. } => Some(("command", vec![sorted_fields(fields)])),
-            Entry::Event { name: "response", fields, .. } => {
-                let Value::List(lines) = fields.field("responses") else { return Some(("response", Vec::new())) };
+            Entry::Event {
+                name: "command",
+                fields,
+                ..
+            } => Some(("command", vec![sorted_fields(fields)])),
+            Entry::Event {
+                name: "response",
+                fields,
+                ..
+            } => {
+                let Value::List(lines) = fields.field("responses") else {
+                    return Some(("response", Vec::new()));
+                };
                 Some(("response", lines.iter().map(sorted_fields).collect()))
             }
             _ => None,
@@ -84,9 +98,16 @@ fn run(cut: &mut dyn FnMut(usize, usize) -> Vec<usize>) -> (Vec<Entry>, FlowStat
 fn whole_segments_give_haka_s_commands_responses_and_mail_content() {
     let (entries, status) = run(&mut whole);
     let reference = haka_reference();
-    assert_eq!(reference.len(), 12, "the reference has 7 responses and 5 commands");
+    assert_eq!(
+        reference.len(),
+        12,
+        "the reference has 7 responses and 5 commands"
+    );
     assert_eq!(as_haka(&entries), reference);
-    let mail: Vec<&Entry> = entries.iter().filter(|e| matches!(e, Entry::Stream { .. })).collect();
+    let mail: Vec<&Entry> = entries
+        .iter()
+        .filter(|e| matches!(e, Entry::Stream { .. }))
+        .collect();
     assert_eq!(
         mail,
         [&Entry::Stream {
@@ -96,7 +117,10 @@ fn whole_segments_give_haka_s_commands_responses_and_mail_content() {
             lasts: 1
         }]
     );
-    assert!(!entries.iter().any(|e| matches!(e, Entry::Alert { .. })), "no alert: {entries:?}");
+    assert!(
+        !entries.iter().any(|e| matches!(e, Entry::Alert { .. })),
+        "no alert: {entries:?}"
+    );
     assert_eq!(status, FlowStatus::Finished, "221 ends the session");
 }
 
@@ -139,7 +163,13 @@ fn every_two_piece_split_of_every_segment_gives_the_same_events() {
     let segments = smtp_session();
     for (target, (_, bytes)) in segments.iter().enumerate() {
         for at in 1..bytes.len() {
-            let got = run(&mut |i, len| if i == target { vec![at, len - at] } else { vec![len] });
+            let got = run(&mut |i, len| {
+                if i == target {
+                    vec![at, len - at]
+                } else {
+                    vec![len]
+                }
+            });
             assert_eq!(got, expected, "segment {target} split at {at}");
         }
     }
@@ -148,11 +178,22 @@ fn every_two_piece_split_of_every_segment_gives_the_same_events() {
 #[test]
 fn a_dropping_rule_stops_the_flow_at_once() {
     let mut dissector = smtp::SmtpDissector::new();
-    let mut recorder = Recorder { drop_on: Some("command"), ..Recorder::default() };
+    let mut recorder = Recorder {
+        drop_on: Some("command"),
+        ..Recorder::default()
+    };
     feed(&mut dissector, &mut recorder, &smtp_session(), &mut whole);
     assert_eq!(dissector.status(), FlowStatus::Dropped);
-    let events = recorder.entries.iter().filter(|e| matches!(e, Entry::Event { .. })).count();
-    assert_eq!(events, 2, "the greeting, then the HELO that was dropped: {:?}", recorder.entries);
+    let events = recorder
+        .entries
+        .iter()
+        .filter(|e| matches!(e, Entry::Event { .. }))
+        .count();
+    assert_eq!(
+        events, 2,
+        "the greeting, then the HELO that was dropped: {:?}",
+        recorder.entries
+    );
 }
 
 #[test]
@@ -163,7 +204,11 @@ fn a_client_speaking_first_is_an_unexpected_command() {
     feed(&mut dissector, &mut recorder, &segments, &mut whole);
     assert_eq!(
         recorder.entries,
-        [Entry::Alert { dir: Direction::Up, severity: Severity::Low, description: "unexpected client command".into() }]
+        [Entry::Alert {
+            dir: Direction::Up,
+            severity: Severity::Low,
+            description: "unexpected client command".into()
+        }]
     );
     assert_eq!(dissector.status(), FlowStatus::Dropped);
 }
@@ -171,7 +216,10 @@ fn a_client_speaking_first_is_an_unexpected_command() {
 #[test]
 fn a_bad_greeting_is_a_parse_error_alert_with_haka_s_wording() {
     let mut dissector = smtp::SmtpDissector::new();
-    let mut recorder = Recorder { tracing: true, ..Recorder::default() };
+    let mut recorder = Recorder {
+        tracing: true,
+        ..Recorder::default()
+    };
     let segments = vec![(Direction::Down, b"22x oops\r\n".to_vec())];
     feed(&mut dissector, &mut recorder, &segments, &mut whole);
     assert_eq!(
@@ -183,7 +231,14 @@ fn a_bad_greeting_is_a_parse_error_alert_with_haka_s_wording() {
         }]
     );
     assert_eq!(dissector.status(), FlowStatus::Dropped);
-    assert!(recorder.trace.iter().any(|l| l.contains("parse error context: 22x oops\\x0d\\x0a...")), "{:?}", recorder.trace);
+    assert!(
+        recorder
+            .trace
+            .iter()
+            .any(|l| l.contains("parse error context: 22x oops\\x0d\\x0a...")),
+        "{:?}",
+        recorder.trace
+    );
 }
 
 #[test]
@@ -198,7 +253,10 @@ fn a_capture_ending_inside_the_mail_closes_its_stream_then_reports_the_error() {
         matches!(tail[0], Entry::Alert { description, .. } if description.starts_with("invalid data blob parse error") && description.ends_with("unexpected end of stream")),
         "{tail:?}"
     );
-    assert!(matches!(tail[1], Entry::Stream { lasts: 1, bytes, .. } if bytes == b"BLA BLA BLA ...\r\n"), "the held-back CRLF is data after all: {tail:?}");
+    assert!(
+        matches!(tail[1], Entry::Stream { lasts: 1, bytes, .. } if bytes == b"BLA BLA BLA ...\r\n"),
+        "the held-back CRLF is data after all: {tail:?}"
+    );
     assert_eq!(dissector.status(), FlowStatus::Dropped);
 }
 
@@ -222,4 +280,3 @@ proptest! {
         prop_assert_eq!(got, expected);
     }
 }
-

@@ -31,7 +31,11 @@ pub enum BuildError {
     #[error("`{stem}` is not a valid module name (from {path})")]
     BadName { stem: String, path: String },
     #[error("{first} and {second} would both become module `{module}`")]
-    DuplicateModule { module: String, first: String, second: String },
+    DuplicateModule {
+        module: String,
+        first: String,
+        second: String,
+    },
 }
 
 /// One compiled spec.
@@ -67,7 +71,11 @@ impl Config {
     /// Output to `OUT_DIR`, print `cargo:rerun-if-changed` for each spec, and
     /// show warnings as `cargo:warning=` lines.
     pub fn new() -> Config {
-        Config { out_dir: None, cargo_metadata: true, show_warnings: true }
+        Config {
+            out_dir: None,
+            cargo_metadata: true,
+            show_warnings: true,
+        }
     }
 
     /// Where to write the generated files (default: the `OUT_DIR` variable).
@@ -93,7 +101,9 @@ impl Config {
     pub fn compile(&self, specs: &[impl AsRef<Path>]) -> Result<Vec<Compiled>, BuildError> {
         let out_dir = match &self.out_dir {
             Some(dir) => dir.clone(),
-            None => std::env::var_os("OUT_DIR").map(PathBuf::from).ok_or(BuildError::NoOutDir)?,
+            None => std::env::var_os("OUT_DIR")
+                .map(PathBuf::from)
+                .ok_or(BuildError::NoOutDir)?,
         };
         let mut modules: BTreeMap<String, PathBuf> = BTreeMap::new();
         let mut compiled = Vec::new();
@@ -105,13 +115,24 @@ impl Config {
             }
             let module = module_name(spec_path)?;
             if let Some(first) = modules.insert(module.clone(), spec_path.to_path_buf()) {
-                return Err(BuildError::DuplicateModule { module, first: first.display().to_string(), second: shown });
+                return Err(BuildError::DuplicateModule {
+                    module,
+                    first: first.display().to_string(),
+                    second: shown,
+                });
             }
             let checked = crate::check_file(spec_path)?;
             let Some(spec) = checked.spec.as_ref() else {
-                return Err(BuildError::Invalid { path: shown, diagnostics: checked.render() });
+                return Err(BuildError::Invalid {
+                    path: shown,
+                    diagnostics: checked.render(),
+                });
             };
-            let warnings = if checked.diagnostics.is_empty() { String::new() } else { checked.render() };
+            let warnings = if checked.diagnostics.is_empty() {
+                String::new()
+            } else {
+                checked.render()
+            };
             if self.cargo_metadata && self.show_warnings {
                 for line in warnings.lines() {
                     println!("cargo:warning={line}");
@@ -119,17 +140,29 @@ impl Config {
             }
             let output = out_dir.join(format!("{module}.rs"));
             write_if_changed(&output, &generate(spec))?;
-            compiled.push(Compiled { spec_path: spec_path.to_path_buf(), module, protocol: spec.name.clone(), output, warnings });
+            compiled.push(Compiled {
+                spec_path: spec_path.to_path_buf(),
+                module,
+                protocol: spec.name.clone(),
+                output,
+                warnings,
+            });
         }
         Ok(compiled)
     }
 
     /// Writes `OUT_DIR/<file_name>`: one `pub mod` per compiled spec, and
     /// `pub static SPECS: &[&SpecDescriptor]` listing them in order.
-    pub fn write_registry(&self, compiled: &[Compiled], file_name: &str) -> Result<PathBuf, BuildError> {
+    pub fn write_registry(
+        &self,
+        compiled: &[Compiled],
+        file_name: &str,
+    ) -> Result<PathBuf, BuildError> {
         let out_dir = match &self.out_dir {
             Some(dir) => dir.clone(),
-            None => std::env::var_os("OUT_DIR").map(PathBuf::from).ok_or(BuildError::NoOutDir)?,
+            None => std::env::var_os("OUT_DIR")
+                .map(PathBuf::from)
+                .ok_or(BuildError::NoOutDir)?,
         };
         let path = out_dir.join(file_name);
         write_if_changed(&path, &registry_source(compiled))?;
@@ -152,24 +185,53 @@ pub fn registry_source(compiled: &[Compiled]) -> String {
             c.module
         ));
     }
-    let list: Vec<String> = compiled.iter().map(|c| format!("&{}::SPEC", c.module)).collect();
+    let list: Vec<String> = compiled
+        .iter()
+        .map(|c| format!("&{}::SPEC", c.module))
+        .collect();
     out.push_str(&format!(
         "/// Every compiled spec, in build order.\n\
          pub static SPECS: &[&protoc_runtime::dissector::SpecDescriptor] = &[{}];\n",
         list.join(", ")
     ));
+    let sources: Vec<String> = compiled
+        .iter()
+        .map(|c| {
+            let path = c.spec_path.display().to_string();
+            format!(
+                "({:?}, {:?}, include_str!(concat!(env!(\"CARGO_MANIFEST_DIR\"), \"/\", {:?})))",
+                c.protocol, path, path
+            )
+        })
+        .collect();
+    out.push_str(&format!(
+        "\n/// Each compiled spec's (protocol, spec path, source text), in build order:\n\
+         /// what graphs and checks of built-in specs are made from at run time.\n\
+         pub static SOURCES: &[(&str, &str, &str)] = &[{}];\n",
+        sources.join(", ")
+    ));
     out
 }
 
 fn module_name(path: &Path) -> Result<String, BuildError> {
-    let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string();
-    let valid = stem.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+    let stem = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or_default()
+        .to_string();
+    let valid = stem
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && stem.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
         && names::field(&stem) == stem;
     if valid {
         Ok(stem)
     } else {
-        Err(BuildError::BadName { stem, path: path.display().to_string() })
+        Err(BuildError::BadName {
+            stem,
+            path: path.display().to_string(),
+        })
     }
 }
 
@@ -179,5 +241,8 @@ fn write_if_changed(path: &Path, text: &str) -> Result<(), BuildError> {
     if std::fs::read_to_string(path).is_ok_and(|old| old == text) {
         return Ok(());
     }
-    std::fs::write(path, text).map_err(|source| BuildError::Write { path: path.display().to_string(), source })
+    std::fs::write(path, text).map_err(|source| BuildError::Write {
+        path: path.display().to_string(),
+        source,
+    })
 }

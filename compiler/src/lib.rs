@@ -51,7 +51,7 @@
 //!
 //! Then include the module and hand its dissector to the runtime:
 //!
-//! ```ignore
+//! ```text
 //! mod smtp {
 //!     include!(concat!(env!("OUT_DIR"), "/smtp.rs"));
 //! }

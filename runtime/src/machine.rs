@@ -21,7 +21,12 @@ pub struct Dropped;
 pub type Handled = Result<bool, Dropped>;
 
 /// `trigger EVENT(arg);`: reports the event with its record to the sink.
-pub fn trigger(cx: &mut Cx<'_>, dir: Direction, event: &'static str, arg: &dyn ToValue) -> Result<(), Dropped> {
+pub fn trigger(
+    cx: &mut Cx<'_>,
+    dir: Direction,
+    event: &'static str,
+    arg: &dyn ToValue,
+) -> Result<(), Dropped> {
     trigger_value(cx, dir, event, &arg.to_value())
 }
 
@@ -30,9 +35,17 @@ pub fn trigger_empty(cx: &mut Cx<'_>, dir: Direction, event: &'static str) -> Re
     trigger_value(cx, dir, event, &Value::Record(Vec::new()))
 }
 
-pub fn trigger_value(cx: &mut Cx<'_>, dir: Direction, event: &'static str, value: &Value) -> Result<(), Dropped> {
+pub fn trigger_value(
+    cx: &mut Cx<'_>,
+    dir: Direction,
+    event: &'static str,
+    value: &Value,
+) -> Result<(), Dropped> {
     if cx.sink.tracing() {
-        cx.sink.trace(cx.flow, format_args!("state machine: trigger {event} {}", value.to_json()));
+        cx.sink.trace(
+            cx.flow,
+            format_args!("state machine: trigger {event} {}", value.to_json()),
+        );
     }
     match cx.sink.event(cx.flow, dir, cx.now, event, value) {
         Verdict::Continue => Ok(()),
@@ -54,7 +67,10 @@ pub fn trace(cx: &mut Cx<'_>, line: fmt::Arguments<'_>) {
 
 /// Traces a transition that fires: its text and where it is in the spec.
 pub fn trace_transition(cx: &mut Cx<'_>, transition: &str, source: &str, line: usize) {
-    trace(cx, format_args!("state machine: {transition} ({source}:{line})"));
+    trace(
+        cx,
+        format_args!("state machine: {transition} ({source}:{line})"),
+    );
 }
 
 /// Reports a parse error to the sink (before the spec's `parse_error`
@@ -62,8 +78,12 @@ pub fn trace_transition(cx: &mut Cx<'_>, transition: &str, source: &str, line: u
 pub fn notify_parse_error(cx: &mut Cx<'_>, dir: Direction, err: &ParseError, context: &[u8]) {
     cx.sink.parse_error(cx.flow, dir, cx.now, &err.to_string());
     if cx.sink.tracing() {
-        cx.sink.trace(cx.flow, format_args!("grammar: {dir}: {err}"));
-        cx.sink.trace(cx.flow, format_args!("grammar: parse error context: {}...", escape_bytes(context)));
+        cx.sink
+            .trace(cx.flow, format_args!("grammar: {dir}: {err}"));
+        cx.sink.trace(
+            cx.flow,
+            format_args!("grammar: parse error context: {}...", escape_bytes(context)),
+        );
     }
 }
 

@@ -26,7 +26,12 @@ pub struct Args {
     /// The spec file, e.g. `specs/smtp.proto`.
     pub spec: PathBuf,
     /// The directory to write `NAME.rs` into (created if missing).
-    #[arg(short = 'o', long = "out-dir", value_name = "DIR", required_unless_present = "dump_dissector_graph")]
+    #[arg(
+        short = 'o',
+        long = "out-dir",
+        value_name = "DIR",
+        required_unless_present = "dump_dissector_graph"
+    )]
     pub out_dir: Option<PathBuf>,
     /// Write the state machine as Graphviz DOT to stdout instead (as Haka's
     /// `--dump-dissector-graph`).

@@ -75,7 +75,14 @@ impl RustValue {
             Type::Optional(inner) => (*inner, true),
             ty => (ty, nullable),
         };
-        RustValue { code: code.into(), ty, nullable, form, prec: Prec::Atom, lifted: None }
+        RustValue {
+            code: code.into(),
+            ty,
+            nullable,
+            form,
+            prec: Prec::Atom,
+            lifted: None,
+        }
     }
 
     fn with_prec(mut self, prec: Prec) -> RustValue {
@@ -104,7 +111,9 @@ pub fn borrowed(v: &RustValue) -> RustValue {
     let (code, prec) = match (v.form, &v.ty, v.nullable) {
         (Form::Borrowed, ..) => return v.clone(),
         (Form::Place | Form::Owned, Type::Str, false) => (format!("{r}.as_str()"), Prec::Atom),
-        (Form::Place | Form::Owned, Type::Bytes | Type::List(_), false) => (format!("{r}.as_slice()"), Prec::Atom),
+        (Form::Place | Form::Owned, Type::Bytes | Type::List(_), false) => {
+            (format!("{r}.as_slice()"), Prec::Atom)
+        }
         (Form::Place | Form::Owned, Type::Str | Type::Bytes | Type::List(_), true) => {
             (format!("{r}.as_deref()"), Prec::Atom)
         }
@@ -113,12 +122,21 @@ pub fn borrowed(v: &RustValue) -> RustValue {
         (Form::Ref, Type::Str, false) => (format!("{r}.as_str()"), Prec::Atom),
         (Form::Ref, Type::Str, true) => (format!("{r}.map(String::as_str)"), Prec::Atom),
         (Form::Ref, Type::Bytes | Type::List(_), false) => (format!("{r}.as_slice()"), Prec::Atom),
-        (Form::Ref, Type::Bytes | Type::List(_), true) => (format!("{r}.map(Vec::as_slice)"), Prec::Atom),
+        (Form::Ref, Type::Bytes | Type::List(_), true) => {
+            (format!("{r}.map(Vec::as_slice)"), Prec::Atom)
+        }
         (Form::Ref, Type::Int | Type::Bool, false) => (format!("*{r}"), Prec::Unary),
         (Form::Ref, Type::Int | Type::Bool, true) => (format!("{r}.copied()"), Prec::Atom),
         _ => (v.code.clone(), v.prec),
     };
-    RustValue { code, ty: v.ty.clone(), nullable: v.nullable, form: Form::Borrowed, prec, lifted: None }
+    RustValue {
+        code,
+        ty: v.ty.clone(),
+        nullable: v.nullable,
+        form: Form::Borrowed,
+        prec,
+        lifted: None,
+    }
 }
 
 /// A Rust expression that is true when `v` is truthy (`Value::truthy`).
@@ -127,7 +145,10 @@ pub fn truthy(v: &RustValue) -> RustValue {
     let r = b.recv();
     let (code, prec) = match (&v.ty, v.nullable) {
         (Type::Bool, false) => (b.code.clone(), b.prec),
-        (Type::Bool, true) => (format!("{} == Some(true)", b.at(Prec::Compare)), Prec::Compare),
+        (Type::Bool, true) => (
+            format!("{} == Some(true)", b.at(Prec::Compare)),
+            Prec::Compare,
+        ),
         (Type::Int, false) => (format!("{} != 0", b.at(Prec::Unary)), Prec::Compare),
         (Type::Int, true) => (format!("{r}.is_some_and(|v| v != 0)"), Prec::Atom),
         (Type::Record(_), false) => ("true".to_string(), Prec::Atom),
@@ -145,14 +166,23 @@ pub fn display(v: &RustValue) -> String {
         (Type::Str | Type::Int | Type::Bool, false) => v.code.clone(),
         (Type::Str, true) => format!("{}.unwrap_or_default()", borrowed(v).recv()),
         (Type::Int | Type::Bool, true) => {
-            format!("{}.map(|v| v.to_string()).unwrap_or_default()", borrowed(v).recv())
+            format!(
+                "{}.map(|v| v.to_string()).unwrap_or_default()",
+                borrowed(v).recv()
+            )
         }
         (_, false) if v.form != Form::Borrowed => format!("{}.to_value().to_display()", v.recv()),
         (_, false) => format!("{}.to_vec().to_value().to_display()", v.recv()),
         (Type::Record(_), true) => {
-            format!("{}.map(|v| v.to_value().to_display()).unwrap_or_default()", borrowed(v).recv())
+            format!(
+                "{}.map(|v| v.to_value().to_display()).unwrap_or_default()",
+                borrowed(v).recv()
+            )
         }
-        (_, true) => format!("{}.map(|v| v.to_vec().to_value().to_display()).unwrap_or_default()", borrowed(v).recv()),
+        (_, true) => format!(
+            "{}.map(|v| v.to_vec().to_value().to_display()).unwrap_or_default()",
+            borrowed(v).recv()
+        ),
     }
 }
 
@@ -186,7 +216,12 @@ pub struct Translator<'a> {
 
 impl<'a> Translator<'a> {
     pub fn new(spec: &'a Spec, patterns: &'a mut Vec<String>) -> Translator<'a> {
-        Translator { spec, vars: Vec::new(), patterns, closures: 0 }
+        Translator {
+            spec,
+            vars: Vec::new(),
+            patterns,
+            closures: 0,
+        }
     }
 
     /// Makes `name` visible as `value`.
@@ -239,7 +274,13 @@ impl<'a> Translator<'a> {
             ExprKind::Call(func, args) => self.call(*func, args, &expr.ty),
             ExprKind::Unary(UnOp::Not, e) => {
                 let t = truthy(&self.translate(e));
-                RustValue::new(format!("!{}", t.at(Prec::Atom)), Type::Bool, false, Form::Borrowed).with_prec(Prec::Unary)
+                RustValue::new(
+                    format!("!{}", t.at(Prec::Atom)),
+                    Type::Bool,
+                    false,
+                    Form::Borrowed,
+                )
+                .with_prec(Prec::Unary)
             }
             ExprKind::Unary(UnOp::Neg, e) => {
                 let v = borrowed(&self.translate(e));
@@ -251,14 +292,19 @@ impl<'a> Translator<'a> {
                 RustValue::new(code, Type::Int, v.nullable, Form::Borrowed)
             }
             ExprKind::Binary(op @ (BinOp::And | BinOp::Or), a, b) => {
-                let prec = if *op == BinOp::And { Prec::And } else { Prec::Or };
+                let prec = if *op == BinOp::And {
+                    Prec::And
+                } else {
+                    Prec::Or
+                };
                 let a = truthy(&self.translate(a));
                 let b = truthy(&self.translate(b));
                 let code = format!("{} {} {}", a.at(prec), op.symbol(), b.at(prec));
                 RustValue::new(code, Type::Bool, false, Form::Borrowed).with_prec(prec)
             }
             ExprKind::Binary(op, a, b) => {
-                let lookahead_char = |e: &Expr| matches!(e.kind, ExprKind::Call(Func::Lookahead, _));
+                let lookahead_char =
+                    |e: &Expr| matches!(e.kind, ExprKind::Call(Func::Lookahead, _));
                 let (a_is_la, b_is_la) = (lookahead_char(a), lookahead_char(b));
                 let a_v = self.operand(a, b_is_la);
                 let b_v = self.operand(b, a_is_la);
@@ -275,7 +321,10 @@ impl<'a> Translator<'a> {
                 };
                 let code = if subject.nullable {
                     let v = self.fresh();
-                    format!("{}.is_some_and(|{v}| PATTERN_{index}.is_match({v}))", subject.recv())
+                    format!(
+                        "{}.is_some_and(|{v}| PATTERN_{index}.is_match({v}))",
+                        subject.recv()
+                    )
                 } else {
                     format!("PATTERN_{index}.is_match({})", subject.code)
                 };
@@ -327,7 +376,11 @@ impl<'a> Translator<'a> {
         };
         let mut v = RustValue::new(code, ty, true, Form::Borrowed);
         if !inner.nullable {
-            v.lifted = Some(Box::new(Lifted { base: b.recv(), var, inner }));
+            v.lifted = Some(Box::new(Lifted {
+                base: b.recv(),
+                var,
+                inner,
+            }));
         }
         v
     }
@@ -341,11 +394,17 @@ impl<'a> Translator<'a> {
             Some(n) => format!("{list}.get({n})"),
             None if !index.nullable => {
                 let i = this.fresh();
-                format!("usize::try_from({}).ok().and_then(|{i}| {list}.get({i}))", index.code)
+                format!(
+                    "usize::try_from({}).ok().and_then(|{i}| {list}.get({i}))",
+                    index.code
+                )
             }
             None => {
                 let i = this.fresh();
-                format!("{}.and_then(|{i}| usize::try_from({i}).ok()).and_then(|{i}| {list}.get({i}))", borrowed(index).recv())
+                format!(
+                    "{}.and_then(|{i}| usize::try_from({i}).ok()).and_then(|{i}| {list}.get({i}))",
+                    borrowed(index).recv()
+                )
             }
         };
         let code = if base.nullable {
@@ -372,12 +431,21 @@ impl<'a> Translator<'a> {
         let arg = self.translate(arg);
         match func {
             Func::Upper | Func::Lower => {
-                let method = if func == Func::Upper { "to_ascii_uppercase" } else { "to_ascii_lowercase" };
+                let method = if func == Func::Upper {
+                    "to_ascii_uppercase"
+                } else {
+                    "to_ascii_lowercase"
+                };
                 if arg.nullable {
                     let code = format!("{}.map(str::{method})", borrowed(&arg).recv());
                     RustValue::new(code, Type::Str, true, Form::Owned)
                 } else {
-                    RustValue::new(format!("{}.{method}()", arg.recv()), Type::Str, false, Form::Owned)
+                    RustValue::new(
+                        format!("{}.{method}()", arg.recv()),
+                        Type::Str,
+                        false,
+                        Form::Owned,
+                    )
                 }
             }
             Func::Len => {
@@ -386,7 +454,12 @@ impl<'a> Translator<'a> {
                     let code = format!("{}.map(|{v}| {v}.len() as i64)", borrowed(&arg).recv());
                     RustValue::new(code, Type::Int, true, Form::Borrowed)
                 } else {
-                    RustValue::new(format!("({}.len() as i64)", arg.recv()), Type::Int, false, Form::Borrowed)
+                    RustValue::new(
+                        format!("({}.len() as i64)", arg.recv()),
+                        Type::Int,
+                        false,
+                        Form::Borrowed,
+                    )
                 }
             }
             Func::Lookahead => unsupported("lookahead", ty),
@@ -396,34 +469,65 @@ impl<'a> Translator<'a> {
     fn compare(&mut self, op: BinOp, a: &RustValue, b: &RustValue) -> RustValue {
         let sym = op.symbol();
         let is_eq = matches!(op, BinOp::Eq | BinOp::Ne);
-        let infix = |a: &RustValue, b: &RustValue| (format!("{} {sym} {}", a.at(Prec::Unary), b.at(Prec::Unary)), Prec::Compare);
+        let infix = |a: &RustValue, b: &RustValue| {
+            (
+                format!("{} {sym} {}", a.at(Prec::Unary), b.at(Prec::Unary)),
+                Prec::Compare,
+            )
+        };
         let (code, prec) = match (a.nullable, b.nullable) {
             (false, false) if is_eq && a.ty == Type::Str => infix(&eq_side(a), &eq_side(b)),
             (false, false) => infix(&borrowed(a), &borrowed(b)),
             (true, false) | (false, true) => {
-                let (opt, val, flipped) = if a.nullable { (a, b, false) } else { (b, a, true) };
+                let (opt, val, flipped) = if a.nullable {
+                    (a, b, false)
+                } else {
+                    (b, a, true)
+                };
                 match (op, &opt.lifted) {
                     (BinOp::Eq, Some(lifted)) => {
                         // `base.is_some_and(|v| v.field == value)`
                         let inner = self.compare(BinOp::Eq, &lifted.inner, val);
-                        (format!("{}.is_some_and(|{}| {})", lifted.base, lifted.var, inner.code), Prec::Atom)
+                        (
+                            format!(
+                                "{}.is_some_and(|{}| {})",
+                                lifted.base, lifted.var, inner.code
+                            ),
+                            Prec::Atom,
+                        )
                     }
                     _ if is_eq => {
                         let (opt, val) = (borrowed(opt), borrowed(val));
-                        (format!("{} {sym} Some({})", opt.at(Prec::Unary), val.code), Prec::Compare)
+                        (
+                            format!("{} {sym} Some({})", opt.at(Prec::Unary), val.code),
+                            Prec::Compare,
+                        )
                     }
                     _ => {
                         let (opt, val) = (borrowed(opt), borrowed(val));
                         let v = self.fresh();
-                        let (l, r) = if flipped { (val.at(Prec::Unary), v.clone()) } else { (v.clone(), val.at(Prec::Unary)) };
-                        (format!("{}.is_some_and(|{v}| {l} {sym} {r})", opt.recv()), Prec::Atom)
+                        let (l, r) = if flipped {
+                            (val.at(Prec::Unary), v.clone())
+                        } else {
+                            (v.clone(), val.at(Prec::Unary))
+                        };
+                        (
+                            format!("{}.is_some_and(|{v}| {l} {sym} {r})", opt.recv()),
+                            Prec::Atom,
+                        )
                     }
                 }
             }
             (true, true) if is_eq => infix(&borrowed(a), &borrowed(b)),
             (true, true) => {
                 let (a, b) = (borrowed(a), borrowed(b));
-                (format!("matches!(({}, {}), (Some(x), Some(y)) if x {sym} y)", a.code, b.code), Prec::Atom)
+                (
+                    format!(
+                        "matches!(({}, {}), (Some(x), Some(y)) if x {sym} y)",
+                        a.code, b.code
+                    ),
+                    Prec::Atom,
+                )
             }
         };
         RustValue::new(code, Type::Bool, false, Form::Borrowed).with_prec(prec)
@@ -471,8 +575,15 @@ pub fn lookup_fn(table: &str) -> String {
 /// Code that fails to compile with a clear message: for constructs the
 /// checker should have rejected.
 fn unsupported(what: &str, ty: &Type) -> RustValue {
-    let msg = names::str_lit(&format!("protoc-rs codegen: unsupported expression: {what}"));
-    RustValue::new(format!("compile_error!({msg})"), ty.clone(), false, Form::Borrowed)
+    let msg = names::str_lit(&format!(
+        "protoc-rs codegen: unsupported expression: {what}"
+    ));
+    RustValue::new(
+        format!("compile_error!({msg})"),
+        ty.clone(),
+        false,
+        Form::Borrowed,
+    )
 }
 
 /// An expression written back in spec syntax (for traces and comments):
@@ -488,7 +599,14 @@ fn source_at(expr: &Expr, parent: u8, as_char: bool) -> String {
     match &expr.kind {
         ExprKind::Lit(Value::Str(s)) => names::str_lit(s),
         ExprKind::Lit(Value::Int(i)) => match u8::try_from(*i) {
-            Ok(b) if as_char && (b == b'\r' || b == b'\n' || b == b'\t' || b == b' ' || b.is_ascii_graphic()) => {
+            Ok(b)
+                if as_char
+                    && (b == b'\r'
+                        || b == b'\n'
+                        || b == b'\t'
+                        || b == b' '
+                        || b.is_ascii_graphic()) =>
+            {
                 format!("'{}'", b.escape_ascii())
             }
             _ => i.to_string(),
@@ -497,7 +615,11 @@ fn source_at(expr: &Expr, parent: u8, as_char: bool) -> String {
         ExprKind::Lit(_) => "null".to_string(),
         ExprKind::Var(name) => name.clone(),
         ExprKind::Field(base, name) => format!("{}.{name}", source_at(base, 4, false)),
-        ExprKind::Index(base, index) => format!("{}[{}]", source_at(base, 4, false), source_at(index, 0, false)),
+        ExprKind::Index(base, index) => format!(
+            "{}[{}]",
+            source_at(base, 4, false),
+            source_at(index, 0, false)
+        ),
         ExprKind::Lookup { table, key } => format!("{table}[{}]", source_at(key, 0, false)),
         ExprKind::Call(func, args) => {
             let args: Vec<String> = args.iter().map(|a| source_at(a, 0, false)).collect();
@@ -528,6 +650,8 @@ fn source_at(expr: &Expr, parent: u8, as_char: bool) -> String {
                 text
             }
         }
-        ExprKind::Match(subject, pattern) => format!("{} ~ /{pattern}/", source_at(subject, 4, false)),
+        ExprKind::Match(subject, pattern) => {
+            format!("{} ~ /{pattern}/", source_at(subject, 4, false))
+        }
     }
 }

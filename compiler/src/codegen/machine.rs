@@ -15,7 +15,9 @@ use protoc_runtime::expr::{Expr, ExprKind, Type};
 
 use super::expr::{self, Form, RustValue, Translator};
 use super::names;
-use crate::ir::{Action, Spec, StateId, Target, Template, TemplatePart, Transition, TransitionEvent};
+use crate::ir::{
+    Action, Spec, StateId, Target, Template, TemplatePart, Transition, TransitionEvent,
+};
 
 /// What the template needs to render the state machine.
 #[derive(Debug, Clone)]
@@ -57,13 +59,23 @@ struct Arg {
     default_name: &'static str,
 }
 
-pub fn plan_machine(spec: &Spec, patterns: &mut Vec<String>, streaming: &dyn Fn(&str) -> bool) -> MachinePlan {
+pub fn plan_machine(
+    spec: &Spec,
+    patterns: &mut Vec<String>,
+    streaming: &dyn Fn(&str) -> bool,
+) -> MachinePlan {
     let machine = &spec.machine;
     let states = machine
         .states
         .iter()
         .enumerate()
-        .map(|(i, s)| (names::pascal(&s.name), s.name.clone(), StateId(i) == machine.initial))
+        .map(|(i, s)| {
+            (
+                names::pascal(&s.name),
+                s.name.clone(),
+                StateId(i) == machine.initial,
+            )
+        })
         .collect();
 
     let mut messages: Vec<MessagePlan> = Vec::new();
@@ -84,7 +96,12 @@ pub fn plan_machine(spec: &Spec, patterns: &mut Vec<String>, streaming: &dyn Fn(
         }
     }
 
-    let mut gen = Gen { spec, patterns, uses_goto: false, uses_finish: false };
+    let mut gen = Gen {
+        spec,
+        patterns,
+        uses_goto: false,
+        uses_finish: false,
+    };
     let mut handlers = Vec::new();
     let mut arms = Vec::new();
     let mut grammars = Vec::new();
@@ -129,18 +146,34 @@ pub fn plan_machine(spec: &Spec, patterns: &mut Vec<String>, streaming: &dyn Fn(
                      self.machine.report_parse_error(&err, &context, cx)?;\n}}\n}}"
                 ),
             ));
-            grammars.push((format!("(Direction::{dir}, State::{})", names::pascal(&state.name)), variant));
+            grammars.push((
+                format!("(Direction::{dir}, State::{})", names::pascal(&state.name)),
+                variant,
+            ));
         }
     }
 
     // Every other event: one handler with a `match` on the state.
     let others: [(TransitionEvent, &str, Option<Arg>); 9] = [
-        (TransitionEvent::ParseError, "on_parse_error", Some(str_arg("err"))),
-        (TransitionEvent::MissingGrammar, "on_missing_grammar", Some(str_arg("dir"))),
+        (
+            TransitionEvent::ParseError,
+            "on_parse_error",
+            Some(str_arg("err")),
+        ),
+        (
+            TransitionEvent::MissingGrammar,
+            "on_missing_grammar",
+            Some(str_arg("dir")),
+        ),
         (
             TransitionEvent::Gap,
             "on_gap",
-            Some(Arg { rust_type: "i64".into(), ty: Type::Int, form: Form::Borrowed, default_name: "len" }),
+            Some(Arg {
+                rust_type: "i64".into(),
+                ty: Type::Int,
+                form: Form::Borrowed,
+                default_name: "len",
+            }),
         ),
         (TransitionEvent::Init, "on_init", None),
         (TransitionEvent::Enter, "on_enter", None),
@@ -173,7 +206,12 @@ pub fn plan_machine(spec: &Spec, patterns: &mut Vec<String>, streaming: &dyn Fn(
 }
 
 fn str_arg(name: &'static str) -> Arg {
-    Arg { rust_type: "&str".into(), ty: Type::Str, form: Form::Borrowed, default_name: name }
+    Arg {
+        rust_type: "&str".into(),
+        ty: Type::Str,
+        form: Form::Borrowed,
+        default_name: name,
+    }
 }
 
 struct Gen<'a> {
@@ -191,7 +229,12 @@ impl<'a> Gen<'a> {
     fn transitions_for(&self, state: StateId, event: TransitionEvent) -> Ordered<'a> {
         let spec: &'a Spec = self.spec;
         let matches = |t: &&Transition| same_event(t.on, event);
-        let own = spec.state(state).transitions.iter().filter(matches).map(|t| (spec.state(state).name.as_str(), t));
+        let own = spec
+            .state(state)
+            .transitions
+            .iter()
+            .filter(matches)
+            .map(|t| (spec.state(state).name.as_str(), t));
         let any = spec.machine.any.iter().filter(matches).map(|t| ("any", t));
         own.chain(any).collect()
     }
@@ -233,8 +276,10 @@ impl<'a> Gen<'a> {
         let body = match arms.as_slice() {
             [(_, body)] => body.clone(),
             _ => {
-                let arms: Vec<String> =
-                    arms.iter().map(|(patterns, body)| format!("{} => {{\n{body}\n}}", patterns.join(" | "))).collect();
+                let arms: Vec<String> = arms
+                    .iter()
+                    .map(|(patterns, body)| format!("{} => {{\n{body}\n}}", patterns.join(" | ")))
+                    .collect();
                 format!("match self.state {{\n{}\n}}", arms.join("\n"))
             }
         };
@@ -248,16 +293,29 @@ impl<'a> Gen<'a> {
             params.push(format!("{name}: {}", arg.rust_type));
         }
         if timeout {
-            let (from, to) = if any_transition { ("from", "to") } else { ("_from", "_to") };
+            let (from, to) = if any_transition {
+                ("from", "to")
+            } else {
+                ("_from", "_to")
+            };
             params.push(format!("{from}: f64"));
             params.push(format!("{to}: f64"));
         }
         params.push(format!("{cx}: &mut Cx<'_>"));
-        format!("/// {doc}\nfn {method}({}) -> Handled {{\n{body}\n}}", params.join(", "))
+        format!(
+            "/// {doc}\nfn {method}({}) -> Handled {{\n{body}\n}}",
+            params.join(", ")
+        )
     }
 
     /// The statements that try `transitions` in order; the value is the handler's result.
-    fn body(&mut self, transitions: &Ordered<'a>, arg: Option<&Arg>, param: Option<&str>, event: TransitionEvent) -> String {
+    fn body(
+        &mut self,
+        transitions: &Ordered<'a>,
+        arg: Option<&Arg>,
+        param: Option<&str>,
+        event: TransitionEvent,
+    ) -> String {
         let mut out = String::new();
         for (state, t) in transitions {
             let mut tr = Translator::new(self.spec, self.patterns);
@@ -266,9 +324,15 @@ impl<'a> Gen<'a> {
                 if transition_uses(t, binding) {
                     let ident = names::field(binding);
                     if Some(binding.as_str()) != param {
-                        prelude.push_str(&format!("let {ident} = {};\n", param.map_or("arg".to_string(), names::field)));
+                        prelude.push_str(&format!(
+                            "let {ident} = {};\n",
+                            param.map_or("arg".to_string(), names::field)
+                        ));
                     }
-                    tr.bind(binding, RustValue::new(ident, arg.ty.clone(), false, arg.form));
+                    tr.bind(
+                        binding,
+                        RustValue::new(ident, arg.ty.clone(), false, arg.form),
+                    );
                 }
             }
             let mut conds = Vec::new();
@@ -321,39 +385,58 @@ impl<'a> Gen<'a> {
 
 /// An action's statement; whether it ends the transition (`drop`).
 fn action_code(spec: &Spec, tr: &mut Translator<'_>, action: &Action) -> (String, bool) {
-        match action {
-            Action::Trigger { event, arg } => {
-                let name = names::str_lit(&spec.event(*event).name);
-                let code = match arg {
-                    None => format!("machine::trigger_empty(cx, self.dir, {name})?;"),
-                    Some(arg) => {
-                        let v = tr.translate(arg);
-                        match (v.form, v.nullable) {
-                            (Form::Ref, false) => format!("machine::trigger(cx, self.dir, {name}, {})?;", v.code),
-                            (Form::Place, false) => format!("machine::trigger(cx, self.dir, {name}, &{})?;", v.code),
-                            _ => format!("machine::trigger_value(cx, self.dir, {name}, &{})?;", expr::value(&v)),
+    match action {
+        Action::Trigger { event, arg } => {
+            let name = names::str_lit(&spec.event(*event).name);
+            let code = match arg {
+                None => format!("machine::trigger_empty(cx, self.dir, {name})?;"),
+                Some(arg) => {
+                    let v = tr.translate(arg);
+                    match (v.form, v.nullable) {
+                        (Form::Ref, false) => {
+                            format!("machine::trigger(cx, self.dir, {name}, {})?;", v.code)
                         }
+                        (Form::Place, false) => {
+                            format!("machine::trigger(cx, self.dir, {name}, &{})?;", v.code)
+                        }
+                        _ => format!(
+                            "machine::trigger_value(cx, self.dir, {name}, &{})?;",
+                            expr::value(&v)
+                        ),
                     }
-                };
-                (code, false)
-            }
-            Action::Alert { severity, description } => {
-                let severity = match severity {
-                    Severity::Low => "Severity::Low",
-                    Severity::Medium => "Severity::Medium",
-                    Severity::High => "Severity::High",
-                };
-                let mut lets = String::new();
-                let text = template(tr, description, &mut lets);
-                (format!("{lets}machine::alert(cx, self.dir, {severity}, {text});"), false)
-            }
-            Action::Drop => ("return Err(Dropped);".to_string(), true),
-            Action::Log(t) => {
-                let mut lets = String::new();
-                let fmt = format_string(tr, t, &mut lets);
-                (format!("{lets}machine::trace(cx, format_args!({}));", names::str_lit(&format!("log: {fmt}"))), false)
-            }
+                }
+            };
+            (code, false)
         }
+        Action::Alert {
+            severity,
+            description,
+        } => {
+            let severity = match severity {
+                Severity::Low => "Severity::Low",
+                Severity::Medium => "Severity::Medium",
+                Severity::High => "Severity::High",
+            };
+            let mut lets = String::new();
+            let text = template(tr, description, &mut lets);
+            (
+                format!("{lets}machine::alert(cx, self.dir, {severity}, {text});"),
+                false,
+            )
+        }
+        Action::Drop => ("return Err(Dropped);".to_string(), true),
+        Action::Log(t) => {
+            let mut lets = String::new();
+            let fmt = format_string(tr, t, &mut lets);
+            (
+                format!(
+                    "{lets}machine::trace(cx, format_args!({}));",
+                    names::str_lit(&format!("log: {fmt}"))
+                ),
+                false,
+            )
+        }
+    }
 }
 
 impl Gen<'_> {
@@ -367,7 +450,13 @@ impl Gen<'_> {
             None => (String::new(), "Ok(true)".into()),
             Some(Target::State(s)) => {
                 self.uses_goto = true;
-                (format!("self.goto(State::{}, cx)?;\n", names::pascal(&self.spec.state(s).name)), "Ok(true)".into())
+                (
+                    format!(
+                        "self.goto(State::{}, cx)?;\n",
+                        names::pascal(&self.spec.state(s).name)
+                    ),
+                    "Ok(true)".into(),
+                )
             }
             Some(Target::Fail) => (String::new(), "self.fail(cx)".into()),
             Some(Target::Finish) => {
@@ -414,7 +503,9 @@ fn template(tr: &mut Translator<'_>, t: &Template, lets: &mut String) -> String 
 /// `let` in `lets`, named after what it is (`code` for `res.responses[0].code`).
 fn format_string(tr: &mut Translator<'_>, t: &Template, lets: &mut String) -> String {
     let mut fmt = String::new();
-    let mut taken: Vec<String> = ["cx", "self", "from", "to", "res", "err", "dir", "len"].map(String::from).to_vec();
+    let mut taken: Vec<String> = ["cx", "self", "from", "to", "res", "err", "dir", "len"]
+        .map(String::from)
+        .to_vec();
     for part in &t.parts {
         match part {
             TemplatePart::Text(text) => fmt.push_str(&text.replace('{', "{{").replace('}', "}}")),
@@ -456,7 +547,9 @@ fn value_name(e: &Expr) -> String {
 /// Whether a transition refers to `name` (its binding) anywhere.
 fn transition_uses(t: &Transition, name: &str) -> bool {
     let in_template = |tpl: &Template| {
-        tpl.parts.iter().any(|p| matches!(p, TemplatePart::Expr(e) if expr_uses(e, name)))
+        tpl.parts
+            .iter()
+            .any(|p| matches!(p, TemplatePart::Expr(e) if expr_uses(e, name)))
     };
     t.when.as_ref().is_some_and(|w| expr_uses(w, name))
         || t.actions.iter().any(|a| match a {
@@ -473,7 +566,9 @@ fn expr_uses(e: &Expr, name: &str) -> bool {
         ExprKind::Lit(_) => false,
         ExprKind::Field(b, _) | ExprKind::Unary(_, b) | ExprKind::Match(b, _) => expr_uses(b, name),
         ExprKind::Lookup { key, .. } => expr_uses(key, name),
-        ExprKind::Index(a, b) | ExprKind::Binary(_, a, b) => expr_uses(a, name) || expr_uses(b, name),
+        ExprKind::Index(a, b) | ExprKind::Binary(_, a, b) => {
+            expr_uses(a, name) || expr_uses(b, name)
+        }
         ExprKind::Call(_, args) => args.iter().any(|a| expr_uses(a, name)),
     }
 }

@@ -47,10 +47,11 @@ pub fn snake(name: &str) -> String {
 /// A field name as a Rust identifier (keywords become raw identifiers).
 pub fn field(name: &str) -> String {
     const KEYWORDS: &[&str] = &[
-        "as", "async", "await", "break", "const", "continue", "crate", "dyn", "else", "enum", "extern", "false", "fn",
-        "for", "gen", "if", "impl", "in", "let", "loop", "match", "mod", "move", "mut", "pub", "ref", "return",
-        "static", "struct", "trait", "true", "type", "unsafe", "use", "where", "while", "abstract", "become", "box",
-        "do", "final", "macro", "override", "priv", "try", "typeof", "unsized", "virtual", "yield",
+        "as", "async", "await", "break", "const", "continue", "crate", "dyn", "else", "enum",
+        "extern", "false", "fn", "for", "gen", "if", "impl", "in", "let", "loop", "match", "mod",
+        "move", "mut", "pub", "ref", "return", "static", "struct", "trait", "true", "type",
+        "unsafe", "use", "where", "while", "abstract", "become", "box", "do", "final", "macro",
+        "override", "priv", "try", "typeof", "unsized", "virtual", "yield",
     ];
     match name {
         "self" | "Self" | "super" | "crate" => format!("{name}_"),
@@ -79,13 +80,18 @@ mod tests {
 }
 
 /// Type names the generated module defines itself.
-const RESERVED_TYPES: &[&str] = &["State", "Message", "Machine", "Parsers", "Channel", "Value", "Input", "Site", "Step"];
+const RESERVED_TYPES: &[&str] = &[
+    "State", "Message", "Machine", "Parsers", "Channel", "Value", "Input", "Site", "Step",
+];
 
 /// The struct of record `name`: `smtp_command` → `SmtpCommand` (suffixed with
 /// `Record` when that would clash with a type of the generated module).
 pub fn record_type(name: &str) -> String {
     let pascal = pascal(name);
-    if RESERVED_TYPES.contains(&pascal.as_str()) || pascal.ends_with("Parser") || pascal.ends_with("Dissector") {
+    if RESERVED_TYPES.contains(&pascal.as_str())
+        || pascal.ends_with("Parser")
+        || pascal.ends_with("Dissector")
+    {
         format!("{pascal}Record")
     } else {
         pascal

@@ -101,7 +101,11 @@ fn slot_name(record: &str) -> String {
 
 /// Plans every record of `spec`; `untils` and `patterns` collect the statics
 /// the records need.
-pub fn plan_records(spec: &Spec, untils: &mut BTreeSet<UntilPlan>, patterns: &mut Vec<String>) -> Vec<RecordPlan> {
+pub fn plan_records(
+    spec: &Spec,
+    untils: &mut BTreeSet<UntilPlan>,
+    patterns: &mut Vec<String>,
+) -> Vec<RecordPlan> {
     let streams = streaming_records(spec);
     spec.grammar
         .records
@@ -123,7 +127,9 @@ fn streaming_records(spec: &Spec) -> BTreeSet<RecordId> {
         for (i, record) in spec.grammar.records.iter().enumerate() {
             let mut found = false;
             visit(&record.items, &mut |e| match e {
-                Element::BytesUntil { chunked: Some(_), .. } => found = true,
+                Element::BytesUntil {
+                    chunked: Some(_), ..
+                } => found = true,
                 Element::Record(r) if streaming.contains(r) => found = true,
                 _ => {}
             });
@@ -147,9 +153,9 @@ pub fn visit<'e>(items: &'e [Element], f: &mut dyn FnMut(&'e Element)) {
 fn visit_one<'e>(e: &'e Element, f: &mut dyn FnMut(&'e Element)) {
     f(e);
     match e {
-        Element::Field { element, .. } | Element::Optional { element, .. } | Element::Array { element, .. } => {
-            visit_one(element, f)
-        }
+        Element::Field { element, .. }
+        | Element::Optional { element, .. }
+        | Element::Array { element, .. } => visit_one(element, f),
         Element::Branch { cases, default, .. } => {
             for (_, case) in cases {
                 visit_one(case, f);
@@ -250,26 +256,41 @@ impl<'a> Builder<'a> {
     }
 
     fn site(&self, field: &str) -> String {
-        format!("Site::new({}, {})", names::str_lit(&self.record.name), names::str_lit(field))
+        format!(
+            "Site::new({}, {})",
+            names::str_lit(&self.record.name),
+            names::str_lit(field)
+        )
     }
 
     /// The declared type of a result field.
     fn field_type(&self, name: &str) -> Option<&Type> {
-        self.record.fields.iter().find(|f| f.name == name).map(|f| &f.ty)
+        self.record
+            .fields
+            .iter()
+            .find(|f| f.name == name)
+            .map(|f| &f.ty)
     }
 
     /// `self.result.NAME = value;` with `Some(…)` where the field is optional.
     fn assign(&self, name: &str, value: &str, value_ty: &Type) -> String {
         let target = format!("self.result.{}", names::field(name));
         match self.field_type(name) {
-            Some(Type::Optional(_)) if !matches!(value_ty, Type::Optional(_)) => format!("{target} = Some({value});"),
-            Some(Type::Optional(_)) | Some(_) if !matches!(value_ty, Type::Optional(_)) || self.is_optional(name) => {
+            Some(Type::Optional(_)) if !matches!(value_ty, Type::Optional(_)) => {
+                format!("{target} = Some({value});")
+            }
+            Some(Type::Optional(_)) | Some(_)
+                if !matches!(value_ty, Type::Optional(_)) || self.is_optional(name) =>
+            {
                 format!("{target} = {value};")
             }
             Some(_) => format!("if let Some(value) = {value} {{ {target} = value; }}"),
             None => format!(
                 "compile_error!({});",
-                names::str_lit(&format!("protoc-rs codegen: record `{}` has no field `{name}`", self.record.name))
+                names::str_lit(&format!(
+                    "protoc-rs codegen: record `{}` has no field `{name}`",
+                    self.record.name
+                ))
             ),
         }
     }
@@ -283,7 +304,10 @@ impl<'a> Builder<'a> {
         let mut t = Translator::new(self.spec, self.patterns);
         for field in &self.record.fields {
             let code = format!("self.result.{}", names::field(&field.name));
-            t.bind(&field.name, RustValue::new(code, field.ty.clone(), false, Form::Place));
+            t.bind(
+                &field.name,
+                RustValue::new(code, field.ty.clone(), false, Form::Place),
+            );
         }
         t
     }
@@ -309,7 +333,9 @@ impl<'a> Builder<'a> {
             };
         }
         match element {
-            Element::Field { name, element } => self.compile(element, Dest::Field(name.clone()), next),
+            Element::Field { name, element } => {
+                self.compile(element, Dest::Field(name.clone()), next)
+            }
             Element::Token(id) => {
                 self.uses_token = true;
                 self.uses_input = true;
@@ -327,7 +353,12 @@ impl<'a> Builder<'a> {
                         format!("{stat}.skip(&mut self.token, input, cx, {site})?;")
                     }
                 };
-                self.emit(vec![text(body), text("self.step = ".into()), Piece::Goto(next), text(";".into())]);
+                self.emit(vec![
+                    text(body),
+                    text("self.step = ".into()),
+                    Piece::Goto(next),
+                    text(";".into()),
+                ]);
             }
             Element::Record(id) => {
                 self.uses_input = true;
@@ -349,9 +380,18 @@ impl<'a> Builder<'a> {
                         body
                     }
                 };
-                self.emit(vec![text(body), text("self.step = ".into()), Piece::Goto(next), text(";".into())]);
+                self.emit(vec![
+                    text(body),
+                    text("self.step = ".into()),
+                    Piece::Goto(next),
+                    text(";".into()),
+                ]);
             }
-            Element::Branch { key, cases, default } => {
+            Element::Branch {
+                key,
+                cases,
+                default,
+            } => {
                 let mut t = self.translator();
                 let key = t.translate(key);
                 let field = match &dest {
@@ -367,11 +407,23 @@ impl<'a> Builder<'a> {
                 let default_label = default.as_ref().map(|_| self.new_label());
                 let mut pieces = vec![text(format!("self.step = match {scrutinee} {{\n"))];
                 for ((case, _), label) in cases.iter().zip(&labels) {
-                    let pat = if key.nullable { format!("Some({})", names::str_lit(case)) } else { names::str_lit(case) };
-                    pieces.extend([text(format!("{pat} => ")), Piece::Goto(*label), text(",\n".into())]);
+                    let pat = if key.nullable {
+                        format!("Some({})", names::str_lit(case))
+                    } else {
+                        names::str_lit(case)
+                    };
+                    pieces.extend([
+                        text(format!("{pat} => ")),
+                        Piece::Goto(*label),
+                        text(",\n".into()),
+                    ]);
                 }
                 match default_label {
-                    Some(label) => pieces.extend([text("_ => ".into()), Piece::Goto(label), text(",\n".into())]),
+                    Some(label) => pieces.extend([
+                        text("_ => ".into()),
+                        Piece::Goto(label),
+                        text(",\n".into()),
+                    ]),
                     None => {
                         self.uses_input = true;
                         self.uses_cx = true;
@@ -424,10 +476,17 @@ impl<'a> Builder<'a> {
                     Dest::Merge => "<unknown>",
                 };
                 let site = self.site(field);
-                self.emit(vec![text(format!("return Err(cx.error(input, {site}, {}));", names::str_lit(reason)))]);
+                self.emit(vec![text(format!(
+                    "return Err(cx.error(input, {site}, {}));",
+                    names::str_lit(reason)
+                ))]);
             }
             Element::Array { element, until } => self.compile_array(element, until, &dest, next),
-            Element::BytesUntil { token, chunked, transform } => {
+            Element::BytesUntil {
+                token,
+                chunked,
+                transform,
+            } => {
                 self.uses_until = true;
                 self.uses_input = true;
                 self.uses_cx = true;
@@ -440,15 +499,28 @@ impl<'a> Builder<'a> {
                 let body = match (chunked, &dest) {
                     (Some(event), _) => {
                         let event = &self.spec.event(*event).name;
-                        self.stream_steps.push((self.steps.len(), until.clone(), event.clone()));
-                        format!("{until}.stream(&mut self.until, input, cx, {site}, {})?;", names::str_lit(event))
+                        self.stream_steps
+                            .push((self.steps.len(), until.clone(), event.clone()));
+                        format!(
+                            "{until}.stream(&mut self.until, input, cx, {site}, {})?;",
+                            names::str_lit(event)
+                        )
                     }
-                    (None, Dest::Field(name)) => {
-                        self.assign(name, &format!("{until}.collect(&mut self.until, input, cx, {site})?"), &Type::Bytes)
+                    (None, Dest::Field(name)) => self.assign(
+                        name,
+                        &format!("{until}.collect(&mut self.until, input, cx, {site})?"),
+                        &Type::Bytes,
+                    ),
+                    (None, Dest::Merge) => {
+                        format!("{until}.collect(&mut self.until, input, cx, {site})?;")
                     }
-                    (None, Dest::Merge) => format!("{until}.collect(&mut self.until, input, cx, {site})?;"),
                 };
-                self.emit(vec![text(body), text("self.step = ".into()), Piece::Goto(next), text(";".into())]);
+                self.emit(vec![
+                    text(body),
+                    text("self.step = ".into()),
+                    Piece::Goto(next),
+                    text(";".into()),
+                ]);
             }
         }
     }
@@ -470,7 +542,11 @@ impl<'a> Builder<'a> {
         let token = self.spec.token(token);
         let token_static = names::token_static(&token.name);
         let unstuff = transform == Some(Transform::Unstuff);
-        let static_name = if unstuff { format!("UNTIL_{token_static}_UNSTUFFED") } else { format!("UNTIL_{token_static}") };
+        let static_name = if unstuff {
+            format!("UNTIL_{token_static}_UNSTUFFED")
+        } else {
+            format!("UNTIL_{token_static}")
+        };
         self.untils.insert(UntilPlan {
             static_name: static_name.clone(),
             token_static,
@@ -480,7 +556,13 @@ impl<'a> Builder<'a> {
         static_name
     }
 
-    fn compile_array(&mut self, element: &Element, until: &crate::ir::Expr, dest: &Dest, next: Label) {
+    fn compile_array(
+        &mut self,
+        element: &Element,
+        until: &crate::ir::Expr,
+        dest: &Dest,
+        next: Label,
+    ) {
         self.uses_input = true;
         self.uses_cx = true;
         let field = match dest {
@@ -492,21 +574,37 @@ impl<'a> Builder<'a> {
             Element::Token(id) => {
                 self.uses_token = true;
                 let stat = names::token_static(&self.spec.token(*id).name);
-                (format!("{stat}.read(&mut self.token, input, cx, {site})?"), Type::Str)
+                (
+                    format!("{stat}.read(&mut self.token, input, cx, {site})?"),
+                    Type::Str,
+                )
             }
             Element::Record(id) => {
                 self.children.insert(*id);
                 let child = &self.spec.record(*id).name;
-                (format!("self.{}.run(input, cx)?", slot_name(child)), Type::Record(child.clone()))
+                (
+                    format!("self.{}.run(input, cx)?", slot_name(child)),
+                    Type::Record(child.clone()),
+                )
             }
-            Element::BytesUntil { token, chunked: None, transform } => {
+            Element::BytesUntil {
+                token,
+                chunked: None,
+                transform,
+            } => {
                 self.uses_until = true;
                 let until = self.until_static(*token, *transform);
-                (format!("{until}.collect(&mut self.until, input, cx, {site})?"), Type::Bytes)
+                (
+                    format!("{until}.collect(&mut self.until, input, cx, {site})?"),
+                    Type::Bytes,
+                )
             }
             other => {
                 let msg = format!("protoc-rs codegen: unsupported array element {other:?}");
-                self.emit(vec![Piece::Text(format!("compile_error!({});", names::str_lit(&msg)))]);
+                self.emit(vec![Piece::Text(format!(
+                    "compile_error!({});",
+                    names::str_lit(&msg)
+                ))]);
                 return;
             }
         };
@@ -515,13 +613,20 @@ impl<'a> Builder<'a> {
         let done = t.condition(until);
         let push = match dest {
             Dest::Field(name) if self.is_optional(name) => {
-                format!("self.result.{}.get_or_insert_with(Vec::new).push(elem);\n", names::field(name))
+                format!(
+                    "self.result.{}.get_or_insert_with(Vec::new).push(elem);\n",
+                    names::field(name)
+                )
             }
             Dest::Field(name) => format!("self.result.{}.push(elem);\n", names::field(name)),
             Dest::Merge => String::new(),
         };
         let body = format!("let elem = {parse};\nlet done = {done};\n{push}cx.check_message_len(input, {site})?;\nif done {{ self.step = ");
-        self.emit(vec![Piece::Text(body), Piece::Goto(next), Piece::Text("; }".into())]);
+        self.emit(vec![
+            Piece::Text(body),
+            Piece::Goto(next),
+            Piece::Text("; }".into()),
+        ]);
     }
 
     fn finish(mut self, streaming: &BTreeSet<RecordId>, _id: RecordId) -> RecordPlan {
@@ -541,7 +646,11 @@ impl<'a> Builder<'a> {
                         Piece::Goto(label) => self.resolve(*label).to_string(),
                     })
                     .collect();
-                StepPlan { number, body, comment: comment.clone() }
+                StepPlan {
+                    number,
+                    body,
+                    comment: comment.clone(),
+                }
             })
             .collect();
         let mut slots = Vec::new();
@@ -552,13 +661,23 @@ impl<'a> Builder<'a> {
             slots.push(("until".to_string(), "UntilState".to_string()));
         }
         let mut end_streams = Vec::new();
-        let close = |until: &str, event: &str| format!("{until}.end_stream(&mut self.until, cx, {})?", names::str_lit(event));
+        let close = |until: &str, event: &str| {
+            format!(
+                "{until}.end_stream(&mut self.until, cx, {})?",
+                names::str_lit(event)
+            )
+        };
         match self.stream_steps.as_slice() {
             [] => {}
-            [(step, until, event)] => end_streams.push(format!("if self.step == {step} {{\n{};\n}}", close(until, event))),
+            [(step, until, event)] => end_streams.push(format!(
+                "if self.step == {step} {{\n{};\n}}",
+                close(until, event)
+            )),
             several => {
-                let arms: String =
-                    several.iter().map(|(step, until, event)| format!("{step} => {},\n", close(until, event))).collect();
+                let arms: String = several
+                    .iter()
+                    .map(|(step, until, event)| format!("{step} => {},\n", close(until, event)))
+                    .collect();
                 end_streams.push(format!("match self.step {{\n{arms}_ => {{}}\n}}"));
             }
         }
@@ -617,9 +736,13 @@ pub fn expr_calls(expr: &crate::ir::Expr, func: Func) -> bool {
     match &expr.kind {
         ExprKind::Call(f, args) => *f == func || args.iter().any(|a| expr_calls(a, func)),
         ExprKind::Lit(_) | ExprKind::Var(_) => false,
-        ExprKind::Field(e, _) | ExprKind::Unary(_, e) | ExprKind::Match(e, _) => expr_calls(e, func),
+        ExprKind::Field(e, _) | ExprKind::Unary(_, e) | ExprKind::Match(e, _) => {
+            expr_calls(e, func)
+        }
         ExprKind::Lookup { key, .. } => expr_calls(key, func),
-        ExprKind::Index(a, b) | ExprKind::Binary(_, a, b) => expr_calls(a, func) || expr_calls(b, func),
+        ExprKind::Index(a, b) | ExprKind::Binary(_, a, b) => {
+            expr_calls(a, func) || expr_calls(b, func)
+        }
     }
 }
 
@@ -631,14 +754,26 @@ pub fn describe(spec: &Spec, element: &Element) -> String {
         Element::Record(id) => spec.record(*id).name.clone(),
         Element::Branch { key, .. } => format!("branch {}", super::expr::source(key)),
         Element::Optional { element, cond } => {
-            format!("optional {} if {}", describe(spec, element), super::expr::source(cond))
+            format!(
+                "optional {} if {}",
+                describe(spec, element),
+                super::expr::source(cond)
+            )
         }
         Element::Empty => "empty".into(),
         Element::Fail(reason) => format!("fail {}", names::str_lit(reason)),
         Element::Array { element, until } => {
-            format!("array {} until {}", describe(spec, element), super::expr::source(until))
+            format!(
+                "array {} until {}",
+                describe(spec, element),
+                super::expr::source(until)
+            )
         }
-        Element::BytesUntil { token, chunked, transform } => {
+        Element::BytesUntil {
+            token,
+            chunked,
+            transform,
+        } => {
             let mut text = format!("bytes until {}", spec.token(*token).name);
             if let Some(event) = chunked {
                 text.push_str(&format!(" chunked -> {}", spec.event(*event).name));
@@ -654,7 +789,8 @@ pub fn describe(spec: &Spec, element: &Element) -> String {
 /// `ToValue::to_value` of a record: fields in spec order, absent optionals
 /// omitted.
 fn to_value_body(record: &Record) -> String {
-    let entry = |name: &str, value: &str| format!("({}.into(), {value}.to_value())", names::str_lit(name));
+    let entry =
+        |name: &str, value: &str| format!("({}.into(), {value}.to_value())", names::str_lit(name));
     let leading: Vec<String> = record
         .fields
         .iter()
@@ -672,9 +808,15 @@ fn to_value_body(record: &Record) -> String {
     for f in rest {
         let ident = names::field(&f.name);
         if matches!(f.ty, Type::Optional(_)) {
-            body.push_str(&format!("if let Some(value) = &self.{ident} {{ fields.push({}); }}\n", entry(&f.name, "value")));
+            body.push_str(&format!(
+                "if let Some(value) = &self.{ident} {{ fields.push({}); }}\n",
+                entry(&f.name, "value")
+            ));
         } else {
-            body.push_str(&format!("fields.push({});\n", entry(&f.name, &format!("self.{ident}"))));
+            body.push_str(&format!(
+                "fields.push({});\n",
+                entry(&f.name, &format!("self.{ident}"))
+            ));
         }
     }
     body.push_str("Value::Record(fields)");

@@ -14,7 +14,11 @@ use protoc_runtime::parse::token::token_hir;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Matcher {
     /// `ByteClass::new(name, ranges, min, max)`.
-    Class { ranges: Vec<(u8, u8)>, min: usize, max: Option<usize> },
+    Class {
+        ranges: Vec<(u8, u8)>,
+        min: usize,
+        max: Option<usize>,
+    },
     /// `TokenDfa::new(name, pattern)`.
     Dfa,
 }
@@ -26,7 +30,11 @@ pub fn matcher(pattern: &str) -> Matcher {
     };
     let hir = strip_captures(&hir);
     if let Some(ranges) = byte_ranges(hir) {
-        return Matcher::Class { ranges, min: 1, max: Some(1) };
+        return Matcher::Class {
+            ranges,
+            min: 1,
+            max: Some(1),
+        };
     }
     if let HirKind::Repetition(rep) = hir.kind() {
         if let Some(ranges) = byte_ranges(strip_captures(&rep.sub)) {
@@ -49,11 +57,22 @@ fn strip_captures(hir: &Hir) -> &Hir {
 fn byte_ranges(hir: &Hir) -> Option<Vec<(u8, u8)>> {
     match hir.kind() {
         HirKind::Literal(lit) if lit.0.len() == 1 => lit.0.first().map(|&b| vec![(b, b)]),
-        HirKind::Class(Class::Bytes(class)) => Some(class.ranges().iter().map(|r| (r.start(), r.end())).collect()),
+        HirKind::Class(Class::Bytes(class)) => Some(
+            class
+                .ranges()
+                .iter()
+                .map(|r| (r.start(), r.end()))
+                .collect(),
+        ),
         HirKind::Class(Class::Unicode(class)) => class
             .ranges()
             .iter()
-            .map(|r| Some((u8::try_from(u32::from(r.start())).ok()?, u8::try_from(u32::from(r.end())).ok()?)))
+            .map(|r| {
+                Some((
+                    u8::try_from(u32::from(r.start())).ok()?,
+                    u8::try_from(u32::from(r.end())).ok()?,
+                ))
+            })
             .collect::<Option<Vec<_>>>()
             .filter(|ranges| ranges.iter().all(|&(_, hi)| hi < 0x80)),
         _ => None,
@@ -108,7 +127,9 @@ fn first_set(hir: &Hir, set: &mut [bool; 256]) -> bool {
         HirKind::Repetition(rep) => first_set(&rep.sub, set) || rep.min == 0,
         HirKind::Capture(cap) => first_set(&cap.sub, set),
         HirKind::Concat(parts) => parts.iter().all(|part| first_set(part, set)),
-        HirKind::Alternation(alts) => alts.iter().fold(false, |empty, alt| first_set(alt, set) || empty),
+        HirKind::Alternation(alts) => alts
+            .iter()
+            .fold(false, |empty, alt| first_set(alt, set) || empty),
     }
 }
 
@@ -131,18 +152,30 @@ pub fn byte_lit(b: u8) -> String {
 
 /// Rust code for inclusive byte ranges: `&[(b'\t', b'\t'), (b' ', b' ')]`.
 pub fn ranges_code(ranges: &[(u8, u8)]) -> String {
-    let items: Vec<String> = ranges.iter().map(|&(lo, hi)| format!("({}, {})", byte_lit(lo), byte_lit(hi))).collect();
+    let items: Vec<String> = ranges
+        .iter()
+        .map(|&(lo, hi)| format!("({}, {})", byte_lit(lo), byte_lit(hi)))
+        .collect();
     format!("&[{}]", items.join(", "))
 }
 
 /// Rust code for a `FirstBytes` value.
 pub fn first_bytes_code(pattern: &str) -> String {
     let ranges = first_bytes(pattern).unwrap_or_else(|| vec![(0, 255)]);
-    let bytes: Vec<u8> = ranges.iter().flat_map(|&(lo, hi)| lo..=hi).take(4).collect();
+    let bytes: Vec<u8> = ranges
+        .iter()
+        .flat_map(|&(lo, hi)| lo..=hi)
+        .take(4)
+        .collect();
     match bytes.as_slice() {
         [a] => format!("FirstBytes::One({})", byte_lit(*a)),
         [a, b] => format!("FirstBytes::Two({}, {})", byte_lit(*a), byte_lit(*b)),
-        [a, b, c] => format!("FirstBytes::Three({}, {}, {})", byte_lit(*a), byte_lit(*b), byte_lit(*c)),
+        [a, b, c] => format!(
+            "FirstBytes::Three({}, {}, {})",
+            byte_lit(*a),
+            byte_lit(*b),
+            byte_lit(*c)
+        ),
         _ => format!("FirstBytes::table({})", ranges_code(&ranges)),
     }
 }
@@ -153,22 +186,56 @@ mod tests {
 
     #[test]
     fn single_class_repetitions_become_byte_classes() {
-        assert_eq!(matcher("[[:blank:]]+"), Matcher::Class { ranges: vec![(b'\t', b'\t'), (b' ', b' ')], min: 1, max: None });
+        assert_eq!(
+            matcher("[[:blank:]]+"),
+            Matcher::Class {
+                ranges: vec![(b'\t', b'\t'), (b' ', b' ')],
+                min: 1,
+                max: None
+            }
+        );
         assert_eq!(
             matcher(r"[^\r\n]*"),
-            Matcher::Class { ranges: vec![(0, 9), (11, 12), (14, 255)], min: 0, max: None }
+            Matcher::Class {
+                ranges: vec![(0, 9), (11, 12), (14, 255)],
+                min: 0,
+                max: None
+            }
         );
-        assert_eq!(matcher("[0-9]{3}"), Matcher::Class { ranges: vec![(b'0', b'9')], min: 3, max: Some(3) });
-        assert_eq!(matcher("[- ]"), Matcher::Class { ranges: vec![(b' ', b' '), (b'-', b'-')], min: 1, max: Some(1) });
+        assert_eq!(
+            matcher("[0-9]{3}"),
+            Matcher::Class {
+                ranges: vec![(b'0', b'9')],
+                min: 3,
+                max: Some(3)
+            }
+        );
+        assert_eq!(
+            matcher("[- ]"),
+            Matcher::Class {
+                ranges: vec![(b' ', b' '), (b'-', b'-')],
+                min: 1,
+                max: Some(1)
+            }
+        );
         assert_eq!(matcher(r"\r?\n"), Matcher::Dfa);
         assert_eq!(matcher(r"ab"), Matcher::Dfa);
     }
 
     #[test]
     fn first_bytes_follow_optional_prefixes() {
-        assert_eq!(first_bytes(r"\r?\n\.\r?\n"), Some(vec![(b'\n', b'\n'), (b'\r', b'\r')]));
-        assert_eq!(first_bytes_code(r"\r?\n\.\r?\n"), r"FirstBytes::Two(b'\n', b'\r')");
+        assert_eq!(
+            first_bytes(r"\r?\n\.\r?\n"),
+            Some(vec![(b'\n', b'\n'), (b'\r', b'\r')])
+        );
+        assert_eq!(
+            first_bytes_code(r"\r?\n\.\r?\n"),
+            r"FirstBytes::Two(b'\n', b'\r')"
+        );
         assert_eq!(first_bytes("a*"), None);
-        assert_eq!(first_bytes("(ab|cd)x"), Some(vec![(b'a', b'a'), (b'c', b'c')]));
+        assert_eq!(
+            first_bytes("(ab|cd)x"),
+            Some(vec![(b'a', b'a'), (b'c', b'c')])
+        );
     }
 }

@@ -73,7 +73,11 @@ pub struct Input<'a> {
 
 impl<'a> Input<'a> {
     pub fn new(pending: &'a mut Pending, data: &'a [u8]) -> Input<'a> {
-        Input { pending, data, pos: 0 }
+        Input {
+            pending,
+            data,
+            pos: 0,
+        }
     }
 
     /// The next contiguous unread bytes (empty when all is read). There may be
@@ -122,7 +126,11 @@ impl<'a> Input<'a> {
         if bytes.is_empty() {
             return;
         }
-        let rest = self.pending.bytes.get(self.pending.read..).unwrap_or_default();
+        let rest = self
+            .pending
+            .bytes
+            .get(self.pending.read..)
+            .unwrap_or_default();
         let mut joined = Vec::with_capacity(bytes.len() + rest.len());
         joined.extend_from_slice(bytes);
         joined.extend_from_slice(rest);
@@ -172,7 +180,11 @@ impl<'a> Input<'a> {
 
     /// Up to `max` unread bytes, copied, for error context in traces.
     pub fn context(&self, max: usize) -> Vec<u8> {
-        let pending = self.pending.bytes.get(self.pending.read..).unwrap_or_default();
+        let pending = self
+            .pending
+            .bytes
+            .get(self.pending.read..)
+            .unwrap_or_default();
         let data = self.data.get(self.pos..).unwrap_or_default();
         pending.iter().chain(data).take(max).copied().collect()
     }

@@ -143,7 +143,10 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Limits {
-        Limits { max_token_len: 64 * 1024, max_message_len: 1024 * 1024 }
+        Limits {
+            max_token_len: 64 * 1024,
+            max_message_len: 1024 * 1024,
+        }
     }
 }
 
@@ -189,7 +192,10 @@ impl<'a> ParseCx<'a> {
             return Ok(());
         }
         self.streamed += chunk.len() as u64;
-        match self.sink.stream(self.flow, self.dir, self.now, event, chunk, last) {
+        match self
+            .sink
+            .stream(self.flow, self.dir, self.now, event, chunk, last)
+        {
             Verdict::Continue => Ok(()),
             Verdict::Drop => {
                 self.dropped = true;

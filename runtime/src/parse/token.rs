@@ -97,7 +97,12 @@ pub struct ByteClass {
 
 impl ByteClass {
     /// A class of the bytes in the inclusive `ranges`.
-    pub const fn new(name: &'static str, ranges: &[(u8, u8)], min: usize, max: Option<usize>) -> ByteClass {
+    pub const fn new(
+        name: &'static str,
+        ranges: &[(u8, u8)],
+        min: usize,
+        max: Option<usize>,
+    ) -> ByteClass {
         let mut table = [false; 256];
         let mut i = 0;
         while i < ranges.len() {
@@ -109,7 +114,12 @@ impl ByteClass {
             }
             i += 1;
         }
-        ByteClass { name, table, min, max }
+        ByteClass {
+            name,
+            table,
+            min,
+            max,
+        }
     }
 
     pub fn contains(&self, byte: u8) -> bool {
@@ -117,9 +127,17 @@ impl ByteClass {
     }
 
     /// Matches the token; its text.
-    pub fn read(&self, state: &mut TokenState, input: &mut Input<'_>, cx: &ParseCx<'_>, site: Site) -> Step<String> {
+    pub fn read(
+        &self,
+        state: &mut TokenState,
+        input: &mut Input<'_>,
+        cx: &ParseCx<'_>,
+        site: Site,
+    ) -> Step<String> {
         loop {
-            let room = self.max.map_or(usize::MAX, |max| max.saturating_sub(state.text.len()));
+            let room = self
+                .max
+                .map_or(usize::MAX, |max| max.saturating_sub(state.text.len()));
             let chunk = input.chunk();
             if chunk.is_empty() {
                 return Err(Stop::NeedMore);
@@ -131,7 +149,9 @@ impl ByteClass {
                 .position(|&b| !self.contains(b))
                 .unwrap_or(limit);
             let ended = taken < chunk.len() || taken == room;
-            state.text.extend_from_slice(chunk.get(..taken).unwrap_or_default());
+            state
+                .text
+                .extend_from_slice(chunk.get(..taken).unwrap_or_default());
             input.advance(taken);
             state.check_len(input, cx, site)?;
             if ended {
@@ -144,7 +164,13 @@ impl ByteClass {
     }
 
     /// Matches the token and forgets its text.
-    pub fn skip(&self, state: &mut TokenState, input: &mut Input<'_>, cx: &ParseCx<'_>, site: Site) -> Step<()> {
+    pub fn skip(
+        &self,
+        state: &mut TokenState,
+        input: &mut Input<'_>,
+        cx: &ParseCx<'_>,
+        site: Site,
+    ) -> Step<()> {
         self.read(state, input, cx, site).map(drop)
     }
 }
@@ -185,7 +211,11 @@ impl CompiledDfa {
             dense::Builder::new()
                 .syntax(syntax)
                 .thompson(regex_automata::nfa::thompson::Config::new().utf8(false))
-                .configure(dense::Config::new().match_kind(MatchKind::All).start_kind(StartKind::Anchored))
+                .configure(
+                    dense::Config::new()
+                        .match_kind(MatchKind::All)
+                        .start_kind(StartKind::Anchored),
+                )
                 .build(pattern)
         };
         let dfa = build(token_syntax())
@@ -240,7 +270,8 @@ impl CompiledDfa {
             }
         }
         for &state in &states {
-            let extendable = (0..=255u8).any(|b| flag(&flags, dfa.next_state(state, b)) & LIVE != 0);
+            let extendable =
+                (0..=255u8).any(|b| flag(&flags, dfa.next_state(state, b)) & LIVE != 0);
             if !extendable && flag(&flags, state) & ACCEPTS != 0 {
                 if let Some(f) = flags.get_mut(state.as_usize()) {
                     *f |= FINAL;
@@ -278,7 +309,11 @@ impl CompiledDfa {
 
 impl TokenDfa {
     pub const fn new(name: &'static str, pattern: &'static str) -> TokenDfa {
-        TokenDfa { name, pattern, compiled: OnceLock::new() }
+        TokenDfa {
+            name,
+            pattern,
+            compiled: OnceLock::new(),
+        }
     }
 
     /// The compiled DFA (built on the first call).
@@ -290,7 +325,13 @@ impl TokenDfa {
     }
 
     /// Matches the token (longest match); its text.
-    pub fn read(&self, state: &mut TokenState, input: &mut Input<'_>, cx: &ParseCx<'_>, site: Site) -> Step<String> {
+    pub fn read(
+        &self,
+        state: &mut TokenState,
+        input: &mut Input<'_>,
+        cx: &ParseCx<'_>,
+        site: Site,
+    ) -> Step<String> {
         let dfa = self
             .compiled()
             .map_err(|err| cx.error(input, site, format!("invalid token {}: {err}", self.name)))?;
@@ -318,7 +359,9 @@ impl TokenDfa {
                     }
                 }
             }
-            state.text.extend_from_slice(chunk.get(..used).unwrap_or_default());
+            state
+                .text
+                .extend_from_slice(chunk.get(..used).unwrap_or_default());
             input.advance(used);
             state.check_len(input, cx, site)?;
             if ended {
@@ -335,7 +378,13 @@ impl TokenDfa {
     }
 
     /// Matches the token and forgets its text.
-    pub fn skip(&self, state: &mut TokenState, input: &mut Input<'_>, cx: &ParseCx<'_>, site: Site) -> Step<()> {
+    pub fn skip(
+        &self,
+        state: &mut TokenState,
+        input: &mut Input<'_>,
+        cx: &ParseCx<'_>,
+        site: Site,
+    ) -> Step<()> {
         self.read(state, input, cx, site).map(drop)
     }
 }
@@ -377,7 +426,10 @@ pub struct LazyRegex {
 
 impl LazyRegex {
     pub const fn new(pattern: &'static str) -> LazyRegex {
-        LazyRegex { pattern, regex: OnceLock::new() }
+        LazyRegex {
+            pattern,
+            regex: OnceLock::new(),
+        }
     }
 
     pub fn is_match(&self, subject: &str) -> bool {

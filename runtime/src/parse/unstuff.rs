@@ -30,7 +30,11 @@ pub struct Unstuffer {
 impl Unstuffer {
     /// Feeds `chunk`; calls `emit` with the pieces of the unstuffed output, in
     /// order. Stops early, returning the error, when `emit` fails.
-    pub fn feed<'c, E>(&mut self, chunk: &'c [u8], mut emit: impl FnMut(&'c [u8]) -> Result<(), E>) -> Result<(), E> {
+    pub fn feed<'c, E>(
+        &mut self,
+        chunk: &'c [u8],
+        mut emit: impl FnMut(&'c [u8]) -> Result<(), E>,
+    ) -> Result<(), E> {
         let mut piece_start = 0;
         for (i, &byte) in chunk.iter().enumerate() {
             self.position = match (self.position, byte) {
@@ -81,7 +85,10 @@ mod tests {
 
     #[test]
     fn removes_one_dot_at_line_starts_only() {
-        assert_eq!(Unstuffer::unstuff_all(b"..a\r\n..b\r\nc..d\r\n.e\r\n"), b".a\r\n.b\r\nc..d\r\n.e\r\n");
+        assert_eq!(
+            Unstuffer::unstuff_all(b"..a\r\n..b\r\nc..d\r\n.e\r\n"),
+            b".a\r\n.b\r\nc..d\r\n.e\r\n"
+        );
         assert_eq!(Unstuffer::unstuff_all(b"...\n"), b"..\n");
     }
 

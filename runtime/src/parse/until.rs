@@ -63,8 +63,16 @@ impl UntilState {
 }
 
 impl UntilToken {
-    pub const fn new(token: &'static TokenDfa, first: FirstBytes, transform: Option<Transform>) -> UntilToken {
-        UntilToken { token, first, transform }
+    pub const fn new(
+        token: &'static TokenDfa,
+        first: FirstBytes,
+        transform: Option<Transform>,
+    ) -> UntilToken {
+        UntilToken {
+            token,
+            first,
+            transform,
+        }
     }
 
     /// Streams the bytes before the end token to `event`, then a final empty
@@ -77,12 +85,26 @@ impl UntilToken {
         site: Site,
         event: &'static str,
     ) -> Step<()> {
-        let UntilState { candidate, unstuffer, started, .. } = state;
+        let UntilState {
+            candidate,
+            unstuffer,
+            started,
+            ..
+        } = state;
         let transform = self.transform;
-        self.scan(candidate, started, input, cx, site, &mut |cx, piece| match transform {
-            Some(Transform::Unstuff) => unstuffer.feed(piece, |out| cx.stream(event, out, false)),
-            None => cx.stream(event, piece, false),
-        })?;
+        self.scan(
+            candidate,
+            started,
+            input,
+            cx,
+            site,
+            &mut |cx, piece| match transform {
+                Some(Transform::Unstuff) => {
+                    unstuffer.feed(piece, |out| cx.stream(event, out, false))
+                }
+                None => cx.stream(event, piece, false),
+            },
+        )?;
         *state = UntilState::default();
         cx.stream(event, &[], true)
     }
@@ -90,7 +112,12 @@ impl UntilToken {
     /// Closes a stream cut short (end of flow, gap, abandoned message): the
     /// bytes held as a possible end token are data after all, then comes the
     /// `last` call, if the stream had started. The state is reset.
-    pub fn end_stream(&self, state: &mut UntilState, cx: &mut ParseCx<'_>, event: &'static str) -> Step<()> {
+    pub fn end_stream(
+        &self,
+        state: &mut UntilState,
+        cx: &mut ParseCx<'_>,
+        event: &'static str,
+    ) -> Step<()> {
         let state = std::mem::take(state);
         if !state.started {
             return Ok(());
@@ -98,7 +125,9 @@ impl UntilToken {
         let mut unstuffer = state.unstuffer;
         if let Some(candidate) = state.candidate {
             match self.transform {
-                Some(Transform::Unstuff) => unstuffer.feed(&candidate.held, |out| cx.stream(event, out, false))?,
+                Some(Transform::Unstuff) => {
+                    unstuffer.feed(&candidate.held, |out| cx.stream(event, out, false))?
+                }
                 None => cx.stream(event, &candidate.held, false)?,
             }
         }
@@ -106,8 +135,19 @@ impl UntilToken {
     }
 
     /// Collects the bytes before the end token (at most `max_token_len`).
-    pub fn collect(&self, state: &mut UntilState, input: &mut Input<'_>, cx: &mut ParseCx<'_>, site: Site) -> Step<Vec<u8>> {
-        let UntilState { candidate, unstuffer, collected, started } = state;
+    pub fn collect(
+        &self,
+        state: &mut UntilState,
+        input: &mut Input<'_>,
+        cx: &mut ParseCx<'_>,
+        site: Site,
+    ) -> Step<Vec<u8>> {
+        let UntilState {
+            candidate,
+            unstuffer,
+            collected,
+            started,
+        } = state;
         let transform = self.transform;
         let mut overflow = false;
         let scanned = self.scan(candidate, started, input, cx, site, &mut |cx, piece| {
@@ -161,7 +201,10 @@ impl UntilToken {
                     Some(start) => {
                         emit(cx, chunk.get(..start).unwrap_or_default())?;
                         input.advance(start);
-                        *candidate = Some(Candidate { state: dfa.start(), held: Vec::new() });
+                        *candidate = Some(Candidate {
+                            state: dfa.start(),
+                            held: Vec::new(),
+                        });
                     }
                     None => {
                         let len = chunk.len();
@@ -190,7 +233,8 @@ impl UntilToken {
                     }
                 }
             }
-            cand.held.extend_from_slice(chunk.get(..used).unwrap_or_default());
+            cand.held
+                .extend_from_slice(chunk.get(..used).unwrap_or_default());
             input.advance(used);
             if cand.held.len() > cx.limits.max_token_len {
                 return Err(cx.error(input, site, "end token too long"));
@@ -222,9 +266,13 @@ mod tests {
     use std::net::SocketAddr;
 
     static DATA_END: TokenDfa = TokenDfa::new("DATA_END", r"\r?\n\.\r?\n");
-    static UNTIL_DATA_END: UntilToken = UntilToken::new(&DATA_END, FirstBytes::Two(b'\r', b'\n'), None);
-    static UNTIL_DATA_END_UNSTUFFED: UntilToken =
-        UntilToken::new(&DATA_END, FirstBytes::Two(b'\r', b'\n'), Some(Transform::Unstuff));
+    static UNTIL_DATA_END: UntilToken =
+        UntilToken::new(&DATA_END, FirstBytes::Two(b'\r', b'\n'), None);
+    static UNTIL_DATA_END_UNSTUFFED: UntilToken = UntilToken::new(
+        &DATA_END,
+        FirstBytes::Two(b'\r', b'\n'),
+        Some(Transform::Unstuff),
+    );
 
     #[derive(Default)]
     struct Chunks {
@@ -233,10 +281,25 @@ mod tests {
     }
 
     impl EventSink for Chunks {
-        fn event(&mut self, _: &FlowInfo, _: Direction, _: f64, _: &'static str, _: &crate::value::Value) -> Verdict {
+        fn event(
+            &mut self,
+            _: &FlowInfo,
+            _: Direction,
+            _: f64,
+            _: &'static str,
+            _: &crate::value::Value,
+        ) -> Verdict {
             Verdict::Continue
         }
-        fn stream(&mut self, _: &FlowInfo, _: Direction, _: f64, _: &'static str, chunk: &[u8], last: bool) -> Verdict {
+        fn stream(
+            &mut self,
+            _: &FlowInfo,
+            _: Direction,
+            _: f64,
+            _: &'static str,
+            chunk: &[u8],
+            last: bool,
+        ) -> Verdict {
             self.bytes.extend_from_slice(chunk);
             self.lasts += usize::from(last);
             Verdict::Continue
@@ -246,7 +309,11 @@ mod tests {
 
     fn flow() -> FlowInfo {
         let addr: SocketAddr = ([127, 0, 0, 1], 25).into();
-        FlowInfo { id: 1, src: addr, dst: addr }
+        FlowInfo {
+            id: 1,
+            src: addr,
+            dst: addr,
+        }
     }
 
     /// Streams `segments` through `until`; the emitted bytes, the number of
@@ -259,7 +326,11 @@ mod tests {
         let mut rest = Vec::new();
         let mut done = false;
         for segment in segments {
-            let mut cx = Cx { flow: &flow, now: 0.0, sink: &mut sink };
+            let mut cx = Cx {
+                flow: &flow,
+                now: 0.0,
+                sink: &mut sink,
+            };
             let mut pcx = ParseCx::new(&mut cx, Direction::Up);
             let mut input = Input::new(&mut pending, segment);
             if !done {
