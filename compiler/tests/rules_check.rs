@@ -188,7 +188,7 @@ fn a_bad_file_is_rejected_with_file_line_column_caret_and_hint() {
         "bad.rules",
         "# comment\nrule r on smtp.command when comand == \"x\" { drop; }\n",
     );
-    let (report, errors) = invalid_report(load_rules(&[path.clone()], &[&SMTP]));
+    let (report, errors) = invalid_report(load_rules(std::slice::from_ref(&path), &[&SMTP]));
     assert_eq!(errors, 1);
     assert!(
         report.contains(&format!("--> {}:2:29", path.display())),

@@ -329,12 +329,18 @@ fn log_writes_a_record_naming_the_rule() {
 }
 
 #[test]
-fn spec_alerts_pass_through_without_a_rule_name() {
+fn spec_alerts_parse_errors_and_gaps_pass_through() {
     let mut sink = sink(vec![], Format::Json);
     sink.alert(&flow(1), Direction::Down, 1.0, Severity::High, "bad reply");
+    sink.parse_error(&flow(1), Direction::Up, 1.1, "unknown command");
+    sink.gap(&flow(1), Direction::Up, 1.2, 42);
+    assert_eq!(sink.output().counts().parse_errors, 1);
     let lines = json_lines(sink);
     assert_eq!(lines[0]["description"], "bad reply");
     assert!(lines[0].get("rule").is_none());
+    assert_eq!(lines[1]["event"], "parse_error");
+    assert_eq!(lines[2]["event"], "gap");
+    assert_eq!(lines[2]["fields"]["len"], 42);
 }
 
 // ---- extraction ----
