@@ -25,6 +25,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     Check(cli::check::Args),
+    CheckRules(cli::check_rules::Args),
     Graph(cli::graph::Args),
     Build(cli::build::Args),
     Pcap(cli::pcap::Args),
@@ -36,6 +37,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Check(args) => cli::check::run(args),
+        Command::CheckRules(args) => cli::check_rules::run(args),
         Command::Graph(args) => cli::graph::run(args),
         Command::Build(args) => cli::build::run(args),
         Command::Pcap(args) => cli::pcap::run(args),

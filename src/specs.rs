@@ -27,3 +27,20 @@ pub fn by_port(port: u16) -> Option<&'static SpecDescriptor> {
 pub fn names() -> impl Iterator<Item = &'static str> {
     SPECS.iter().map(|spec| spec.name)
 }
+
+/// The state-machine graph (DOT) of the built-in spec `name`, made from its
+/// source text embedded at build time.
+pub fn states_dot(name: &str) -> anyhow::Result<String> {
+    let (_, path, source) = SOURCES
+        .iter()
+        .find(|(protocol, _, _)| *protocol == name)
+        .ok_or_else(|| anyhow::anyhow!("no built-in spec named `{name}`"))?;
+    let checked = protoc_compiler::check_source(path, source);
+    match &checked.spec {
+        Some(spec) => Ok(protoc_compiler::graph::states_dot(spec)),
+        None => anyhow::bail!(
+            "built-in spec `{path}` no longer checks:\n{}",
+            checked.render()
+        ),
+    }
+}

@@ -194,6 +194,22 @@ pub fn registry_source(compiled: &[Compiled]) -> String {
          pub static SPECS: &[&protoc_runtime::dissector::SpecDescriptor] = &[{}];\n",
         list.join(", ")
     ));
+    let sources: Vec<String> = compiled
+        .iter()
+        .map(|c| {
+            let path = c.spec_path.display().to_string();
+            format!(
+                "({:?}, {:?}, include_str!(concat!(env!(\"CARGO_MANIFEST_DIR\"), \"/\", {:?})))",
+                c.protocol, path, path
+            )
+        })
+        .collect();
+    out.push_str(&format!(
+        "\n/// Each compiled spec's (protocol, spec path, source text), in build order:\n\
+         /// what graphs and checks of built-in specs are made from at run time.\n\
+         pub static SOURCES: &[(&str, &str, &str)] = &[{}];\n",
+        sources.join(", ")
+    ));
     out
 }
 

@@ -49,7 +49,7 @@
 //!
 //! Then include the module and hand its dissector to the runtime:
 //!
-//! ```ignore
+//! ```text
 //! mod smtp {
 //!     include!(concat!(env!("OUT_DIR"), "/smtp.rs"));
 //! }
@@ -74,6 +74,7 @@ pub mod graph;
 pub mod ir;
 pub mod parse;
 pub mod pretty;
+pub mod rules;
 pub mod syntax;
 
 pub use build::{BuildError, Compiled, Config};

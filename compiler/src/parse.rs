@@ -55,7 +55,11 @@ pub fn parse_spec(file: &str, source: &str) -> Parsed {
 // ---- syntax errors -----------------------------------------------------------
 
 /// Turns pest's error into a diagnostic: "expected `;`, `}` or a name".
-fn syntax_error(file: &str, source: &str, error: &pest::error::Error<Rule>) -> Diagnostic {
+pub(crate) fn syntax_error(
+    file: &str,
+    source: &str,
+    error: &pest::error::Error<Rule>,
+) -> Diagnostic {
     use pest::error::{ErrorVariant, InputLocation};
     let position = match error.location {
         InputLocation::Pos(p) => p,
@@ -182,6 +186,9 @@ const KEYWORDS: &[&str] = &[
     "drop",
     "log",
     "jump",
+    // rules.pest
+    "rule",
+    "extract",
 ];
 
 /// Sorts and deduplicates what pest expected, folding operators into "an
@@ -319,18 +326,18 @@ fn syntax_hint(expected: &[String], found: &str) -> Option<String> {
 
 // ---- parse tree to AST ---------------------------------------------------------
 
-struct Builder<'f> {
-    file: &'f str,
+pub(crate) struct Builder<'f> {
+    pub(crate) file: &'f str,
     /// Non-fatal problems (bad escapes, out-of-range numbers).
-    diagnostics: Vec<Diagnostic>,
+    pub(crate) diagnostics: Vec<Diagnostic>,
 }
 
 /// A walk step; the error is an internal-error diagnostic (boxed: it is rare).
-type Built<T> = Result<T, Box<Diagnostic>>;
+pub(crate) type Built<T> = Result<T, Box<Diagnostic>>;
 
 /// The span of a parse-tree node, without the trailing whitespace pest
 /// includes when an optional suffix was tried and absent.
-fn span_of(pair: &Pair<'_, Rule>) -> Span {
+pub(crate) fn span_of(pair: &Pair<'_, Rule>) -> Span {
     let start = pair.as_span().start();
     Span::new(start, start + pair.as_str().trim_end().len())
 }
@@ -338,7 +345,7 @@ fn span_of(pair: &Pair<'_, Rule>) -> Span {
 impl Builder<'_> {
     /// The parse tree does not have the shape the grammar promises: a bug in
     /// this module, reported rather than panicking.
-    fn internal(&self, span: Span, what: &str) -> Box<Diagnostic> {
+    pub(crate) fn internal(&self, span: Span, what: &str) -> Box<Diagnostic> {
         Box::new(
             Diagnostic::error(
                 self.file,
@@ -351,7 +358,7 @@ impl Builder<'_> {
     }
 
     /// The next child, which must exist.
-    fn next<'i>(
+    pub(crate) fn next<'i>(
         &self,
         children: &mut Pairs<'i, Rule>,
         parent: Span,
@@ -361,7 +368,7 @@ impl Builder<'_> {
     }
 
     /// The next child, which must be `rule`.
-    fn next_rule<'i>(
+    pub(crate) fn next_rule<'i>(
         &self,
         children: &mut Pairs<'i, Rule>,
         parent: Span,
@@ -378,14 +385,14 @@ impl Builder<'_> {
         }
     }
 
-    fn ident(&self, pair: Pair<'_, Rule>) -> Ident {
+    pub(crate) fn ident(&self, pair: Pair<'_, Rule>) -> Ident {
         Ident {
             name: pair.as_str().to_string(),
             span: span_of(&pair),
         }
     }
 
-    fn next_ident(&self, children: &mut Pairs<'_, Rule>, parent: Span) -> Built<Ident> {
+    pub(crate) fn next_ident(&self, children: &mut Pairs<'_, Rule>, parent: Span) -> Built<Ident> {
         Ok(self.ident(self.next_rule(children, parent, Rule::ident)?))
     }
 
@@ -707,7 +714,7 @@ impl Builder<'_> {
         })
     }
 
-    fn action(&mut self, pair: Pair<'_, Rule>) -> Built<Action> {
+    pub(crate) fn action(&mut self, pair: Pair<'_, Rule>) -> Built<Action> {
         let span = span_of(&pair);
         let rule = pair.as_rule();
         let mut children = pair.into_inner();
@@ -774,7 +781,7 @@ impl Builder<'_> {
         }
     }
 
-    fn string(&mut self, pair: Pair<'_, Rule>) -> StrLit {
+    pub(crate) fn string(&mut self, pair: Pair<'_, Rule>) -> StrLit {
         let span = span_of(&pair);
         let mut value = String::new();
         for part in pair.into_inner() {
@@ -844,7 +851,7 @@ impl Builder<'_> {
 
     // ---- expressions ----
 
-    fn expr(&mut self, pair: Pair<'_, Rule>) -> Built<Expr> {
+    pub(crate) fn expr(&mut self, pair: Pair<'_, Rule>) -> Built<Expr> {
         let span = span_of(&pair);
         match pair.as_rule() {
             Rule::expr | Rule::paren => {

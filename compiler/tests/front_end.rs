@@ -31,7 +31,11 @@ fn partial_tutorial_spec_is_accepted_with_unreached_states_named() {
     );
     let spec = result.spec.expect("warnings keep the spec");
     assert_eq!(spec.name, "smtp_partial");
-    assert_eq!(spec.ports, vec![25], "port 25, as the workshop's smtp_test.lua");
+    assert_eq!(
+        spec.ports,
+        vec![25],
+        "port 25, as the workshop's smtp_test.lua"
+    );
     assert!(spec.state_by_name("response").is_none());
     let responses = spec.record(spec.record_by_name("smtp_responses").unwrap());
     assert!(

@@ -136,23 +136,17 @@ impl Decoder {
         let Some(ip_payload) = net.ip_payload_ref() else {
             return Decoded::NotIp;
         };
-        if ip_payload.fragmented {
-            let Some(fragment) = fragment_of(net) else {
-                return Decoded::Malformed("fragment without fragment header".to_string());
-            };
+        if let Some((fragment, bytes)) = fragment_of(net, frame) {
             let key = FragKey {
                 src: src_ip,
                 dst: dst_ip,
                 id: fragment.id,
                 proto: fragment.proto,
             };
-            return match self.defrag.add(
-                key,
-                fragment,
-                ip_payload.payload,
-                ts,
-                &mut self.reassembled,
-            ) {
+            return match self
+                .defrag
+                .add(key, fragment, bytes, ts, &mut self.reassembled)
+            {
                 Some(proto) if proto == IpNumber::TCP => {
                     tcp_segment(src_ip, dst_ip, &self.reassembled)
                 }
@@ -180,21 +174,20 @@ fn slice_link(link: LinkType, frame: &[u8]) -> Result<SlicedPacket<'_>, Decoded<
         LinkType::LINUX_SLL2 => {
             // SLL2: protocol type (2), reserved (2), interface index (4),
             // ARPHRD type (2), packet type (1), address length (1), address (8).
-            let (Some(proto), Some(rest)) = (frame.get(0..2), frame.get(20..)) else {
+            let (Some(&proto), Some(rest)) = (frame.first_chunk::<2>(), frame.get(20..)) else {
                 return Err(Decoded::Malformed(
                     "frame shorter than a Linux SLL2 header".to_string(),
                 ));
             };
-            let ether_type = EtherType(u16::from_be_bytes([proto[0], proto[1]]));
+            let ether_type = EtherType(u16::from_be_bytes(proto));
             SlicedPacket::from_ether_type(ether_type, rest).map_err(malformed)
         }
         LinkType::NULL | LinkType::LOOP => {
-            let (Some(family), Some(rest)) = (frame.get(0..4), frame.get(4..)) else {
+            let (Some(&family), Some(rest)) = (frame.first_chunk::<4>(), frame.get(4..)) else {
                 return Err(Decoded::Malformed(
                     "frame shorter than a loopback header".to_string(),
                 ));
             };
-            let family = [family[0], family[1], family[2], family[3]];
             // NULL stores the family in the capturing host's byte order: accept both.
             let value = if link == LinkType::LOOP {
                 u32::from_be_bytes(family)
@@ -267,30 +260,54 @@ struct Fragment {
     more: bool,
 }
 
-fn fragment_of(net: &NetSlice<'_>) -> Option<Fragment> {
+/// The fragment a packet is, if it is one (offset or more-fragments set),
+/// with the bytes it carries. `frame` is the slice `net` was cut from.
+///
+/// IPv6 fragment headers are read here, not through etherparse 0.16, whose
+/// `Ipv6FragmentHeaderSlice` reads the offset and M flag in a layout that is
+/// not RFC 8200's (it takes the M flag from the top bit of the fourth byte).
+/// For the same reason the payload is located from the fragment header's
+/// position, not taken from etherparse's payload slice.
+fn fragment_of<'a>(net: &NetSlice<'a>, frame: &'a [u8]) -> Option<(Fragment, &'a [u8])> {
     match net {
         NetSlice::Ipv4(v4) => {
             let header = v4.header();
-            Some(Fragment {
+            let fragment = Fragment {
                 id: u32::from(header.identification()),
                 proto: header.protocol(),
                 offset: usize::from(header.fragments_offset().byte_offset()),
                 more: header.more_fragments(),
-            })
+            };
+            let fragmenting = fragment.more || fragment.offset != 0;
+            fragmenting.then_some((fragment, v4.payload().payload))
         }
-        NetSlice::Ipv6(v6) => v6
-            .extensions()
-            .clone()
-            .into_iter()
-            .find_map(|ext| match ext {
-                etherparse::Ipv6ExtensionSlice::Fragment(frag) => Some(Fragment {
-                    id: frag.identification(),
-                    proto: frag.next_header(),
-                    offset: usize::from(frag.fragment_offset().byte_offset()),
-                    more: frag.more_fragments(),
-                }),
-                _ => None,
-            }),
+        NetSlice::Ipv6(v6) => {
+            let raw = v6
+                .extensions()
+                .clone()
+                .into_iter()
+                .find_map(|ext| match ext {
+                    etherparse::Ipv6ExtensionSlice::Fragment(frag) => Some(frag.slice()),
+                    _ => None,
+                })?;
+            let [next_header, _, high, low, a, b, c, d] = *raw.first_chunk::<8>()?;
+            let fragment = Fragment {
+                id: u32::from_be_bytes([a, b, c, d]),
+                proto: IpNumber(next_header),
+                offset: ((usize::from(high) << 5) | usize::from(low >> 3)) * 8,
+                more: low & 1 == 1,
+            };
+            if !fragment.more && fragment.offset == 0 {
+                return None;
+            }
+            let header = v6.header();
+            let base = frame.as_ptr() as usize;
+            let start = (raw.as_ptr() as usize).checked_sub(base)? + raw.len();
+            let end = (header.slice().as_ptr() as usize).checked_sub(base)?
+                + 40
+                + usize::from(header.payload_length());
+            Some((fragment, frame.get(start..end)?))
+        }
     }
 }
 
@@ -557,6 +574,27 @@ mod tests {
         ));
     }
 
+    #[test]
+    fn stacked_vlan_tags_and_linux_sll_carry_ip() {
+        let frame = tcp_frame(b"vlan");
+        // 802.1ad outer tag, then 802.1Q inner tag, then IPv4.
+        let mut stacked = frame[..12].to_vec();
+        stacked.extend_from_slice(&[0x88, 0xa8, 0x00, 0x64, 0x81, 0x00, 0x00, 0xc8]);
+        stacked.extend_from_slice(&frame[12..]);
+        let mut decoder = Decoder::default();
+        let Decoded::Tcp(seg) = decoder.decode(LinkType::ETHERNET, &stacked, 0.0) else {
+            panic!("not tcp")
+        };
+        assert_eq!(seg.payload, b"vlan");
+        // Linux cooked capture v1: 16-byte header ending with the protocol.
+        let mut sll = vec![0, 0, 0, 1, 0, 6, 1, 2, 3, 4, 5, 6, 0, 0, 0x08, 0x00];
+        sll.extend_from_slice(&frame[14..]);
+        let Decoded::Tcp(seg) = decoder.decode(LinkType::LINUX_SLL, &sll, 0.0) else {
+            panic!("not tcp")
+        };
+        assert_eq!(seg.payload, b"vlan");
+    }
+
     /// Splits the IP payload of `frame` (Ethernet/IPv4) into fragments of
     /// `size` bytes (a multiple of 8), each a full Ethernet/IPv4 frame.
     fn fragments(frame: &[u8], size: usize) -> Vec<Vec<u8>> {
@@ -619,5 +657,52 @@ mod tests {
             assert!(decoder.defrag.datagrams.len() <= 4);
         }
         assert_eq!(decoder.stats().fragments_evicted, 96);
+    }
+
+    /// An IPv6 packet's payload cut into fragments (RFC 8200 fragment
+    /// headers) of `size` bytes, a multiple of 8. (The same layout written by
+    /// hand into a pcap is shown by tshark as `off=48 more=y`.)
+    fn ipv6_fragments(payload: &[u8], size: usize) -> Vec<Vec<u8>> {
+        let builder = PacketBuilder::ipv6([0xfd; 16], [0xfe; 16], 64).tcp(4000, 25, 77, 1000);
+        let mut packet = Vec::new();
+        let _ = builder.write(&mut packet, payload);
+        let (header, transport) = packet.split_at(40);
+        let mut out = Vec::new();
+        for (i, chunk) in transport.chunks(size).enumerate() {
+            let mut f = header.to_vec();
+            f[4..6].copy_from_slice(&((8 + chunk.len()) as u16).to_be_bytes());
+            f[6] = 44; // next header: fragment
+            let more = (i + 1) * size < transport.len();
+            let offset = ((i * size / 8) as u16) << 3 | u16::from(more);
+            f.extend_from_slice(&[6, 0]);
+            f.extend_from_slice(&offset.to_be_bytes());
+            f.extend_from_slice(&0xdead_beefu32.to_be_bytes());
+            f.extend_from_slice(chunk);
+            out.push(f);
+        }
+        out
+    }
+
+    #[test]
+    fn ipv6_fragments_reassemble() {
+        let payload: Vec<u8> = (0..150u8).collect();
+        let mut frags = ipv6_fragments(&payload, 48);
+        assert!(frags.len() >= 3);
+        frags.swap(0, 2);
+        let mut decoder = Decoder::default();
+        let last = frags.len() - 1;
+        for (i, f) in frags.iter().enumerate() {
+            let decoded = decoder.decode(LinkType::RAW, f, 0.0);
+            if i < last {
+                assert!(matches!(decoded, Decoded::FragmentHeld), "{decoded:?}");
+            } else {
+                let Decoded::Tcp(seg) = decoded else {
+                    panic!("not reassembled: {decoded:?}")
+                };
+                assert_eq!(seg.payload, payload.as_slice());
+                assert_eq!(seg.seq, 77);
+                assert_eq!(seg.dst.port(), 25);
+            }
+        }
     }
 }

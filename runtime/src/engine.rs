@@ -90,6 +90,9 @@ pub enum CloseReason {
     Evicted,
     /// A verdict dropped it.
     Dropped,
+    /// A new SYN with another initial sequence number opened a new
+    /// connection on the same 4-tuple.
+    Reused,
     EndOfCapture,
 }
 
@@ -101,7 +104,8 @@ impl CloseReason {
             CloseReason::Idle => "idle",
             CloseReason::Evicted => "evicted",
             CloseReason::Dropped => "dropped",
-            CloseReason::EndOfCapture => "end of capture",
+            CloseReason::Reused => "reused",
+            CloseReason::EndOfCapture => "end-of-capture",
         }
     }
 }
@@ -182,6 +186,8 @@ struct FlowState<F> {
     handler: Option<F>,
     streams: [HalfStream; 2],
     fin_seen: [bool; 2],
+    /// The sequence number of the client's SYN, once seen.
+    client_isn: Option<u32>,
 }
 
 /// Everything but the decoder, so that a decoded segment (which may borrow
@@ -343,6 +349,9 @@ impl<H: StreamHandler> Core<H> {
     fn on_tcp(&mut self, seg: &TcpSegment<'_>, ts: f64) -> PacketVerdict {
         self.stats.tcp_packets += 1;
         let key = FlowKey::new(seg.src, seg.dst);
+        if self.is_reused(&key, seg) {
+            self.close(&key, CloseReason::Reused, ts);
+        }
         if !self.table.contains(&key) && !self.admit(&key, seg, ts) {
             return match self.tombstones.get(&key) {
                 Some(Tombstone::Dropped) => {
@@ -360,6 +369,18 @@ impl<H: StreamHandler> Core<H> {
         }
         self.close_if_done(&key, seg, ts);
         PacketVerdict::Pass
+    }
+
+    /// Whether `seg` is the SYN of a new connection on the tuple of a live
+    /// flow: a SYN (without ACK) whose sequence number is not the flow's.
+    fn is_reused(&mut self, key: &FlowKey, seg: &TcpSegment<'_>) -> bool {
+        if !seg.flags.syn || seg.flags.ack {
+            return false;
+        }
+        let Some(flow) = self.table.get_mut(key) else {
+            return false;
+        };
+        flow.state.client_isn.is_some_and(|isn| isn != seg.seq)
     }
 
     /// Decides whether `seg` opens a new flow, and opens it. `false`: the
@@ -396,6 +417,7 @@ impl<H: StreamHandler> Core<H> {
             handler,
             streams: [HalfStream::new(), HalfStream::new()],
             fin_seen: [false, false],
+            client_isn: None,
         };
         self.table.insert(client, server, ts, state);
         self.stats.tcp_flows += 1;
@@ -423,6 +445,9 @@ impl<H: StreamHandler> Core<H> {
         let Flow { info, state, .. } = flow;
         if seg.flags.fin {
             state.fin_seen[dir.index()] = true;
+        }
+        if seg.flags.syn && !seg.flags.ack && dir == Direction::Up {
+            state.client_isn.get_or_insert(seg.seq);
         }
         let Some(handler_state) = state.handler.as_mut() else {
             return Verdict::Continue;

@@ -177,6 +177,12 @@ pub trait Scope {
     fn regex(&self, pattern: &str) -> Option<regex::Regex> {
         regex::Regex::new(pattern).ok()
     }
+    /// Whether `pattern` matches anywhere in `text` (false if it is invalid).
+    /// Scopes that keep compiled regexes override this to match without
+    /// cloning one (a cloned `Regex` starts with an empty match cache).
+    fn regex_match(&self, pattern: &str, text: &str) -> bool {
+        self.regex(pattern).is_some_and(|re| re.is_match(text))
+    }
 }
 
 /// Evaluates `expr` in `scope`, following the semantics in the module doc.
@@ -220,7 +226,7 @@ pub fn eval(expr: &Expr, scope: &dyn Scope) -> Value {
         }
         ExprKind::Binary(op, a, b) => Value::Bool(compare(*op, &eval(a, scope), &eval(b, scope))),
         ExprKind::Match(subject, pattern) => match eval(subject, scope) {
-            Value::Str(s) => Value::Bool(scope.regex(pattern).is_some_and(|re| re.is_match(&s))),
+            Value::Str(s) => Value::Bool(scope.regex_match(pattern, &s)),
             _ => Value::Bool(false),
         },
     }

@@ -20,6 +20,7 @@
 //! - [`engine`]: the packet pipeline tying those to a [`engine::StreamHandler`];
 //! - [`output`]: events as JSON lines or text, and their counters;
 //! - [`pcap_writer`]: classic pcap output, packets byte-identical;
+//! - [`rules`]: security rules run over events (alert, drop, extract);
 //! - [`synth`]: captures made from `C:`/`S:` transcripts, for tests and benchmarks.
 
 pub mod capture;
@@ -33,5 +34,6 @@ pub mod output;
 pub mod parse;
 pub mod pcap_writer;
 pub mod reassembly;
+pub mod rules;
 pub mod synth;
 pub mod value;

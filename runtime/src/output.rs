@@ -88,6 +88,11 @@ impl<W: Write> OutputSink<W> {
         self.streams.retain(|(f, _, _), _| *f != flow);
     }
 
+    /// The format events are written in.
+    pub fn format(&self) -> Format {
+        self.format
+    }
+
     pub fn counts(&self) -> &EventCounts {
         &self.counts
     }
@@ -148,6 +153,16 @@ impl<W: Write> OutputSink<W> {
         self.line.clear();
         self.line.push_str(text);
         self.emit();
+    }
+
+    /// Writes raw bytes as they are (a streamed content dumped in text output).
+    pub fn write_bytes(&mut self, bytes: &[u8]) {
+        if self.error.is_some() {
+            return;
+        }
+        if let Err(e) = self.out.write_all(bytes) {
+            self.error = Some(e);
+        }
     }
 
     /// Writes a JSON record of a non-event fact (an extracted file, a cap hit):

@@ -2,6 +2,7 @@
 
 pub mod build;
 pub mod check;
+pub mod check_rules;
 pub mod graph;
 pub mod pcap;
 pub mod streams;

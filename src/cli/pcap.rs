@@ -1,11 +1,437 @@
-//! `protoc-rs pcap` (not implemented yet).
+//! `protoc-rs pcap`: the compiled dissectors over a capture.
+//!
+//! Packets flow from the capture reader through the runtime's engine (decode,
+//! flows, TCP reassembly) into [`Dissect`], which gives each flow the
+//! dissector of the spec its server port selects and feeds it the flow's
+//! bytes. Events go to the rules engine, then to the JSON or text output; the
+//! engine's per-packet verdicts drive the pass-through capture.
 
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{self, BufWriter, IsTerminal, Write};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Instant;
 
-/// Not implemented yet.
+use anyhow::{bail, Context, Result};
+use protoc_runtime::capture::{CaptureReader, LinkType, Packet, TsPrecision};
+use protoc_runtime::dissector::{
+    Cx, Direction, Dissector, FlowInfo, FlowStatus, SpecDescriptor, Verdict,
+};
+use protoc_runtime::engine::{Engine, EngineConfig, FlowEnd, PacketVerdict, StreamHandler};
+use protoc_runtime::output::{Format, OutputSink};
+use protoc_runtime::pcap_writer::{PcapWriter, DEFAULT_SNAPLEN};
+use protoc_runtime::rules::{RuleSet, RulesSink};
+
+use protoc_compiler::rules::RulesError;
+
+use crate::specs;
+
+/// Run the compiled dissectors over a capture: events, alerts, statistics.
+///
+/// Each TCP flow is dissected by the spec whose ports include the flow's
+/// server port (every spec under `specs/` is built in). Events are written as
+/// JSON lines (`--format json`, the default when stdout is not a terminal) or
+/// as text; statistics go to stderr at the end.
 #[derive(clap::Args)]
-pub struct Args {}
+#[command(after_help = "Examples:\n  \
+    protoc-rs pcap samples/smtp.pcap\n  \
+    protoc-rs pcap samples/smtp.pcap --format json | jq .fields\n  \
+    protoc-rs pcap samples/smtp.pcap --spec smtp_partial -d\n  \
+    protoc-rs pcap capture.pcapng.gz --port smtp=2525\n  \
+    protoc-rs pcap samples/smtp.pcap --rules rules/spam_filter.rules --output-pcap passed.pcap\n  \
+    protoc-rs pcap samples/smtp.pcap --rules rules/mail_content.rules --extract-dir mails/")]
+pub struct Args {
+    /// The capture: pcap or pcapng, optionally gzip-compressed; `-` reads stdin.
+    pub capture: PathBuf,
 
-pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`pcap` is not implemented yet")
+    /// Use only this spec (by protocol name), on its own ports and those given with --port;
+    /// on every TCP flow if it has none.
+    #[arg(long, value_name = "NAME")]
+    pub spec: Option<String>,
+
+    /// Also dissect PORT with spec NAME (repeatable).
+    #[arg(long = "port", value_name = "NAME=PORT")]
+    pub ports: Vec<String>,
+
+    /// Output format [default: text on a terminal, json otherwise].
+    #[arg(long, value_enum)]
+    pub format: Option<FormatArg>,
+
+    /// Debug trace of grammar and state machine on stderr (as Haka's -d).
+    #[arg(short = 'd', long = "debug")]
+    pub debug: bool,
+
+    /// Security rules to load (repeatable); they run in file order on each event.
+    #[arg(long = "rules", value_name = "FILE")]
+    pub rules: Vec<PathBuf>,
+
+    /// Write every packet that was not dropped, byte-identical, to this pcap.
+    #[arg(long, value_name = "FILE")]
+    pub output_pcap: Option<PathBuf>,
+
+    /// Write streamed content hooked by `extract` rules to files in this directory.
+    #[arg(long, value_name = "DIR")]
+    pub extract_dir: Option<PathBuf>,
+
+    /// Print the state-machine graph (DOT) of the selected spec(s) and exit.
+    #[arg(long)]
+    pub dump_dissector_graph: bool,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum FormatArg {
+    Json,
+    Text,
+}
+
+pub fn run(args: Args) -> Result<ExitCode> {
+    let selector = Selector::new(args.spec.as_deref(), &args.ports)?;
+    if args.dump_dissector_graph {
+        let mut out = super::stdout();
+        for spec in selector.specs() {
+            out.write_all(specs::states_dot(spec.name)?.as_bytes())?;
+        }
+        out.flush()?;
+        return Ok(ExitCode::SUCCESS);
+    }
+
+    let rules = load_rules(&args.rules)?;
+    let format = match args.format {
+        Some(FormatArg::Json) => Format::Json,
+        Some(FormatArg::Text) => Format::Text,
+        None if io::stdout().is_terminal() => Format::Text,
+        None => Format::Json,
+    };
+    let output = OutputSink::new(super::stdout(), format).with_trace(args.debug);
+    let mut sink = RulesSink::new(rules, output);
+    if let Some(dir) = &args.extract_dir {
+        sink = sink
+            .with_extract_dir(dir)
+            .with_context(|| format!("cannot use extract directory `{}`", dir.display()))?;
+    }
+
+    let mut reader = CaptureReader::open(&args.capture)?;
+    let mut pass_through = match &args.output_pcap {
+        Some(path) => Some(PassThrough::new(path, &reader)),
+        None => None,
+    };
+    let started = Instant::now();
+    let mut engine = Engine::new(Dissect { sink, selector }, EngineConfig::default());
+    let progress = Progress::new();
+    while let Some(packet) = reader.next_packet() {
+        let verdict = engine.process(&packet);
+        if let (Some(out), PacketVerdict::Pass) = (pass_through.as_mut(), verdict) {
+            out.write(&packet)?;
+        }
+        progress.tick(reader.packets_read());
+        if let Some(err) = engine.handler_mut().sink.output_mut().take_error() {
+            return Err(err).context("writing events");
+        }
+    }
+    engine.finish();
+    progress.done();
+    let mut capture_whole = true;
+    for warning in reader.take_warnings() {
+        eprintln!("warning: {warning}");
+        capture_whole = false;
+    }
+    for warning in engine.take_warnings() {
+        eprintln!("warning: {warning}");
+    }
+    if let Some(out) = pass_through {
+        out.finish(&reader)?;
+    }
+    let stats = engine.stats().clone();
+    let mut dissect = engine.into_handler();
+    dissect.sink.finish();
+    let output = dissect.sink.output_mut();
+    if let Some(err) = output.take_error() {
+        return Err(err).context("writing events");
+    }
+    output.flush().context("writing events")?;
+    let counts = output.counts().clone();
+
+    let seconds = started.elapsed().as_secs_f64();
+    eprintln!(
+        "stats: {} packets, {} flows, {} bytes, {} events, {} alerts, {} drops, {} parse errors, {} gaps, {:.3} s, {:.1} MB/s",
+        stats.packets,
+        stats.tcp_flows,
+        stats.bytes,
+        counts.events,
+        counts.alerts,
+        stats.dropped_flows,
+        counts.parse_errors,
+        stats.gaps,
+        seconds,
+        stats.bytes as f64 / 1e6 / seconds.max(1e-9),
+    );
+    Ok(if capture_whole {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    })
+}
+
+/// Loads and checks rule files against the built-in specs.
+fn load_rules(paths: &[PathBuf]) -> Result<RuleSet> {
+    if paths.is_empty() {
+        return Ok(RuleSet::default());
+    }
+    match protoc_compiler::rules::load_rules(paths, specs::SPECS) {
+        Ok(loaded) => {
+            eprint!("{}", loaded.warnings);
+            Ok(loaded.rules)
+        }
+        Err(RulesError::Invalid { report, .. }) => {
+            eprint!("{report}");
+            bail!("the rules have errors; no packet was read")
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// Which spec dissects a flow, by its server port.
+struct Selector {
+    by_port: HashMap<u16, &'static SpecDescriptor>,
+    /// `--spec` with no port at all: every TCP flow.
+    every_flow: Option<&'static SpecDescriptor>,
+}
+
+impl Selector {
+    fn new(forced: Option<&str>, port_args: &[String]) -> Result<Selector> {
+        let forced = forced.map(find_spec).transpose()?;
+        let mut by_port = HashMap::new();
+        let defaults: Vec<&'static SpecDescriptor> = match forced {
+            Some(spec) => vec![spec],
+            None => specs::SPECS.to_vec(),
+        };
+        for spec in &defaults {
+            for port in spec.ports {
+                by_port.entry(*port).or_insert(*spec);
+            }
+        }
+        for arg in port_args {
+            let (name, port) = arg
+                .split_once('=')
+                .with_context(|| format!("--port `{arg}`: expected NAME=PORT, e.g. smtp=2525"))?;
+            let port: u16 = port
+                .parse()
+                .with_context(|| format!("--port `{arg}`: `{port}` is not a port number"))?;
+            let spec = find_spec(name)?;
+            if forced.is_some_and(|f| f.name != spec.name) {
+                bail!(
+                    "--port `{arg}`: --spec {} allows no other spec",
+                    forced.map_or("", |f| f.name)
+                );
+            }
+            by_port.insert(port, spec);
+        }
+        let every_flow = forced.filter(|_| by_port.is_empty());
+        Ok(Selector {
+            by_port,
+            every_flow,
+        })
+    }
+
+    fn select(&self, info: &FlowInfo) -> Option<&'static SpecDescriptor> {
+        self.every_flow
+            .or_else(|| self.by_port.get(&info.dst.port()).copied())
+    }
+
+    /// The specs this selector can use, in registry order.
+    fn specs(&self) -> Vec<&'static SpecDescriptor> {
+        specs::SPECS
+            .iter()
+            .copied()
+            .filter(|s| {
+                self.every_flow.is_some_and(|e| e.name == s.name)
+                    || self.by_port.values().any(|v| v.name == s.name)
+            })
+            .collect()
+    }
+}
+
+fn find_spec(name: &str) -> Result<&'static SpecDescriptor> {
+    specs::by_name(name).with_context(|| {
+        let known: Vec<&str> = specs::SPECS.iter().map(|s| s.name).collect();
+        format!(
+            "no spec named `{name}`; built-in specs: {}",
+            known.join(", ")
+        )
+    })
+}
+
+/// The engine's consumer: one dissector per selected flow.
+struct Dissect<W: Write> {
+    sink: RulesSink<W>,
+    selector: Selector,
+}
+
+struct DissectedFlow {
+    dissector: Box<dyn Dissector>,
+}
+
+impl<W: Write> Dissect<W> {
+    /// Runs `call` on the flow's dissector with a context, then turns its status into a verdict.
+    fn with_cx(
+        &mut self,
+        flow: &mut DissectedFlow,
+        info: &FlowInfo,
+        now: f64,
+        call: impl FnOnce(&mut dyn Dissector, &mut Cx<'_>),
+    ) -> Verdict {
+        let mut cx = Cx {
+            flow: info,
+            now,
+            sink: &mut self.sink,
+        };
+        call(flow.dissector.as_mut(), &mut cx);
+        match flow.dissector.status() {
+            FlowStatus::Dropped => Verdict::Drop,
+            FlowStatus::Active | FlowStatus::Finished => Verdict::Continue,
+        }
+    }
+}
+
+impl<W: Write> StreamHandler for Dissect<W> {
+    type Flow = DissectedFlow;
+
+    fn open(&mut self, info: &FlowInfo, _ts: f64) -> Option<DissectedFlow> {
+        let spec = self.selector.select(info)?;
+        self.sink.set_proto(info.id, spec.name);
+        Some(DissectedFlow {
+            dissector: (spec.new_dissector)(),
+        })
+    }
+
+    fn data(
+        &mut self,
+        flow: &mut DissectedFlow,
+        info: &FlowInfo,
+        dir: Direction,
+        ts: f64,
+        bytes: &[u8],
+    ) -> Verdict {
+        self.with_cx(flow, info, ts, |d, cx| d.feed(dir, bytes, cx))
+    }
+
+    fn gap(
+        &mut self,
+        flow: &mut DissectedFlow,
+        info: &FlowInfo,
+        dir: Direction,
+        ts: f64,
+        len: u64,
+    ) -> Verdict {
+        self.with_cx(flow, info, ts, |d, cx| d.gap(dir, len, cx))
+    }
+
+    fn end(
+        &mut self,
+        flow: &mut DissectedFlow,
+        info: &FlowInfo,
+        dir: Direction,
+        ts: f64,
+    ) -> Verdict {
+        self.with_cx(flow, info, ts, |d, cx| d.end(dir, cx))
+    }
+
+    fn tick(&mut self, flow: &mut DissectedFlow, info: &FlowInfo, ts: f64) -> Verdict {
+        self.with_cx(flow, info, ts, |d, cx| d.tick(cx))
+    }
+
+    fn close(&mut self, _flow: DissectedFlow, info: &FlowInfo, _ts: f64, _end: &FlowEnd) {
+        self.sink.forget(info.id);
+    }
+}
+
+/// `--output-pcap`: the packets that were not dropped, byte-identical. The
+/// file is written as classic pcap with the link type and timestamp precision
+/// of the first packet (known once it is read, also for pcapng input).
+struct PassThrough {
+    path: PathBuf,
+    writer: Option<PcapWriter<BufWriter<File>>>,
+    precision: TsPrecision,
+    snaplen: u32,
+}
+
+impl PassThrough {
+    fn new(path: &Path, reader: &CaptureReader) -> PassThrough {
+        PassThrough {
+            path: path.to_path_buf(),
+            writer: None,
+            precision: reader.ts_precision(),
+            snaplen: reader.snaplen().unwrap_or(DEFAULT_SNAPLEN),
+        }
+    }
+
+    fn write(&mut self, packet: &Packet<'_>) -> Result<()> {
+        let writer = match &mut self.writer {
+            Some(writer) => writer,
+            None => self.writer.insert(self.create(packet.link_type)?),
+        };
+        writer
+            .write_packet(packet)
+            .with_context(|| format!("writing `{}`", self.path.display()))
+    }
+
+    fn create(&self, link_type: LinkType) -> Result<PcapWriter<BufWriter<File>>> {
+        let file = File::create(&self.path)
+            .with_context(|| format!("cannot create `{}`", self.path.display()))?;
+        PcapWriter::new(
+            BufWriter::new(file),
+            link_type,
+            self.precision,
+            self.snaplen,
+        )
+        .with_context(|| format!("writing `{}`", self.path.display()))
+    }
+
+    /// Flushes the file; a capture with no packet passed still gets a valid, empty pcap.
+    fn finish(mut self, reader: &CaptureReader) -> Result<()> {
+        let link_type = reader.link_type().unwrap_or(LinkType(1));
+        let writer = match &mut self.writer {
+            Some(writer) => writer,
+            None => self.writer.insert(self.create(link_type)?),
+        };
+        writer
+            .flush()
+            .with_context(|| format!("writing `{}`", self.path.display()))
+    }
+}
+
+/// A progress line on stderr for long captures, only when stderr is a terminal.
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl Progress {
+    fn new() -> Progress {
+        let bar = io::stderr().is_terminal().then(|| {
+            let bar = indicatif::ProgressBar::new_spinner();
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{spinner} {pos} packets {per_sec} [{elapsed}]",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+            );
+            bar
+        });
+        Progress { bar }
+    }
+
+    fn tick(&self, packets: u64) {
+        if let Some(bar) = &self.bar {
+            if packets % 65_536 == 0 {
+                bar.set_position(packets);
+            }
+        }
+    }
+
+    fn done(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
 }

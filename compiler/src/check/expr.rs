@@ -8,6 +8,11 @@
 //! a list may be absent, which compares unequal to everything, so `==`
 //! accepts an optional operand of the other's type.
 //!
+//! The typing rules are the provided methods of [`ExprEnv`], so that the
+//! spec checker ([`Checker`]) and the rules checker (`crate::rules`) share
+//! them; each provides the few facts typing needs (records' fields, const
+//! tables, where errors go).
+//!
 //! Invariant: a returned expression is fully typed and refers only to names
 //! in scope; on any problem the error is reported once, at the innermost
 //! culprit, and `None` is returned (the enclosing expressions stay silent).
@@ -15,12 +20,14 @@
 use super::fields::optional;
 use super::Checker;
 use crate::ast::{self, ExprKind as A, Span};
-use crate::diagnostic::did_you_mean;
-use crate::ir::{BinOp, Expr, ExprKind, Func, Type, UnOp};
+use crate::diagnostic::{did_you_mean, Diagnostic};
+use crate::ir::{
+    BinOp, Expr, ExprKind, FieldDef, Func, Severity, Template, TemplatePart, Type, UnOp,
+};
 use protoc_runtime::value::Value;
 
 /// The names an expression may use.
-pub(super) struct Scope {
+pub(crate) struct Scope {
     pub vars: Vec<(String, Type)>,
     /// Whether `lookahead()` is available (grammar expressions only).
     pub grammar: bool,
@@ -43,7 +50,7 @@ fn typed(kind: ExprKind, ty: Type) -> Option<Expr> {
 }
 
 /// A type with its article, for messages: "a string", "an optional integer".
-pub(super) fn a(ty: &Type) -> String {
+pub(crate) fn a(ty: &Type) -> String {
     match ty {
         Type::Str => "a string".into(),
         Type::Int => "an integer".into(),
@@ -64,9 +71,28 @@ fn like(base: &Type, ty: Type) -> Type {
     }
 }
 
-impl Checker<'_> {
+/// What typing an expression needs from the checker running it. The
+/// provided methods are the typing rules themselves.
+pub(crate) trait ExprEnv {
+    /// Reports an error at `span`; returns it so a hint or note can be added.
+    fn error(
+        &mut self,
+        span: Span,
+        message: impl Into<String>,
+        label: impl Into<String>,
+    ) -> &mut Diagnostic;
+
+    /// Whether `name` is a `const` table (only specs have them).
+    fn is_const_table(&self, name: &str) -> bool;
+
+    /// The result fields of the record `name` (empty if unknown).
+    fn record_fields(&mut self, name: &str) -> Vec<FieldDef>;
+
+    /// Whether a regex literal is valid; reports it when not.
+    fn regex_is_valid(&mut self, regex: &ast::RegexLit) -> bool;
+
     /// Types a condition: it must be boolean.
-    pub(super) fn condition(&mut self, expr: &ast::Expr, scope: &Scope) -> Option<Expr> {
+    fn condition(&mut self, expr: &ast::Expr, scope: &Scope) -> Option<Expr> {
         let typed = self.type_expr(expr, scope)?;
         if typed.ty.inner() != &Type::Bool {
             self.error(
@@ -80,7 +106,7 @@ impl Checker<'_> {
         Some(typed)
     }
 
-    pub(super) fn type_expr(&mut self, expr: &ast::Expr, scope: &Scope) -> Option<Expr> {
+    fn type_expr(&mut self, expr: &ast::Expr, scope: &Scope) -> Option<Expr> {
         match &expr.kind {
             A::Str(s) => typed(ExprKind::Lit(Value::Str(s.clone())), Type::Str),
             A::Int(i) => typed(ExprKind::Lit(Value::Int(*i)), Type::Int),
@@ -96,11 +122,7 @@ impl Checker<'_> {
                     );
                     return None;
                 };
-                let fields = self
-                    .record_by_name(&record)
-                    .and_then(|id| self.shape(id))
-                    .map(|s| s.fields)
-                    .unwrap_or_default();
+                let fields = self.record_fields(&record);
                 let Some(def) = fields.iter().find(|f| f.name == field.name) else {
                     let hint = did_you_mean(&field.name, fields.iter().map(|f| f.name.as_str()));
                     let known = fields
@@ -144,7 +166,7 @@ impl Checker<'_> {
             A::Match(subject, regex) => {
                 let subject_span = subject.span;
                 let subject = self.type_expr(subject, scope);
-                let valid = self.validate_regex(regex).is_some();
+                let valid = self.regex_is_valid(regex);
                 let subject = subject?;
                 if subject.ty.inner() != &Type::Str {
                     self.error(
@@ -172,7 +194,7 @@ impl Checker<'_> {
         if scope.poisoned.contains(&name.name) {
             return None;
         }
-        if self.const_index.contains_key(&name.name) {
+        if self.is_const_table(&name.name) {
             self.error(
                 name.span,
                 format!("const table `{}` used as a value", name.name),
@@ -195,7 +217,7 @@ impl Checker<'_> {
         // `TABLE[key]` on a const table, unless a variable hides the table.
         if let A::Name(table) = &base.kind {
             let shadowed = scope.vars.iter().any(|(n, _)| *n == table.name);
-            if !shadowed && self.const_index.contains_key(&table.name) {
+            if !shadowed && self.is_const_table(&table.name) {
                 let key = self.type_expr(index, scope)?;
                 if key.ty.inner() != &Type::Str {
                     self.error(
@@ -356,5 +378,63 @@ impl Checker<'_> {
             }
         }
         typed(ExprKind::Binary(op, Box::new(l), Box::new(r)), Type::Bool)
+    }
+
+    /// Types the expressions of a `"text {expr}"` template (any type renders).
+    fn template(&mut self, template: &ast::Template, scope: &Scope) -> Option<Template> {
+        let mut parts = Vec::new();
+        let mut ok = true;
+        for part in &template.parts {
+            match part {
+                ast::TemplatePart::Text(text) => parts.push(TemplatePart::Text(text.clone())),
+                ast::TemplatePart::Expr(expr) => match self.type_expr(expr, scope) {
+                    Some(e) => parts.push(TemplatePart::Expr(e)),
+                    None => ok = false,
+                },
+            }
+        }
+        ok.then_some(Template { parts })
+    }
+
+    /// An alert's severity: `low`, `medium` or `high`.
+    fn severity(&mut self, name: &ast::Ident) -> Option<Severity> {
+        let severity = Severity::parse(&name.name);
+        if severity.is_none() {
+            let hint = did_you_mean(&name.name, ["low", "medium", "high"])
+                .unwrap_or_else(|| "severities are `low`, `medium` and `high`".into());
+            self.error(
+                name.span,
+                format!("unknown severity `{}`", name.name),
+                "no such severity",
+            )
+            .hint = Some(hint);
+        }
+        severity
+    }
+}
+
+impl ExprEnv for Checker<'_> {
+    fn error(
+        &mut self,
+        span: Span,
+        message: impl Into<String>,
+        label: impl Into<String>,
+    ) -> &mut Diagnostic {
+        Checker::error(self, span, message, label)
+    }
+
+    fn is_const_table(&self, name: &str) -> bool {
+        self.const_index.contains_key(name)
+    }
+
+    fn record_fields(&mut self, name: &str) -> Vec<FieldDef> {
+        self.record_by_name(name)
+            .and_then(|id| self.shape(id))
+            .map(|s| s.fields)
+            .unwrap_or_default()
+    }
+
+    fn regex_is_valid(&mut self, regex: &ast::RegexLit) -> bool {
+        self.validate_regex(regex).is_some()
     }
 }

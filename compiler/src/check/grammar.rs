@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 
-use super::expr::{a, Scope};
+use super::expr::{a, ExprEnv, Scope};
 use super::fields::Yields;
 use super::{Checker, GrammarName};
 use crate::ast::{self, CaseKey, ElementKind, Span, TokenRef};

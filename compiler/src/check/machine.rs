@@ -15,11 +15,11 @@
 
 use std::collections::VecDeque;
 
-use super::expr::{a, Scope};
+use super::expr::{a, ExprEnv, Scope};
 use super::{Checker, GrammarName};
 use crate::ast::{self, ActionKind, EventArg, Span, StatesItem, Subject};
 use crate::diagnostic::did_you_mean;
-use crate::ir::{self, Action, Severity, StateId, Target, TransitionEvent, Type};
+use crate::ir::{self, Action, StateId, Target, TransitionEvent, Type};
 
 /// The built-in state-machine events (`timeout` takes seconds).
 const EVENTS: &[&str] = &[
@@ -539,36 +539,6 @@ impl<'a> Checker<'a> {
             event: ir::EventId(index),
             arg,
         })
-    }
-
-    fn severity(&mut self, name: &ast::Ident) -> Option<Severity> {
-        let severity = Severity::parse(&name.name);
-        if severity.is_none() {
-            let hint = did_you_mean(&name.name, ["low", "medium", "high"])
-                .unwrap_or_else(|| "severities are `low`, `medium` and `high`".into());
-            self.error(
-                name.span,
-                format!("unknown severity `{}`", name.name),
-                "no such severity",
-            )
-            .hint = Some(hint);
-        }
-        severity
-    }
-
-    fn template(&mut self, template: &ast::Template, scope: &Scope) -> Option<ir::Template> {
-        let mut parts = Vec::new();
-        let mut ok = true;
-        for part in &template.parts {
-            match part {
-                ast::TemplatePart::Text(text) => parts.push(ir::TemplatePart::Text(text.clone())),
-                ast::TemplatePart::Expr(expr) => match self.type_expr(expr, scope) {
-                    Some(e) => parts.push(ir::TemplatePart::Expr(e)),
-                    None => ok = false,
-                },
-            }
-        }
-        ok.then_some(ir::Template { parts })
     }
 
     fn jump_target(&mut self, target: &ast::Ident) -> Option<Target> {

@@ -17,11 +17,11 @@
 //! Expressions are typed by [`expr`]. The result carries a spec only when no
 //! error was found; IR invariants (see [`crate::ir`]) then hold.
 
-mod expr;
+pub(crate) mod expr;
 mod fields;
 mod grammar;
 mod machine;
-mod names;
+pub(crate) mod names;
 
 use std::collections::HashMap;
 

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 
 use super::{Checker, ConstInfo, EventInfo, GrammarName, Shape};
 use crate::ast::{self, Declaration, GrammarDecl, Span, StatesItem};
-use crate::diagnostic::did_you_mean;
+use crate::diagnostic::{did_you_mean, Diagnostic};
 use crate::ir;
 
 /// Names a state cannot take: they mean something in transitions.
@@ -298,43 +298,59 @@ impl<'a> Checker<'a> {
     /// longest match it can make (`Some(None)` when unbounded), or `None`
     /// (reported) when invalid.
     pub(super) fn validate_regex(&mut self, regex: &ast::RegexLit) -> Option<Option<usize>> {
-        let hir = match regex_syntax::Parser::new().parse(&regex.pattern) {
-            Ok(hir) => hir,
-            Err(error) => {
-                let (kind, span) = match &error {
-                    regex_syntax::Error::Parse(e) => (e.kind().to_string(), *e.span()),
-                    regex_syntax::Error::Translate(e) => (e.kind().to_string(), *e.span()),
-                    other => (
-                        other.to_string(),
-                        regex_syntax::ast::Span::splat(regex_syntax::ast::Position::new(0, 1, 1)),
-                    ),
-                };
-                let start = regex.span.start + span.start.offset;
-                let end = (regex.span.start + span.end.offset)
-                    .max(start + 1)
-                    .min(regex.span.end.max(start + 1));
-                self.error(
-                    Span::new(start, end),
-                    format!("invalid regular expression: {kind}"),
-                    kind,
-                );
-                return None;
+        match regex_max_len(self.file, regex) {
+            Ok(max_len) => Some(max_len),
+            Err(diagnostic) => {
+                self.push(*diagnostic);
+                None
             }
-        };
-        if let Err(error) = regex::Regex::new(&regex.pattern) {
-            let message = error
-                .to_string()
-                .lines()
-                .last()
-                .unwrap_or_default()
-                .to_string();
-            self.error(
-                regex.span,
-                format!("invalid regular expression: {message}"),
-                "rejected by the regex engine",
-            );
-            return None;
         }
-        Some(hir.properties().maximum_len())
     }
+}
+
+/// Checks a regex literal (in `file`) with `regex-syntax` and `regex`:
+/// the longest match it can make (`None` when unbounded), or the diagnostic
+/// pointing into the pattern where it is wrong.
+pub(crate) fn regex_max_len(
+    file: &str,
+    regex: &ast::RegexLit,
+) -> Result<Option<usize>, Box<Diagnostic>> {
+    let hir = match regex_syntax::Parser::new().parse(&regex.pattern) {
+        Ok(hir) => hir,
+        Err(error) => {
+            let (kind, span) = match &error {
+                regex_syntax::Error::Parse(e) => (e.kind().to_string(), *e.span()),
+                regex_syntax::Error::Translate(e) => (e.kind().to_string(), *e.span()),
+                other => (
+                    other.to_string(),
+                    regex_syntax::ast::Span::splat(regex_syntax::ast::Position::new(0, 1, 1)),
+                ),
+            };
+            let start = regex.span.start + span.start.offset;
+            let end = (regex.span.start + span.end.offset)
+                .max(start + 1)
+                .min(regex.span.end.max(start + 1));
+            return Err(Box::new(Diagnostic::error(
+                file,
+                Span::new(start, end),
+                format!("invalid regular expression: {kind}"),
+                kind,
+            )));
+        }
+    };
+    if let Err(error) = regex::Regex::new(&regex.pattern) {
+        let message = error
+            .to_string()
+            .lines()
+            .last()
+            .unwrap_or_default()
+            .to_string();
+        return Err(Box::new(Diagnostic::error(
+            file,
+            regex.span,
+            format!("invalid regular expression: {message}"),
+            "rejected by the regex engine",
+        )));
+    }
+    Ok(hir.properties().maximum_len())
 }

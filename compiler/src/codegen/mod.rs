@@ -204,7 +204,7 @@ const RUNTIME_NAMES: &[(&str, &str)] = &[
     ("Step", "protoc_runtime::parse"),
     ("TokenDfa", "protoc_runtime::parse"),
     ("TokenState", "protoc_runtime::parse"),
-    ("Transform", "protoc_runtime::parse::until"),
+    ("Transform", "protoc_runtime::parse"),
     ("UntilState", "protoc_runtime::parse"),
     ("UntilToken", "protoc_runtime::parse"),
     ("ToValue", "protoc_runtime::value"),

@@ -9,8 +9,13 @@
 
 use pest_derive::Parser;
 
-/// The parser for `.proto` specs. Start rule: [`Rule::spec_file`].
+/// The parser for `.proto` specs (start rule: [`Rule::spec_file`]) and for
+/// security rules files (`rules.pest`, start rule: [`Rule::rules_file`]),
+/// which share the expression language and the spec's `alert`, `drop` and
+/// `log` actions. One parser rather than two: pest gives each parser its own
+/// `Rule` enum, and one enum lets [`crate::parse`]'s builder serve both.
 #[derive(Parser)]
 #[grammar = "syntax/expr.pest"]
 #[grammar = "syntax/spec.pest"]
+#[grammar = "syntax/rules.pest"]
 pub struct SpecParser;

@@ -53,12 +53,20 @@ pub(crate) fn open_reader(mut raw: Box<dyn Read>, name: &str) -> Result<Source, 
     if prefix.starts_with(&GZIP_MAGIC) {
         let mut decoder: Box<dyn Read> =
             Box::new(MultiGzDecoder::new(Cursor::new(prefix).chain(raw)));
-        let inner = read_prefix(&mut decoder).map_err(|source| CaptureError::Gzip {
-            name: name.to_string(),
-            source,
-        })?;
+        // A corrupt or truncated gzip may still yield a good start: keep it,
+        // and let the error surface where the data ends (as a warning).
+        let (inner, rest): (Vec<u8>, Box<dyn Read>) = match read_prefix_partial(&mut decoder) {
+            (inner, None) => (inner, decoder),
+            (inner, Some(source)) if inner.is_empty() => {
+                return Err(CaptureError::Gzip {
+                    name: name.to_string(),
+                    source,
+                });
+            }
+            (inner, Some(error)) => (inner, Box::new(FailOnce(Some(error)))),
+        };
         return Ok(Source {
-            reader: Box::new(Cursor::new(inner.clone()).chain(decoder)),
+            reader: Box::new(Cursor::new(inner.clone()).chain(rest)),
             prefix: inner,
             compressed: true,
         });
@@ -73,16 +81,40 @@ pub(crate) fn open_reader(mut raw: Box<dyn Read>, name: &str) -> Result<Source, 
 /// Reads until [`PREFIX_LEN`] bytes or the end of the stream, whichever comes
 /// first (a pipe may return a few bytes per `read`).
 fn read_prefix(reader: &mut dyn Read) -> io::Result<Vec<u8>> {
+    match read_prefix_partial(reader) {
+        (_, Some(err)) => Err(err),
+        (prefix, None) => Ok(prefix),
+    }
+}
+
+/// Like [`read_prefix`], but an error keeps the bytes read before it.
+fn read_prefix_partial(reader: &mut dyn Read) -> (Vec<u8>, Option<io::Error>) {
     let mut prefix = vec![0u8; PREFIX_LEN];
     let mut filled = 0;
+    let mut error = None;
     while filled < PREFIX_LEN {
-        match reader.read(&mut prefix[filled..]) {
+        match reader.read(prefix.get_mut(filled..).unwrap_or_default()) {
             Ok(0) => break,
             Ok(n) => filled += n,
             Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-            Err(err) => return Err(err),
+            Err(err) => {
+                error = Some(err);
+                break;
+            }
         }
     }
     prefix.truncate(filled);
-    Ok(prefix)
+    (prefix, error)
+}
+
+/// A reader that fails with a stored error once, then reports the end.
+struct FailOnce(Option<io::Error>);
+
+impl Read for FailOnce {
+    fn read(&mut self, _buf: &mut [u8]) -> io::Result<usize> {
+        match self.0.take() {
+            Some(err) => Err(err),
+            None => Ok(0),
+        }
+    }
 }

@@ -60,7 +60,7 @@ use crate::dissector::{Cx, Direction, EventSink, FlowInfo, Verdict};
 pub use input::{Input, Pending};
 pub use token::{ByteClass, FirstBytes, LazyRegex, TokenDfa, TokenState};
 pub use unstuff::Unstuffer;
-pub use until::{UntilState, UntilToken};
+pub use until::{Transform, UntilState, UntilToken};
 
 /// What a top-level record parser returns.
 #[derive(Debug, Clone, PartialEq)]
