@@ -1,7 +1,7 @@
 //! `protoc-rs`: the command-line tool. Each subcommand lives in `cli/`.
 
 mod cli;
-// The registry of built-in specs; `pcap` looks specs up in it (until then, unused).
+// The registry of built-in specs: not every command uses all of its API.
 #[allow(dead_code)]
 mod specs;
 
