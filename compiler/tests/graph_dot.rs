@@ -249,7 +249,7 @@ fn grammar_edges_carry_fields_cases_options_and_arrays() {
     let bytes = edge(&id("smtp_data"), "data").to.expect("an edge");
     assert_eq!(
         node_labelled(&nodes, "bytes until DATA_END").label(),
-        "bytes until DATA_END\nchunked -> mail_content"
+        "bytes until DATA_END\nchunked -> mail_content\ntransform unstuff"
     );
     assert_eq!(edge(&bytes, "until").to, Some(id("DATA_END")));
     // One edge per record item (param, smtp_command, smtp_response,
