@@ -191,7 +191,10 @@ fn the_partial_spec_alerts_on_the_incomplete_grammar_and_drops_the_flow() {
     // The protocol violation is itself an event, before the spec's alert.
     let errors: Vec<&Event> = events.iter().filter(|e| e.event == "parse_error").collect();
     assert_eq!(errors.len(), 1, "{events:?}");
-    assert!(errors[0].fields["message"].as_str().unwrap_or_default().contains("incomplete grammar"));
+    assert!(errors[0].fields["message"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("incomplete grammar"));
     assert!(errors[0].ts <= alert.ts);
     // Dropped: nothing of the flow is dissected after the alert.
     assert!(
@@ -201,7 +204,10 @@ fn the_partial_spec_alerts_on_the_incomplete_grammar_and_drops_the_flow() {
         "{events:?}"
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("1 drops") && stderr.contains("1 parse errors"), "{stderr}");
+    assert!(
+        stderr.contains("1 drops") && stderr.contains("1 parse errors"),
+        "{stderr}"
+    );
 }
 
 #[test]

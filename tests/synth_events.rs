@@ -47,7 +47,11 @@ fn events_of(transcript: &str, options: &[&str]) -> (BTreeMap<u64, Vec<String>>,
     let mut args = vec!["synth", transcript, "-o", pcap.to_str().expect("utf-8")];
     args.extend_from_slice(options);
     let out = protoc(&args);
-    assert!(out.status.success(), "synth {options:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "synth {options:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let mails = dir.path().join("mails");
     let events = run_json(&[
         "pcap",
@@ -57,9 +61,14 @@ fn events_of(transcript: &str, options: &[&str]) -> (BTreeMap<u64, Vec<String>>,
         "--extract-dir",
         mails.to_str().expect("utf-8"),
     ]);
-    let mut files: Vec<_> = std::fs::read_dir(&mails).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default();
+    let mut files: Vec<_> = std::fs::read_dir(&mails)
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
     files.sort();
-    let contents = files.iter().map(|f| std::fs::read(f).expect("extracted mail")).collect();
+    let contents = files
+        .iter()
+        .map(|f| std::fs::read(f).expect("extracted mail"))
+        .collect();
     (by_flow(&events), contents)
 }
 
@@ -74,7 +83,14 @@ fn variants() -> Vec<Vec<String>> {
         v.push(vec!["--segment-size".into(), size.to_string()]);
     }
     for seed in 1..=4 {
-        v.push(vec!["--split".into(), "random".into(), "--segment-size".into(), "9".into(), "--seed".into(), seed.to_string()]);
+        v.push(vec![
+            "--split".into(),
+            "random".into(),
+            "--segment-size".into(),
+            "9".into(),
+            "--seed".into(),
+            seed.to_string(),
+        ]);
         v.push(vec![
             "--split".into(),
             "random".into(),
@@ -96,18 +112,32 @@ fn assert_cut_independent(transcript: &str, expected_events: usize) {
     assert_eq!(baseline.len(), 1, "one flow: {baseline:?}");
     let flow = baseline.values().next().expect("one flow");
     assert_eq!(flow.len(), expected_events, "{flow:#?}");
-    assert!(flow.iter().all(|e| !e.contains("\"alert\"") && !e.contains("parse_error")), "{flow:#?}");
+    assert!(
+        flow.iter()
+            .all(|e| !e.contains("\"alert\"") && !e.contains("parse_error")),
+        "{flow:#?}"
+    );
 
     for options in variants() {
         let options: Vec<&str> = options.iter().map(String::as_str).collect();
         let (flows, variant_mails) = events_of(path, &options);
         assert_eq!(flows.len(), 1, "{options:?}");
-        assert_eq!(flows.values().next(), Some(flow), "events differ with {options:?}");
-        assert_eq!(variant_mails, mails, "extracted mails differ with {options:?}");
+        assert_eq!(
+            flows.values().next(),
+            Some(flow),
+            "events differ with {options:?}"
+        );
+        assert_eq!(
+            variant_mails, mails,
+            "extracted mails differ with {options:?}"
+        );
     }
 
     // Several sessions at once, interleaved packet by packet: each flow gives the same events.
-    let (flows, many_mails) = events_of(path, &["--sessions", "6", "--segment-size", "4", "--seed", "7"]);
+    let (flows, many_mails) = events_of(
+        path,
+        &["--sessions", "6", "--segment-size", "4", "--seed", "7"],
+    );
     assert_eq!(flows.len(), 6);
     for (id, events) in &flows {
         assert_eq!(events, flow, "flow {id} of 6 interleaved sessions");
@@ -138,8 +168,13 @@ fn multi_line_replies_dot_stuffing_and_bare_lf_give_the_same_events_however_cut(
 fn the_edges_session_is_read_as_the_transcript_says() {
     let path = repo().join("tests/transcripts/smtp-edges.txt");
     let (flows, mails) = events_of(path.to_str().expect("utf-8"), &["--segment-size", "3"]);
-    let events: Vec<serde_json::Value> =
-        flows.values().next().expect("a flow").iter().map(|e| serde_json::from_str(e).expect("json")).collect();
+    let events: Vec<serde_json::Value> = flows
+        .values()
+        .next()
+        .expect("a flow")
+        .iter()
+        .map(|e| serde_json::from_str(e).expect("json"))
+        .collect();
     // The three-line greeting is one response with its three lines.
     let greeting = &events[0]["fields"]["responses"];
     assert_eq!(greeting.as_array().map(Vec::len), Some(3), "{greeting}");
@@ -149,7 +184,12 @@ fn the_edges_session_is_read_as_the_transcript_says() {
     let commands: Vec<(String, Option<String>)> = events
         .iter()
         .filter(|e| e["event"] == "command")
-        .map(|e| (e["fields"]["command"].as_str().unwrap_or("").to_string(), e["fields"]["parameter"].as_str().map(String::from)))
+        .map(|e| {
+            (
+                e["fields"]["command"].as_str().unwrap_or("").to_string(),
+                e["fields"]["parameter"].as_str().map(String::from),
+            )
+        })
         .collect();
     let expect = |c: &str, p: Option<&str>| (c.to_string(), p.map(String::from));
     assert_eq!(
