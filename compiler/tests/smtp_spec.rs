@@ -262,5 +262,5 @@ fn smtp_tokens_have_their_longest_match() {
     };
     assert_eq!(spec.token(*token).name, "DATA_END");
     assert_eq!(spec.event(chunked.unwrap()).name, "mail_content");
-    assert_eq!(*transform, None::<Transform>);
+    assert_eq!(*transform, Some(Transform::Unstuff));
 }
