@@ -74,7 +74,7 @@ impl TokenState {
     fn reject(&mut self, input: &mut Input<'_>, cx: &ParseCx<'_>, site: Site, name: &str) -> Stop {
         input.unread(&self.text);
         *self = TokenState::default();
-        cx.error(input, site, format!("token {name} does not match"))
+        cx.error(input, site, no_match(name))
     }
 
     fn check_len(&mut self, input: &mut Input<'_>, cx: &ParseCx<'_>, site: Site) -> Step<()> {
@@ -83,6 +83,21 @@ impl TokenState {
             return Err(cx.error(input, site, "token too long"));
         }
         Ok(())
+    }
+}
+
+/// The reason of the error a token that does not match gives.
+fn no_match(name: &str) -> String {
+    format!("token {name} does not match")
+}
+
+/// `optional TOKEN`: the token's text if it matches here, `None` (nothing
+/// consumed) if it does not; other errors (too long) stay errors.
+fn attempt(read: Step<String>, name: &str) -> Step<Option<String>> {
+    match read {
+        Ok(text) => Ok(Some(text)),
+        Err(Stop::Error(err)) if err.reason == no_match(name) => Ok(None),
+        Err(other) => Err(other),
     }
 }
 
@@ -172,6 +187,18 @@ impl ByteClass {
         site: Site,
     ) -> Step<()> {
         self.read(state, input, cx, site).map(drop)
+    }
+
+    /// Matches the token if it is there (`optional TOKEN`): its text, or
+    /// `None` with nothing consumed.
+    pub fn try_read(
+        &self,
+        state: &mut TokenState,
+        input: &mut Input<'_>,
+        cx: &ParseCx<'_>,
+        site: Site,
+    ) -> Step<Option<String>> {
+        attempt(self.read(state, input, cx, site), self.name)
     }
 }
 
@@ -385,6 +412,18 @@ impl TokenDfa {
         site: Site,
     ) -> Step<()> {
         self.read(state, input, cx, site).map(drop)
+    }
+
+    /// Matches the token if it is there (`optional TOKEN`): its text, or
+    /// `None` with nothing consumed.
+    pub fn try_read(
+        &self,
+        state: &mut TokenState,
+        input: &mut Input<'_>,
+        cx: &ParseCx<'_>,
+        site: Site,
+    ) -> Step<Option<String>> {
+        attempt(self.read(state, input, cx, site), self.name)
     }
 }
 
