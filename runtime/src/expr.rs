@@ -339,7 +339,16 @@ mod tests {
         assert_eq!(parse_number("0"), Some(0));
         assert_eq!(parse_number("0086"), Some(86));
         assert_eq!(parse_number("9223372036854775807"), Some(i64::MAX));
-        for bad in ["", "-1", "+1", " 1", "1 ", "1a", "9223372036854775808", "184467440737095516150"] {
+        for bad in [
+            "",
+            "-1",
+            "+1",
+            " 1",
+            "1 ",
+            "1a",
+            "9223372036854775808",
+            "184467440737095516150",
+        ] {
             assert_eq!(parse_number(bad), None, "{bad:?}");
         }
     }

@@ -57,6 +57,22 @@ pub fn trigger_value(
     }
 }
 
+/// `trigger EVENT(name: value, …);`: the event with a record of the named
+/// values, absent (`Null`) ones omitted as a parsed record omits them.
+pub fn trigger_fields(
+    cx: &mut Cx<'_>,
+    dir: Direction,
+    event: &'static str,
+    fields: Vec<(&'static str, Value)>,
+) -> Result<(), Dropped> {
+    let record = fields
+        .into_iter()
+        .filter(|(_, value)| *value != Value::Null)
+        .map(|(name, value)| (name.into(), value))
+        .collect();
+    trigger_value(cx, dir, event, &Value::Record(record))
+}
+
 /// `alert SEVERITY "…";`.
 pub fn alert(cx: &mut Cx<'_>, dir: Direction, severity: Severity, description: &str) {
     cx.sink.alert(cx.flow, dir, cx.now, severity, description);

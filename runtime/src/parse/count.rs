@@ -190,7 +190,14 @@ mod tests {
     }
 
     impl EventSink for Chunks {
-        fn event(&mut self, _: &FlowInfo, _: Direction, _: f64, _: &'static str, _: &Value) -> Verdict {
+        fn event(
+            &mut self,
+            _: &FlowInfo,
+            _: Direction,
+            _: f64,
+            _: &'static str,
+            _: &Value,
+        ) -> Verdict {
             Verdict::Continue
         }
         fn stream(
@@ -220,7 +227,11 @@ mod tests {
 
     /// Streams `count` bytes of `segments`; the emitted bytes, `last` calls,
     /// the unread rest, and the outcome of the last call.
-    fn run(count: Option<i64>, ends: bool, segments: &[&[u8]]) -> (Vec<u8>, usize, Vec<u8>, Step<()>) {
+    fn run(
+        count: Option<i64>,
+        ends: bool,
+        segments: &[&[u8]],
+    ) -> (Vec<u8>, usize, Vec<u8>, Step<()>) {
         let flow = flow();
         let mut sink = Chunks::default();
         let mut pending = Pending::default();
@@ -236,7 +247,15 @@ mod tests {
             let mut pcx = ParseCx::new(&mut cx, Direction::Up);
             let mut input = Input::new(&mut pending, segment);
             if !matches!(outcome, Ok(()) | Err(Stop::Error(_))) {
-                outcome = state.stream(count, &mut input, &mut pcx, Site::new("r", "f"), "ev", None, ends);
+                outcome = state.stream(
+                    count,
+                    &mut input,
+                    &mut pcx,
+                    Site::new("r", "f"),
+                    "ev",
+                    None,
+                    ends,
+                );
             }
             if outcome.is_ok() {
                 rest.extend(input.context(usize::MAX));
@@ -262,7 +281,10 @@ mod tests {
     #[test]
     fn a_field_that_does_not_end_its_stream_sends_no_last_call() {
         let (bytes, lasts, rest, outcome) = run(Some(3), false, &[b"abcd"]);
-        assert_eq!((bytes.as_slice(), lasts, rest.as_slice()), (&b"abc"[..], 0, &b"d"[..]));
+        assert_eq!(
+            (bytes.as_slice(), lasts, rest.as_slice()),
+            (&b"abc"[..], 0, &b"d"[..])
+        );
         assert_eq!(outcome, Ok(()));
     }
 
@@ -290,7 +312,11 @@ mod tests {
         let mut state = CountState::default();
         let site = Site::new("r", "f");
         {
-            let mut cx = Cx { flow: &flow, now: 0.0, sink: &mut sink };
+            let mut cx = Cx {
+                flow: &flow,
+                now: 0.0,
+                sink: &mut sink,
+            };
             let mut pcx = ParseCx::with_streams(&mut cx, Direction::Up, &mut book);
             let mut input = Input::new(&mut pending, b"abc");
             let step = state.stream(Some(10), &mut input, &mut pcx, site, "ev", None, true);
@@ -299,7 +325,11 @@ mod tests {
             assert_eq!(state.absorb_gap(5, &mut pcx, "ev"), 2, "3 bytes remained");
         }
         {
-            let mut cx = Cx { flow: &flow, now: 0.0, sink: &mut sink };
+            let mut cx = Cx {
+                flow: &flow,
+                now: 0.0,
+                sink: &mut sink,
+            };
             let mut pcx = ParseCx::with_streams(&mut cx, Direction::Up, &mut book);
             let mut input = Input::new(&mut pending, b"rest");
             let step = state.stream(Some(10), &mut input, &mut pcx, site, "ev", None, true);
@@ -315,13 +345,20 @@ mod tests {
     fn collected_fields_respect_the_token_cap() {
         let flow = flow();
         let mut sink = Chunks::default();
-        let mut cx = Cx { flow: &flow, now: 0.0, sink: &mut sink };
+        let mut cx = Cx {
+            flow: &flow,
+            now: 0.0,
+            sink: &mut sink,
+        };
         let mut pcx = ParseCx::new(&mut cx, Direction::Up);
         let mut pending = Pending::default();
         let mut input = Input::new(&mut pending, b"abcdef");
         let mut state = CountState::default();
         let site = Site::new("r", "f");
-        assert_eq!(state.collect(Some(4), &mut input, &mut pcx, site, None), Ok(b"abcd".to_vec()));
+        assert_eq!(
+            state.collect(Some(4), &mut input, &mut pcx, site, None),
+            Ok(b"abcd".to_vec())
+        );
         let huge = i64::try_from(pcx.limits.max_token_len).unwrap_or(i64::MAX) + 1;
         assert!(matches!(
             state.collect(Some(huge), &mut input, &mut pcx, site, None),

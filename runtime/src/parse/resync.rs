@@ -46,10 +46,7 @@ impl Resync {
                 .skip(&mut self.search, input, cx, site, &mut self.skipped)?;
             self.found = true;
         }
-        let matched = self
-            .until
-            .token()
-            .read(&mut self.token, input, cx, site)?;
+        let matched = self.until.token().read(&mut self.token, input, cx, site)?;
         Ok(self.skipped + matched.len() as u64)
     }
 }
@@ -68,10 +65,25 @@ mod tests {
 
     struct NoSink;
     impl EventSink for NoSink {
-        fn event(&mut self, _: &FlowInfo, _: Direction, _: f64, _: &'static str, _: &Value) -> Verdict {
+        fn event(
+            &mut self,
+            _: &FlowInfo,
+            _: Direction,
+            _: f64,
+            _: &'static str,
+            _: &Value,
+        ) -> Verdict {
             Verdict::Continue
         }
-        fn stream(&mut self, _: &FlowInfo, _: Direction, _: f64, _: &'static str, _: &[u8], _: bool) -> Verdict {
+        fn stream(
+            &mut self,
+            _: &FlowInfo,
+            _: Direction,
+            _: f64,
+            _: &'static str,
+            _: &[u8],
+            _: bool,
+        ) -> Verdict {
             Verdict::Continue
         }
         fn alert(&mut self, _: &FlowInfo, _: Direction, _: f64, _: Severity, _: &str) {}
@@ -80,7 +92,11 @@ mod tests {
     #[test]
     fn skips_through_the_next_line_end_at_every_split() {
         let addr: SocketAddr = ([127, 0, 0, 1], 25).into();
-        let flow = FlowInfo { id: 1, src: addr, dst: addr };
+        let flow = FlowInfo {
+            id: 1,
+            src: addr,
+            dst: addr,
+        };
         let data = b"TA\rIL OF A LINE\r\nNEXT\r\n";
         for split in 0..=data.len() {
             let (a, b) = data.split_at(split);
@@ -90,7 +106,11 @@ mod tests {
             let mut skipped = None;
             for segment in [a, b] {
                 let mut sink = NoSink;
-                let mut cx = Cx { flow: &flow, now: 0.0, sink: &mut sink };
+                let mut cx = Cx {
+                    flow: &flow,
+                    now: 0.0,
+                    sink: &mut sink,
+                };
                 let mut pcx = ParseCx::new(&mut cx, Direction::Up);
                 let mut input = Input::new(&mut pending, segment);
                 if skipped.is_none() {
