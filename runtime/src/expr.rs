@@ -16,7 +16,10 @@
 //! - `number(s)` is the integer `s` spells in ASCII digits (no sign, no
 //!   blanks), or `Null` when `s` is not such a number or exceeds `i64`;
 //! - `direction()` is `"up"` or `"down"`: where the event being handled came
-//!   from (state machines only; `Null` elsewhere).
+//!   from (state machines only; `Null` elsewhere);
+//! - `extract(s, "re")` is the text of the first capture group of the first
+//!   match of the regex `re` in `s` (the whole match if it has no group), or
+//!   `Null` when it does not match.
 
 use crate::value::Value;
 
@@ -101,6 +104,8 @@ pub enum Func {
     Number,
     /// The direction of the event being handled (state machines only).
     Direction,
+    /// The first capture group (or match) of a regex in a string, or `Null`.
+    Extract,
 }
 
 impl Func {
@@ -112,6 +117,7 @@ impl Func {
             Func::Lookahead => "lookahead",
             Func::Number => "number",
             Func::Direction => "direction",
+            Func::Extract => "extract",
         }
     }
 }
@@ -213,6 +219,17 @@ pub fn eval(expr: &Expr, scope: &dyn Scope) -> Value {
             Value::Str(k) => scope.lookup(table, &k),
             _ => Value::Null,
         },
+        ExprKind::Call(Func::Extract, args) => {
+            let subject = args.first().map(|a| eval(a, scope));
+            let pattern = args.get(1).map(|a| eval(a, scope));
+            match (subject, pattern) {
+                (Some(Value::Str(s)), Some(Value::Str(p))) => scope
+                    .regex(&p)
+                    .and_then(|re| extract(&re, &s).map(str::to_string))
+                    .map_or(Value::Null, Value::Str),
+                _ => Value::Null,
+            }
+        }
         ExprKind::Call(func, args) => {
             let arg = args.first().map(|a| eval(a, scope)).unwrap_or(Value::Null);
             match (func, arg) {
@@ -248,6 +265,16 @@ pub fn eval(expr: &Expr, scope: &dyn Scope) -> Value {
             _ => Value::Bool(false),
         },
     }
+}
+
+/// `extract(s, re)`: the first capture group of `re`'s first match in `s`
+/// (the whole match when `re` has no group), if it matches.
+pub fn extract<'s>(re: &regex::Regex, s: &'s str) -> Option<&'s str> {
+    let captures = re.captures(s)?;
+    captures
+        .get(1)
+        .or_else(|| captures.get(0))
+        .map(|m| m.as_str())
 }
 
 /// `number(s)`: the integer `s` spells in ASCII digits (at least one, no

@@ -45,6 +45,7 @@ const FUNCTIONS: &[(&str, Func)] = &[
     ("lookahead", Func::Lookahead),
     ("number", Func::Number),
     ("direction", Func::Direction),
+    ("extract", Func::Extract),
 ];
 
 fn typed(kind: ExprKind, ty: Type) -> Option<Expr> {
@@ -280,7 +281,7 @@ pub(crate) trait ExprEnv {
         let Some(&(_, func)) = FUNCTIONS.iter().find(|(n, _)| *n == name.name) else {
             let hint =
                 did_you_mean(&name.name, FUNCTIONS.iter().map(|(n, _)| *n)).unwrap_or_else(|| {
-                    "the functions are `upper`, `lower`, `len`, `number`, `lookahead` and `direction`".into()
+                    "the functions are `upper`, `lower`, `len`, `number`, `extract`, `lookahead` and `direction`".into()
                 });
             self.error(
                 name.span,
@@ -290,10 +291,10 @@ pub(crate) trait ExprEnv {
             .hint = Some(hint);
             return None;
         };
-        let arity = if matches!(func, Func::Lookahead | Func::Direction) {
-            0
-        } else {
-            1
+        let arity = match func {
+            Func::Lookahead | Func::Direction => 0,
+            Func::Extract => 2,
+            _ => 1,
         };
         if args.len() != arity {
             let s = if arity == 1 { "" } else { "s" };
@@ -332,6 +333,9 @@ pub(crate) trait ExprEnv {
             }
             return typed(ExprKind::Call(func, Vec::new()), Type::Str);
         }
+        if func == Func::Extract {
+            return self.extract_call(args, scope);
+        }
         let arg_span = args.first().map_or(span, |a| a.span);
         let arg = self.type_expr(args.first()?, scope)?;
         let result = match (func, arg.ty.inner()) {
@@ -355,6 +359,43 @@ pub(crate) trait ExprEnv {
             }
         };
         typed(ExprKind::Call(func, vec![arg]), result)
+    }
+
+    /// `extract(text, "regex")`: the regex is a string literal, checked here.
+    fn extract_call(&mut self, args: &[ast::Expr], scope: &Scope) -> Option<Expr> {
+        let (text, pattern) = (args.first()?, args.get(1)?);
+        let typed_text = self.type_expr(text, scope);
+        let A::Str(regex) = &pattern.kind else {
+            self.error(
+                pattern.span,
+                "`extract` takes its regex as a string literal",
+                "not a string literal",
+            )
+            .set_hint("write the pattern in quotes: `extract(x, \"<([^>]*)>\")`");
+            return None;
+        };
+        if let Err(err) = regex::Regex::new(regex) {
+            let first_line = err.to_string().lines().last().unwrap_or_default().to_string();
+            self.error(pattern.span, format!("invalid regex: {first_line}"), "here");
+            return None;
+        }
+        let text = typed_text?;
+        if text.ty.inner() != &Type::Str {
+            self.error(
+                args.first().map_or(pattern.span, |a| a.span),
+                format!("`extract` needs a string, found {}", a(&text.ty)),
+                "not a string",
+            );
+            return None;
+        }
+        let pattern = Expr {
+            kind: ExprKind::Lit(Value::Str(regex.clone())),
+            ty: Type::Str,
+        };
+        typed(
+            ExprKind::Call(Func::Extract, vec![text, pattern]),
+            Type::Optional(Box::new(Type::Str)),
+        )
     }
 
     fn binary(

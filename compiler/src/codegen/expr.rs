@@ -451,6 +451,9 @@ impl<'a> Translator<'a> {
             // Only in state machines, whose handlers know `self.dir`.
             return RustValue::new("self.dir.name()", Type::Str, false, Form::Borrowed);
         }
+        if func == Func::Extract {
+            return self.extract(args, ty);
+        }
         let Some(arg) = args.first() else {
             return unsupported(&format!("{}() needs an argument", func.name()), ty);
         };
@@ -500,7 +503,37 @@ impl<'a> Translator<'a> {
                 };
                 RustValue::new(code, Type::Int, true, Form::Borrowed)
             }
-            Func::Lookahead | Func::Direction => unsupported(func.name(), ty),
+            Func::Lookahead | Func::Direction | Func::Extract => unsupported(func.name(), ty),
+        }
+    }
+
+    /// `extract(text, "re")`: `PATTERN_i.extract(text)`, an `Option<&str>`.
+    fn extract(&mut self, args: &[Expr], ty: &Type) -> RustValue {
+        let (Some(text), Some(Expr {
+            kind: ExprKind::Lit(Value::Str(pattern)),
+            ..
+        })) = (args.first(), args.get(1))
+        else {
+            return unsupported("extract() needs a text and a literal regex", ty);
+        };
+        let index = self.pattern_index(pattern);
+        let text = borrowed(&self.translate(text));
+        let code = if text.nullable {
+            format!("{}.and_then(|v| PATTERN_{index}.extract(v))", text.recv())
+        } else {
+            format!("PATTERN_{index}.extract({})", text.code)
+        };
+        RustValue::new(code, Type::Str, true, Form::Borrowed)
+    }
+
+    /// The index of `pattern` among the module's `PATTERN_i` statics.
+    fn pattern_index(&mut self, pattern: &str) -> usize {
+        match self.patterns.iter().position(|p| p == pattern) {
+            Some(i) => i,
+            None => {
+                self.patterns.push(pattern.to_string());
+                self.patterns.len() - 1
+            }
         }
     }
 

@@ -472,6 +472,14 @@ impl LazyRegex {
         }
     }
 
+    /// `extract(subject, "pattern")`: see [`crate::expr::extract`].
+    pub fn extract<'s>(&self, subject: &'s str) -> Option<&'s str> {
+        self.regex
+            .get_or_init(|| regex::Regex::new(self.pattern).ok())
+            .as_ref()
+            .and_then(|re| crate::expr::extract(re, subject))
+    }
+
     pub fn is_match(&self, subject: &str) -> bool {
         self.regex
             .get_or_init(|| regex::Regex::new(self.pattern).ok())
