@@ -327,8 +327,11 @@ pub enum ActionKind {
     Clear(Ident),
     /// `stop`
     Stop,
-    /// `resync TOKEN`
-    Resync(TokenRef),
+    /// `resync TOKEN [unless TOKEN]`
+    Resync {
+        token: TokenRef,
+        unless: Option<TokenRef>,
+    },
     /// `close EVENT`
     Close(Ident),
 }

@@ -210,8 +210,8 @@ pub struct Transition {
     pub on: TransitionEvent,
     /// The name bound to the event's argument: the parsed record for `up` and
     /// `down` (`Type::Record`), the error message for `parse_error` (string),
-    /// the direction (`"up"`/`"down"`) for `missing_grammar`, the number of
-    /// missing bytes for `gap`.
+    /// the direction (`"up"`/`"down"`) for `missing_grammar` and `end`, the
+    /// number of missing bytes for `gap`.
     pub binding: Option<String>,
     pub when: Option<Expr>,
     pub actions: Vec<Action>,
@@ -236,6 +236,10 @@ pub enum TransitionEvent {
     /// Bytes were lost in the stream (binding: how many, an integer).
     /// Unhandled, it is a parse error.
     Gap,
+    /// One direction ended (FIN, RST or the end of the capture; binding:
+    /// `"up"` or `"down"`). Bytes that waited for a grammar are parsed after
+    /// its transitions, if the state then has one.
+    End,
     /// The state machine starts (on the initial state).
     Init,
     /// The state is entered.
@@ -258,6 +262,7 @@ impl TransitionEvent {
             TransitionEvent::ParseError => "parse_error",
             TransitionEvent::MissingGrammar => "missing_grammar",
             TransitionEvent::Gap => "gap",
+            TransitionEvent::End => "end",
             TransitionEvent::Init => "init",
             TransitionEvent::Enter => "enter",
             TransitionEvent::Leave => "leave",
@@ -305,9 +310,13 @@ pub enum Action {
     Clear(String),
     /// `close EVENT;`: end the streamed event's open stream, if any.
     Close(EventId),
-    /// `resync TOKEN;`: the event's direction skips up to and including the
-    /// token's next match before parsing again.
-    Resync(TokenId),
+    /// `resync TOKEN [unless OTHER];`: the event's direction skips up to and
+    /// including the token's next match before parsing again, unless `OTHER`
+    /// matches at once.
+    Resync {
+        token: TokenId,
+        unless: Option<TokenId>,
+    },
     /// `stop;`: end parsing quietly (the flow's later bytes pass unparsed;
     /// `finish` transitions do not run). Always the last action.
     Stop,

@@ -197,6 +197,7 @@ const KEYWORDS: &[&str] = &[
     "clear",
     "stop",
     "resync",
+    "unless",
     "close",
     "null",
     // rules.pest
@@ -823,11 +824,16 @@ impl Builder<'_> {
             Rule::pop => ActionKind::Pop(self.next_ident(&mut children, span)?),
             Rule::clear => ActionKind::Clear(self.next_ident(&mut children, span)?),
             Rule::stop => ActionKind::Stop,
-            Rule::resync => ActionKind::Resync(self.token_ref(self.next(
-                &mut children,
-                span,
-                "resync token",
-            )?)),
+            Rule::resync => {
+                let token = self.token_ref(self.next(&mut children, span, "resync token")?);
+                let unless = match children.next() {
+                    Some(_kw_unless) => {
+                        Some(self.token_ref(self.next(&mut children, span, "unless token")?))
+                    }
+                    None => None,
+                };
+                ActionKind::Resync { token, unless }
+            }
             Rule::close => ActionKind::Close(self.next_ident(&mut children, span)?),
             Rule::alert => {
                 let severity = self.next_ident(&mut children, span)?;

@@ -311,7 +311,14 @@ pub fn action(spec: &Spec, a: &Action) -> String {
         Action::Pop(var) => format!("pop {var};"),
         Action::Clear(var) => format!("clear {var};"),
         Action::Close(event) => format!("close {};", event_name(spec, *event)),
-        Action::Resync(token) => format!("resync {};", token_name(spec, *token)),
+        Action::Resync { token, unless } => match unless {
+            Some(other) => format!(
+                "resync {} unless {};",
+                token_name(spec, *token),
+                token_name(spec, *other)
+            ),
+            None => format!("resync {};", token_name(spec, *token)),
+        },
         Action::Stop => "stop;".into(),
     }
 }
@@ -338,7 +345,7 @@ pub fn action_summary(spec: &Spec, a: &Action) -> String {
         Action::Pop(var) => format!("pop {var}"),
         Action::Clear(var) => format!("clear {var}"),
         Action::Close(event) => format!("close {}", event_name(spec, *event)),
-        Action::Resync(token) => format!("resync {}", token_name(spec, *token)),
+        Action::Resync { token, .. } => format!("resync {}", token_name(spec, *token)),
         Action::Stop => "stop".into(),
     }
 }

@@ -298,10 +298,10 @@ impl Machine {
     {% if machine.uses_resync -%}
     /// `resync TOKEN;`: the direction being handled skips its bytes up to
     /// and including the token's next match before parsing again.
-    fn resync(&mut self, until: &'static UntilToken, cx: &mut Cx<'_>) {
+    fn resync(&mut self, until: &'static UntilToken, unless: Option<&'static TokenDfa>, cx: &mut Cx<'_>) {
         machine::trace(cx, format_args!("state machine: {}: resynchronise", self.dir));
         if let Some(slot) = self.resync.get_mut(self.dir.index()) {
-            *slot = Some(Resync::new(until));
+            *slot = Some(Resync::new(until, unless));
         }
     }
 
@@ -450,11 +450,22 @@ impl {{ dissector }} {
     }
 
     /// Parses `dir`'s bytes (pending ones first, then `data`) until they run
-    /// out or the flow stops.
+    /// out or the flow stops. Bytes of the other direction that waited for a
+    /// grammar are older than `data`: as soon as a state change lets them be
+    /// parsed, they go first and `dir` resumes after them.
     fn process(&mut self, dir: Direction, data: &[u8], cx: &mut Cx<'_>) -> Result<(), Dropped> {
-        let channel = match dir {
-            Direction::Up => &mut self.up,
-            Direction::Down => &mut self.down,
+        if self.parse(dir, data, cx)? {
+            self.process_waiting(dir.reverse(), cx)?;
+        }
+        Ok(())
+    }
+
+    /// The loop of `process`; `Ok(true)` when it stopped, keeping the rest
+    /// of `data`, because the other direction's waiting bytes can now be parsed.
+    fn parse(&mut self, dir: Direction, data: &[u8], cx: &mut Cx<'_>) -> Result<bool, Dropped> {
+        let (channel, other) = match dir {
+            Direction::Up => (&mut self.up, &self.down),
+            Direction::Down => (&mut self.down, &self.up),
         };
         let parsers = &mut channel.parsers;
         let mut input = Input::new(&mut channel.pending, data);
@@ -504,25 +515,33 @@ impl {{ dissector }} {
                 }
                 {%- endif %}
             }
+            if !other.pending.is_empty() && self.machine.grammar(dir.reverse()).is_some() && !input.is_empty() {
+                protoc_comment!("The other direction's waiting bytes go first; the rest of `data` waits (it is in memory already).");
+                let _ = input.keep_rest(usize::MAX);
+                return Ok(true);
+            }
         }
-        Ok(())
+        Ok(false)
     }
 
-    /// Parses bytes that waited for a grammar, now that the state has one.
-    fn process_waiting(&mut self, cx: &mut Cx<'_>) -> Result<(), Dropped> {
-        loop {
-            let mut progressed = false;
-            for dir in [Direction::Up, Direction::Down] {
-                let waiting = self.channel(dir).pending.len();
-                if waiting > 0 && self.machine.status == FlowStatus::Active && self.machine.grammar(dir).is_some() {
-                    self.process(dir, &[], cx)?;
-                    progressed |= self.channel(dir).pending.len() != waiting;
-                }
+    /// Parses bytes that waited for a grammar, now that the state has one,
+    /// `first`'s first, then turn about while some direction progresses.
+    fn process_waiting(&mut self, first: Direction, cx: &mut Cx<'_>) -> Result<(), Dropped> {
+        let mut dir = first;
+        let mut idle = 0;
+        while idle < 2 {
+            let waiting = self.channel(dir).pending.len();
+            if waiting > 0 && self.machine.status == FlowStatus::Active && self.machine.grammar(dir).is_some() {
+                self.parse(dir, &[], cx)?;
             }
-            if !progressed {
-                return Ok(());
+            if self.channel(dir).pending.len() == waiting || waiting == 0 {
+                idle += 1;
+            } else {
+                idle = 0;
             }
+            dir = dir.reverse();
         }
+        Ok(())
     }
 
     /// Records the outcome of a call: `Err(Dropped)` drops the flow.
@@ -543,7 +562,7 @@ impl Dissector for {{ dissector }} {
             .machine
             .start(cx)
             .and_then(|()| self.process(dir, data, cx))
-            .and_then(|()| self.process_waiting(cx));
+            .and_then(|()| self.process_waiting(dir.reverse(), cx));
         self.settle(result, cx);
     }
 
@@ -583,6 +602,13 @@ impl Dissector for {{ dissector }} {
         }
         let result = self.machine.start(cx).and_then(|()| {
             self.machine.dir = dir;
+            protoc_comment!("`end` transitions first: the state they reach may parse bytes that waited.");
+            self.machine.on_end(dir.name(), cx)?;
+            self.process_waiting(dir, cx)?;
+            self.machine.dir = dir;
+            if self.machine.status != FlowStatus::Active {
+                return Ok(());
+            }
             let channel = match dir {
                 Direction::Up => &mut self.up,
                 Direction::Down => &mut self.down,

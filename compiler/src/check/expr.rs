@@ -375,7 +375,12 @@ pub(crate) trait ExprEnv {
             return None;
         };
         if let Err(err) = regex::Regex::new(regex) {
-            let first_line = err.to_string().lines().last().unwrap_or_default().to_string();
+            let first_line = err
+                .to_string()
+                .lines()
+                .last()
+                .unwrap_or_default()
+                .to_string();
             self.error(pattern.span, format!("invalid regex: {first_line}"), "here");
             return None;
         }

@@ -32,6 +32,7 @@ const EVENTS: &[&str] = &[
     "parse_error",
     "missing_grammar",
     "gap",
+    "end",
     "init",
     "enter",
     "leave",
@@ -252,9 +253,14 @@ impl<'a> Checker<'a> {
             (Some(on @ (TransitionEvent::Up | TransitionEvent::Down)), Some(name)) => {
                 self.message_type(on, state, states, name)
             }
-            (Some(TransitionEvent::ParseError | TransitionEvent::MissingGrammar), Some(_)) => {
-                Some(Type::Str)
-            }
+            (
+                Some(
+                    TransitionEvent::ParseError
+                    | TransitionEvent::MissingGrammar
+                    | TransitionEvent::End,
+                ),
+                Some(_),
+            ) => Some(Type::Str),
             (Some(TransitionEvent::Gap), Some(_)) => Some(Type::Int),
             (Some(on), Some(name)) => {
                 self.error(
@@ -326,6 +332,7 @@ impl<'a> Checker<'a> {
             "parse_error" => TransitionEvent::ParseError,
             "missing_grammar" => TransitionEvent::MissingGrammar,
             "gap" => TransitionEvent::Gap,
+            "end" => TransitionEvent::End,
             "init" => TransitionEvent::Init,
             "enter" => TransitionEvent::Enter,
             "leave" => TransitionEvent::Leave,
@@ -522,7 +529,17 @@ impl<'a> Checker<'a> {
                     .declared_var(var)
                     .map(|_| Action::Clear(var.name.clone())),
                 ActionKind::Close(event) => self.streamed_event(event).map(Action::Close),
-                ActionKind::Resync(token) => self.resync_token(token).map(Action::Resync),
+                ActionKind::Resync { token, unless } => {
+                    let token = self.resync_token(token);
+                    let unless = match unless {
+                        Some(other) => self.resync_token(other).map(Some),
+                        None => Some(None),
+                    };
+                    match (token, unless) {
+                        (Some(token), Some(unless)) => Some(Action::Resync { token, unless }),
+                        _ => None,
+                    }
+                }
             };
             match result {
                 Some(action) => lowered.push(action),

@@ -509,10 +509,13 @@ impl<'a> Translator<'a> {
 
     /// `extract(text, "re")`: `PATTERN_i.extract(text)`, an `Option<&str>`.
     fn extract(&mut self, args: &[Expr], ty: &Type) -> RustValue {
-        let (Some(text), Some(Expr {
-            kind: ExprKind::Lit(Value::Str(pattern)),
-            ..
-        })) = (args.first(), args.get(1))
+        let (
+            Some(text),
+            Some(Expr {
+                kind: ExprKind::Lit(Value::Str(pattern)),
+                ..
+            }),
+        ) = (args.first(), args.get(1))
         else {
             return unsupported("extract() needs a text and a literal regex", ty);
         };

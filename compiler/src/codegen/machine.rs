@@ -172,7 +172,7 @@ pub fn plan_machine(
     }
 
     // Every other event: one handler with a `match` on the state.
-    let others: [(TransitionEvent, &str, Option<Arg>); 9] = [
+    let others: [(TransitionEvent, &str, Option<Arg>); 10] = [
         (
             TransitionEvent::ParseError,
             "on_parse_error",
@@ -193,6 +193,7 @@ pub fn plan_machine(
                 default_name: "len",
             }),
         ),
+        (TransitionEvent::End, "on_end", Some(str_arg("dir"))),
         (TransitionEvent::Init, "on_init", None),
         (TransitionEvent::Enter, "on_enter", None),
         (TransitionEvent::Leave, "on_leave", None),
@@ -308,7 +309,7 @@ fn action_exprs(action: &Action) -> Vec<&Expr> {
         | Action::Pop(_)
         | Action::Clear(_)
         | Action::Close(_)
-        | Action::Resync(_)
+        | Action::Resync { .. }
         | Action::Stop => Vec::new(),
     }
 }
@@ -480,10 +481,17 @@ impl<'a> Gen<'a> {
                     stopped = true;
                     break;
                 }
-                if let Action::Resync(token) = action {
+                if let Action::Resync { token, unless } = action {
                     self.uses_resync = true;
                     let until = super::records::until_static(self.spec, self.untils, *token, None);
-                    block.push_str(&format!("self.resync(&{until}, cx);"));
+                    let unless = match unless {
+                        Some(other) => format!(
+                            "Some(&{})",
+                            super::records::dfa_static(self.spec, self.untils, *other)
+                        ),
+                        None => "None".to_string(),
+                    };
+                    block.push_str(&format!("self.resync(&{until}, {unless}, cx);"));
                 }
                 block.push('\n');
             }
@@ -652,7 +660,7 @@ fn action_code(spec: &Spec, tr: &mut Translator<'_>, action: &Action) -> (String
             names::str_lit(&spec.event(*event).name)
         )),
         // The statement needs the module's `UntilToken` static: `body` writes it.
-        Action::Resync(_) => statement(String::new()),
+        Action::Resync { .. } => statement(String::new()),
     }
 }
 

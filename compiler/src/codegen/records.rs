@@ -100,6 +100,23 @@ impl UntilPlan {
     }
 }
 
+/// A `TokenDfa` static matching `token`: its own static, or its DFA twin
+/// when it is a byte class (registered in `untils`).
+pub fn dfa_static(
+    spec: &Spec,
+    untils: &mut BTreeSet<UntilPlan>,
+    token: crate::ir::TokenId,
+) -> String {
+    let name = &spec.token(token).name;
+    match super::tokens::matcher(&spec.token(token).pattern) {
+        super::tokens::Matcher::Dfa => names::token_static(name),
+        super::tokens::Matcher::Class { .. } => {
+            until_static(spec, untils, token, None);
+            format!("{}_DFA", names::token_static(name))
+        }
+    }
+}
+
 /// The `UntilToken` static searching for `token` (and its transform),
 /// registered in `untils`; a byte-class token gets a DFA twin for the search.
 pub fn until_static(

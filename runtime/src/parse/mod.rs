@@ -47,7 +47,8 @@
 //!   the flow at once.
 //! - `gap(dir, len)` abandons `dir`'s message in progress (a chunked stream
 //!   gets its `last` call) and fires `gap(len)`; unhandled, it is a parse error
-//!   `gap of N bytes`. A gap that falls inside a streamed `bytes count` field
+//!   `gap of N bytes`. `end(dir)` fires the `end(dir)` transitions, then parses
+//!   bytes that waited for a grammar if the state now has one. A gap that falls inside a streamed `bytes count` field
 //!   is absorbed by it instead: the field skips the lost bytes (counted as
 //!   the stream's `missing`), the sink hears of the gap, and parsing goes on
 //!   in step, with no `gap` transition. `end(dir)` with a message in progress closes its

@@ -61,9 +61,14 @@ impl TokenState {
         !self.text.is_empty()
     }
 
-    fn take_text(&mut self) -> String {
+    fn take_bytes(&mut self) -> Vec<u8> {
         let text = std::mem::take(&mut self.text);
         *self = TokenState::default();
+        text
+    }
+
+    fn take_text(&mut self) -> String {
+        let text = self.take_bytes();
         match String::from_utf8(text) {
             Ok(s) => s,
             Err(err) => String::from_utf8_lossy(err.as_bytes()).into_owned(),
@@ -358,6 +363,39 @@ impl TokenDfa {
         cx: &ParseCx<'_>,
         site: Site,
     ) -> Step<String> {
+        self.read_bytes(state, input, cx, site).map(|bytes| {
+            String::from_utf8(bytes)
+                .unwrap_or_else(|err| String::from_utf8_lossy(err.as_bytes()).into_owned())
+        })
+    }
+
+    /// Whether the token matches at the current position; consumes nothing
+    /// (the bytes read to decide are handed back).
+    pub fn matches_here(
+        &self,
+        state: &mut TokenState,
+        input: &mut Input<'_>,
+        cx: &ParseCx<'_>,
+        site: Site,
+    ) -> Step<bool> {
+        match self.read_bytes(state, input, cx, site) {
+            Ok(bytes) => {
+                input.unread(&bytes);
+                Ok(true)
+            }
+            Err(Stop::Error(err)) if err.reason == no_match(self.name) => Ok(false),
+            Err(other) => Err(other),
+        }
+    }
+
+    /// Matches the token (longest match); its bytes.
+    fn read_bytes(
+        &self,
+        state: &mut TokenState,
+        input: &mut Input<'_>,
+        cx: &ParseCx<'_>,
+        site: Site,
+    ) -> Step<Vec<u8>> {
         let dfa = self
             .compiled()
             .map_err(|err| cx.error(input, site, format!("invalid token {}: {err}", self.name)))?;
@@ -395,7 +433,7 @@ impl TokenDfa {
                     Some(len) => {
                         let past_match = state.text.split_off(len.min(state.text.len()));
                         input.unread(&past_match);
-                        Ok(state.take_text())
+                        Ok(state.take_bytes())
                     }
                     None => Err(state.reject(input, cx, site, self.name)),
                 };
