@@ -280,6 +280,14 @@ impl<W: Write> EventSink for RulesSink<W> {
         self.output.alert(flow, dir, now, severity, description);
     }
 
+    fn parse_error(&mut self, flow: &FlowInfo, dir: Direction, now: f64, message: &str) {
+        self.output.parse_error(flow, dir, now, message);
+    }
+
+    fn gap(&mut self, flow: &FlowInfo, dir: Direction, now: f64, len: u64) {
+        self.output.gap(flow, dir, now, len);
+    }
+
     fn tracing(&self) -> bool {
         self.output.tracing()
     }
