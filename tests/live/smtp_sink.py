@@ -59,12 +59,9 @@ async def serve(mail_dir):
     )
     port = server.sockets[0].getsockname()[1]
     print("listening on %d" % port, flush=True)
-    # Run until stdin closes: the test holds the pipe, so the server cannot
-    # outlive it even if the test process dies without killing it.
-    stdin_closed = loop.create_future()
-    loop.add_reader(sys.stdin.fileno(), lambda: stdin_closed.done() or (
-        sys.stdin.buffer.read1(4096) or stdin_closed.set_result(None)))
-    await stdin_closed
+    # Serve until stdin closes: the test holds the other end of the pipe, so
+    # the server cannot outlive it, even if the test dies without killing it.
+    await loop.run_in_executor(None, sys.stdin.buffer.read)
     server.close()
 
 
