@@ -93,7 +93,10 @@ fn real_clients_and_server_agree_with_wireshark_and_with_the_stored_mails() {
     let events = parse_events(&ours.stdout);
     for e in &events {
         assert_eq!(e.proto, "smtp", "{e:?}");
-        assert_eq!((e.src_ip.as_str(), e.dest_ip.as_str()), ("127.0.0.1", "127.0.0.1"));
+        assert_eq!(
+            (e.src_ip.as_str(), e.dest_ip.as_str()),
+            ("127.0.0.1", "127.0.0.1")
+        );
         assert_eq!(e.dest_port, u64::from(server.port), "{e:?}");
         assert!(
             !matches!(e.event.as_str(), "alert" | "parse_error" | "gap"),
@@ -146,9 +149,18 @@ fn real_clients_and_server_agree_with_wireshark_and_with_the_stored_mails() {
     // The clients did dot-stuff, so the equality above covers unstuffing:
     // the wire carries an extra dot that neither the server nor we keep.
     let wire = fs::read(&capture_file).expect("capture");
-    assert!(contains(&wire, b"\r\n...two leading dots\r\n"), "swaks stuffs");
-    assert!(contains(&mails[1].content, b"\r\n..two leading dots\r\n.\r\n"));
-    assert!(contains(&wire, b"\r\n..This line starts with a dot.\r\n"), "smtplib stuffs");
+    assert!(
+        contains(&wire, b"\r\n...two leading dots\r\n"),
+        "swaks stuffs"
+    );
+    assert!(contains(
+        &mails[1].content,
+        b"\r\n..two leading dots\r\n.\r\n"
+    ));
+    assert!(
+        contains(&wire, b"\r\n..This line starts with a dot.\r\n"),
+        "smtplib stuffs"
+    );
     assert!(mails[2].content.len() > 1_000_000, "the big mail is big");
 }
 
@@ -339,7 +351,10 @@ fn wireshark_transcripts(capture: &Path, server_port: u16) -> BTreeMap<u16, Vec<
             });
         }
         if !code.is_empty() {
-            assert!(!code.contains(AGGREGATOR), "one reply code per row: {row:?}");
+            assert!(
+                !code.contains(AGGREGATOR),
+                "one reply code per row: {row:?}"
+            );
             lines.extend(texts.split(AGGREGATOR).map(|text| Line::Reply {
                 code: code.to_string(),
                 text: text.to_string(),
@@ -542,9 +557,9 @@ struct Guard {
 
 impl Guard {
     fn spawn(name: &'static str, command: &mut Command) -> Guard {
-        let child = command
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot run {name} (is it installed? .ci/run installs it): {e}"));
+        let child = command.spawn().unwrap_or_else(|e| {
+            panic!("cannot run {name} (is it installed? .ci/run installs it): {e}")
+        });
         Guard { name, child }
     }
 
