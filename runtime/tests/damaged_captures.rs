@@ -210,3 +210,283 @@ fn truncated_at_every_offset() {
         );
     }
 }
+
+/// The first `k` packets of the intact sample, reader-level, as bytes.
+fn packet_data(bytes: Vec<u8>) -> (Vec<Vec<u8>>, Vec<CaptureWarning>) {
+    let mut reader = CaptureReader::from_reader(Cursor::new(bytes), "damaged").unwrap();
+    let mut packets = Vec::new();
+    while let Some(pkt) = reader.next_packet() {
+        packets.push(pkt.data.to_vec());
+    }
+    (packets, reader.take_warnings())
+}
+
+/// A snap length smaller than the packets: the records are consistent, so
+/// every packet is read, with one warning naming the first such record.
+#[test]
+fn packets_longer_than_the_snap_length_are_read_with_a_warning() {
+    let intact = sample();
+    let mut damaged = intact.clone();
+    set_u32_le(&mut damaged, 16, 64);
+    let run = run(damaged).unwrap();
+    assert_eq!(run.packets, 48);
+    let warnings = warning_texts(&run.capture_warnings);
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert_eq!(run.capture_warnings[0].offset, 24);
+    assert!(
+        warnings[0].contains("74 bytes") && warnings[0].contains("snap length 64"),
+        "{warnings:?}"
+    );
+    let mut oracle = Oracle::new(intact);
+    assert!(&run.flows == oracle.flows(48));
+}
+
+/// A record whose captured length is absurd stops reading at that record,
+/// with a warning naming its offset and the length it claims; the packets
+/// before it give their flows.
+#[test]
+fn a_huge_captured_length_stops_reading_at_its_record() {
+    let intact = sample();
+    let records = pcap_records(&intact);
+    let mut oracle = Oracle::new(intact.clone());
+    for (index, caplen) in [
+        (13usize, u32::MAX),
+        (13, 0x7fff_ffff),
+        (20, 300_000),
+        (47, 70_000_000),
+    ] {
+        let (start, _) = records[index];
+        let mut damaged = intact.clone();
+        set_u32_le(&mut damaged, start + 8, caplen);
+        let run = run(damaged).unwrap();
+        assert_eq!(run.packets, index as u64, "caplen {caplen}");
+        let warnings = warning_texts(&run.capture_warnings);
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert_eq!(run.capture_warnings[0].offset, start as u64);
+        assert!(
+            warnings[0].contains(&format!("{caplen} bytes")) && warnings[0].contains("corrupt"),
+            "caplen {caplen}: {warnings:?}"
+        );
+        assert!(&run.flows == oracle.flows(index), "caplen {caplen}");
+    }
+}
+
+/// A captured length a little wrong puts the reader out of step: whatever
+/// it then reads, the packets before the damage are intact and a warning
+/// names an offset at or after the damaged record.
+#[test]
+fn a_slightly_wrong_captured_length_is_reported_after_its_record() {
+    let intact = sample();
+    let records = pcap_records(&intact);
+    let (good, _) = packet_data(intact.clone());
+    for index in [1usize, 13, 17, 30] {
+        for delta in [-10i64, -1, 1, 10] {
+            let (start, end) = records[index];
+            let caplen = (end - start - 16) as i64 + delta;
+            let mut damaged = intact.clone();
+            set_u32_le(&mut damaged, start + 8, caplen as u32);
+            let (packets, warnings) = packet_data(damaged.clone());
+            assert!(packets.len() > index, "record {index} {delta:+}");
+            assert_eq!(packets[..index], good[..index], "record {index} {delta:+}");
+            let texts = warning_texts(&warnings);
+            assert!(
+                warnings.iter().any(|w| w.offset >= start as u64),
+                "record {index} {delta:+}: {texts:?}"
+            );
+            // And through the engine: no panic, every flow closed.
+            let _ = run(damaged).unwrap();
+        }
+    }
+}
+
+/// Bytes that are no capture at all: an error naming what was expected.
+#[test]
+fn a_random_file_is_not_a_capture() {
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let random: Vec<u8> = (0..4096)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 24) as u8
+        })
+        .collect();
+    let err = run(random.clone())
+        .err()
+        .expect("random bytes are not a capture");
+    let text = err.to_string();
+    assert!(matches!(err, CaptureError::NotACapture { .. }), "{text}");
+    let head: Vec<String> = random[..4].iter().map(|b| format!("{b:02x}")).collect();
+    assert!(text.contains(&head.join(" ")), "{text}");
+    assert!(text.contains("expected a pcap magic number"), "{text}");
+    assert!(text.contains("pcapng"), "{text}");
+
+    // A valid pcap header followed by random bytes: a warning at byte 24.
+    let mut garbage = sample()[..24].to_vec();
+    garbage.extend_from_slice(&random);
+    let run = run(garbage).unwrap();
+    assert!(run.flows.is_empty());
+    let warnings = warning_texts(&run.capture_warnings);
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(warnings[0].starts_with("at byte 24: "), "{warnings:?}");
+}
+
+/// The sample's packets written as pcapng (little-endian, one Ethernet
+/// interface at microsecond resolution), with each packet block's range.
+fn sample_as_pcapng() -> (Vec<u8>, Vec<(usize, usize)>) {
+    fn block(out: &mut Vec<u8>, block_type: u32, body: &[u8]) -> (usize, usize) {
+        let start = out.len();
+        let padded = body.len().div_ceil(4) * 4;
+        let len = (12 + padded) as u32;
+        out.extend_from_slice(&block_type.to_le_bytes());
+        out.extend_from_slice(&len.to_le_bytes());
+        out.extend_from_slice(body);
+        out.resize(start + 8 + padded, 0);
+        out.extend_from_slice(&len.to_le_bytes());
+        (start, out.len())
+    }
+    let pcap = sample();
+    let mut out = Vec::new();
+    let mut shb = Vec::new();
+    shb.extend_from_slice(&0x1a2b_3c4du32.to_le_bytes());
+    shb.extend_from_slice(&1u16.to_le_bytes());
+    shb.extend_from_slice(&0u16.to_le_bytes());
+    shb.extend_from_slice(&(-1i64).to_le_bytes());
+    block(&mut out, 0x0a0d_0d0a, &shb);
+    let mut idb = Vec::new();
+    idb.extend_from_slice(&1u16.to_le_bytes());
+    idb.extend_from_slice(&0u16.to_le_bytes());
+    idb.extend_from_slice(&0u32.to_le_bytes());
+    block(&mut out, 1, &idb);
+    let mut blocks = Vec::new();
+    for (start, end) in pcap_records(&pcap) {
+        let sec = u64::from(u32::from_le_bytes(
+            pcap[start..start + 4].try_into().unwrap(),
+        ));
+        let usec = u64::from(u32::from_le_bytes(
+            pcap[start + 4..start + 8].try_into().unwrap(),
+        ));
+        let ticks = sec * 1_000_000 + usec;
+        let data = &pcap[start + 16..end];
+        let mut epb = Vec::new();
+        epb.extend_from_slice(&0u32.to_le_bytes());
+        epb.extend_from_slice(&((ticks >> 32) as u32).to_le_bytes());
+        epb.extend_from_slice(&(ticks as u32).to_le_bytes());
+        epb.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        epb.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        epb.extend_from_slice(data);
+        blocks.push(block(&mut out, 6, &epb));
+    }
+    (out, blocks)
+}
+
+#[test]
+fn the_pcapng_copy_gives_the_same_flows() {
+    let (pcapng, blocks) = sample_as_pcapng();
+    assert_eq!(blocks.len(), 48);
+    let run = run(pcapng).unwrap();
+    assert!(
+        run.capture_warnings.is_empty(),
+        "{:?}",
+        run.capture_warnings
+    );
+    let mut oracle = Oracle::new(sample());
+    assert!(&run.flows == oracle.flows(48));
+}
+
+/// A pcapng cut at (a dense sample of) every offset: inside the section
+/// header, an error; inside a later block, a warning naming that block's
+/// offset; the packet blocks before the cut give their flows.
+#[test]
+fn truncated_pcapng_at_every_offset() {
+    let (intact, blocks) = sample_as_pcapng();
+    let first_block = blocks[0].0;
+    // Section header and interface block are "records" too.
+    let mut all_blocks = vec![(0, 28), (28, first_block)];
+    all_blocks.extend_from_slice(&blocks);
+    let mut oracle = Oracle::new(sample());
+    for cut in cut_points(intact.len(), &all_blocks[1..]) {
+        let result = run(intact[..cut].to_vec());
+        let run = match result {
+            Ok(run) => run,
+            Err(err) => {
+                assert!(cut < 28, "cut {cut}: {err}");
+                continue;
+            }
+        };
+        assert!(cut >= 28, "cut {cut}: a cut section header opened");
+        let whole = blocks.iter().filter(|b| b.1 <= cut).count();
+        assert_eq!(run.packets, whole as u64, "cut {cut}");
+        let warnings = warning_texts(&run.capture_warnings);
+        match all_blocks.iter().find(|b| b.0 < cut && cut < b.1) {
+            Some(&(start, _)) => {
+                assert_eq!(warnings.len(), 1, "cut {cut}: {warnings:?}");
+                assert_eq!(run.capture_warnings[0].offset, start as u64, "cut {cut}");
+                assert!(warnings[0].contains("truncated"), "cut {cut}: {warnings:?}");
+            }
+            None => assert!(warnings.is_empty(), "cut {cut}: {warnings:?}"),
+        }
+        assert!(&run.flows == oracle.flows(whole), "cut {cut}");
+    }
+}
+
+/// pcapng blocks with lengths that cannot be: reading stops at the block,
+/// with a warning naming its offset and the length that is wrong.
+#[test]
+fn pcapng_blocks_with_bad_lengths() {
+    let (intact, blocks) = sample_as_pcapng();
+    let mut oracle = Oracle::new(sample());
+    let index = 17;
+    let (start, end) = blocks[index];
+    let len = (end - start) as u32;
+    // (what to write where, relative to the block, and what the warning says)
+    let cases: Vec<(usize, u32, String)> = vec![
+        (4, 8, "block length 8 is less than the minimum, 12".into()),
+        (
+            4,
+            len + 2,
+            format!("block length {} is not a multiple of 4", len + 2),
+        ),
+        (
+            4,
+            0x7fff_fff0,
+            "more than the 64 MiB a block may have".into(),
+        ),
+        (
+            4,
+            28,
+            "packet block length 28 is less than its 32-byte header".into(),
+        ),
+        // The "trailing length" is then read from the next block's header.
+        (
+            4,
+            len + 8,
+            format!("differs from its leading length {}", len + 8),
+        ),
+        (
+            end - start - 4,
+            len - 4,
+            format!("trailing length {} differs", len - 4),
+        ),
+        (
+            20,
+            len,
+            format!("claims {len} bytes captured, more than its {len}-byte block"),
+        ),
+        (20, u32::MAX, "claims 4294967295 bytes captured".into()),
+    ];
+    for (at, value, expected) in cases {
+        let mut damaged = intact.clone();
+        set_u32_le(&mut damaged, start + at, value);
+        let run = run(damaged).unwrap();
+        let warnings = warning_texts(&run.capture_warnings);
+        assert_eq!(warnings.len(), 1, "{expected}: {warnings:?}");
+        assert_eq!(run.capture_warnings[0].offset, start as u64, "{warnings:?}");
+        assert!(
+            warnings[0].contains("corrupt block") && warnings[0].contains(&expected),
+            "expected {expected:?}: {warnings:?}"
+        );
+        assert_eq!(run.packets, index as u64, "{expected}");
+        assert!(&run.flows == oracle.flows(index), "{expected}");
+    }
+}
