@@ -490,3 +490,62 @@ fn pcapng_blocks_with_bad_lengths() {
         assert!(&run.flows == oracle.flows(index), "{expected}");
     }
 }
+
+/// What a gzip decoder yields from `gz` before its first error.
+fn inflate_until_error(gz: &[u8]) -> Vec<u8> {
+    use std::io::Read;
+    let mut decoder = flate2::read::MultiGzDecoder::new(gz);
+    let mut out = Vec::new();
+    let mut buf = [0u8; 512];
+    loop {
+        match decoder.read(&mut buf) {
+            Ok(0) | Err(_) => return out,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+/// A gzip-compressed capture cut short, at (a dense sample of) every offset:
+/// the packets whose records inflate whole are read and give their flows; the
+/// cut is a warning naming the offset (in the uncompressed stream) of the
+/// record it broke.
+#[test]
+fn a_gzip_capture_cut_short() {
+    let intact = sample();
+    let records = pcap_records(&intact);
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(&intact).unwrap();
+    let gz = encoder.finish().unwrap();
+    let mut oracle = Oracle::new(intact.clone());
+    let mut opened = 0;
+    // Every offset in the gzip header and trailer, every fifth in between.
+    let cuts = (0..gz.len()).filter(|&c| c < 64 || c + 16 >= gz.len() || c % 5 == 0);
+    for cut in cuts {
+        let inflated = inflate_until_error(&gz[..cut]);
+        let run = match run(gz[..cut].to_vec()) {
+            Ok(run) => run,
+            Err(err) => {
+                // Not even the file header inflates.
+                assert!(inflated.len() < 24, "cut {cut}: {err}");
+                let text = err.to_string();
+                assert!(
+                    text.contains("gzip")
+                        || text.contains("ends inside its header")
+                        || text.contains("expected a pcap"),
+                    "cut {cut}: {text}"
+                );
+                continue;
+            }
+        };
+        opened += 1;
+        let whole = records.iter().filter(|r| r.1 <= inflated.len()).count();
+        assert_eq!(run.packets, whole as u64, "cut {cut}");
+        let warnings = warning_texts(&run.capture_warnings);
+        assert_eq!(warnings.len(), 1, "cut {cut}: {warnings:?}");
+        let broken = records.get(whole).map_or(intact.len(), |r| r.0);
+        assert_eq!(run.capture_warnings[0].offset, broken as u64, "cut {cut}");
+        assert!(warnings[0].contains("gzip"), "cut {cut}: {warnings:?}");
+        assert!(&run.flows == oracle.flows(whole), "cut {cut}");
+    }
+    assert!(opened > gz.len() / 10, "only {opened} cuts opened");
+}

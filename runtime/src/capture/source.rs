@@ -6,7 +6,9 @@
 //!
 //! Invariants: the returned reader yields the prefix first, then the rest of
 //! the stream, so no byte is lost by peeking; gzip is detected by its magic
-//! (`1f 8b`), never by the file name.
+//! (`1f 8b`), never by the file name; a gzip stream that fails (cut short,
+//! corrupt) inside the prefix still yields the bytes inflated before the
+//! failure, then the error, so that the packets before it are read.
 
 use std::fs::File;
 use std::io::{self, Cursor, Read};
@@ -53,12 +55,19 @@ pub(crate) fn open_reader(mut raw: Box<dyn Read>, name: &str) -> Result<Source, 
     if prefix.starts_with(&GZIP_MAGIC) {
         let mut decoder: Box<dyn Read> =
             Box::new(MultiGzDecoder::new(Cursor::new(prefix).chain(raw)));
-        let inner = read_prefix(&mut decoder).map_err(|source| CaptureError::Gzip {
-            name: name.to_string(),
-            source,
-        })?;
+        let (inner, failure) = read_prefix_until_error(&mut decoder);
+        let rest: Box<dyn Read> = match failure {
+            None => decoder,
+            Some(source) if inner.is_empty() => {
+                return Err(CaptureError::Gzip {
+                    name: name.to_string(),
+                    source,
+                })
+            }
+            Some(error) => Box::new(Failed(Some(error))),
+        };
         return Ok(Source {
-            reader: Box::new(Cursor::new(inner.clone()).chain(decoder)),
+            reader: Box::new(Cursor::new(inner.clone()).chain(rest)),
             prefix: inner,
             compressed: true,
         });
@@ -68,6 +77,35 @@ pub(crate) fn open_reader(mut raw: Box<dyn Read>, name: &str) -> Result<Source, 
         prefix,
         compressed: false,
     })
+}
+
+/// Like [`read_prefix`], but an error keeps the bytes read before it.
+fn read_prefix_until_error(reader: &mut dyn Read) -> (Vec<u8>, Option<io::Error>) {
+    let mut prefix = Vec::new();
+    let mut chunk = [0u8; 8192];
+    while prefix.len() < PREFIX_LEN {
+        let want = chunk.len().min(PREFIX_LEN - prefix.len());
+        match reader.read(&mut chunk[..want]) {
+            Ok(0) => break,
+            Ok(n) => prefix.extend_from_slice(&chunk[..n]),
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+            Err(err) => return (prefix, Some(err)),
+        }
+    }
+    (prefix, None)
+}
+
+/// A stream that already failed: every read returns its error (the first
+/// one as it was, later ones restated).
+struct Failed(Option<io::Error>);
+
+impl Read for Failed {
+    fn read(&mut self, _buf: &mut [u8]) -> io::Result<usize> {
+        Err(self
+            .0
+            .take()
+            .unwrap_or_else(|| io::Error::other("the gzip stream failed earlier")))
+    }
 }
 
 /// Reads until [`PREFIX_LEN`] bytes or the end of the stream, whichever comes
@@ -85,4 +123,38 @@ fn read_prefix(reader: &mut dyn Read) -> io::Result<Vec<u8>> {
     }
     prefix.truncate(filled);
     Ok(prefix)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    /// A gzip stream cut short used to fail the whole open when the cut lay
+    /// within the prefix (any capture under 64 KiB): the bytes inflated
+    /// before the cut were lost with it.
+    #[test]
+    fn a_cut_gzip_stream_yields_its_bytes_then_the_error() {
+        let original: Vec<u8> = (0..2000u32).map(|i| (i * 7 % 251) as u8).collect();
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        encoder.write_all(&original).unwrap();
+        let gz = encoder.finish().unwrap();
+        let cut = gz[..gz.len() - 4].to_vec();
+        let source = open_reader(Box::new(Cursor::new(cut)), "cut.gz")
+            .unwrap_or_else(|e| panic!("a cut gzip stream opens: {e}"));
+        assert!(source.compressed);
+        assert_eq!(source.prefix, original);
+        let mut reader = source.reader;
+        let mut all = Vec::new();
+        assert!(reader.read_to_end(&mut all).is_err());
+        assert_eq!(all, original);
+
+        // Nothing inflates at all: an error at once.
+        let header_only = gz[..5].to_vec();
+        assert!(matches!(
+            open_reader(Box::new(Cursor::new(header_only)), "h.gz"),
+            Err(CaptureError::Gzip { .. })
+        ));
+    }
 }
