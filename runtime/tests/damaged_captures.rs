@@ -311,9 +311,7 @@ fn a_random_file_is_not_a_capture() {
             (state >> 24) as u8
         })
         .collect();
-    let err = run(random.clone())
-        .err()
-        .expect("random bytes are not a capture");
+    let err = run(random.clone()).expect_err("random bytes are not a capture");
     let text = err.to_string();
     assert!(matches!(err, CaptureError::NotACapture { .. }), "{text}");
     let head: Vec<String> = random[..4].iter().map(|b| format!("{b:02x}")).collect();
