@@ -763,7 +763,10 @@ fn timestamp(sec: i64, frac: u64, units: u64) -> RawTimestamp {
 
 /// A pcapng timestamp: `ticks` at `units_per_sec` since the epoch, plus `offset_sec`.
 fn ticks_timestamp(ticks: u64, units_per_sec: u64, offset_sec: i64) -> RawTimestamp {
-    let sec = (ticks / units_per_sec) as i64 + offset_sec;
+    // Saturating: `if_tsoffset` is any i64 the file says.
+    let sec = i64::try_from(ticks / units_per_sec)
+        .unwrap_or(i64::MAX)
+        .saturating_add(offset_sec);
     let frac = u128::from(ticks % units_per_sec);
     let nsec = frac * 1_000_000_000 / u128::from(units_per_sec);
     RawTimestamp {
@@ -866,6 +869,15 @@ mod tests {
                 nsec: 500_000_000
             }
         );
+    }
+
+    /// An interface's `if_tsoffset` is any i64 the file says: added to a
+    /// large tick count it overflowed (a panic in debug builds).
+    #[test]
+    fn pcapng_timestamp_offsets_saturate() {
+        assert_eq!(ticks_timestamp(1 << 62, 1, i64::MAX).sec, i64::MAX);
+        assert_eq!(ticks_timestamp(u64::MAX, 1, 0).sec, i64::MAX);
+        assert_eq!(ticks_timestamp(0, 1, i64::MIN).sec, i64::MIN);
     }
 
     #[test]
