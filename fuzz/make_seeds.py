@@ -65,11 +65,12 @@ def pcapng_block(block_type, body):
 
 def write_pcapng(linktype, packets):
     shb = pcapng_block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))
-    tsresol = struct.pack("<HHB3x", 9, 1, 9) + struct.pack("<HH", 0, 0)
-    idb = pcapng_block(1, struct.pack("<HHI", linktype, 0, 0) + tsresol)
+    # Options: if_tsresol = 9 (nanoseconds), if_tsoffset = 1 s, end.
+    options = struct.pack("<HHB3x", 9, 1, 9) + struct.pack("<HHq", 14, 8, 1) + struct.pack("<HH", 0, 0)
+    idb = pcapng_block(1, struct.pack("<HHI", linktype, 0, 0) + options)
     out = shb + idb
     for sec, usec, data, _ in packets:
-        ticks = (sec * 1_000_000 + usec) * 1000
+        ticks = ((sec - 1) * 1_000_000 + usec) * 1000
         head = struct.pack("<IIIII", 0, ticks >> 32, ticks & 0xFFFFFFFF, len(data), len(data))
         out += pcapng_block(6, head + data)
     return out
