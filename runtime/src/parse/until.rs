@@ -14,7 +14,9 @@
 //! - the end token itself is left unread in the input, for the element that
 //!   follows (`DATA_END;` in SMTP);
 //! - a failed candidate emits its first byte and hands the rest back to the
-//!   input to be searched again, so overlapping candidates are not missed.
+//!   input to be searched again, so overlapping candidates are not missed;
+//! - after a streaming call, the input's settled mark covers every consumed
+//!   byte except those held as a possible end token.
 
 use regex_automata::util::primitives::StateID;
 
@@ -103,6 +105,10 @@ impl UntilToken {
             }
         });
         input.note_streamed(streamed);
+        // Everything consumed has reached the sink, except a possible end
+        // token held back: that much is settled.
+        let held = candidate.as_ref().map_or(0, |cand| cand.held.len() as u64);
+        input.settle_except(held);
         scanned?;
         *state = UntilState::default();
         cx.stream(event, &[], true)
@@ -396,6 +402,31 @@ mod tests {
         assert_eq!(bytes, b"abc");
         assert_eq!(lasts, 0);
         assert!(rest.is_empty());
+    }
+
+    #[test]
+    fn settled_covers_emitted_bytes_but_not_a_held_end_token() {
+        let flow = flow();
+        let mut sink = Chunks::default();
+        let mut pending = Pending::default();
+        let mut state = UntilState::default();
+        let mut settled_after = Vec::new();
+        for segment in [&b"abc\r"[..], b"\n.", b"x\r\n", b"."] {
+            let mut cx = Cx {
+                flow: &flow,
+                now: 0.0,
+                sink: &mut sink,
+            };
+            let mut pcx = ParseCx::new(&mut cx, Direction::Up);
+            let mut input = Input::new(&mut pending, segment);
+            let step =
+                UNTIL_DATA_END.stream(&mut state, &mut input, &mut pcx, Site::new("r", "f"), "ev");
+            assert_eq!(step, Err(Stop::NeedMore));
+            settled_after.push(input.settled());
+        }
+        // `abc` | `\r` held | `\r\n.` held | `\r\n.x` failed, `\r\n` held | `\r\n.` held
+        assert_eq!(settled_after, [3, 3, 7, 7]);
+        assert_eq!(sink.bytes, b"abc\r\n.x");
     }
 
     proptest::proptest! {
