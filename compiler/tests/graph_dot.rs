@@ -93,7 +93,7 @@ fn tooltips_carry_the_whole_transition() {
     let expected = format!(
         "line {line}: session_initiation on parse_error(err) {{ alert high \"invalid smtp response {{err}}\"; jump fail; }}"
     );
-    assert!(tooltips.iter().any(|t| t == expected), "{tooltips:#?}");
+    assert!(tooltips.iter().any(|t| *t == expected), "{tooltips:#?}");
 }
 
 #[test]
