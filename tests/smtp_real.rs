@@ -13,6 +13,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use common::live::{run_bounded, MailServer, Tcpdump};
 use common::{parse_events, protoc, repo, Event};
 use sha2::{Digest, Sha256};
 
@@ -578,4 +579,329 @@ fn a_gap_inside_a_bdat_chunk_is_absorbed_and_parsing_stays_in_step() {
             "QUIT"
         ])
     );
+}
+
+// ---------------------------------------------------------------------------
+// Live: real clients against a real server
+
+/// One mail a client sends in the live test, and how.
+struct LiveClient {
+    name: &'static str,
+    /// `swaks` options besides server, EHLO, sender, recipient and subject;
+    /// `None`: `tests/live/send_edges.py`.
+    swaks: Option<&'static [&'static str]>,
+    from: &'static str,
+    to: &'static str,
+}
+
+const AUTH: [&str; 4] = ["--auth-user", "alice", "--auth-password", "secret"];
+
+fn live_clients() -> Vec<LiveClient> {
+    vec![
+        LiveClient {
+            name: "pipelining and AUTH PLAIN",
+            swaks: Some(&["--pipeline", "--auth", "PLAIN"]),
+            from: "pipelined@example.org",
+            to: "one@example.net",
+        },
+        LiveClient {
+            name: "AUTH LOGIN",
+            swaks: Some(&["--auth", "LOGIN"]),
+            from: "login@example.org",
+            to: "one@example.net",
+        },
+        LiveClient {
+            name: "AUTH CRAM-MD5",
+            swaks: Some(&["--auth", "CRAM-MD5"]),
+            from: "cram@example.org",
+            to: "one@example.net",
+        },
+        LiveClient {
+            name: "STARTTLS",
+            swaks: Some(&["--tls"]),
+            from: "tls@example.org",
+            to: "one@example.net",
+        },
+        LiveClient {
+            name: "smtplib edge cases",
+            swaks: None,
+            from: "",
+            to: "",
+        },
+    ]
+}
+
+impl LiveClient {
+    fn send(&self, port: u16) {
+        let output = match self.swaks {
+            Some(options) => {
+                let mut command = Command::new("swaks");
+                command
+                    .args(["--server", &format!("127.0.0.1:{port}")])
+                    .args([
+                        "--ehlo",
+                        "client.test",
+                        "--from",
+                        self.from,
+                        "--to",
+                        self.to,
+                    ])
+                    .args(["--header", "Subject: protoc-rs live"])
+                    .args(options);
+                if options.contains(&"--auth") {
+                    command.args(AUTH);
+                }
+                run_bounded("swaks", &mut command)
+            }
+            None => run_bounded(
+                "send_edges.py",
+                Command::new("python3")
+                    .arg(repo().join("tests/live/send_edges.py"))
+                    .arg(port.to_string()),
+            ),
+        };
+        assert!(
+            output.status.success(),
+            "{}: {}\n{}",
+            self.name,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
+
+/// Wireshark's commands (`smtp.req.command`), by client port, in order.
+fn wireshark_commands(
+    capture: &Path,
+    server_port: u16,
+) -> std::collections::BTreeMap<u16, Vec<String>> {
+    const AGGREGATOR: char = '\u{1f}';
+    let output = run_bounded(
+        "tshark",
+        Command::new("tshark")
+            .arg("-r")
+            .arg(capture)
+            .args([
+                "-d",
+                &format!("tcp.port=={server_port},smtp"),
+                "-Y",
+                "smtp.req",
+            ])
+            .args(["-T", "fields", "-E", "separator=/t"])
+            .args(["-E", &format!("aggregator={AGGREGATOR}")])
+            .args(["-e", "tcp.srcport", "-e", "smtp.req.command"]),
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let mut flows: std::collections::BTreeMap<u16, Vec<String>> = Default::default();
+    for row in String::from_utf8_lossy(&output.stdout).lines() {
+        let Some((port, commands)) = row.split_once('\t') else {
+            continue;
+        };
+        let port: u16 = port.parse().expect("tcp.srcport");
+        flows.entry(port).or_default().extend(
+            commands
+                .split(AGGREGATOR)
+                .filter(|c| !c.is_empty())
+                .map(str::to_string),
+        );
+    }
+    flows
+}
+
+#[test]
+fn real_clients_pipelining_authenticating_and_starting_tls_read_as_the_server_saw_them() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let mail_dir = work.path().join("received");
+    let extract_dir = work.path().join("extracted");
+    std::fs::create_dir(&mail_dir).expect("mail dir");
+    let (cert, key) = (work.path().join("cert.pem"), work.path().join("key.pem"));
+    let made = run_bounded(
+        "openssl",
+        Command::new("openssl")
+            .args([
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+            ])
+            .args(["-subj", "/CN=features.test", "-keyout"])
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert),
+    );
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+
+    let server = MailServer::start(
+        "smtp_features.py",
+        &[path_str(&cert), path_str(&key)],
+        &mail_dir,
+        work.path(),
+    );
+    let capture = Tcpdump::start(server.port, work.path());
+    let clients = live_clients();
+    for client in &clients {
+        client.send(server.port);
+    }
+    // Four swaks mails (one inside TLS), three of smtplib.
+    let stored = server.wait_for_mails(7);
+    let packets = capture.stop();
+    let capture_file = work.path().join("live.pcap");
+
+    let port_arg = format!("smtp={}", server.port);
+    let out = run_bounded(
+        "protoc-rs",
+        Command::new(env!("CARGO_BIN_EXE_protoc-rs"))
+            .current_dir(repo())
+            .args(["pcap", path_str(&capture_file), "--port", &port_arg])
+            .args(["--format", "json", "--rules", "rules/mail_content.rules"])
+            .args(["--extract-dir", path_str(&extract_dir)]),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "stats: {packets} packets, {} flows",
+            clients.len()
+        )),
+        "{stderr}"
+    );
+    let events = parse_events(&out.stdout);
+    for e in &events {
+        assert!(
+            !matches!(e.event.as_str(), "alert" | "parse_error" | "gap"),
+            "real SMTP reads cleanly: {e:?}"
+        );
+    }
+    let of_port = |port: u16, name: &str| -> Vec<&Event> {
+        events
+            .iter()
+            .filter(|e| e.src_port == u64::from(port) && e.event == name)
+            .collect()
+    };
+
+    // Client ports in the order the clients ran (the server numbers mails so).
+    let mut ports: Vec<u16> = Vec::new();
+    for mail in &stored {
+        if !ports.contains(&mail.client_port) {
+            ports.push(mail.client_port);
+        }
+    }
+    assert_eq!(ports.len(), clients.len(), "{stored:?}");
+
+    // Every mail outside TLS: its envelope and content are the server's.
+    let tls_port = ports[3];
+    for port in ports.iter().copied().filter(|p| *p != tls_port) {
+        let theirs: Vec<&common::live::StoredMail> =
+            stored.iter().filter(|m| m.client_port == port).collect();
+        let transactions = of_port(port, "transaction");
+        let extracts = of_port(port, "extract");
+        assert_eq!(transactions.len(), theirs.len(), "client port {port}");
+        assert_eq!(extracts.len(), theirs.len(), "client port {port}");
+        for ((mail, tx), extract) in theirs.iter().zip(&transactions).zip(&extracts) {
+            assert_eq!(tx.fields["mail_from"], mail.mail_from.as_str());
+            assert_eq!(tx.fields["rcpt_to"], serde_json::json!(mail.rcpt_tos));
+            assert_eq!(tx.fields["reply"], "250");
+            let ours = std::fs::read(extract.fields["path"].as_str().expect("path")).expect("mail");
+            // The server keeps the CRLF that ends the last line; the seed's
+            // end-of-data token begins with it. An empty mail is empty on both.
+            let expected = if mail.content.is_empty() {
+                Vec::new()
+            } else {
+                [ours.as_slice(), b"\r\n"].concat()
+            };
+            assert_eq!(expected, mail.content, "client port {port}");
+            assert_eq!(tx.fields["size"].as_u64(), Some(ours.len() as u64));
+            assert_eq!(tx.fields["sha256"], sha256_hex(&ours).as_str());
+        }
+    }
+
+    // The TLS session: the STARTTLS and its 220, then nothing more to read.
+    let tls_events: Vec<&Event> = events
+        .iter()
+        .filter(|e| e.src_port == u64::from(tls_port))
+        .collect();
+    assert_eq!(
+        tls_events.last().map(|e| e.event.as_str()),
+        Some("starttls")
+    );
+    assert!(of_port(tls_port, "transaction").is_empty());
+    assert!(
+        stored.iter().any(|m| m.client_port == tls_port),
+        "the mail went inside TLS"
+    );
+
+    // AUTH: the client's base64 lines are no commands; pipelining: MAIL,
+    // RCPT and DATA left in one segment, and each reply has its command.
+    for port in &ports[..3] {
+        let verbs: Vec<String> = of_port(*port, "command")
+            .iter()
+            .map(|e| e.fields["command"].as_str().unwrap_or_default().to_string())
+            .collect();
+        assert_eq!(
+            verbs,
+            strings(&["EHLO", "AUTH", "MAIL", "RCPT", "DATA", "QUIT"])
+        );
+        let answered: Vec<String> = of_port(*port, "response")
+            .iter()
+            .map(|e| e.fields["command"].as_str().unwrap_or("-").to_string())
+            .collect();
+        assert_eq!(answered.first().map(String::as_str), Some("-"));
+        assert_eq!(
+            answered
+                .iter()
+                .rev()
+                .take(5)
+                .rev()
+                .cloned()
+                .collect::<Vec<_>>(),
+            strings(&["MAIL", "RCPT", "DATA", "DATA END", "QUIT"])
+        );
+    }
+    let wire = std::fs::read(&capture_file).expect("capture");
+    assert!(
+        wire.windows(15).any(|w| w == b">\r\nRCPT TO:<one"),
+        "swaks --pipeline sent MAIL and RCPT together"
+    );
+
+    // Wireshark reads the same commands, where it reads them: its SMTP
+    // dissector takes a verb's first four characters (STARTTLS reads STAR),
+    // and it enters mail mode on the DATA command alone: after the DATA the
+    // server refused (503), it takes NOOP, RCPT and the next DATA for mail
+    // lines, up to the empty mail's end. We read them as the commands they
+    // are (the server answered each), so for that flow Wireshark's list is
+    // ours without those three.
+    let wireshark = wireshark_commands(&capture_file, server.port);
+    for port in &ports {
+        let commands = of_port(*port, "command");
+        let mut ours: Vec<String> = commands
+            .iter()
+            .map(|e| {
+                let verb = e.fields["command"].as_str().unwrap_or_default();
+                verb.chars().take(4).collect::<String>()
+            })
+            .collect();
+        if *port == ports[4] {
+            let refused = of_port(*port, "response")
+                .iter()
+                .filter(|e| e.fields["command"] == "DATA")
+                .position(|e| e.fields["responses"][0]["code"] == "503")
+                .expect("the refused DATA");
+            assert_eq!(refused, 1, "the second DATA of the session");
+            let second_data = ours
+                .iter()
+                .enumerate()
+                .filter(|(_, v)| v.eq_ignore_ascii_case("DATA"))
+                .nth(1)
+                .map(|(i, _)| i)
+                .expect("the refused DATA command");
+            let hidden: Vec<String> = ours.drain(second_data + 1..second_data + 4).collect();
+            assert_eq!(hidden, strings(&["NOOP", "RCPT", "DATA"]));
+        }
+        assert_eq!(Some(&ours), wireshark.get(port), "client port {port}");
+    }
 }
