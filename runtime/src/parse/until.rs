@@ -20,7 +20,7 @@
 
 use regex_automata::util::primitives::StateID;
 
-use super::token::{FirstBytes, TokenDfa};
+use super::token::{Confirm, FirstBytes, TokenDfa};
 use super::unstuff::Unstuffer;
 use super::{Input, ParseCx, Site, Step, Stop};
 
@@ -201,20 +201,41 @@ impl UntilToken {
                 return Err(Stop::NeedMore);
             }
             let Some(cand) = candidate else {
-                // Searching: emit everything before the next possible start.
-                match self.first.find(chunk) {
-                    Some(start) => {
-                        emit(cx, chunk.get(..start).unwrap_or_default())?;
-                        input.advance(start);
-                        *candidate = Some(Candidate {
-                            state: dfa.start(),
-                            held: Vec::new(),
-                        });
-                    }
-                    None => {
+                // Searching within one contiguous chunk: candidates that die
+                // inside it are skipped without emitting, so the bytes before
+                // the end token (or before a candidate cut by the chunk's end)
+                // leave as one piece, not one piece per candidate.
+                let mut from = 0;
+                loop {
+                    let Some(start) = chunk
+                        .get(from..)
+                        .and_then(|rest| self.first.find(rest))
+                        .map(|i| from + i)
+                    else {
                         let len = chunk.len();
                         emit(cx, chunk)?;
                         input.advance(len);
+                        break;
+                    };
+                    match dfa.confirm(chunk.get(start..).unwrap_or_default()) {
+                        Confirm::Dies => from = start + 1,
+                        Confirm::Matches => {
+                            // The end token stays unread: the grammar's next item reads it.
+                            emit(cx, chunk.get(..start).unwrap_or_default())?;
+                            input.advance(start);
+                            return Ok(());
+                        }
+                        Confirm::Undecided(state) => {
+                            // The chunk ends inside a possible end token: hold it back.
+                            emit(cx, chunk.get(..start).unwrap_or_default())?;
+                            let held = chunk.get(start..).unwrap_or_default().to_vec();
+                            input.advance(chunk.len());
+                            if held.len() > cx.limits.max_token_len {
+                                return Err(cx.error(input, site, "end token too long"));
+                            }
+                            *candidate = Some(Candidate { state, held });
+                            break;
+                        }
                     }
                 }
                 continue;
