@@ -92,6 +92,7 @@ impl SmtpServer {
             .arg(script("smtp_server.py"))
             .arg("--store")
             .arg(store.path())
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
         if keep_content {
