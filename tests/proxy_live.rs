@@ -413,3 +413,29 @@ fn an_unreachable_upstream_closes_the_client_and_is_counted() {
         run.stderr
     );
 }
+
+#[test]
+fn the_spec_comes_from_the_ports_or_the_proxy_refuses_to_start() {
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_protoc-rs"))
+            .args(["proxy", "--listen", "127.0.0.1:0"])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let refused = run(&["--upstream", "127.0.0.1:9"]);
+    assert!(!refused.status.success());
+    let message = String::from_utf8_lossy(&refused.stderr);
+    assert!(message.contains("no spec for port 9"), "{message}");
+    assert!(message.contains("--port NAME=9"), "{message}");
+
+    let unknown = run(&["--upstream", "127.0.0.1:9", "--spec", "nosuch"]);
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no spec named `nosuch`"));
+
+    // `--port smtp=PORT` names the spec of the upstream port: it starts.
+    let proxy = Proxy::start("127.0.0.1:9", &["--port", "smtp=9"]);
+    let run = proxy.stop();
+    assert_eq!(run.status.and_then(|s| s.code()), Some(0), "{}", run.stderr);
+    assert!(run.stderr.contains("through spec smtp"), "{}", run.stderr);
+    assert_eq!(run.stat("sessions"), 0.0);
+}
