@@ -366,9 +366,15 @@ fn sigterm_drains_then_closes_open_sessions_and_prints_the_stats() {
         .unwrap();
     let mut greeting = [0u8; 11];
     client.read_exact(&mut greeting).unwrap();
-    let addr = proxy.addr;
     let started = Instant::now();
-    let run = proxy.stop();
+    proxy.request_shutdown();
+    // While the open session drains, nobody new is accepted.
+    thread::sleep(Duration::from_millis(300));
+    assert!(
+        TcpStream::connect(proxy.addr).is_err(),
+        "the proxy still accepts"
+    );
+    let run = proxy.wait();
     let took = started.elapsed();
     assert_eq!(run.status.and_then(|s| s.code()), Some(0), "{}", run.stderr);
     assert!(
@@ -386,7 +392,6 @@ fn sigterm_drains_then_closes_open_sessions_and_prints_the_stats() {
         run.stderr
     );
     assert_eq!(run.stat("closed at shutdown"), 1.0, "{}", run.stderr);
-    assert!(TcpStream::connect(addr).is_err(), "the proxy still accepts");
 }
 
 #[test]
@@ -438,4 +443,33 @@ fn the_spec_comes_from_the_ports_or_the_proxy_refuses_to_start() {
     assert_eq!(run.status.and_then(|s| s.code()), Some(0), "{}", run.stderr);
     assert!(run.stderr.contains("through spec smtp"), "{}", run.stderr);
     assert_eq!(run.stat("sessions"), 0.0);
+}
+
+#[test]
+fn a_second_signal_closes_open_sessions_at_once() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let upstream = listener.local_addr().unwrap().to_string();
+    let proxy = Proxy::start(&upstream, &["--spec", "smtp", "--drain-timeout", "60"]);
+    let server = thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        stream.write_all(b"220 hello\r\n").unwrap();
+        let mut rest = Vec::new();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        let _ = stream.read_to_end(&mut rest);
+    });
+    let mut client = TcpStream::connect(proxy.addr).unwrap();
+    let mut greeting = [0u8; 11];
+    client.read_exact(&mut greeting).unwrap();
+    let started = Instant::now();
+    proxy.request_shutdown();
+    thread::sleep(Duration::from_millis(300));
+    let run = proxy.stop();
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "the second signal did not cut the drain short"
+    );
+    assert_eq!(run.stat("closed at shutdown"), 1.0, "{}", run.stderr);
+    server.join().unwrap();
 }

@@ -237,9 +237,19 @@ impl Proxy {
         self.addr.to_string()
     }
 
-    /// SIGTERM, then waits for the exit and collects the output.
-    pub fn stop(mut self) -> ProxyRun {
+    /// Sends SIGTERM (a shutdown request) without waiting.
+    pub fn request_shutdown(&self) {
         terminate(self.child.id());
+    }
+
+    /// SIGTERM, then waits for the exit and collects the output.
+    pub fn stop(self) -> ProxyRun {
+        self.request_shutdown();
+        self.wait()
+    }
+
+    /// Waits for the exit (after a shutdown request) and collects the output.
+    pub fn wait(mut self) -> ProxyRun {
         let status = wait_exit(&mut self.child, Duration::from_secs(30));
         if status.is_none() {
             let _ = self.child.kill();
