@@ -85,7 +85,7 @@ fn tooltips_carry_the_whole_transition() {
         .iter()
         .filter_map(|e| e.attr("tooltip").map(String::from))
         .collect();
-    let source = include_str!("../../specs/smtp.proto");
+    let source = include_str!("../../tests/fixtures/specs/smtp_seed.proto");
     let line = 1 + source
         .lines()
         .position(|l| l.trim_start().starts_with("session_initiation on parse_error"))
