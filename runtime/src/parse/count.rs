@@ -12,7 +12,9 @@
 //!   only when it `ends` the stream, so several fields can make one stream;
 //! - a gap inside a streamed field is absorbed: the lost bytes count against
 //!   `N` (and as the stream's `missing`), so the field ends where the sender
-//!   meant it to and parsing stays in step.
+//!   meant it to and parsing stays in step;
+//! - after a streaming call the input's settled mark covers every byte
+//!   streamed (an inline proxy may forward a chunk while it streams).
 
 use super::unstuff::Unstuffer;
 use super::until::Transform;
@@ -91,6 +93,8 @@ impl CountState {
             };
             input.note_streamed(take as u64);
             input.advance(take);
+            // Streamed bytes (and the message's bytes before them) are settled.
+            input.settle();
             remaining -= take as u64;
             if let Err(stop) = sent {
                 self.remaining = Some(remaining);
@@ -339,6 +343,32 @@ mod tests {
         assert_eq!(sink.bytes, b"abc");
         assert_eq!(book.get("ev").missing, 7);
         assert_eq!(book.get("ev").size, 3);
+    }
+
+    #[test]
+    fn streamed_bytes_are_settled_as_they_go() {
+        let flow = flow();
+        let mut sink = Chunks::default();
+        let mut cx = Cx {
+            flow: &flow,
+            now: 0.0,
+            sink: &mut sink,
+        };
+        let mut pcx = ParseCx::new(&mut cx, Direction::Up);
+        let mut pending = Pending::default();
+        let mut input = Input::new(&mut pending, b"abcd");
+        let mut state = CountState::default();
+        let step = state.stream(
+            Some(10),
+            &mut input,
+            &mut pcx,
+            Site::new("r", "f"),
+            "ev",
+            None,
+            true,
+        );
+        assert_eq!(step, Err(Stop::NeedMore));
+        assert_eq!(input.settled(), 4);
     }
 
     #[test]
