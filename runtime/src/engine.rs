@@ -38,7 +38,8 @@
 //!   given up early, as gaps (reported once per flow and direction);
 //! - `memcap` ([`EngineConfig::memcap`]): the estimated memory of all flows
 //!   (each flow's fixed cost, its dissector's size and the bytes it holds but
-//!   has not settled, plus every byte buffered out of order) stays under it:
+//!   has not settled (see `held_by_dissector`), plus every byte buffered out
+//!   of order) stays under it:
 //!   beyond it the longest idle flows are evicted (each reported) until it is
 //!   15/16 full;
 //! - `max-fragments` ([`DefragLimits`]): the oldest incomplete datagrams are
@@ -53,6 +54,7 @@ use crate::capture::{CaptureReader, LinkType, Packet};
 use crate::decode::{DecodeStats, Decoded, Decoder, DefragLimits, TcpSegment};
 use crate::dissector::{CapHit, Direction, Dissector, EventSink, FlowInfo, Verdict};
 use crate::flow::{initiator, Flow, FlowKey, FlowLimits, FlowTable, Tombstone, Tombstones};
+use crate::parse::Limits;
 use crate::reassembly::{Budget, Chunk, HalfStream, ReassemblyLimits, StreamStats};
 
 /// The consumer of reassembled streams.
@@ -410,6 +412,27 @@ impl<H: StreamHandler> Engine<H> {
     }
 }
 
+/// The bytes of `dir` that `dissector` holds: received and not settled.
+///
+/// Lost bytes are not received: a gap that a dissector does not absorb into
+/// a counted field never reaches its settled mark, so gap bytes are taken
+/// off. One it absorbs does (it counts as streamed), which makes this an
+/// underestimate for such a flow; the estimate never exceeds what a parser
+/// can hold by its caps (a message and bytes waiting for a grammar, each up
+/// to `max_message_len`, and a held-back token), which bounds the error.
+fn held_by_dissector(dissector: &dyn Dissector, dir: Direction, stream: &HalfStream) -> usize {
+    let received = stream
+        .next_offset()
+        .saturating_sub(stream.stats().gap_bytes);
+    let held = received.saturating_sub(dissector.settled(dir));
+    let limits = Limits::default();
+    let most = limits
+        .max_message_len
+        .saturating_mul(2)
+        .saturating_add(u64::try_from(limits.max_token_len).unwrap_or(u64::MAX));
+    usize::try_from(held.min(most)).unwrap_or(usize::MAX)
+}
+
 /// The handler's callbacks for one direction, as reassembly's output.
 fn deliver<'h, H: StreamHandler>(
     handler: &'h mut H,
@@ -476,9 +499,7 @@ impl<H: StreamHandler> Core<H> {
             if let Some(inspect) = self.handler.inspect(handler_state) {
                 footprint += std::mem::size_of_val(inspect.dissector);
                 for (dir, stream) in [Direction::Up, Direction::Down].iter().zip(&state.streams) {
-                    let settled = inspect.dissector.settled(*dir);
-                    let held = stream.next_offset().saturating_sub(settled);
-                    footprint += usize::try_from(held).unwrap_or(usize::MAX);
+                    footprint += held_by_dissector(inspect.dissector, *dir, stream);
                 }
             }
         }

@@ -136,21 +136,23 @@ impl FromStr for Size {
 
     fn from_str(text: &str) -> Result<Size, String> {
         let text = text.trim();
-        let (digits, shift) = match text.char_indices().last() {
+        let (digits, unit) = match text.char_indices().last() {
             Some((at, unit)) if unit.is_ascii_alphabetic() => {
-                let upper = unit.to_ascii_uppercase();
-                let shift = UNITS
-                    .iter()
-                    .find(|(u, _)| *u == upper)
-                    .map(|(_, s)| *s)
-                    .ok_or_else(|| format!("unknown unit `{unit}` (use K, M or G)"))?;
-                (text.get(..at).unwrap_or_default(), shift)
+                (text.get(..at).unwrap_or_default(), Some(unit))
             }
-            _ => (text, 0),
+            _ => (text, None),
         };
         let number: u64 = digits
             .parse()
             .map_err(|_| format!("`{text}` is not a size (bytes, or a number with K, M or G)"))?;
+        let shift = match unit {
+            None => 0,
+            Some(unit) => UNITS
+                .iter()
+                .find(|(u, _)| *u == unit.to_ascii_uppercase())
+                .map(|(_, shift)| *shift)
+                .ok_or_else(|| format!("unknown unit `{unit}` in `{text}` (use K, M or G)"))?,
+        };
         number
             .checked_mul(1u64 << shift)
             .map(Size)
