@@ -228,7 +228,8 @@ pub struct Stats {
     pub evictions: u64,
     /// Flows evicted because the memory cap was reached (`memcap`).
     pub memcap_evictions: u64,
-    /// Peak of the estimated memory of all flows (see `memcap`).
+    /// Peak of the estimated memory of all flows (see `memcap`), after each
+    /// packet (within one, it may pass the cap before evictions bring it back).
     pub peak_memory: usize,
     pub warnings: u64,
     pub decode: DecodeStats,
@@ -478,6 +479,7 @@ impl<H: StreamHandler> Core<H> {
         self.account(&key);
         self.close_if_done(&key, seg, ts);
         self.enforce_memcap(ts);
+        self.stats.peak_memory = self.stats.peak_memory.max(self.memory());
         PacketVerdict::Pass
     }
 
@@ -508,7 +510,6 @@ impl<H: StreamHandler> Core<H> {
             .saturating_sub(state.footprint)
             .saturating_add(footprint);
         state.footprint = footprint;
-        self.stats.peak_memory = self.stats.peak_memory.max(self.memory());
     }
 
     /// Evicts the longest idle flows while the estimated memory is over the
