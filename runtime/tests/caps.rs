@@ -12,7 +12,8 @@
 //! - `max-ooo-per-flow`, `max-ooo-total`: reported once per flow and
 //!   direction, however many holes are given up;
 //! - overlaps: one event per disagreeing segment, with its place;
-//! - parse caps: which parse errors are cap hits, with the built-in limits.
+//! - parse caps: which parse errors are cap hits, with the built-in limits;
+//!   a token over the cap fails at the same byte however it is cut.
 
 use std::net::SocketAddr;
 
@@ -23,7 +24,9 @@ use protoc_runtime::dissector::{
 };
 use protoc_runtime::engine::{Engine, EngineConfig, FlowEnd, Inspect, StreamHandler};
 use protoc_runtime::flow::FlowLimits;
-use protoc_runtime::parse::{Limits, ParseError, Site};
+use protoc_runtime::parse::{
+    ByteClass, Input, Limits, ParseCx, ParseError, Pending, Site, Stop, TokenDfa, TokenState,
+};
 use protoc_runtime::reassembly::ReassemblyLimits;
 use protoc_runtime::value::Value;
 
@@ -464,4 +467,67 @@ fn parse_errors_from_caps_name_their_cap() {
     );
     assert_eq!(cap("token COMMAND does not match"), None);
     assert_eq!(cap("unexpected end of stream"), None);
+}
+
+/// Reads one token from `pieces` (fed one after another) with a token cap
+/// of `max`: the error's offset if it is too long, or the text.
+fn read_token(dfa: bool, pieces: &[&[u8]], max: usize) -> Result<String, u64> {
+    static CLASS: ByteClass = ByteClass::new("WORD", &[(b'a', b'z')], 1, None);
+    static PATTERN: TokenDfa = TokenDfa::new("WORD", "[a-z]+");
+    let flow = FlowInfo {
+        id: 1,
+        src: client(1),
+        dst: server(),
+    };
+    let mut sink = Log::default();
+    let mut cx = Cx {
+        flow: &flow,
+        now: 0.0,
+        sink: &mut sink,
+    };
+    let mut pcx = ParseCx::new(&mut cx, Direction::Up);
+    pcx.limits.max_token_len = max;
+    let mut pending = Pending::default();
+    let mut state = TokenState::default();
+    let site = Site::new("r", "word");
+    for piece in pieces {
+        let mut input = Input::new(&mut pending, piece);
+        let read = if dfa {
+            PATTERN.read(&mut state, &mut input, &pcx, site)
+        } else {
+            CLASS.read(&mut state, &mut input, &pcx, site)
+        };
+        match read {
+            Ok(text) => return Ok(text),
+            Err(Stop::Error(err)) => return Err(err.offset),
+            Err(Stop::NeedMore) => {}
+        }
+    }
+    panic!("no result from {pieces:?}");
+}
+
+/// A token over the cap fails one byte past the cap, however its bytes are
+/// cut (a fuzz finding: it used to fail at the end of the piece that
+/// crossed the cap, so the error's offset depended on the segmentation).
+#[test]
+fn a_token_too_long_fails_at_the_same_byte_however_it_is_cut() {
+    let line = [b'a'; 100];
+    for dfa in [false, true] {
+        assert_eq!(read_token(dfa, &[b"abc "], 32), Ok("abc".to_string()));
+        assert_eq!(read_token(dfa, &[&line], 32), Err(33), "dfa {dfa}, whole");
+        for cut in 1..line.len() {
+            let (a, b) = line.split_at(cut);
+            assert_eq!(
+                read_token(dfa, &[a, b], 32),
+                Err(33),
+                "dfa {dfa}, cut at {cut}"
+            );
+        }
+        let bytes: Vec<&[u8]> = line.chunks(1).collect();
+        assert_eq!(
+            read_token(dfa, &bytes, 32),
+            Err(33),
+            "dfa {dfa}, byte by byte"
+        );
+    }
 }
