@@ -531,3 +531,20 @@ fn a_token_too_long_fails_at_the_same_byte_however_it_is_cut() {
         );
     }
 }
+
+/// `Input::drop_unread`, with which too many waiting bytes are dropped:
+/// pending bytes first, then the fed ones; all of them settled.
+#[test]
+fn dropping_unread_bytes_takes_pending_ones_first_and_settles_them() {
+    let mut pending = Pending::default();
+    let mut input = Input::new(&mut pending, b"abcdef");
+    input.advance(1);
+    assert!(input.keep_rest(100).is_ok());
+    let mut input = Input::new(&mut pending, b"ghij");
+    assert_eq!(input.drop_unread(7), 7);
+    assert_eq!(input.chunk(), b"ij");
+    assert_eq!(input.settled(), 8);
+    assert_eq!(input.drop_unread(10), 2);
+    assert!(input.is_empty());
+    assert_eq!(input.consumed(), 10);
+}

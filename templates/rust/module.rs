@@ -508,11 +508,13 @@ impl {{ dissector }} {
                     if self.machine.grammar(dir).is_none() {
                         protoc_comment!("Still no grammar: the bytes wait for a state that has one.");
                         let cap = usize::try_from(Limits::default().max_message_len).unwrap_or(usize::MAX);
-                        if let Err(waiting) = input.keep_rest(cap) {
-                            let reason = format!("{waiting} bytes wait for a grammar");
+                        if input.keep_rest(cap).is_err() {
+                            protoc_comment!("Too many bytes wait: the oldest, one past the cap, are a parse error and dropped (the same bytes however they were cut); the rest is looked at again.");
+                            let dropped = input.drop_unread(cap.saturating_add(1));
+                            let reason = format!("{dropped} bytes wait for a grammar");
                             let err = ParseError::new(input.message_offset(), Site::new("<none>", "<unknown>"), reason);
-                            input.discard();
                             self.machine.report_parse_error(&err, &[], cx)?;
+                            continue;
                         }
                         break;
                     }

@@ -30,7 +30,10 @@
 //! - `feed(dir, data)`: while bytes remain and the flow is active: if the
 //!   current state has no grammar for `dir`, `missing_grammar(dir)` fires; if
 //!   the state still has none afterwards, the bytes wait (up to
-//!   `max_message_len`) until a state with a grammar for `dir` is entered.
+//!   `max_message_len`) until a state with a grammar for `dir` is entered;
+//!   beyond the cap, the oldest `max_message_len + 1` waiting bytes are a
+//!   parse error (`N bytes wait for a grammar`) and are dropped, and the rest
+//!   is looked at again (the same bytes however the input was cut).
 //!   Otherwise `dir`'s parser resumes; a parsed message fires `up(res)` or
 //!   `down(res)`, a parse error fires `parse_error(err)` (unhandled: jump
 //!   `fail`) and the rest of that feed is discarded.
