@@ -34,16 +34,28 @@ mod specs {
 
 /// One SMTP session, step by step: (direction, bytes).
 const SESSION: &[(Direction, &[u8])] = &[
-    (Direction::Down, b"220-mx.example.org ESMTP\r\n220 ready\r\n"),
+    (
+        Direction::Down,
+        b"220-mx.example.org ESMTP\r\n220 ready\r\n",
+    ),
     (Direction::Up, b"EHLO client.example.org\r\n"),
-    (Direction::Down, b"250-mx.example.org\r\n250-CHUNKING\r\n250 PIPELINING\r\n"),
-    (Direction::Up, b"MAIL FROM:<spam@suspicious.org>\r\nRCPT TO:<bob@example.org>\r\n"),
+    (
+        Direction::Down,
+        b"250-mx.example.org\r\n250-CHUNKING\r\n250 PIPELINING\r\n",
+    ),
+    (
+        Direction::Up,
+        b"MAIL FROM:<spam@suspicious.org>\r\nRCPT TO:<bob@example.org>\r\n",
+    ),
     (Direction::Down, b"250 ok\r\n250 ok\r\n"),
     (Direction::Up, b"DATA\r\n"),
     (Direction::Down, b"354 go ahead\r\n"),
     (Direction::Up, b"Subject: hi\r\n\r\n..dot\r\nbody\r\n.\r\n"),
     (Direction::Down, b"250 queued\r\n"),
-    (Direction::Up, b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.org>\r\nBDAT 5\r\nhello"),
+    (
+        Direction::Up,
+        b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.org>\r\nBDAT 5\r\nhello",
+    ),
     (Direction::Down, b"250 ok\r\n250 ok\r\n250 5 bytes\r\n"),
     (Direction::Up, b"BDAT 0 LAST\r\nNOOP\r\nbogus line\r\n"),
     (Direction::Down, b"250 done\r\n250 ok\r\n500 what\r\n"),

@@ -456,17 +456,22 @@ impl {{ dissector }} {
     /// Parses `dir`'s bytes (pending ones first, then `data`) until they run
     /// out or the flow stops. Bytes of the other direction that waited for a
     /// grammar are older than `data`: as soon as a state change lets them be
-    /// parsed, they go first and `dir` resumes after them.
+    /// parsed, they go first, all of them (the rest of `data` is newer than
+    /// any), and `dir` resumes after them.
     fn process(&mut self, dir: Direction, data: &[u8], cx: &mut Cx<'_>) -> Result<(), Dropped> {
-        if self.parse(dir, data, cx)? {
-            self.process_waiting(dir.reverse(), cx)?;
+        if self.parse(dir, data, true, cx)? {
+            if self.machine.status == FlowStatus::Active && self.machine.grammar(dir.reverse()).is_some() {
+                self.parse(dir.reverse(), &[], false, cx)?;
+            }
+            self.process_waiting(dir, cx)?;
         }
         Ok(())
     }
 
     /// The loop of `process`; `Ok(true)` when it stopped, keeping the rest
-    /// of `data`, because the other direction's waiting bytes can now be parsed.
-    fn parse(&mut self, dir: Direction, data: &[u8], cx: &mut Cx<'_>) -> Result<bool, Dropped> {
+    /// of `data`, because the other direction's waiting bytes can now be
+    /// parsed (only when `yields`).
+    fn parse(&mut self, dir: Direction, data: &[u8], yields: bool, cx: &mut Cx<'_>) -> Result<bool, Dropped> {
         let (channel, other) = match dir {
             Direction::Up => (&mut self.up, &self.down),
             Direction::Down => (&mut self.down, &self.up),
@@ -521,7 +526,7 @@ impl {{ dissector }} {
                 }
                 {%- endif %}
             }
-            if !other.pending.is_empty() && self.machine.grammar(dir.reverse()).is_some() && !input.is_empty() {
+            if yields && !other.pending.is_empty() && self.machine.grammar(dir.reverse()).is_some() && !input.is_empty() {
                 protoc_comment!("The other direction's waiting bytes go first; the rest of `data` waits (it is in memory already).");
                 let _ = input.keep_rest(usize::MAX);
                 return Ok(true);
@@ -538,7 +543,7 @@ impl {{ dissector }} {
         while idle < 2 {
             let waiting = self.channel(dir).pending.len();
             if waiting > 0 && self.machine.status == FlowStatus::Active && self.machine.grammar(dir).is_some() {
-                self.parse(dir, &[], cx)?;
+                self.parse(dir, &[], true, cx)?;
             }
             if self.channel(dir).pending.len() == waiting || waiting == 0 {
                 idle += 1;
