@@ -464,6 +464,10 @@ impl {{ dissector }} {
                 self.parse(dir.reverse(), &[], false, cx)?;
             }
             self.process_waiting(dir, cx)?;
+            if self.machine.status == FlowStatus::Active && self.machine.grammar(dir).is_none() && !self.channel(dir).pending.is_empty() {
+                protoc_comment!("The rest of `data` now waits for a grammar: under the cap of any waiting bytes.");
+                self.parse(dir, &[], false, cx)?;
+            }
         }
         Ok(())
     }
