@@ -315,9 +315,10 @@ fn check_held(
     }
 }
 
-/// A data step's bytes, cut as `cutting` says.
+/// A data step's bytes, cut as `cutting` says; never an empty piece (the
+/// engine never feeds one).
 fn pieces<'a>(bytes: &'a [u8], cuts: &[usize], cutting: Cutting) -> Vec<&'a [u8]> {
-    match cutting {
+    let mut pieces = match cutting {
         Cutting::Whole => vec![bytes],
         Cutting::ByteByByte => bytes.chunks(1).collect(),
         Cutting::AtMarks => {
@@ -330,7 +331,9 @@ fn pieces<'a>(bytes: &'a [u8], cuts: &[usize], cutting: Cutting) -> Vec<&'a [u8]
             out.push(bytes.get(start..).unwrap_or_default());
             out
         }
-    }
+    };
+    pieces.retain(|piece| !piece.is_empty());
+    pieces
 }
 
 /// Runs `script` cut the three ways; panics unless they all give the same.
