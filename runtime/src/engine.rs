@@ -688,13 +688,13 @@ impl<H: StreamHandler> Core<H> {
             verdict = handler.tick(handler_state, info, ts);
         }
         let overlap = this.take_overlap();
-        let forced_cap = (budget.forced_gaps > forced_before).then(|| {
+        let forced_cap = (budget.forced_gaps > forced_before).then_some(
             if budget.global_cap_hits > global_before {
                 (OOO_TOTAL, "max-ooo-total", budget.limits.total)
             } else {
                 (OOO_PER_FLOW, "max-ooo-per-flow", budget.limits.per_stream)
-            }
-        });
+            },
+        );
         let bit = |cap: u8| 1u8 << (2 * cap + dir.index() as u8);
         let unreported = forced_cap.filter(|(cap, _, _)| state.caps_reported & bit(*cap) == 0);
         if verdict == Verdict::Continue && (overlap.is_some() || unreported.is_some()) {

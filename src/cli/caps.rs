@@ -165,7 +165,8 @@ impl fmt::Display for Size {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (unit, shift) in UNITS {
             let step = 1u64 << shift;
-            if self.0 >= step && self.0 % step == 0 {
+            // `step` is a power of two: a multiple has no bit below it.
+            if self.0 >= step && self.0 & (step - 1) == 0 {
                 return write!(f, "{}{unit}", self.0 / step);
             }
         }
