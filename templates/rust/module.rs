@@ -600,7 +600,8 @@ impl Dissector for {{ dissector }} {
             }
             let record = channel.parsers.active.map_or("<none>", Message::record);
             channel.parsers.abandon(dir, &mut self.machine.streams, cx)?;
-            channel.pending.clear();
+            protoc_comment!("Bytes that waited are dropped with the message: settled, as discarded.");
+            Input::new(&mut channel.pending, &[]).discard();
             let len = i64::try_from(len).unwrap_or(i64::MAX);
             if !self.machine.on_gap(len, cx)? {
                 let err = ParseError::new(0, Site::new(record, "<unknown>"), format!("gap of {len} bytes"));
