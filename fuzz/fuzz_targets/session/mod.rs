@@ -57,7 +57,9 @@ impl Script {
     /// each `0x00` into steps; a step's first byte says what it is:
     /// `C` client bytes, `S` server bytes (a `0x01` in them marks a cut and
     /// is removed), `G`/`g` a gap of the client/server as long as the rest
-    /// of the step (at least 1), `E`/`e` the client/server ends, `T` a tick.
+    /// of the step (at least 1), `E`/`e` the client/server ends (later steps
+    /// of that side are skipped, as the engine delivers nothing after an
+    /// end), `T` a tick.
     /// Any other step is client bytes, its first byte included.
     pub fn parse(data: &[u8]) -> Script {
         let Some((&flags, body)) = data.split_first() else {
@@ -249,9 +251,18 @@ pub fn run(
     // received, so they are never settled either).
     let mut received = [0u64; 2];
     let mut gaps = [0u64; 2];
+    // As the engine: nothing more of a direction after its end.
+    let mut ended = [false; 2];
     for (index, step) in script.steps.iter().enumerate() {
         if dissector.status() == FlowStatus::Dropped {
             break;
+        }
+        let dir = match step {
+            Step::Data(dir, ..) | Step::Gap(dir, _) | Step::End(dir) => Some(*dir),
+            Step::Tick => None,
+        };
+        if dir.is_some_and(|dir| ended[dir.index()]) {
+            continue;
         }
         let now = index as f64 + 1.0;
         let mut cx = Cx {
@@ -272,7 +283,10 @@ pub fn run(
                 gaps[dir.index()] += len;
                 check_held(dissector.as_ref(), &received, &gaps, limits, 0);
             }
-            Step::End(dir) => dissector.end(*dir, &mut cx),
+            Step::End(dir) => {
+                dissector.end(*dir, &mut cx);
+                ended[dir.index()] = true;
+            }
             Step::Tick => dissector.tick(&mut cx),
         }
         let grown = live_heap().saturating_sub(heap_before);
