@@ -9,7 +9,12 @@ fuzzer starts from every container format and link type the runtime reads.
                      they are; and from samples/smtp.pcap's SMTP packets: raw IP,
                      Linux SLL, BSD loopback, 802.1Q, big-endian nanosecond pcap,
                      pcapng (nanosecond resolution), gzip, IPv4 fragments;
-- reassembly_oracle: a few byte strings (arbitrary decodes them into inputs).
+- reassembly_oracle: a few byte strings (arbitrary decodes them into inputs);
+- rules_check:       rules/*.rules and tests/rules_diagnostics/*.rules, as they are;
+- smtp_dissector:    session scripts (see fuzz_targets/smtp_dissector.rs) made
+                     from tests/transcripts/*.txt and samples/smtp.pcap's SMTP
+                     session, with cut marks every few bytes, each with the
+                     built-in caps and with tiny caps.
 
 Deterministic: the same sources give the same files. Run from anywhere:
     python3 fuzz/make_seeds.py
@@ -153,7 +158,97 @@ def reassembly_seeds():
             f.write(payload)
 
 
+def rules_seeds():
+    dest = out_dir("rules_check")
+    sources = glob.glob(os.path.join(ROOT, "rules", "*.rules"))
+    sources += glob.glob(os.path.join(ROOT, "tests", "rules_diagnostics", "*.rules"))
+    for src in sorted(sources):
+        shutil.copy(src, os.path.join(dest, os.path.basename(src)))
+
+
+def transcript_steps(path):
+    """[(side, bytes)] of a transcript: consecutive lines of one side joined."""
+    escapes = {"r": b"\r", "n": b"\n", "t": b"\t", "\\": b"\\"}
+    steps = []
+    with open(path, encoding="utf-8") as f:
+        for raw in f:
+            line = raw.rstrip("\n").lstrip()
+            if not line or line.startswith("#") or line[:2] not in ("C:", "S:"):
+                continue
+            side, rest = line[0], line[2:]
+            rest = rest[1:] if rest.startswith(" ") else rest
+            if rest.startswith("@file "):
+                with open(os.path.join(os.path.dirname(path), rest[6:].strip()), "rb") as g:
+                    data = g.read()[:2048]
+            else:
+                data, ending, i = b"", b"\r\n", 0
+                while i < len(rest):
+                    c = rest[i]
+                    if c == "\\" and i + 1 < len(rest):
+                        e = rest[i + 1]
+                        at_end = i + 2 == len(rest)
+                        if e == "x":
+                            data += bytes([int(rest[i + 2 : i + 4], 16)])
+                            i += 4
+                            continue
+                        if e == "c" and at_end:
+                            ending = b""
+                        elif e == "n" and at_end:
+                            data += b"\n"
+                            ending = b""
+                        else:
+                            data += escapes.get(e, e.encode())
+                        i += 2
+                        continue
+                    data += c.encode()
+                    i += 1
+                data += ending
+            if steps and steps[-1][0] == side:
+                steps[-1] = (side, steps[-1][1] + data)
+            else:
+                steps.append((side, data))
+    return steps
+
+
+def script(steps, tiny, every):
+    """A session script: flags byte, then steps separated by 0x00, with a cut
+    mark (0x01) every `every` bytes of data."""
+    out = bytes([1 if tiny else 0])
+    for side, data in steps:
+        data = data.replace(b"\x00", b"").replace(b"\x01", b"")
+        marked = b"\x01".join(data[i : i + every] for i in range(0, len(data), every))
+        out += b"\x00" + side.encode() + marked
+    return out + b"\x00E\x00e"
+
+
+def dissector_seeds():
+    dest = out_dir("smtp_dissector")
+    sessions = {}
+    for path in sorted(glob.glob(os.path.join(ROOT, "tests", "transcripts", "*.txt"))):
+        sessions[os.path.basename(path)[:-4]] = transcript_steps(path)
+    _, packets = read_pcap(os.path.join(ROOT, "samples", "smtp.pcap"))
+    steps = []
+    for _, _, d, _ in packets:
+        if len(d) <= 66 or d[12:14] != b"\x08\x00":
+            continue
+        sport, dport = struct.unpack("!HH", d[34:38])
+        if 25 not in (sport, dport):
+            continue
+        side = "C" if dport == 25 else "S"
+        if steps and steps[-1][0] == side:
+            steps[-1] = (side, steps[-1][1] + d[66:])
+        else:
+            steps.append((side, d[66:]))
+    sessions["sample"] = steps
+    for name, steps in sessions.items():
+        for tiny, every, suffix in ((False, 7, ""), (True, 5, "-tiny")):
+            with open(os.path.join(dest, name + suffix), "wb") as f:
+                f.write(script(steps, tiny, every))
+
+
 if __name__ == "__main__":
     spec_seeds()
     capture_seeds()
     reassembly_seeds()
+    rules_seeds()
+    dissector_seeds()

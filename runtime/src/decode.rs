@@ -104,6 +104,11 @@ pub struct Decoder {
 }
 
 impl Decoder {
+    /// The fragment pool's caps.
+    pub fn limits(&self) -> &DefragLimits {
+        &self.defrag.limits
+    }
+
     pub fn new(limits: DefragLimits) -> Decoder {
         Decoder {
             defrag: Defragmenter {

@@ -4,7 +4,7 @@
 //! direction, to one [`Dissector`] instance (generated from a spec). The
 //! dissector parses, runs its state machine and reports what it finds to an
 //! [`EventSink`]: user events with their parsed record, streamed chunks,
-//! alerts and a debug trace. The sink answers with a [`Verdict`] so that rules
+//! alerts, caps reached, overlaps and a debug trace. The sink answers with a [`Verdict`] so that rules
 //! can drop the flow from inside an event.
 
 use std::fmt;
@@ -147,6 +147,15 @@ pub trait EventSink {
     /// `len` bytes of one direction were lost (before the spec's `gap` transitions run).
     fn gap(&mut self, _flow: &FlowInfo, _dir: Direction, _now: f64, _len: u64) {}
 
+    /// A cap was reached (before anything else is done about it): see
+    /// [`CapHit`]. Outputs report it as a `cap` event and count it.
+    fn cap(&mut self, _flow: &FlowInfo, _dir: Direction, _now: f64, _hit: &CapHit<'_>) {}
+
+    /// Segments of `dir` overlapped bytes buffered before them with different
+    /// content, `len` bytes from stream offset `offset`; the bytes that
+    /// arrived first were kept. Outputs report it as an `overlap` event.
+    fn overlap(&mut self, _flow: &FlowInfo, _dir: Direction, _now: f64, _offset: u64, _len: u64) {}
+
     /// Whether `trace` is wanted (`-d`); dissectors skip formatting otherwise.
     fn tracing(&self) -> bool {
         false
@@ -154,6 +163,18 @@ pub trait EventSink {
 
     /// One line of debug trace: grammar and state machine steps.
     fn trace(&mut self, _flow: &FlowInfo, _message: fmt::Arguments<'_>) {}
+}
+
+/// A cap that was reached, as outputs report it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CapHit<'a> {
+    /// The cap's name, as its command-line flag says it (`max-token`,
+    /// `max-message`, `max-flows`, `max-ooo-per-flow`, `max-ooo-total`, `memcap`).
+    pub cap: &'static str,
+    /// Its value (bytes, or flows for `max-flows`).
+    pub limit: u64,
+    /// What was done about it (`parse error`, `flow evicted`, ...).
+    pub action: &'a str,
 }
 
 /// Everything a dissector call needs besides its own state.

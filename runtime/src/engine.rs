@@ -25,11 +25,36 @@
 //! - non-TCP and undecodable packets pass and are counted; a TCP packet
 //!   without SYN and without payload does not open a flow (a stray ACK or
 //!   RST), it only counts as untracked.
+//!
+//! # Caps
+//!
+//! Every cap holds at every packet, and hitting one is counted in [`Stats`],
+//! never a crash; when the handler runs a dissector
+//! ([`StreamHandler::inspect`]) it is also reported to its sink as a cap
+//! event ([`EventSink::cap`]) on the flow concerned:
+//! - `max-flows` ([`FlowLimits::max_flows`]): a full table evicts its
+//!   longest idle flows (each reported);
+//! - `max-ooo-per-flow`, `max-ooo-total` ([`ReassemblyLimits`]): holes are
+//!   given up early, as gaps (reported once per flow and direction);
+//! - `memcap` ([`EngineConfig::memcap`]): the estimated memory of all flows
+//!   (each flow's fixed cost, its dissector's size and the bytes it holds but
+//!   has not settled (see `held_by_dissector`), plus every byte buffered out
+//!   of order) stays under it:
+//!   beyond it the longest idle flows are evicted (each reported) until it is
+//!   15/16 full;
+//! - `max-fragments` ([`DefragLimits`]): the oldest incomplete datagrams are
+//!   dropped (counted in [`DecodeStats`], warned about once; no flow to
+//!   report it on).
+//!
+//! Overlapping segments whose content differs from bytes buffered before
+//! them are reported as overlap events ([`EventSink::overlap`]), at most one
+//! per segment.
 
 use crate::capture::{CaptureReader, LinkType, Packet};
 use crate::decode::{DecodeStats, Decoded, Decoder, DefragLimits, TcpSegment};
-use crate::dissector::{Direction, FlowInfo, Verdict};
+use crate::dissector::{CapHit, Direction, Dissector, EventSink, FlowInfo, Verdict};
 use crate::flow::{initiator, Flow, FlowKey, FlowLimits, FlowTable, Tombstone, Tombstones};
+use crate::parse::Limits;
 use crate::reassembly::{Budget, Chunk, HalfStream, ReassemblyLimits, StreamStats};
 
 /// The consumer of reassembled streams.
@@ -69,7 +94,28 @@ pub trait StreamHandler {
 
     /// The flow is freed; `end` tells why, with its counters.
     fn close(&mut self, flow: Self::Flow, info: &FlowInfo, ts: f64, end: &FlowEnd);
+
+    /// The flow's dissector and the sink its events go to, if the handler
+    /// runs one (default: none). With them the engine counts the dissector
+    /// against the memory cap (its size and the bytes it holds but has not
+    /// settled) and reports caps reached and overlaps as events.
+    fn inspect<'a>(&'a mut self, _flow: &'a mut Self::Flow) -> Option<Inspect<'a>> {
+        None
+    }
 }
+
+/// What [`StreamHandler::inspect`] lends the engine.
+pub struct Inspect<'a> {
+    pub dissector: &'a dyn Dissector,
+    pub sink: &'a mut dyn EventSink,
+}
+
+/// The default memory cap ([`EngineConfig::memcap`]): 128 MiB.
+pub const DEFAULT_MEMCAP: usize = 128 << 20;
+
+/// What a tracked flow costs besides its own structures, as the memory cap
+/// counts it: its share of the hash tables of the engine and the outputs.
+pub const FLOW_BOOKKEEPING: usize = 512;
 
 /// What to do with a packet (for pass-through outputs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,6 +176,8 @@ pub struct EngineConfig {
     pub defrag: DefragLimits,
     /// Closed or dropped tuples remembered.
     pub max_tombstones: usize,
+    /// Estimated bytes of all flows together (see the module's "Caps").
+    pub memcap: usize,
 }
 
 impl Default for EngineConfig {
@@ -139,6 +187,7 @@ impl Default for EngineConfig {
             reassembly: ReassemblyLimits::default(),
             defrag: DefragLimits::default(),
             max_tombstones: 1 << 16,
+            memcap: DEFAULT_MEMCAP,
         }
     }
 }
@@ -175,7 +224,13 @@ pub struct Stats {
     /// Holes given up because a reassembly cap was reached.
     pub forced_gaps: u64,
     pub idle_closed: u64,
+    /// Flows evicted because the table was full (`max-flows`).
     pub evictions: u64,
+    /// Flows evicted because the memory cap was reached (`memcap`).
+    pub memcap_evictions: u64,
+    /// Peak of the estimated memory of all flows (see `memcap`), after each
+    /// packet (within one, it may pass the cap before evictions bring it back).
+    pub peak_memory: usize,
     pub warnings: u64,
     pub decode: DecodeStats,
 }
@@ -188,7 +243,15 @@ struct FlowState<F> {
     fin_seen: [bool; 2],
     /// The sequence number of the client's SYN, once seen.
     client_isn: Option<u32>,
+    /// This flow's share of [`Core::memory`], as last estimated.
+    footprint: usize,
+    /// Caps already reported on this flow: bit `2 * cap + direction`.
+    caps_reported: u8,
 }
+
+/// Caps reported once per flow and direction: their bit in `caps_reported`.
+const OOO_PER_FLOW: u8 = 0;
+const OOO_TOTAL: u8 = 1;
 
 /// Everything but the decoder, so that a decoded segment (which may borrow
 /// the decoder's buffer) can be processed with `&mut self`.
@@ -202,6 +265,11 @@ struct Core<H: StreamHandler> {
     last_sweep: Option<f64>,
     warned_unsupported: Vec<LinkType>,
     warned_memcap: bool,
+    /// Sum of the live flows' `footprint`s.
+    footprints: usize,
+    memcap: usize,
+    warned_flow_memcap: bool,
+    warned_fragments: bool,
 }
 
 /// The packet pipeline, generic over its consumer.
@@ -224,6 +292,10 @@ impl<H: StreamHandler> Engine<H> {
                 last_sweep: None,
                 warned_unsupported: Vec::new(),
                 warned_memcap: false,
+                footprints: 0,
+                memcap: config.memcap,
+                warned_flow_memcap: false,
+                warned_fragments: false,
             },
         }
     }
@@ -260,7 +332,18 @@ impl<H: StreamHandler> Engine<H> {
                 PacketVerdict::Pass
             }
         };
-        core.stats.decode = *self.decoder.stats();
+        let decode = *self.decoder.stats();
+        if decode.fragments_evicted > core.stats.decode.fragments_evicted && !core.warned_fragments
+        {
+            core.warned_fragments = true;
+            let limits = self.decoder.limits();
+            core.warn(format!(
+                "the IP fragment pool reached its cap ({} datagrams, {} bytes): the oldest \
+                 incomplete datagrams are dropped",
+                limits.max_datagrams, limits.max_bytes
+            ));
+        }
+        core.stats.decode = decode;
         verdict
     }
 
@@ -315,6 +398,11 @@ impl<H: StreamHandler> Engine<H> {
         self.core.budget.used
     }
 
+    /// The estimated memory of all flows now, as the memory cap counts it.
+    pub fn memory(&self) -> usize {
+        self.core.memory()
+    }
+
     /// Warnings so far (each also counted in [`Stats::warnings`]).
     pub fn warnings(&self) -> &[String] {
         &self.core.warnings
@@ -323,6 +411,27 @@ impl<H: StreamHandler> Engine<H> {
     pub fn take_warnings(&mut self) -> Vec<String> {
         std::mem::take(&mut self.core.warnings)
     }
+}
+
+/// The bytes of `dir` that `dissector` holds: received and not settled.
+///
+/// Lost bytes are not received: a gap that a dissector does not absorb into
+/// a counted field never reaches its settled mark, so gap bytes are taken
+/// off. One it absorbs does (it counts as streamed), which makes this an
+/// underestimate for such a flow; the estimate never exceeds what a parser
+/// can hold by its caps (a message and bytes waiting for a grammar, each up
+/// to `max_message_len`, and a held-back token), which bounds the error.
+fn held_by_dissector(dissector: &dyn Dissector, dir: Direction, stream: &HalfStream) -> usize {
+    let received = stream
+        .next_offset()
+        .saturating_sub(stream.stats().gap_bytes);
+    let held = received.saturating_sub(dissector.settled(dir));
+    let limits = Limits::default();
+    let most = limits
+        .max_message_len
+        .saturating_mul(2)
+        .saturating_add(u64::try_from(limits.max_token_len).unwrap_or(u64::MAX));
+    usize::try_from(held.min(most)).unwrap_or(usize::MAX)
 }
 
 /// The handler's callbacks for one direction, as reassembly's output.
@@ -367,8 +476,85 @@ impl<H: StreamHandler> Core<H> {
             self.stats.dropped_packets += 1;
             return PacketVerdict::Drop;
         }
+        self.account(&key);
         self.close_if_done(&key, seg, ts);
+        self.enforce_memcap(ts);
+        self.stats.peak_memory = self.stats.peak_memory.max(self.memory());
         PacketVerdict::Pass
+    }
+
+    /// Estimated memory of all flows: their footprints and the bytes
+    /// buffered out of order.
+    fn memory(&self) -> usize {
+        self.footprints.saturating_add(self.budget.used)
+    }
+
+    /// Re-estimates the footprint of the flow at `key`: its structures, its
+    /// dissector and the bytes that dissector holds without having settled them.
+    fn account(&mut self, key: &FlowKey) {
+        let Some(flow) = self.table.get_mut(key) else {
+            return;
+        };
+        let state = &mut flow.state;
+        let mut footprint = std::mem::size_of::<Flow<FlowState<H::Flow>>>() + FLOW_BOOKKEEPING;
+        if let Some(handler_state) = state.handler.as_mut() {
+            if let Some(inspect) = self.handler.inspect(handler_state) {
+                footprint += std::mem::size_of_val(inspect.dissector);
+                for (dir, stream) in [Direction::Up, Direction::Down].iter().zip(&state.streams) {
+                    footprint += held_by_dissector(inspect.dissector, *dir, stream);
+                }
+            }
+        }
+        self.footprints = self
+            .footprints
+            .saturating_sub(state.footprint)
+            .saturating_add(footprint);
+        state.footprint = footprint;
+    }
+
+    /// Evicts the longest idle flows while the estimated memory is over the
+    /// memory cap, down to 15/16 of it; each eviction is reported.
+    fn enforce_memcap(&mut self, ts: f64) {
+        if self.memory() <= self.memcap {
+            return;
+        }
+        if !self.warned_flow_memcap {
+            self.warned_flow_memcap = true;
+            self.warn(format!(
+                "flow memory reached its cap ({} bytes): the longest idle flows are evicted",
+                self.memcap
+            ));
+        }
+        let target = self.memcap - self.memcap / 16;
+        while self.memory() > target && !self.table.is_empty() {
+            let batch = (self.table.len() / 64).max(1);
+            for key in self.table.oldest(batch) {
+                if self.memory() <= target {
+                    break;
+                }
+                self.stats.memcap_evictions += 1;
+                let hit = CapHit {
+                    cap: "memcap",
+                    limit: self.memcap as u64,
+                    action: "flow evicted",
+                };
+                self.report_cap(&key, Direction::Up, ts, &hit);
+                self.close(&key, CloseReason::Evicted, ts);
+            }
+        }
+    }
+
+    /// Reports a cap hit on the flow at `key` to its dissector's sink.
+    fn report_cap(&mut self, key: &FlowKey, dir: Direction, ts: f64, hit: &CapHit<'_>) {
+        let Some(flow) = self.table.get_mut(key) else {
+            return;
+        };
+        let Some(handler_state) = flow.state.handler.as_mut() else {
+            return;
+        };
+        if let Some(inspect) = self.handler.inspect(handler_state) {
+            inspect.sink.cap(&flow.info, dir, ts, hit);
+        }
     }
 
     /// Whether `seg` is the SYN of a new connection on the tuple of a live
@@ -418,9 +604,12 @@ impl<H: StreamHandler> Core<H> {
             streams: [HalfStream::new(), HalfStream::new()],
             fin_seen: [false, false],
             client_isn: None,
+            footprint: 0,
+            caps_reported: 0,
         };
         self.table.insert(client, server, ts, state);
         self.stats.tcp_flows += 1;
+        self.account(key);
         true
     }
 
@@ -428,8 +617,14 @@ impl<H: StreamHandler> Core<H> {
     /// that the scan is paid once per many new flows).
     fn evict(&mut self, ts: f64) {
         let batch = (self.table.limits().max_flows / 64).max(1);
+        let hit = CapHit {
+            cap: "max-flows",
+            limit: self.table.limits().max_flows as u64,
+            action: "flow evicted",
+        };
         for key in self.table.oldest(batch) {
             self.stats.evictions += 1;
+            self.report_cap(&key, Direction::Up, ts, &hit);
             self.close(&key, CloseReason::Evicted, ts);
         }
     }
@@ -459,6 +654,8 @@ impl<H: StreamHandler> Core<H> {
         };
         let budget = &mut self.budget;
         let handler = &mut self.handler;
+        let forced_before = budget.forced_gaps;
+        let global_before = budget.global_cap_hits;
         let mut verdict = Verdict::Continue;
         if seg.flags.ack {
             verdict = other.acked(
@@ -489,6 +686,34 @@ impl<H: StreamHandler> Core<H> {
         }
         if verdict == Verdict::Continue {
             verdict = handler.tick(handler_state, info, ts);
+        }
+        let overlap = this.take_overlap();
+        let forced_cap = (budget.forced_gaps > forced_before).then_some(
+            if budget.global_cap_hits > global_before {
+                (OOO_TOTAL, "max-ooo-total", budget.limits.total)
+            } else {
+                (OOO_PER_FLOW, "max-ooo-per-flow", budget.limits.per_stream)
+            },
+        );
+        let bit = |cap: u8| 1u8 << (2 * cap + dir.index() as u8);
+        let unreported = forced_cap.filter(|(cap, _, _)| state.caps_reported & bit(*cap) == 0);
+        if verdict == Verdict::Continue && (overlap.is_some() || unreported.is_some()) {
+            if let Some(inspect) = handler.inspect(handler_state) {
+                if let Some(overlap) = overlap {
+                    inspect
+                        .sink
+                        .overlap(info, dir, ts, overlap.offset, overlap.len);
+                }
+                if let Some((cap, name, limit)) = unreported {
+                    state.caps_reported |= bit(cap);
+                    let hit = CapHit {
+                        cap: name,
+                        limit: limit as u64,
+                        action: "hole given up (gap)",
+                    };
+                    inspect.sink.cap(info, dir, ts, &hit);
+                }
+            }
         }
         if budget.global_cap_hits > 0 && !self.warned_memcap {
             self.warned_memcap = true;
@@ -569,6 +794,7 @@ impl<H: StreamHandler> Core<H> {
 
     /// Adds a freed flow's counters to the totals and calls `close`.
     fn retire(&mut self, flow: Flow<FlowState<H::Flow>>, reason: CloseReason, ts: f64) {
+        self.footprints = self.footprints.saturating_sub(flow.state.footprint);
         let [up, down] = &flow.state.streams;
         let streams = [*up.stats(), *down.stats()];
         for s in &streams {

@@ -69,6 +69,8 @@ pub struct FlowLimits {
     /// Seconds of capture time without a packet after which a flow is closed.
     pub idle_timeout: f64,
     /// Flows tracked at once; beyond, the longest idle ones are evicted.
+    /// Default 131,072 (the engine's memory cap usually binds first: a flow
+    /// with a dissector costs a few KiB).
     pub max_flows: usize,
 }
 
@@ -76,7 +78,7 @@ impl Default for FlowLimits {
     fn default() -> Self {
         FlowLimits {
             idle_timeout: 300.0,
-            max_flows: 1 << 20,
+            max_flows: 1 << 17,
         }
     }
 }

@@ -13,7 +13,7 @@
 
 use std::fmt;
 
-use crate::dissector::{Cx, Direction, Severity, Verdict};
+use crate::dissector::{CapHit, Cx, Direction, Severity, Verdict};
 use crate::parse::{escape_bytes, ParseError, StreamBook};
 use crate::value::{ToValue, Value};
 
@@ -94,8 +94,16 @@ pub fn trace_transition(cx: &mut Cx<'_>, transition: &str, source: &str, line: u
 }
 
 /// Reports a parse error to the sink (before the spec's `parse_error`
-/// transitions run) and traces it with the bytes that follow it, like Haka's `-d`.
+/// transitions run), preceded by a cap hit when a parse cap caused it, and traces it with the bytes that follow it, like Haka's `-d`.
 pub fn notify_parse_error(cx: &mut Cx<'_>, dir: Direction, err: &ParseError, context: &[u8]) {
+    if let Some((cap, limit)) = err.cap_hit() {
+        let hit = CapHit {
+            cap,
+            limit,
+            action: "parse error",
+        };
+        cx.sink.cap(cx.flow, dir, cx.now, &hit);
+    }
     cx.sink.parse_error(cx.flow, dir, cx.now, &err.to_string());
     if cx.sink.tracing() {
         cx.sink

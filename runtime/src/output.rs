@@ -6,7 +6,9 @@
 //! contract other tools read (see the README's schema): one object per line
 //! with `ts`, `proto`, `event`, `src_ip`, `src_port`, `dest_ip`, `dest_port`,
 //! `dir`, `flow` and `fields`; alerts carry `severity`, `description` and, when
-//! a rule raised them, `rule`.
+//! a rule raised them, `rule`. Runtime facts use the same header: `cap` (a
+//! cap reached: `cap`, `limit`, `action`), `overlap` (`offset`, `len`,
+//! `kept`), `gap`, `parse_error`.
 //!
 //! Write errors (a closed pipe) are kept, not panicked on: the first one is
 //! returned by [`OutputSink::take_error`] so the caller can stop quietly.
@@ -15,7 +17,7 @@ use std::collections::HashMap;
 use std::fmt::{self, Write as _};
 use std::io::{self, Write};
 
-use crate::dissector::{Direction, EventSink, FlowInfo, Severity, Verdict};
+use crate::dissector::{CapHit, Direction, EventSink, FlowInfo, Severity, Verdict};
 use crate::value::{write_json_string, Value};
 
 /// How events are written.
@@ -34,6 +36,10 @@ pub struct EventCounts {
     pub gaps: u64,
     pub streams: u64,
     pub stream_bytes: u64,
+    /// Caps reached (`cap` events).
+    pub caps: u64,
+    /// Overlaps with different content (`overlap` events).
+    pub overlaps: u64,
 }
 
 /// Where an alert comes from: the spec's state machine or a named rule.
@@ -290,6 +296,30 @@ impl<W: Write> EventSink for OutputSink<W> {
         self.counts.gaps += 1;
         let fields = Value::Record(vec![("len".into(), Value::Int(len as i64))]);
         self.write_record("gap", flow, dir, now, &fields);
+    }
+
+    fn cap(&mut self, flow: &FlowInfo, dir: Direction, now: f64, hit: &CapHit<'_>) {
+        self.counts.caps += 1;
+        let fields = Value::Record(vec![
+            ("cap".into(), Value::Str(hit.cap.to_string())),
+            (
+                "limit".into(),
+                Value::Int(i64::try_from(hit.limit).unwrap_or(i64::MAX)),
+            ),
+            ("action".into(), Value::Str(hit.action.to_string())),
+        ]);
+        self.write_record("cap", flow, dir, now, &fields);
+    }
+
+    fn overlap(&mut self, flow: &FlowInfo, dir: Direction, now: f64, offset: u64, len: u64) {
+        self.counts.overlaps += 1;
+        let int = |n: u64| Value::Int(i64::try_from(n).unwrap_or(i64::MAX));
+        let fields = Value::Record(vec![
+            ("offset".into(), int(offset)),
+            ("len".into(), int(len)),
+            ("kept".into(), Value::Str("first".into())),
+        ]);
+        self.write_record("overlap", flow, dir, now, &fields);
     }
 
     fn tracing(&self) -> bool {

@@ -14,7 +14,7 @@
 //! - overlaps: **first arrived wins** (like Linux and Suricata's "first"): a
 //!   byte once buffered or delivered never changes; overlapping data whose
 //!   content differs from buffered data is counted in [`StreamStats::overlaps`]
-//!   (bytes already delivered are not kept, so a retransmission of them is
+//!   and its place kept for [`HalfStream::take_overlap`] (bytes already delivered are not kept, so a retransmission of them is
 //!   only counted in `retransmitted_bytes`, not compared);
 //! - gaps: a hole is given up (delivered as `Gap(len)`) when the buffered
 //!   out-of-order bytes exceed the per-flow cap or the global cap, when the
@@ -48,7 +48,8 @@ pub enum Chunk<'a> {
     End,
 }
 
-/// Caps on bytes buffered out of order.
+/// Caps on bytes buffered out of order. Defaults: 1 MiB per direction of a
+/// flow, 64 MiB over all flows (both also count against the engine's memory cap).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReassemblyLimits {
     /// Per direction of one flow.
@@ -61,7 +62,7 @@ impl Default for ReassemblyLimits {
     fn default() -> Self {
         ReassemblyLimits {
             per_stream: 1 << 20,
-            total: 256 << 20,
+            total: 64 << 20,
         }
     }
 }
@@ -117,6 +118,16 @@ pub struct HalfStream {
     fin_at: Option<u64>,
     ended: bool,
     stats: StreamStats,
+    /// The first overlap with different content since [`HalfStream::take_overlap`].
+    overlap: Option<Overlap>,
+}
+
+/// Bytes that arrived again with different content: `len` bytes from stream
+/// offset `offset`. The bytes that arrived first were kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Overlap {
+    pub offset: u64,
+    pub len: u64,
 }
 
 /// Hands a chunk on; stops the current operation when the consumer asks to
@@ -165,6 +176,17 @@ impl HalfStream {
     /// Offset of the next byte to deliver.
     pub fn next_offset(&self) -> u64 {
         self.next
+    }
+
+    /// The first overlap with different content seen since the last call
+    /// (each is also counted in [`StreamStats::overlaps`]).
+    pub fn take_overlap(&mut self) -> Option<Overlap> {
+        self.overlap.take()
+    }
+
+    fn note_overlap(&mut self, offset: u64, len: u64) {
+        self.stats.overlaps += 1;
+        self.overlap.get_or_insert(Overlap { offset, len });
     }
 
     /// Maps a sequence number to its offset, relative to `next` so that
@@ -338,7 +360,7 @@ impl HalfStream {
             }
             let overlap = buffered.len().min(data.len());
             if data.get(..overlap) != buffered.get(..overlap) {
-                self.stats.overlaps += 1;
+                self.note_overlap(start, overlap as u64);
             }
             data = data.get(overlap..).unwrap_or_default();
             self.next += buffered.len() as u64;
@@ -353,7 +375,7 @@ impl HalfStream {
     fn buffer(&mut self, start: u64, data: &[u8], budget: &mut Budget) {
         let end = start + data.len() as u64;
         let mut pos = start;
-        let mut differs = false;
+        let mut differs: Option<(u64, u64)> = None;
         let mut pieces: Vec<(u64, u64)> = Vec::new();
         let before = self.pending.range(..start).next_back();
         let overlapping = before.into_iter().chain(self.pending.range(start..end));
@@ -369,15 +391,17 @@ impl HalfStream {
             if a < b {
                 let new = data.get((a - start) as usize..(b - start) as usize);
                 let old = seg.get((a - seg_start) as usize..(b - seg_start) as usize);
-                differs |= new != old;
+                if new != old && differs.is_none() {
+                    differs = Some((a, b - a));
+                }
             }
             pos = pos.max(seg_end);
         }
         if pos < end {
             pieces.push((pos, end));
         }
-        if differs {
-            self.stats.overlaps += 1;
+        if let Some((offset, len)) = differs {
+            self.note_overlap(offset, len);
         }
         for (a, b) in pieces {
             let Some(bytes) = data.get((a - start) as usize..(b - start) as usize) else {

@@ -1,6 +1,7 @@
 //! One module per subcommand; each has `Args` (clap) and `run(Args)`.
 
 pub mod build;
+pub mod caps;
 pub mod check;
 pub mod check_rules;
 pub mod graph;

@@ -15,7 +15,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use protoc_runtime::capture::{CaptureReader, LinkType, Packet, TsPrecision};
 use protoc_runtime::dissector::{Cx, Direction, Dissector, FlowInfo, FlowStatus, Verdict};
-use protoc_runtime::engine::{Engine, EngineConfig, FlowEnd, PacketVerdict, StreamHandler};
+use protoc_runtime::engine::{Engine, FlowEnd, Inspect, PacketVerdict, StreamHandler};
 use protoc_runtime::output::OutputSink;
 use protoc_runtime::pcap_writer::{PcapWriter, DEFAULT_SNAPLEN};
 use protoc_runtime::rules::RulesSink;
@@ -73,6 +73,9 @@ pub struct Args {
     /// Print the state-machine graph (DOT) of the selected spec(s) and exit.
     #[arg(long)]
     pub dump_dissector_graph: bool,
+
+    #[command(flatten)]
+    pub caps: super::caps::Caps,
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
@@ -102,7 +105,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         None => None,
     };
     let started = Instant::now();
-    let mut engine = Engine::new(Dissect { sink, selector }, EngineConfig::default());
+    let mut engine = Engine::new(Dissect { sink, selector }, args.caps.apply()?);
     let progress = Progress::new();
     while let Some(packet) = reader.next_packet() {
         let verdict = engine.process(&packet);
@@ -139,7 +142,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
 
     let seconds = started.elapsed().as_secs_f64();
     eprintln!(
-        "stats: {} packets, {} flows, {} bytes, {} events, {} alerts, {} drops, {} parse errors, {} gaps, {:.3} s, {:.1} MB/s",
+        "stats: {} packets, {} flows, {} bytes, {} events, {} alerts, {} drops, {} parse errors, {} gaps, {} caps, {} overlaps, {:.3} s, {:.1} MB/s",
         stats.packets,
         stats.tcp_flows,
         stats.bytes,
@@ -148,6 +151,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
         stats.dropped_flows,
         counts.parse_errors,
         stats.gaps,
+        counts.caps,
+        counts.overlaps,
         seconds,
         stats.bytes as f64 / 1e6 / seconds.max(1e-9),
     );
@@ -239,6 +244,11 @@ impl<W: Write> StreamHandler for Dissect<W> {
 
     fn close(&mut self, _flow: DissectedFlow, info: &FlowInfo, _ts: f64, _end: &FlowEnd) {
         self.sink.forget(info.id);
+    }
+
+    fn inspect<'a>(&'a mut self, flow: &'a mut DissectedFlow) -> Option<Inspect<'a>> {
+        let (dissector, sink) = (flow.dissector.as_ref(), &mut self.sink);
+        Some(Inspect { dissector, sink })
     }
 }
 

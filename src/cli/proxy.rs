@@ -89,9 +89,13 @@ pub struct Args {
     /// Most sessions open at once; more clients wait to be accepted.
     #[arg(long, default_value_t = 10_000, value_name = "N")]
     pub max_sessions: usize,
+
+    #[command(flatten)]
+    pub caps: super::caps::ParserCaps,
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
+    args.caps.apply()?;
     let listen = resolve(&args.listen, "--listen")?;
     let upstream = resolve(&args.upstream, "--upstream")?;
     let spec = choose_spec(&args, listen, upstream)?;

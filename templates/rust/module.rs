@@ -456,17 +456,26 @@ impl {{ dissector }} {
     /// Parses `dir`'s bytes (pending ones first, then `data`) until they run
     /// out or the flow stops. Bytes of the other direction that waited for a
     /// grammar are older than `data`: as soon as a state change lets them be
-    /// parsed, they go first and `dir` resumes after them.
+    /// parsed, they go first, all of them (the rest of `data` is newer than
+    /// any), and `dir` resumes after them.
     fn process(&mut self, dir: Direction, data: &[u8], cx: &mut Cx<'_>) -> Result<(), Dropped> {
-        if self.parse(dir, data, cx)? {
-            self.process_waiting(dir.reverse(), cx)?;
+        if self.parse(dir, data, true, cx)? {
+            if self.machine.status == FlowStatus::Active && self.machine.grammar(dir.reverse()).is_some() {
+                self.parse(dir.reverse(), &[], false, cx)?;
+            }
+            self.process_waiting(dir, cx)?;
+            if self.machine.status == FlowStatus::Active && self.machine.grammar(dir).is_none() && !self.channel(dir).pending.is_empty() {
+                protoc_comment!("The rest of `data` now waits for a grammar: under the cap of any waiting bytes.");
+                self.parse(dir, &[], false, cx)?;
+            }
         }
         Ok(())
     }
 
     /// The loop of `process`; `Ok(true)` when it stopped, keeping the rest
-    /// of `data`, because the other direction's waiting bytes can now be parsed.
-    fn parse(&mut self, dir: Direction, data: &[u8], cx: &mut Cx<'_>) -> Result<bool, Dropped> {
+    /// of `data`, because the other direction's waiting bytes can now be
+    /// parsed (only when `yields`).
+    fn parse(&mut self, dir: Direction, data: &[u8], yields: bool, cx: &mut Cx<'_>) -> Result<bool, Dropped> {
         let (channel, other) = match dir {
             Direction::Up => (&mut self.up, &self.down),
             Direction::Down => (&mut self.down, &self.up),
@@ -508,18 +517,20 @@ impl {{ dissector }} {
                     if self.machine.grammar(dir).is_none() {
                         protoc_comment!("Still no grammar: the bytes wait for a state that has one.");
                         let cap = usize::try_from(Limits::default().max_message_len).unwrap_or(usize::MAX);
-                        if let Err(waiting) = input.keep_rest(cap) {
-                            let reason = format!("{waiting} bytes wait for a grammar");
+                        if input.keep_rest(cap).is_err() {
+                            protoc_comment!("Too many bytes wait: the oldest, one past the cap, are a parse error and dropped (the same bytes however they were cut); the rest is looked at again.");
+                            let dropped = input.drop_unread(cap.saturating_add(1));
+                            let reason = format!("{dropped} bytes wait for a grammar");
                             let err = ParseError::new(input.message_offset(), Site::new("<none>", "<unknown>"), reason);
-                            input.discard();
                             self.machine.report_parse_error(&err, &[], cx)?;
+                            continue;
                         }
                         break;
                     }
                 }
                 {%- endif %}
             }
-            if !other.pending.is_empty() && self.machine.grammar(dir.reverse()).is_some() && !input.is_empty() {
+            if yields && !other.pending.is_empty() && self.machine.grammar(dir.reverse()).is_some() && !input.is_empty() {
                 protoc_comment!("The other direction's waiting bytes go first; the rest of `data` waits (it is in memory already).");
                 let _ = input.keep_rest(usize::MAX);
                 return Ok(true);
@@ -536,7 +547,7 @@ impl {{ dissector }} {
         while idle < 2 {
             let waiting = self.channel(dir).pending.len();
             if waiting > 0 && self.machine.status == FlowStatus::Active && self.machine.grammar(dir).is_some() {
-                self.parse(dir, &[], cx)?;
+                self.parse(dir, &[], true, cx)?;
             }
             if self.channel(dir).pending.len() == waiting || waiting == 0 {
                 idle += 1;
@@ -589,7 +600,8 @@ impl Dissector for {{ dissector }} {
             }
             let record = channel.parsers.active.map_or("<none>", Message::record);
             channel.parsers.abandon(dir, &mut self.machine.streams, cx)?;
-            channel.pending.clear();
+            protoc_comment!("Bytes that waited are dropped with the message: settled, as discarded.");
+            Input::new(&mut channel.pending, &[]).discard();
             let len = i64::try_from(len).unwrap_or(i64::MAX);
             if !self.machine.on_gap(len, cx)? {
                 let err = ParseError::new(0, Site::new(record, "<unknown>"), format!("gap of {len} bytes"));

@@ -190,6 +190,22 @@ impl<'a> Input<'a> {
         Ok(())
     }
 
+    /// Drops the first `n` unread bytes (fewer if fewer are left), pending
+    /// ones first; they are settled. Returns how many were dropped.
+    pub fn drop_unread(&mut self, n: usize) -> usize {
+        let from_pending = self.pending.len().min(n);
+        self.pending.read += from_pending;
+        if self.pending.read == self.pending.bytes.len() {
+            self.pending.clear();
+        }
+        let from_data = (n - from_pending).min(self.data.len().saturating_sub(self.pos));
+        self.pos += from_data;
+        let dropped = from_pending + from_data;
+        self.pending.consumed += dropped as u64;
+        self.settle();
+        dropped
+    }
+
     /// Drops every unread byte (the message they belong to is abandoned):
     /// the dissector is done with them, so they are settled.
     pub fn discard(&mut self) {

@@ -21,7 +21,8 @@
 //! N counted from the start of the message. Caps ([`Limits`]) bound every
 //! buffer: a token longer than `max_token_len` or a message longer than
 //! `max_message_len` (not counting streamed bytes) is a parse error, never
-//! unbounded buffering.
+//! unbounded buffering; such an error is also reported to the sink as a cap
+//! hit ([`ParseError::cap_hit`], `EventSink::cap`).
 //!
 //! # State-machine semantics of generated dissectors
 //!
@@ -29,7 +30,10 @@
 //! - `feed(dir, data)`: while bytes remain and the flow is active: if the
 //!   current state has no grammar for `dir`, `missing_grammar(dir)` fires; if
 //!   the state still has none afterwards, the bytes wait (up to
-//!   `max_message_len`) until a state with a grammar for `dir` is entered.
+//!   `max_message_len`) until a state with a grammar for `dir` is entered;
+//!   beyond the cap, the oldest `max_message_len + 1` waiting bytes are a
+//!   parse error (`N bytes wait for a grammar`) and are dropped, and the rest
+//!   is looked at again (the same bytes however the input was cut).
 //!   Otherwise `dir`'s parser resumes; a parsed message fires `up(res)` or
 //!   `down(res)`, a parse error fires `parse_error(err)` (unhandled: jump
 //!   `fail`) and the rest of that feed is discarded.
@@ -58,7 +62,8 @@
 //!   that fell due.
 //! - bytes of one direction that waited for a grammar are older than what the
 //!   other direction sends next: as soon as a state change lets them be
-//!   parsed, they are, before the other direction's parse goes on.
+//!   parsed, they are, all of them, before the other direction's parse goes
+//!   on (its rest then waits too, under the same cap).
 //! - `resync TOKEN [unless OTHER];` (an action) makes the direction of the
 //!   event being handled skip its bytes up to and including the next match
 //!   of `TOKEN` before parsing again (nothing when `OTHER` matches at once);
@@ -76,6 +81,7 @@ pub mod unstuff;
 pub mod until;
 
 use std::fmt;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use crate::dissector::{Cx, Direction, EventSink, FlowInfo, Verdict};
 
@@ -157,6 +163,11 @@ impl ParseError {
 }
 
 /// Caps on what one direction's parser buffers.
+///
+/// [`Limits::default`] is the process-wide setting: [`Limits::BUILT_IN`]
+/// unless a program changed it once at start-up with
+/// [`Limits::set_process_default`] (the CLI's `--max-token` and
+/// `--max-message`). Generated dissectors read it for every parse.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Longest token, or non-chunked `bytes until` field, in bytes.
@@ -166,11 +177,51 @@ pub struct Limits {
     pub max_message_len: u64,
 }
 
+/// The process-wide [`Limits`] (see [`Limits::set_process_default`]).
+static DEFAULT_MAX_TOKEN_LEN: AtomicUsize = AtomicUsize::new(Limits::BUILT_IN.max_token_len);
+static DEFAULT_MAX_MESSAGE_LEN: AtomicU64 = AtomicU64::new(Limits::BUILT_IN.max_message_len);
+
+impl Limits {
+    /// The caps a program gets unless it sets others: 64 KiB per token, 1 MiB
+    /// per message. A line without its end is given up after 64 KiB, so a
+    /// 50 MB line costs no more memory than a short one.
+    pub const BUILT_IN: Limits = Limits {
+        max_token_len: 64 * 1024,
+        max_message_len: 1024 * 1024,
+    };
+
+    /// Makes `limits` what [`Limits::default`] returns from now on, in every
+    /// thread. Meant to be called once, before any packet is parsed.
+    pub fn set_process_default(limits: Limits) {
+        DEFAULT_MAX_TOKEN_LEN.store(limits.max_token_len, Ordering::Relaxed);
+        DEFAULT_MAX_MESSAGE_LEN.store(limits.max_message_len, Ordering::Relaxed);
+    }
+}
+
 impl Default for Limits {
     fn default() -> Limits {
         Limits {
-            max_token_len: 64 * 1024,
-            max_message_len: 1024 * 1024,
+            max_token_len: DEFAULT_MAX_TOKEN_LEN.load(Ordering::Relaxed),
+            max_message_len: DEFAULT_MAX_MESSAGE_LEN.load(Ordering::Relaxed),
+        }
+    }
+}
+
+impl ParseError {
+    /// Which parse cap this error reports, if any: `max-token` or
+    /// `max-message`, with the limit in force (the process-wide [`Limits`]).
+    pub fn cap_hit(&self) -> Option<(&'static str, u64)> {
+        let limits = Limits::default();
+        let token = u64::try_from(limits.max_token_len).unwrap_or(u64::MAX);
+        match self.reason.as_str() {
+            "token too long" | "field too long" | "end token too long" => {
+                Some(("max-token", token))
+            }
+            "message too long" => Some(("max-message", limits.max_message_len)),
+            reason if reason.ends_with(" bytes wait for a grammar") => {
+                Some(("max-message", limits.max_message_len))
+            }
+            _ => None,
         }
     }
 }

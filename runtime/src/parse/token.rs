@@ -162,7 +162,14 @@ impl ByteClass {
             if chunk.is_empty() {
                 return Err(Stop::NeedMore);
             }
-            let limit = chunk.len().min(room);
+            // Never more than one byte past the cap, so that a token too
+            // long fails at the same byte however its bytes were cut.
+            let cap_room = cx
+                .limits
+                .max_token_len
+                .saturating_add(1)
+                .saturating_sub(state.text.len());
+            let limit = chunk.len().min(room).min(cap_room);
             let taken = chunk
                 .iter()
                 .take(limit)
@@ -446,6 +453,10 @@ impl TokenDfa {
                         ended = true;
                         break;
                     }
+                }
+                // One byte past the cap: too long, wherever the bytes were cut.
+                if state.text.len() + used > cx.limits.max_token_len {
+                    break;
                 }
             }
             state

@@ -19,7 +19,7 @@ use regex::Regex;
 
 use super::extract::{Extractor, StreamKey};
 use super::{Rule, RuleAction, RuleSet};
-use crate::dissector::{Direction, EventSink, FlowInfo, Severity, Verdict};
+use crate::dissector::{CapHit, Direction, EventSink, FlowInfo, Severity, Verdict};
 use crate::expr::{eval, Expr, ExprKind, Scope, TemplatePart};
 use crate::output::{AlertSource, OutputSink};
 use crate::value::Value;
@@ -286,6 +286,14 @@ impl<W: Write> EventSink for RulesSink<W> {
 
     fn gap(&mut self, flow: &FlowInfo, dir: Direction, now: f64, len: u64) {
         self.output.gap(flow, dir, now, len);
+    }
+
+    fn cap(&mut self, flow: &FlowInfo, dir: Direction, now: f64, hit: &CapHit<'_>) {
+        self.output.cap(flow, dir, now, hit);
+    }
+
+    fn overlap(&mut self, flow: &FlowInfo, dir: Direction, now: f64, offset: u64, len: u64) {
+        self.output.overlap(flow, dir, now, offset, len);
     }
 
     fn tracing(&self) -> bool {
