@@ -236,6 +236,9 @@ pub struct Options {
     pub seed: u64,
     /// Copies of the session, interleaved.
     pub sessions: usize,
+    /// At most this many sessions in flight at once: when one ends, the next
+    /// one starts. `0`: all of them at once.
+    pub concurrency: usize,
     /// Time of the first packet.
     pub start: RawTimestamp,
     /// Initial sequence numbers (client, server) of the first session;
@@ -254,6 +257,7 @@ impl Default for Options {
             duplicate: false,
             seed: 0,
             sessions: 1,
+            concurrency: 0,
             start: RawTimestamp {
                 sec: 1_402_490_912,
                 nsec: 0,
@@ -438,30 +442,38 @@ pub fn write_pcap<W: Write>(
     }
     let mut rng = StdRng::seed_from_u64(options.seed);
     let sessions = options.sessions.max(1);
-    let mut plans = Vec::with_capacity(sessions);
-    for s in 0..sessions {
-        let isn = match (s, options.isn) {
-            (0, Some(isn)) => isn,
-            _ => (rng.gen(), rng.gen()),
-        };
-        plans.push(plan_session(transcript, options, isn, &mut rng));
-    }
+    let in_flight = match options.concurrency {
+        0 => sessions,
+        n => n.min(sessions),
+    };
     let mut writer = PcapWriter::new(out, LinkType::ETHERNET, TsPrecision::Micro, DEFAULT_SNAPLEN)?;
     let start_ns = options.start.sec as i128 * 1_000_000_000 + i128::from(options.start.nsec);
     let mut frame = Vec::with_capacity(options.segment_size + 100);
-    let mut cursors = vec![0usize; sessions];
+    // The sessions in flight, in order of start: (session number, plan, cursor).
+    let mut active: Vec<(usize, Vec<Planned>, usize)> = Vec::with_capacity(in_flight);
+    let mut started = 0usize;
     let mut written = 0u64;
-    // Round-robin over the sessions, one packet each, until all are done.
+    // Round-robin over the sessions in flight, one packet each; a finished
+    // session makes room for the next one, which joins the end of the round.
     loop {
-        let mut progressed = false;
-        for (s, plan) in plans.iter().enumerate() {
-            let Some(packet) = plan.get(cursors[s]) else {
+        while active.len() < in_flight && started < sessions {
+            let isn = match (started, options.isn) {
+                (0, Some(isn)) => isn,
+                _ => (rng.gen(), rng.gen()),
+            };
+            active.push((started, plan_session(transcript, options, isn, &mut rng), 0));
+            started += 1;
+        }
+        if active.is_empty() {
+            break;
+        }
+        for (s, plan, cursor) in active.iter_mut() {
+            let Some(packet) = plan.get(*cursor) else {
                 continue;
             };
-            cursors[s] += 1;
-            progressed = true;
+            *cursor += 1;
             let client =
-                SocketAddr::new(options.client.ip(), session_port(options.client.port(), s));
+                SocketAddr::new(options.client.ip(), session_port(options.client.port(), *s));
             build_frame(&mut frame, transcript, packet, client, options.server)?;
             let ns = start_ns + i128::from(written) * i128::from(PACKET_INTERVAL_NS);
             let ts = RawTimestamp {
@@ -471,9 +483,7 @@ pub fn write_pcap<W: Write>(
             writer.write_record(ts, frame.len() as u32, &frame)?;
             written += 1;
         }
-        if !progressed {
-            break;
-        }
+        active.retain(|(_, plan, cursor)| *cursor < plan.len());
     }
     writer.flush()?;
     Ok(written)
@@ -570,6 +580,56 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("two hex digits"), "{err}");
+    }
+
+    /// The client port of every packet of a capture, in order.
+    fn client_ports(capture: Vec<u8>) -> Vec<u16> {
+        let mut reader =
+            crate::capture::CaptureReader::from_reader(io::Cursor::new(capture), "t").unwrap();
+        let mut ports = Vec::new();
+        while let Some(packet) = reader.next_packet() {
+            let sliced = etherparse::SlicedPacket::from_ethernet(packet.data).unwrap();
+            let Some(etherparse::TransportSlice::Tcp(tcp)) = sliced.transport else {
+                panic!("not TCP");
+            };
+            ports.push(tcp.source_port().max(tcp.destination_port()));
+        }
+        ports
+    }
+
+    #[test]
+    fn concurrency_bounds_the_sessions_in_flight() {
+        let t = Transcript::parse("S: 220 hi\nC: HELO x\nS: 250 ok\n", Path::new(".")).unwrap();
+        let options = Options {
+            sessions: 5,
+            seed: 3,
+            ..Options::default()
+        };
+        let capture = |concurrency| {
+            let mut out = Vec::new();
+            write_pcap(&t, &Options { concurrency, ..options.clone() }, &mut out).unwrap();
+            out
+        };
+        // As many in flight as sessions is the same as no bound at all.
+        assert_eq!(capture(0), capture(5));
+        for bound in [1usize, 2, 3] {
+            let ports = client_ports(capture(bound));
+            let mut in_flight = Vec::new();
+            for (i, port) in ports.iter().enumerate() {
+                let last = !ports.get(i + 1..).unwrap_or_default().contains(port);
+                if !in_flight.contains(port) {
+                    in_flight.push(*port);
+                }
+                assert!(in_flight.len() <= bound, "bound {bound}: {in_flight:?} at packet {i}");
+                if last {
+                    in_flight.retain(|p| p != port);
+                }
+            }
+            let mut distinct = ports.clone();
+            distinct.sort_unstable();
+            distinct.dedup();
+            assert_eq!(distinct.len(), 5, "bound {bound}: every session is there");
+        }
     }
 
     #[test]
