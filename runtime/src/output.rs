@@ -50,7 +50,13 @@ pub enum AlertSource<'a> {
 }
 
 /// Identifies a streamed event in progress: (flow id, direction, event name).
-type StreamKey = (u64, Direction, &'static str);
+pub type StreamKey = (u64, Direction, &'static str);
+
+/// Whether two keys name the same stream; names are compared by address
+/// first (they are the generated code's constants), then by content.
+pub fn same_stream(a: &StreamKey, b: &StreamKey) -> bool {
+    a.0 == b.0 && a.1 == b.1 && (std::ptr::eq(a.2, b.2) || a.2 == b.2)
+}
 
 /// What the output keeps of a flow it has been told about.
 struct FlowOut {
@@ -116,10 +122,7 @@ impl<W: Write> OutputSink<W> {
         if !self.streams.is_empty() {
             self.streams.retain(|(f, _, _), _| *f != flow);
         }
-        if self
-            .current_stream
-            .is_some_and(|((f, _, _), _)| f == flow)
-        {
+        if self.current_stream.is_some_and(|((f, _, _), _)| f == flow) {
             self.current_stream = None;
         }
     }
@@ -313,7 +316,7 @@ impl<W: Write> EventSink for OutputSink<W> {
         self.counts.stream_bytes += chunk.len() as u64;
         let key = (flow.id, dir, name);
         let counters = match &mut self.current_stream {
-            Some((current, counters)) if *current == key => counters,
+            Some((current, counters)) if same_stream(current, &key) => counters,
             slot => {
                 if let Some((previous, counters)) = slot.take() {
                     self.streams.insert(previous, counters);

@@ -607,7 +607,15 @@ mod tests {
         };
         let capture = |concurrency| {
             let mut out = Vec::new();
-            write_pcap(&t, &Options { concurrency, ..options.clone() }, &mut out).unwrap();
+            write_pcap(
+                &t,
+                &Options {
+                    concurrency,
+                    ..options.clone()
+                },
+                &mut out,
+            )
+            .unwrap();
             out
         };
         // As many in flight as sessions is the same as no bound at all.
@@ -620,7 +628,10 @@ mod tests {
                 if !in_flight.contains(port) {
                     in_flight.push(*port);
                 }
-                assert!(in_flight.len() <= bound, "bound {bound}: {in_flight:?} at packet {i}");
+                assert!(
+                    in_flight.len() <= bound,
+                    "bound {bound}: {in_flight:?} at packet {i}"
+                );
                 if last {
                     in_flight.retain(|p| p != port);
                 }

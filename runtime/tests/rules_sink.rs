@@ -458,7 +458,14 @@ fn large_interleaved_streams_are_written_whole_through_buffers_and_evictions() {
             let chunk = &bytes[offset..offset + 10_000];
             let last = offset + 10_000 == bytes.len();
             let flow_id = i as u64 + 1;
-            sink.stream(&flow(flow_id), Direction::Up, 1.0, "mail_content", chunk, last);
+            sink.stream(
+                &flow(flow_id),
+                Direction::Up,
+                1.0,
+                "mail_content",
+                chunk,
+                last,
+            );
         }
     }
     assert_eq!(sink.counts().extract_errors, 0);

@@ -37,11 +37,11 @@ use rustc_hash::FxHashMap;
 use sha2::{Digest, Sha256};
 
 use crate::dissector::{Direction, FlowInfo};
-use crate::output::{Format, OutputSink};
+use crate::output::{same_stream, Format, OutputSink};
 use crate::value::Value;
 
 /// Identifies one stream: (flow id, direction, event name).
-pub(super) type StreamKey = (u64, Direction, &'static str);
+pub(super) use crate::output::StreamKey;
 
 /// How many extraction files may be open at once, by default.
 const DEFAULT_MAX_OPEN_FILES: usize = 64;
@@ -110,6 +110,80 @@ struct Extraction {
     last_write: u64,
 }
 
+/// The extractions in progress, by stream. Chunks come in runs of one
+/// stream: the stream of the latest lookup is remembered, so that a run
+/// costs one hash lookup, not one per chunk.
+#[derive(Default)]
+struct ActiveStreams {
+    slots: Vec<Option<(StreamKey, Vec<Extraction>)>>,
+    index: FxHashMap<StreamKey, usize>,
+    /// Slots emptied by `remove`, for reuse.
+    free: Vec<usize>,
+    /// The stream of the latest lookup and its slot.
+    last: Option<(StreamKey, usize)>,
+}
+
+impl ActiveStreams {
+    fn slot(&mut self, key: &StreamKey) -> Option<usize> {
+        if let Some((last, slot)) = self.last {
+            if same_stream(&last, key) {
+                return Some(slot);
+            }
+        }
+        let slot = *self.index.get(key)?;
+        self.last = Some((*key, slot));
+        Some(slot)
+    }
+
+    fn contains(&self, key: &StreamKey) -> bool {
+        self.index.contains_key(key)
+    }
+
+    fn get_mut(&mut self, key: &StreamKey) -> Option<&mut Vec<Extraction>> {
+        let slot = self.slot(key)?;
+        self.slots.get_mut(slot)?.as_mut().map(|(_, v)| v)
+    }
+
+    fn push(&mut self, key: StreamKey, extraction: Extraction) {
+        if let Some(extractions) = self.get_mut(&key) {
+            extractions.push(extraction);
+            return;
+        }
+        let entry = Some((key, vec![extraction]));
+        let slot = match self.free.pop() {
+            Some(slot) => slot,
+            None => {
+                self.slots.push(None);
+                self.slots.len() - 1
+            }
+        };
+        if let Some(place) = self.slots.get_mut(slot) {
+            *place = entry;
+            self.index.insert(key, slot);
+        }
+    }
+
+    fn remove(&mut self, key: &StreamKey) -> Option<Vec<Extraction>> {
+        let slot = self.index.remove(key)?;
+        if self.last.is_some_and(|(last, _)| same_stream(&last, key)) {
+            self.last = None;
+        }
+        self.free.push(slot);
+        self.slots.get_mut(slot)?.take().map(|(_, v)| v)
+    }
+
+    fn keys(&self) -> impl Iterator<Item = &StreamKey> {
+        self.index.keys()
+    }
+
+    fn extractions_mut(&mut self) -> impl Iterator<Item = &mut Extraction> {
+        self.slots
+            .iter_mut()
+            .flatten()
+            .flat_map(|(_, extractions)| extractions.iter_mut())
+    }
+}
+
 /// All extractions in progress, and where new ones go.
 pub(super) struct Extractor {
     dir: Option<PathBuf>,
@@ -118,7 +192,7 @@ pub(super) struct Extractor {
     /// Capacity of all file buffers together, and its cap.
     buffered: usize,
     max_buffered: usize,
-    active: FxHashMap<StreamKey, Vec<Extraction>>,
+    active: ActiveStreams,
     /// Number of the next extracted stream of each flow (from 1).
     next_number: FxHashMap<u64, u64>,
     writes: u64,
@@ -133,7 +207,7 @@ impl Extractor {
             open_files: 0,
             buffered: 0,
             max_buffered: DEFAULT_MAX_BUFFERED,
-            active: FxHashMap::default(),
+            active: ActiveStreams::default(),
             next_number: FxHashMap::default(),
             writes: 0,
             counts: ExtractCounts::default(),
@@ -191,21 +265,24 @@ impl Extractor {
             }
             None => Target::Summary,
         };
-        self.active.entry(key).or_default().push(Extraction {
-            label: label.to_string(),
-            flow: flow.clone(),
-            dir: key.1,
-            target,
-            size: 0,
-            hasher: Sha256::new(),
-            last_seen: now,
-            last_write: 0,
-        });
+        self.active.push(
+            key,
+            Extraction {
+                label: label.to_string(),
+                flow: flow.clone(),
+                dir: key.1,
+                target,
+                size: 0,
+                hasher: Sha256::new(),
+                last_seen: now,
+                last_write: 0,
+            },
+        );
     }
 
     /// Whether the stream `key` is being extracted.
     pub fn is_active(&self, key: &StreamKey) -> bool {
-        self.active.contains_key(key)
+        self.active.contains(key)
     }
 
     /// Hands one chunk of the stream `key` to each of its extractions.
@@ -223,7 +300,6 @@ impl Extractor {
         for ex in extractions.iter_mut() {
             self.writes += 1;
             ex.size += chunk.len() as u64;
-            ex.hasher.update(chunk);
             ex.last_seen = now;
             ex.last_write = self.writes;
             self.counts.bytes += chunk.len() as u64;
@@ -242,9 +318,13 @@ impl Extractor {
                     self.buffered += buffer.capacity() - before;
                     flush |= buffer.len() >= FLUSH_AT || self.buffered > self.max_buffered;
                 }
-                Target::File { .. } => {}
-                Target::Text => out.write_bytes(chunk),
-                Target::Summary => {}
+                // Buffered bytes are hashed when flushed, in one call.
+                Target::File { .. } => ex.hasher.update(chunk),
+                Target::Text => {
+                    ex.hasher.update(chunk);
+                    out.write_bytes(chunk);
+                }
+                Target::Summary => ex.hasher.update(chunk),
             }
         }
         if flush {
@@ -255,10 +335,10 @@ impl Extractor {
     /// Writes out the buffers of the extractions of `key` that are full, or
     /// all of them when the buffers together are over their cap.
     fn flush_stream(&mut self, key: &StreamKey) {
-        let count = self.active.get(key).map_or(0, Vec::len);
+        let count = self.active.get_mut(key).map_or(0, |v| v.len());
         for i in 0..count {
             let over_budget = self.buffered > self.max_buffered;
-            let (due, closed) = match self.active.get(key).and_then(|v| v.get(i)) {
+            let (due, closed) = match self.active.get_mut(key).and_then(|v| v.get(i)) {
                 Some(Extraction {
                     target: Target::File { buffer, file, .. },
                     ..
@@ -326,8 +406,7 @@ impl Extractor {
     fn close_least_recent(&mut self) {
         let victim = self
             .active
-            .values_mut()
-            .flat_map(|v| v.iter_mut())
+            .extractions_mut()
             .filter(|ex| matches!(ex.target, Target::File { file: Some(_), .. }))
             .min_by_key(|ex| ex.last_write);
         if let Some(ex) = victim {
@@ -412,6 +491,7 @@ fn flush_buffer(
     else {
         return Ok(());
     };
+    ex.hasher.update(&*buffer);
     let result = if error.is_some() {
         Ok(())
     } else {
@@ -451,8 +531,7 @@ fn write_out(
             } else {
                 File::create(path)
             };
-            let handle =
-                opened.map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+            let handle = opened.map_err(|e| format!("cannot open {}: {e}", path.display()))?;
             *created = true;
             *open_files += 1;
             file.insert(handle)

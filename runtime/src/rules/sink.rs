@@ -24,7 +24,7 @@ use super::extract::{Extractor, StreamKey};
 use super::{Rule, RuleAction, RuleSet};
 use crate::dissector::{Direction, EventSink, FlowInfo, Severity, Verdict};
 use crate::expr::{eval, Expr, ExprKind, Scope, TemplatePart};
-use crate::output::{AlertSource, OutputSink};
+use crate::output::{same_stream, AlertSource, OutputSink};
 use crate::value::Value;
 
 /// What the rules did during a run, for the stats.
@@ -271,7 +271,7 @@ impl<W: Write> EventSink for RulesSink<W> {
         let key: StreamKey = (flow.id, dir, name);
         let mut ruled = Verdict::Continue;
         let extracting = match self.current {
-            Some((current, extracting)) if current == key => extracting,
+            Some((current, extracting)) if same_stream(&current, &key) => extracting,
             _ => {
                 if self.started.insert(key) && self.hooked(flow.id, name) {
                     let no_fields = Value::Record(Vec::new());
