@@ -1,6 +1,7 @@
 //! `protoc-rs`: the command-line tool. Each subcommand lives in `cli/`.
 
 mod cli;
+mod proxy;
 // The registry of built-in specs: not every command uses all of its API.
 #[allow(dead_code)]
 mod specs;
@@ -16,6 +17,7 @@ use clap::{Parser, Subcommand};
 #[command(after_help = "Examples:\n  \
     protoc-rs check specs/smtp.proto\n  \
     protoc-rs pcap capture.pcap --format json\n  \
+    protoc-rs proxy --listen 127.0.0.1:2525 --upstream 127.0.0.1:25 --rules rules/spam_filter.rules\n  \
     protoc-rs build specs/smtp.proto --dump-dissector-graph | dot -Tpdf -o smtp.pdf")]
 struct Cli {
     #[command(subcommand)]
@@ -29,6 +31,7 @@ enum Command {
     Graph(cli::graph::Args),
     Build(cli::build::Args),
     Pcap(cli::pcap::Args),
+    Proxy(cli::proxy::Args),
     Streams(cli::streams::Args),
     Synth(cli::synth::Args),
 }
@@ -41,6 +44,7 @@ fn main() -> ExitCode {
         Command::Graph(args) => cli::graph::run(args),
         Command::Build(args) => cli::build::run(args),
         Command::Pcap(args) => cli::pcap::run(args),
+        Command::Proxy(args) => cli::proxy::run(args),
         Command::Streams(args) => cli::streams::run(args),
         Command::Synth(args) => cli::synth::run(args),
     };

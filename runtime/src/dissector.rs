@@ -180,6 +180,20 @@ pub trait Dissector: Send {
     fn tick(&mut self, cx: &mut Cx<'_>);
 
     fn status(&self) -> FlowStatus;
+
+    /// How many bytes of `dir`, counted from the flow's start, the dissector
+    /// is done with: bytes of completed messages (their events and rules have
+    /// run), of chunks already streamed to an event (with the bytes of their
+    /// message before them), and of messages abandoned or discarded. A message
+    /// in progress, a possible end token held back and bytes waiting for a
+    /// grammar are not settled. Once the flow is no longer
+    /// [`FlowStatus::Active`] (finish, fail, drop), every byte, present and
+    /// future, is settled: `u64::MAX`.
+    ///
+    /// An inline user (the proxy) forwards bytes up to this mark only, so a
+    /// rule's `drop` stops a message before its receiver sees it. It never
+    /// decreases.
+    fn settled(&self, dir: Direction) -> u64;
 }
 
 /// The type of one field of an event, for checking rules against a spec.

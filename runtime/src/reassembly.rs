@@ -200,7 +200,9 @@ impl HalfStream {
         };
         if fin && self.fin_at.is_none() {
             let fin_at = start + payload.len() as i64;
-            self.fin_at = Some((fin_at.max(0) as u64).max(self.next));
+            let fin_at = (fin_at.max(0) as u64).max(self.next);
+            self.fin_at = Some(fin_at);
+            self.discard_beyond(fin_at, budget);
         }
         let (start, data) = self.trim(start, payload);
         if !data.is_empty() {
@@ -429,6 +431,25 @@ impl HalfStream {
             emit!(out, Chunk::Data(&buffered));
         }
         Verdict::Continue
+    }
+
+    /// Forgets buffered bytes at or after `end` (a FIN arrived before them):
+    /// the stream holds no byte beyond its FIN.
+    fn discard_beyond(&mut self, end: u64, budget: &mut Budget) {
+        let beyond: Vec<u64> = self.pending.range(end..).map(|(&start, _)| start).collect();
+        for start in beyond {
+            if let Some(seg) = self.pending.remove(&start) {
+                self.unaccount(seg.len(), budget);
+            }
+        }
+        if let Some((&start, seg)) = self.pending.range_mut(..end).next_back() {
+            let keep = usize::try_from(end - start).unwrap_or(usize::MAX);
+            if seg.len() > keep {
+                let cut = seg.len() - keep;
+                seg.truncate(keep);
+                self.unaccount(cut, budget);
+            }
+        }
     }
 
     fn gap(&mut self, len: u64, out: &mut dyn FnMut(Chunk<'_>) -> Verdict) -> Verdict {
@@ -707,6 +728,42 @@ mod tests {
             expected.push(Chunk::End);
             prop_assert_eq!(seen.0, expected.0);
         }
+    }
+
+    /// Found by the `reassembly_oracle` fuzz target: bytes buffered beyond
+    /// a FIN that arrived later (here an old FIN, before `next`) stayed
+    /// counted in the shared budget after the stream ended, for good.
+    #[test]
+    fn a_fin_before_buffered_bytes_frees_them() {
+        let mut half = HalfStream::new();
+        let mut budget = Budget::default();
+        let mut seen = Collector::default();
+        half.segment(0, true, false, &[], &mut budget, &mut |c| seen.push(c));
+        half.segment(1, false, false, b"abc", &mut budget, &mut |c| seen.push(c));
+        half.segment(11, false, false, b"beyond", &mut budget, &mut |c| {
+            seen.push(c)
+        });
+        half.segment(6, false, false, b"xy", &mut budget, &mut |c| seen.push(c));
+        assert_eq!(budget.used, 8);
+        // A FIN whose sequence number lies in the past: the stream ends at `next`.
+        half.segment(2, false, true, b"b", &mut budget, &mut |c| seen.push(c));
+        assert!(half.is_ended());
+        assert_eq!(half.buffered(), 0);
+        assert_eq!(budget.used, 0);
+        assert_eq!(seen.0, vec![Out::Data(b"abc".to_vec()), Out::End]);
+
+        // A FIN inside a buffered segment cuts it.
+        let mut half = HalfStream::new();
+        let mut seen = Collector::default();
+        half.segment(0, true, false, &[], &mut budget, &mut |c| seen.push(c));
+        half.segment(4, false, false, b"defghi", &mut budget, &mut |c| {
+            seen.push(c)
+        });
+        half.segment(3, false, true, b"cd", &mut budget, &mut |c| seen.push(c));
+        assert_eq!(budget.used, 2);
+        half.segment(1, false, false, b"ab", &mut budget, &mut |c| seen.push(c));
+        assert_eq!(seen.0, vec![Out::Data(b"abcd".to_vec()), Out::End]);
+        assert_eq!(budget.used, 0);
     }
 
     #[test]

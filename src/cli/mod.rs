@@ -5,6 +5,8 @@ pub mod check;
 pub mod check_rules;
 pub mod graph;
 pub mod pcap;
+pub mod proxy;
+pub mod select;
 pub mod streams;
 pub mod synth;
 

@@ -6,25 +6,21 @@
 //! bytes. Events go to the rules engine, then to the JSON or text output; the
 //! engine's per-packet verdicts drive the pass-through capture.
 
-use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use protoc_runtime::capture::{CaptureReader, LinkType, Packet, TsPrecision};
-use protoc_runtime::dissector::{
-    Cx, Direction, Dissector, FlowInfo, FlowStatus, SpecDescriptor, Verdict,
-};
+use protoc_runtime::dissector::{Cx, Direction, Dissector, FlowInfo, FlowStatus, Verdict};
 use protoc_runtime::engine::{Engine, EngineConfig, FlowEnd, PacketVerdict, StreamHandler};
-use protoc_runtime::output::{Format, OutputSink};
+use protoc_runtime::output::OutputSink;
 use protoc_runtime::pcap_writer::{PcapWriter, DEFAULT_SNAPLEN};
-use protoc_runtime::rules::{RuleSet, RulesSink};
+use protoc_runtime::rules::RulesSink;
 
-use protoc_compiler::rules::RulesError;
-
+use super::select::{load_rules, resolve_format, FormatArg, Selector};
 use crate::specs;
 
 /// Run the compiled dissectors over a capture: events, alerts, statistics.
@@ -79,12 +75,6 @@ pub struct Args {
     pub dump_dissector_graph: bool,
 }
 
-#[derive(Clone, Copy, clap::ValueEnum)]
-pub enum FormatArg {
-    Json,
-    Text,
-}
-
 pub fn run(args: Args) -> Result<ExitCode> {
     let selector = Selector::new(args.spec.as_deref(), &args.ports)?;
     if args.dump_dissector_graph {
@@ -97,12 +87,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     }
 
     let rules = load_rules(&args.rules)?;
-    let format = match args.format {
-        Some(FormatArg::Json) => Format::Json,
-        Some(FormatArg::Text) => Format::Text,
-        None if io::stdout().is_terminal() => Format::Text,
-        None => Format::Json,
-    };
+    let format = resolve_format(args.format);
     let output = OutputSink::new(super::stdout(), format).with_trace(args.debug);
     let mut sink = RulesSink::new(rules, output);
     if let Some(dir) = &args.extract_dir {
@@ -173,95 +158,6 @@ pub fn run(args: Args) -> Result<ExitCode> {
     })
 }
 
-/// Loads and checks rule files against the built-in specs.
-fn load_rules(paths: &[PathBuf]) -> Result<RuleSet> {
-    if paths.is_empty() {
-        return Ok(RuleSet::default());
-    }
-    match protoc_compiler::rules::load_rules(paths, specs::SPECS) {
-        Ok(loaded) => {
-            eprint!("{}", loaded.warnings);
-            Ok(loaded.rules)
-        }
-        Err(RulesError::Invalid { report, .. }) => {
-            eprint!("{report}");
-            bail!("the rules have errors; no packet was read")
-        }
-        Err(err) => Err(err.into()),
-    }
-}
-
-/// Which spec dissects a flow, by its server port.
-struct Selector {
-    by_port: HashMap<u16, &'static SpecDescriptor>,
-    /// `--spec` with no port at all: every TCP flow.
-    every_flow: Option<&'static SpecDescriptor>,
-}
-
-impl Selector {
-    fn new(forced: Option<&str>, port_args: &[String]) -> Result<Selector> {
-        let forced = forced.map(find_spec).transpose()?;
-        let mut by_port = HashMap::new();
-        let defaults: Vec<&'static SpecDescriptor> = match forced {
-            Some(spec) => vec![spec],
-            None => specs::SPECS.to_vec(),
-        };
-        for spec in &defaults {
-            for port in spec.ports {
-                by_port.entry(*port).or_insert(*spec);
-            }
-        }
-        for arg in port_args {
-            let (name, port) = arg
-                .split_once('=')
-                .with_context(|| format!("--port `{arg}`: expected NAME=PORT, e.g. smtp=2525"))?;
-            let port: u16 = port
-                .parse()
-                .with_context(|| format!("--port `{arg}`: `{port}` is not a port number"))?;
-            let spec = find_spec(name)?;
-            if forced.is_some_and(|f| f.name != spec.name) {
-                bail!(
-                    "--port `{arg}`: --spec {} allows no other spec",
-                    forced.map_or("", |f| f.name)
-                );
-            }
-            by_port.insert(port, spec);
-        }
-        let every_flow = forced.filter(|_| by_port.is_empty());
-        Ok(Selector {
-            by_port,
-            every_flow,
-        })
-    }
-
-    fn select(&self, info: &FlowInfo) -> Option<&'static SpecDescriptor> {
-        self.every_flow
-            .or_else(|| self.by_port.get(&info.dst.port()).copied())
-    }
-
-    /// The specs this selector can use, in registry order.
-    fn specs(&self) -> Vec<&'static SpecDescriptor> {
-        specs::SPECS
-            .iter()
-            .copied()
-            .filter(|s| {
-                self.every_flow.is_some_and(|e| e.name == s.name)
-                    || self.by_port.values().any(|v| v.name == s.name)
-            })
-            .collect()
-    }
-}
-
-fn find_spec(name: &str) -> Result<&'static SpecDescriptor> {
-    specs::by_name(name).with_context(|| {
-        let known: Vec<&str> = specs::SPECS.iter().map(|s| s.name).collect();
-        format!(
-            "no spec named `{name}`; built-in specs: {}",
-            known.join(", ")
-        )
-    })
-}
-
 /// The engine's consumer: one dissector per selected flow.
 struct Dissect<W: Write> {
     sink: RulesSink<W>,
@@ -298,7 +194,7 @@ impl<W: Write> StreamHandler for Dissect<W> {
     type Flow = DissectedFlow;
 
     fn open(&mut self, info: &FlowInfo, _ts: f64) -> Option<DissectedFlow> {
-        let spec = self.selector.select(info)?;
+        let spec = self.selector.for_server_port(info.dst.port())?;
         self.sink.set_proto(info.id, spec.name);
         Some(DissectedFlow {
             dissector: (spec.new_dissector)(),

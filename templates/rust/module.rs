@@ -286,6 +286,10 @@ impl Parsers {
         if pcx.dropped() {
             return Err(Dropped);
         }
+        if let Progress::Done(_) = progress {
+            protoc_comment!("The message is complete: its bytes are settled.");
+            input.settle();
+        }
         if !matches!(progress, Progress::NeedMore) {
             self.active = None;
         }
@@ -487,6 +491,16 @@ impl Dissector for {{ dissector }} {
 
     fn status(&self) -> FlowStatus {
         self.machine.status
+    }
+
+    fn settled(&self, dir: Direction) -> u64 {
+        if self.machine.status != FlowStatus::Active {
+            return u64::MAX;
+        }
+        match dir {
+            Direction::Up => self.up.pending.settled(),
+            Direction::Down => self.down.pending.settled(),
+        }
     }
 }
 

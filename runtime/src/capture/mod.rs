@@ -15,6 +15,11 @@
 //!   the magic numbers expected; a truncated or corrupt capture ends the stream
 //!   with a [`CaptureWarning`] naming the byte offset, and every packet before
 //!   it has been returned;
+//! - a record's lengths are checked before pcap-parser buffers it: a classic
+//!   record claiming more than [`MAX_PACKET`] bytes, a pcapng block whose
+//!   lengths are impossible or disagree, is corrupt (reading stops there,
+//!   with a warning saying which length is wrong) rather than grown into;
+//!   a record longer than the file's snap length is read, with one warning;
 //! - pcap-parser's reader discipline: a block's bytes stay in the reader's
 //!   buffer until the *next* call to [`CaptureReader::next_packet`], which
 //!   `consume`s them first (so a [`Packet`] borrows the buffer, no copy);
@@ -35,6 +40,9 @@ use pcap_parser::{Block, LegacyPcapReader, PcapBlockOwned, PcapError, PcapNGRead
 const INITIAL_BUFFER: usize = 1 << 20;
 /// Largest record buffer we accept: a record claiming more is corrupt.
 pub const MAX_RECORD_BUFFER: usize = 64 << 20;
+/// The largest packet a classic pcap record may hold: libpcap's and
+/// Wireshark's maximum snap length. A record claiming more is corrupt.
+pub const MAX_PACKET: u32 = 262_144;
 
 /// A link-layer type, as numbered by tcpdump.org (`LINKTYPE_*`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -197,6 +205,10 @@ pub struct CaptureReader {
     pcap_link_type: Option<LinkType>,
     pcap_nanos: bool,
     pcap_snaplen: Option<u32>,
+    /// A record longer than the snap length was reported (once per file).
+    warned_snaplen: bool,
+    /// Byte order of the file (pcap) or of the current section (pcapng).
+    big_endian: bool,
     /// pcapng: the interfaces of the current section.
     interfaces: Vec<Interface>,
     last_ts: RawTimestamp,
@@ -258,6 +270,8 @@ impl CaptureReader {
             pcap_link_type: None,
             pcap_nanos: false,
             pcap_snaplen: None,
+            warned_snaplen: false,
+            big_endian: false,
             interfaces: Vec::new(),
             last_ts: RawTimestamp::default(),
             packets: 0,
@@ -368,11 +382,21 @@ impl CaptureReader {
             return Step::End;
         }
         let offset = self.inner.consumed() as u64;
+        if let Some(problem) = self.impossible_lengths() {
+            let what = match self.format {
+                CaptureFormat::Pcap => "record",
+                CaptureFormat::PcapNg => "block",
+            };
+            self.warn(offset, format!("corrupt {what}: {problem}; reading stops"));
+            return Step::End;
+        }
         let available = self.inner.data().len();
         let base = self.inner.data().as_ptr() as usize;
         let outcome = match self.inner.next() {
-            Ok((len, block)) => Ok((
-                len,
+            Ok((len, block)) => Ok((len, {
+                if let Some(big_endian) = byte_order(&block) {
+                    self.big_endian = big_endian;
+                }
                 interpret(
                     &block,
                     base,
@@ -381,13 +405,14 @@ impl CaptureReader {
                     &mut self.pcap_snaplen,
                     &mut self.interfaces,
                     &mut self.last_ts,
-                ),
-            )),
+                )
+            })),
             Err(err) => Err(ReadProblem::from(err)),
         };
         match outcome {
             Ok((len, Interpreted::Packet { meta, start, end })) => {
                 self.pending_consume = len;
+                self.check_snaplen(offset, end.saturating_sub(start));
                 Step::Packet { meta, start, end }
             }
             Ok((len, Interpreted::Other)) => {
@@ -469,6 +494,112 @@ impl CaptureReader {
     fn warn(&mut self, offset: u64, message: String) {
         self.warnings.push(CaptureWarning { offset, message });
     }
+
+    /// What is impossible about the lengths of the record (pcap) or block
+    /// (pcapng) at the start of the reader's data, as far as it is buffered.
+    fn impossible_lengths(&self) -> Option<String> {
+        let data = self.inner.data();
+        match self.format {
+            // Before the file header is returned, the data starts with it.
+            CaptureFormat::Pcap if self.pcap_link_type.is_some() => {
+                let caplen = read_u32(data, 8, self.big_endian)?;
+                (caplen > MAX_PACKET).then(|| {
+                    format!(
+                        "it claims {caplen} bytes captured, more than the {MAX_PACKET} \
+                         a packet may have"
+                    )
+                })
+            }
+            CaptureFormat::Pcap => None,
+            CaptureFormat::PcapNg => impossible_block_lengths(data, self.big_endian),
+        }
+    }
+
+    /// Reports the first packet longer than a classic pcap's snap length
+    /// (read anyway: its record is consistent).
+    fn check_snaplen(&mut self, offset: u64, captured: usize) {
+        let Some(snaplen) = self.pcap_snaplen.filter(|&s| s > 0) else {
+            return;
+        };
+        if self.warned_snaplen || captured <= snaplen as usize {
+            return;
+        }
+        self.warned_snaplen = true;
+        self.warn(
+            offset,
+            format!(
+                "a packet of {captured} bytes captured, more than the file's snap length \
+                 {snaplen}: read anyway (later ones are not reported)"
+            ),
+        );
+    }
+}
+
+/// A `u32` at `at` in `data`, if buffered.
+fn read_u32(data: &[u8], at: usize, big_endian: bool) -> Option<u32> {
+    let bytes: [u8; 4] = data.get(at..at.checked_add(4)?)?.try_into().ok()?;
+    Some(if big_endian {
+        u32::from_be_bytes(bytes)
+    } else {
+        u32::from_le_bytes(bytes)
+    })
+}
+
+/// The byte order a file header or section header block sets.
+fn byte_order(block: &PcapBlockOwned<'_>) -> Option<bool> {
+    match block {
+        PcapBlockOwned::LegacyHeader(header) => Some(header.is_bigendian()),
+        PcapBlockOwned::NG(Block::SectionHeader(shb)) => Some(shb.big_endian()),
+        _ => None,
+    }
+}
+
+/// What is impossible about the lengths of the pcapng block at the start of
+/// `data` (a section header carries its own byte order), as far as buffered.
+fn impossible_block_lengths(data: &[u8], section_big_endian: bool) -> Option<String> {
+    const SHB_TYPE: [u8; 4] = [0x0a, 0x0d, 0x0d, 0x0a];
+    const EPB_TYPE: u32 = 6;
+    const EPB_HEADER: u32 = 32;
+    let big_endian = if data.get(0..4)? == SHB_TYPE {
+        data.get(8..12)? == [0x1a, 0x2b, 0x3c, 0x4d]
+    } else {
+        section_big_endian
+    };
+    let block_type = read_u32(data, 0, big_endian)?;
+    let len = read_u32(data, 4, big_endian)?;
+    if len < 12 {
+        return Some(format!("block length {len} is less than the minimum, 12"));
+    }
+    if len % 4 != 0 {
+        return Some(format!("block length {len} is not a multiple of 4"));
+    }
+    if len as usize > MAX_RECORD_BUFFER {
+        return Some(format!(
+            "block length {len} is more than the {} MiB a block may have",
+            MAX_RECORD_BUFFER >> 20
+        ));
+    }
+    if block_type == EPB_TYPE {
+        if len < EPB_HEADER {
+            return Some(format!(
+                "packet block length {len} is less than its {EPB_HEADER}-byte header"
+            ));
+        }
+        let caplen = read_u32(data, 20, big_endian)?;
+        if u64::from(caplen) + u64::from(EPB_HEADER) > u64::from(len) {
+            return Some(format!(
+                "the packet block claims {caplen} bytes captured, more than its \
+                 {len}-byte block holds"
+            ));
+        }
+    }
+    let trailer = read_u32(data, len as usize - 4, big_endian)?;
+    if trailer != len {
+        return Some(format!(
+            "the block's trailing length {trailer} differs from its leading length {len}"
+        ));
+    }
+    None
 }
 
 /// pcap-parser's errors, owned and sorted by what to do about them.
@@ -632,7 +763,10 @@ fn timestamp(sec: i64, frac: u64, units: u64) -> RawTimestamp {
 
 /// A pcapng timestamp: `ticks` at `units_per_sec` since the epoch, plus `offset_sec`.
 fn ticks_timestamp(ticks: u64, units_per_sec: u64, offset_sec: i64) -> RawTimestamp {
-    let sec = (ticks / units_per_sec) as i64 + offset_sec;
+    // Saturating: `if_tsoffset` is any i64 the file says.
+    let sec = i64::try_from(ticks / units_per_sec)
+        .unwrap_or(i64::MAX)
+        .saturating_add(offset_sec);
     let frac = u128::from(ticks % units_per_sec);
     let nsec = frac * 1_000_000_000 / u128::from(units_per_sec);
     RawTimestamp {
@@ -735,6 +869,34 @@ mod tests {
                 nsec: 500_000_000
             }
         );
+    }
+
+    /// An interface's `if_tsoffset` is any i64 the file says: added to a
+    /// large tick count it overflowed (a panic in debug builds).
+    #[test]
+    fn pcapng_timestamp_offsets_saturate() {
+        assert_eq!(ticks_timestamp(1 << 62, 1, i64::MAX).sec, i64::MAX);
+        assert_eq!(ticks_timestamp(u64::MAX, 1, 0).sec, i64::MAX);
+        assert_eq!(ticks_timestamp(0, 1, i64::MIN).sec, i64::MIN);
+    }
+
+    #[test]
+    fn impossible_block_lengths_read_either_byte_order() {
+        // A big-endian section header block of 28 bytes, intact.
+        let mut shb = vec![0x0a, 0x0d, 0x0d, 0x0a, 0, 0, 0, 28, 0x1a, 0x2b, 0x3c, 0x4d];
+        shb.extend_from_slice(&[0, 1, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]);
+        shb.extend_from_slice(&[0, 0, 0, 28]);
+        assert_eq!(impossible_block_lengths(&shb, false), None);
+        // Its trailing length damaged.
+        let mut bad = shb.clone();
+        bad[27] = 24;
+        let problem = impossible_block_lengths(&bad, false).unwrap_or_default();
+        assert!(problem.contains("trailing length 24"), "{problem}");
+        // Too few bytes to tell: no verdict, and no panic.
+        for cut in 0..shb.len() {
+            assert_eq!(impossible_block_lengths(&shb[..cut], true), None);
+        }
+        assert_eq!(read_u32(&shb, usize::MAX - 2, true), None);
     }
 
     #[test]

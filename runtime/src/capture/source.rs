@@ -118,3 +118,37 @@ impl Read for FailOnce {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    /// A gzip stream cut short used to fail the whole open when the cut lay
+    /// within the prefix (any capture under 64 KiB): the bytes inflated
+    /// before the cut were lost with it.
+    #[test]
+    fn a_cut_gzip_stream_yields_its_bytes_then_the_error() {
+        let original: Vec<u8> = (0..2000u32).map(|i| (i * 7 % 251) as u8).collect();
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        encoder.write_all(&original).unwrap();
+        let gz = encoder.finish().unwrap();
+        let cut = gz[..gz.len() - 4].to_vec();
+        let source = open_reader(Box::new(Cursor::new(cut)), "cut.gz")
+            .unwrap_or_else(|e| panic!("a cut gzip stream opens: {e}"));
+        assert!(source.compressed);
+        assert_eq!(source.prefix, original);
+        let mut reader = source.reader;
+        let mut all = Vec::new();
+        assert!(reader.read_to_end(&mut all).is_err());
+        assert_eq!(all, original);
+
+        // Nothing inflates at all: an error at once.
+        let header_only = gz[..5].to_vec();
+        assert!(matches!(
+            open_reader(Box::new(Cursor::new(header_only)), "h.gz"),
+            Err(CaptureError::Gzip { .. })
+        ));
+    }
+}

@@ -14,7 +14,11 @@
 //!   (handing bytes back decreases it), so `consumed - message_start` is the
 //!   position in the current message;
 //! - `Pending` never holds more than the caller's cap: [`Input::keep_rest`]
-//!   refuses beyond it.
+//!   refuses beyond it;
+//! - `pending.settled` (see [`Pending::settled`]) never decreases and never
+//!   passes the bytes consumed: bytes before it belong to completed messages,
+//!   to streamed chunks already emitted, or to messages abandoned or
+//!   discarded; the dissector will never read them again.
 
 use super::{Step, Stop};
 
@@ -32,6 +36,9 @@ pub struct Pending {
     /// Bytes of the current message streamed to chunked events (not kept,
     /// so not counted against the message cap).
     streamed: u64,
+    /// Bytes of this direction, from the flow's start, that the dissector is
+    /// done with (see [`Pending::settled`]).
+    settled: u64,
 }
 
 impl Pending {
@@ -60,10 +67,27 @@ impl Pending {
         self.consumed.saturating_sub(self.message_start)
     }
 
-    /// Marks the next byte as the first of a new message.
+    /// Marks the next byte as the first of a new message. Every byte before
+    /// it is settled: it belonged to a completed or abandoned message.
     pub fn start_message(&mut self) {
         self.message_start = self.consumed;
         self.streamed = 0;
+        self.settle_to(self.consumed);
+    }
+
+    /// Bytes of this direction, counted from the flow's start, that the
+    /// dissector is done with: they belong to completed messages, to chunks
+    /// already streamed to an event (with the bytes of their message before
+    /// them), or to messages abandoned or discarded. An inline user (the
+    /// proxy) may forward them; later bytes may still change the verdict.
+    pub fn settled(&self) -> u64 {
+        self.settled
+    }
+
+    /// Moves the settled mark to `position` (never backwards, never past
+    /// the bytes consumed).
+    fn settle_to(&mut self, position: u64) {
+        self.settled = self.settled.max(position.min(self.consumed));
     }
 }
 
@@ -159,12 +183,32 @@ impl<'a> Input<'a> {
         Ok(())
     }
 
-    /// Drops every unread byte (the message they belong to is abandoned).
+    /// Drops every unread byte (the message they belong to is abandoned):
+    /// the dissector is done with them, so they are settled.
     pub fn discard(&mut self) {
         let skipped = self.pending.len() + self.data.len().saturating_sub(self.pos);
         self.pending.consumed += skipped as u64;
         self.pending.clear();
         self.pos = self.data.len();
+        self.settle();
+    }
+
+    /// Settles every byte consumed so far: call when a message is complete.
+    pub fn settle(&mut self) {
+        let consumed = self.pending.consumed;
+        self.pending.settle_to(consumed);
+    }
+
+    /// Settles every byte consumed so far except the last `held` ones (bytes
+    /// a matcher read but has not yet passed on, e.g. a possible end token).
+    pub fn settle_except(&mut self, held: u64) {
+        let position = self.pending.consumed.saturating_sub(held);
+        self.pending.settle_to(position);
+    }
+
+    /// Bytes of this direction the dissector is done with ([`Pending::settled`]).
+    pub fn settled(&self) -> u64 {
+        self.pending.settled
     }
 
     /// Bytes of this direction consumed since the flow started.
@@ -241,5 +285,24 @@ mod tests {
         }
         let input = Input::new(&mut pending, b"!");
         assert_eq!(input.context(10), b"ello!");
+    }
+
+    #[test]
+    fn settled_follows_completed_messages_and_never_goes_back() {
+        let mut pending = Pending::default();
+        let mut input = Input::new(&mut pending, b"abcdef");
+        input.start_message();
+        input.advance(4);
+        assert_eq!(input.settled(), 0, "a message in progress is not settled");
+        input.settle_except(2);
+        assert_eq!(input.settled(), 2, "held bytes are not settled");
+        input.unread(b"cd");
+        input.settle_except(5);
+        assert_eq!(input.settled(), 2, "the mark never goes back");
+        input.advance(2);
+        input.start_message();
+        assert_eq!(input.settled(), 4, "a new message settles what came before");
+        input.discard();
+        assert_eq!(input.settled(), 6, "discarded bytes are settled");
     }
 }

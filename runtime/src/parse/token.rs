@@ -183,6 +183,17 @@ pub struct TokenDfa {
     compiled: OnceLock<Result<CompiledDfa, String>>,
 }
 
+/// What [`CompiledDfa::confirm`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Confirm {
+    /// No match can start here.
+    Dies,
+    /// A match ends within the bytes.
+    Matches,
+    /// The bytes ran out while a match was still possible, in this state.
+    Undecided(StateID),
+}
+
 /// The DFA of a token with what the matcher needs to know of its states.
 ///
 /// regex-automata's DFAs report a match one byte late (the state *after*
@@ -296,6 +307,20 @@ impl CompiledDfa {
     }
 
     /// Whether the bytes read to reach `state` form a match.
+    /// Runs the DFA from its start over `bytes`: does a match end within them
+    /// (at the first accepting state), can none, or do they run out first?
+    pub fn confirm(&self, bytes: &[u8]) -> Confirm {
+        let mut state = self.start();
+        for &byte in bytes {
+            match self.next(state, byte) {
+                None => return Confirm::Dies,
+                Some(next) if self.accepts(next) => return Confirm::Matches,
+                Some(next) => state = next,
+            }
+        }
+        Confirm::Undecided(state)
+    }
+
     pub fn accepts(&self, state: StateID) -> bool {
         self.flag(state) & ACCEPTS != 0
     }

@@ -35,18 +35,36 @@ impl Unstuffer {
         chunk: &'c [u8],
         mut emit: impl FnMut(&'c [u8]) -> Result<(), E>,
     ) -> Result<(), E> {
+        // Only the bytes at line starts matter: jump from one `\n` to the next.
         let mut piece_start = 0;
-        for (i, &byte) in chunk.iter().enumerate() {
-            self.position = match (self.position, byte) {
+        let mut i = 0;
+        while let Some(&byte) = chunk.get(i) {
+            match (self.position, byte) {
                 (Position::AfterLineStartDot, b'.') => {
                     emit(chunk.get(piece_start..i).unwrap_or_default())?;
                     piece_start = i + 1;
-                    Position::MidLine
+                    self.position = Position::MidLine;
+                    i += 1;
                 }
-                (Position::LineStart, b'.') => Position::AfterLineStartDot,
-                (_, b'\n') => Position::LineStart,
-                _ => Position::MidLine,
-            };
+                (Position::LineStart, b'.') => {
+                    self.position = Position::AfterLineStartDot;
+                    i += 1;
+                }
+                (_, b'\n') => {
+                    self.position = Position::LineStart;
+                    i += 1;
+                }
+                (Position::MidLine, _) => {
+                    match memchr::memchr(b'\n', chunk.get(i..).unwrap_or_default()) {
+                        Some(offset) => {
+                            self.position = Position::LineStart;
+                            i += offset + 1;
+                        }
+                        None => i = chunk.len(),
+                    }
+                }
+                _ => self.position = Position::MidLine,
+            }
         }
         let rest = chunk.get(piece_start..).unwrap_or_default();
         if !rest.is_empty() {
@@ -81,6 +99,44 @@ mod tests {
             });
         }
         out
+    }
+
+    /// The definition, byte by byte: drop a dot that follows a line-start dot.
+    fn oracle(bytes: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let (mut line_start, mut after_dot) = (true, false);
+        for &b in bytes {
+            if after_dot && b == b'.' {
+                after_dot = false;
+                continue;
+            }
+            after_dot = line_start && b == b'.';
+            line_start = b == b'\n';
+            out.push(b);
+        }
+        out
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_chunking_unstuffs_like_the_definition(
+            bytes in proptest::collection::vec(proptest::sample::select(vec![b'.', b'\n', b'\r', b'a']), 0..200),
+            cuts in proptest::collection::vec(0usize..200, 0..8),
+        ) {
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(bytes.len())).collect();
+            cuts.sort_unstable();
+            let mut unstuffer = Unstuffer::default();
+            let mut out = Vec::new();
+            let mut from = 0;
+            for to in cuts.into_iter().chain([bytes.len()]) {
+                let _ = unstuffer.feed(&bytes[from..to], |piece| {
+                    out.extend_from_slice(piece);
+                    Ok::<(), ()>(())
+                });
+                from = to;
+            }
+            proptest::prop_assert_eq!(out, oracle(&bytes));
+        }
     }
 
     #[test]

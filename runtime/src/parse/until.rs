@@ -14,11 +14,13 @@
 //! - the end token itself is left unread in the input, for the element that
 //!   follows (`DATA_END;` in SMTP);
 //! - a failed candidate emits its first byte and hands the rest back to the
-//!   input to be searched again, so overlapping candidates are not missed.
+//!   input to be searched again, so overlapping candidates are not missed;
+//! - after a streaming call, the input's settled mark covers every consumed
+//!   byte except those held as a possible end token.
 
 use regex_automata::util::primitives::StateID;
 
-use super::token::{FirstBytes, TokenDfa};
+use super::token::{Confirm, FirstBytes, TokenDfa};
 use super::unstuff::Unstuffer;
 use super::{Input, ParseCx, Site, Step, Stop};
 
@@ -103,6 +105,10 @@ impl UntilToken {
             }
         });
         input.note_streamed(streamed);
+        // Everything consumed has reached the sink, except a possible end
+        // token held back: that much is settled.
+        let held = candidate.as_ref().map_or(0, |cand| cand.held.len() as u64);
+        input.settle_except(held);
         scanned?;
         *state = UntilState::default();
         cx.stream(event, &[], true)
@@ -195,20 +201,41 @@ impl UntilToken {
                 return Err(Stop::NeedMore);
             }
             let Some(cand) = candidate else {
-                // Searching: emit everything before the next possible start.
-                match self.first.find(chunk) {
-                    Some(start) => {
-                        emit(cx, chunk.get(..start).unwrap_or_default())?;
-                        input.advance(start);
-                        *candidate = Some(Candidate {
-                            state: dfa.start(),
-                            held: Vec::new(),
-                        });
-                    }
-                    None => {
+                // Searching within one contiguous chunk: candidates that die
+                // inside it are skipped without emitting, so the bytes before
+                // the end token (or before a candidate cut by the chunk's end)
+                // leave as one piece, not one piece per candidate.
+                let mut from = 0;
+                loop {
+                    let Some(start) = chunk
+                        .get(from..)
+                        .and_then(|rest| self.first.find(rest))
+                        .map(|i| from + i)
+                    else {
                         let len = chunk.len();
                         emit(cx, chunk)?;
                         input.advance(len);
+                        break;
+                    };
+                    match dfa.confirm(chunk.get(start..).unwrap_or_default()) {
+                        Confirm::Dies => from = start + 1,
+                        Confirm::Matches => {
+                            // The end token stays unread: the grammar's next item reads it.
+                            emit(cx, chunk.get(..start).unwrap_or_default())?;
+                            input.advance(start);
+                            return Ok(());
+                        }
+                        Confirm::Undecided(state) => {
+                            // The chunk ends inside a possible end token: hold it back.
+                            emit(cx, chunk.get(..start).unwrap_or_default())?;
+                            let held = chunk.get(start..).unwrap_or_default().to_vec();
+                            input.advance(chunk.len());
+                            if held.len() > cx.limits.max_token_len {
+                                return Err(cx.error(input, site, "end token too long"));
+                            }
+                            *candidate = Some(Candidate { state, held });
+                            break;
+                        }
                     }
                 }
                 continue;
@@ -375,6 +402,31 @@ mod tests {
         assert_eq!(bytes, b"abc");
         assert_eq!(lasts, 0);
         assert!(rest.is_empty());
+    }
+
+    #[test]
+    fn settled_covers_emitted_bytes_but_not_a_held_end_token() {
+        let flow = flow();
+        let mut sink = Chunks::default();
+        let mut pending = Pending::default();
+        let mut state = UntilState::default();
+        let mut settled_after = Vec::new();
+        for segment in [&b"abc\r"[..], b"\n.", b"x\r\n", b"."] {
+            let mut cx = Cx {
+                flow: &flow,
+                now: 0.0,
+                sink: &mut sink,
+            };
+            let mut pcx = ParseCx::new(&mut cx, Direction::Up);
+            let mut input = Input::new(&mut pending, segment);
+            let step =
+                UNTIL_DATA_END.stream(&mut state, &mut input, &mut pcx, Site::new("r", "f"), "ev");
+            assert_eq!(step, Err(Stop::NeedMore));
+            settled_after.push(input.settled());
+        }
+        // `abc` | `\r` held | `\r\n.` held | `\r\n.x` failed, `\r\n` held | `\r\n.` held
+        assert_eq!(settled_after, [3, 3, 7, 7]);
+        assert_eq!(sink.bytes, b"abc\r\n.x");
     }
 
     proptest::proptest! {
