@@ -33,17 +33,22 @@
 //! A three-way handshake, then each message in transcript order, cut into
 //! segments of at most `segment_size` bytes (or at random points with
 //! [`Split::Random`]), each carrying the ACK of everything the other side has
-//! sent, then a pure ACK from the receiver; at the end the client sends FIN,
-//! the server FIN+ACK, the client the last ACK. With `reorder` the segments of
+//! sent, then a pure ACK from the receiver (with `ack_every`, also one every
+//! few segments, as TCP stacks do); at the end the client sends FIN, the
+//! server FIN+ACK, the client the last ACK. With `reorder` the segments of
 //! each message are sent in a random order; with `duplicate` some are sent
 //! twice. `sessions` copies of the session run interleaved packet by packet,
-//! client ports counting up from the client's. Everything random comes from
-//! one seeded generator: the same options give the same bytes.
+//! client ports counting up from the client's; with `concurrency` at most
+//! that many are in flight, the next starting when one ends (sessions are
+//! planned as they start, so memory follows the concurrency, not the count).
+//! Everything random comes from one seeded generator: the same options give
+//! the same bytes.
 //!
 //! Invariants: every segment is acknowledged only after it was sent, so a
 //! reassembler never sees an ACK beyond data it has not been given (no false
 //! gaps); timestamps increase by 100 µs per packet.
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::io::{self, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -239,6 +244,11 @@ pub struct Options {
     /// At most this many sessions in flight at once: when one ends, the next
     /// one starts. `0`: all of them at once.
     pub concurrency: usize,
+    /// The receiver acknowledges every this many data segments within a
+    /// message, as TCP stacks do (a sender may not have more than a window
+    /// of bytes unacknowledged: stream engines that check windows, such as
+    /// Suricata's, ignore data beyond it). `0`: only at the message's end.
+    pub ack_every: usize,
     /// Time of the first packet.
     pub start: RawTimestamp,
     /// Initial sequence numbers (client, server) of the first session;
@@ -258,6 +268,7 @@ impl Default for Options {
             seed: 0,
             sessions: 1,
             concurrency: 0,
+            ack_every: 0,
             start: RawTimestamp {
                 sec: 1_402_490_912,
                 nsec: 0,
@@ -379,6 +390,17 @@ fn plan_session(
         if options.reorder {
             segments.shuffle(rng);
         }
+        if options.ack_every > 0 {
+            let receiver = other(from);
+            segments = with_acks(segments, options.ack_every, |acked| Planned {
+                from: receiver,
+                seq: next[peer],
+                ack: Some(next[me].wrapping_add(acked as u32)),
+                syn: false,
+                fin: false,
+                payload: None,
+            });
+        }
         plan.extend(segments);
         next[me] = next[me].wrapping_add(message.bytes.len() as u32);
         if !message.bytes.is_empty() {
@@ -422,6 +444,38 @@ fn plan_session(
     };
     plan.extend([fin_client, fin_server, last_ack]);
     plan
+}
+
+/// Puts a pure ACK from the receiver after every `every` data segments of one
+/// message, acknowledging the bytes received in order so far (never a byte
+/// not yet sent, whatever the order of the segments); `ack(n)` makes the ACK
+/// of the message's first `n` bytes.
+fn with_acks(segments: Vec<Planned>, every: usize, ack: impl Fn(usize) -> Planned) -> Vec<Planned> {
+    let every = every.max(1);
+    let count = segments.len();
+    let mut out = Vec::with_capacity(count + count / every);
+    // Received bytes beyond the in-order prefix: start → end, within the message.
+    let mut beyond: BTreeMap<usize, usize> = BTreeMap::new();
+    let (mut in_order, mut acked) = (0usize, 0usize);
+    for (k, segment) in segments.into_iter().enumerate() {
+        if let Some((_, start, end)) = segment.payload {
+            let known = beyond.entry(start).or_insert(end);
+            *known = (*known).max(end);
+        }
+        while let Some(entry) = beyond.first_entry() {
+            if *entry.key() > in_order {
+                break;
+            }
+            in_order = in_order.max(entry.remove());
+        }
+        out.push(segment);
+        // The last segment is acknowledged by the message's own final ACK.
+        if (k + 1) % every == 0 && k + 1 < count && in_order > acked {
+            out.push(ack(in_order));
+            acked = in_order;
+        }
+    }
+    out
 }
 
 /// Writes the capture of `transcript` under `options`; returns the number
@@ -595,6 +649,35 @@ mod tests {
             ports.push(tcp.source_port().max(tcp.destination_port()));
         }
         ports
+    }
+
+    #[test]
+    fn ack_every_acknowledges_within_long_messages() {
+        let t = Transcript::parse("C: HELO x\nS: 250 ok\n", Path::new(".")).unwrap();
+        let body = vec![b'a'; 10_000];
+        let t = Transcript {
+            messages: [
+                t.messages,
+                vec![Message {
+                    side: Side::Client,
+                    bytes: body,
+                }],
+            ]
+            .concat(),
+        };
+        let packets = |ack_every| {
+            let options = Options {
+                segment_size: 1000,
+                ack_every,
+                ..Options::default()
+            };
+            let mut out = Vec::new();
+            write_pcap(&t, &options, &mut out).unwrap()
+        };
+        // 10 segments of the body: an ACK after the 2nd, 4th, 6th and 8th
+        // (the 10th gets the message's own final ACK).
+        assert_eq!(packets(2), packets(0) + 4);
+        assert_eq!(packets(1), packets(0) + 9);
     }
 
     #[test]

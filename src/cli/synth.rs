@@ -83,6 +83,13 @@ pub struct Args {
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub concurrency: usize,
 
+    /// The receiver acknowledges every N data segments of a message (as TCP
+    /// stacks do; stream engines that enforce the TCP window, like
+    /// Suricata's, need it for messages larger than 64 KiB); 0: only once the
+    /// whole message is sent.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub ack_every: usize,
+
     /// The client's address (default 10.0.0.1:40000, or [fd00::1]:40000).
     #[arg(long, value_name = "IP:PORT")]
     pub client: Option<SocketAddr>,
@@ -126,6 +133,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     options.duplicate = args.duplicate;
     options.sessions = args.sessions;
     options.concurrency = args.concurrency;
+    options.ack_every = args.ack_every;
     options.start = start_time(args.start)?;
     if args.output.as_os_str() == "-" {
         let mut out = crate::cli::stdout();
