@@ -24,7 +24,13 @@
 //!   idle expiry) at most once per second of capture time;
 //! - non-TCP and undecodable packets pass and are counted; a TCP packet
 //!   without SYN and without payload does not open a flow (a stray ACK or
-//!   RST), it only counts as untracked.
+//!   RST), it only counts as untracked;
+//! - sharded ([`EngineConfig::sharded`]): every shard reads every packet
+//!   (decoding it, reassembling IP fragments, keeping time and sweeping), but
+//!   tracks and counts only the TCP flows whose [`FlowKey::shard`] is its own;
+//!   shard 0 also counts the packets that belong to no flow. So `n` engines
+//!   given the same packets together see each flow exactly once, with
+//!   disjoint flow ids, and their [`Stats`] add up ([`Stats::add`]).
 
 use crate::capture::{CaptureReader, LinkType, Packet};
 use crate::decode::{DecodeStats, Decoded, Decoder, DefragLimits, TcpSegment};
@@ -130,6 +136,58 @@ pub struct EngineConfig {
     pub defrag: DefragLimits,
     /// Closed or dropped tuples remembered.
     pub max_tombstones: usize,
+    /// Which flows this engine tracks.
+    pub shard: Shard,
+}
+
+/// One of `count` engines that split the flows of one capture between them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub index: usize,
+    pub count: usize,
+}
+
+impl Shard {
+    /// The only engine: it tracks every flow.
+    pub const WHOLE: Shard = Shard { index: 0, count: 1 };
+
+    /// Whether this shard tracks (and counts) a decoded packet.
+    fn owns(&self, decoded: &Decoded<'_>) -> bool {
+        if self.count <= 1 {
+            return true;
+        }
+        match decoded {
+            Decoded::Tcp(seg) => FlowKey::new(seg.src, seg.dst).shard(self.count) == self.index,
+            _ => self.index == 0,
+        }
+    }
+}
+
+impl EngineConfig {
+    /// The settings of shard `index` of `count`: the caps on flows, on
+    /// reassembly memory and on tombstones are split evenly, so that the
+    /// shards together keep within this configuration's caps. (Every shard
+    /// reassembles every IP fragment: the defragmentation cap is per shard.)
+    pub fn sharded(self, index: usize, count: usize) -> EngineConfig {
+        let count = count.max(1);
+        let split = |n: usize| (n / count).max(1);
+        EngineConfig {
+            flows: FlowLimits {
+                max_flows: split(self.flows.max_flows),
+                ..self.flows
+            },
+            reassembly: ReassemblyLimits {
+                per_stream: self.reassembly.per_stream,
+                total: split(self.reassembly.total),
+            },
+            max_tombstones: split(self.max_tombstones),
+            shard: Shard {
+                index: index.min(count - 1),
+                count,
+            },
+            ..self
+        }
+    }
 }
 
 impl Default for EngineConfig {
@@ -139,6 +197,7 @@ impl Default for EngineConfig {
             reassembly: ReassemblyLimits::default(),
             defrag: DefragLimits::default(),
             max_tombstones: 1 << 16,
+            shard: Shard::WHOLE,
         }
     }
 }
@@ -180,6 +239,57 @@ pub struct Stats {
     pub decode: DecodeStats,
 }
 
+impl Stats {
+    /// Adds another shard's counters to these. `decode` is not summed: every
+    /// shard decodes every packet, so each has the whole capture's; these
+    /// keep theirs.
+    pub fn add(&mut self, other: &Stats) {
+        let Stats {
+            packets,
+            bytes,
+            tcp_packets,
+            tcp_flows,
+            ignored_packets,
+            unsupported_link_packets,
+            short_packets,
+            fragments_held,
+            untracked_packets,
+            late_packets,
+            dropped_flows,
+            dropped_packets,
+            gaps,
+            gap_bytes,
+            overlaps,
+            retransmitted_bytes,
+            forced_gaps,
+            idle_closed,
+            evictions,
+            warnings,
+            decode: _,
+        } = other;
+        self.packets += packets;
+        self.bytes += bytes;
+        self.tcp_packets += tcp_packets;
+        self.tcp_flows += tcp_flows;
+        self.ignored_packets += ignored_packets;
+        self.unsupported_link_packets += unsupported_link_packets;
+        self.short_packets += short_packets;
+        self.fragments_held += fragments_held;
+        self.untracked_packets += untracked_packets;
+        self.late_packets += late_packets;
+        self.dropped_flows += dropped_flows;
+        self.dropped_packets += dropped_packets;
+        self.gaps += gaps;
+        self.gap_bytes += gap_bytes;
+        self.overlaps += overlaps;
+        self.retransmitted_bytes += retransmitted_bytes;
+        self.forced_gaps += forced_gaps;
+        self.idle_closed += idle_closed;
+        self.evictions += evictions;
+        self.warnings += warnings;
+    }
+}
+
 /// Per-flow state in the table.
 struct FlowState<F> {
     /// `None`: the handler does not dissect this flow.
@@ -194,6 +304,7 @@ struct FlowState<F> {
 /// the decoder's buffer) can be processed with `&mut self`.
 struct Core<H: StreamHandler> {
     handler: H,
+    shard: Shard,
     table: FlowTable<FlowState<H::Flow>>,
     tombstones: Tombstones,
     budget: Budget,
@@ -216,7 +327,12 @@ impl<H: StreamHandler> Engine<H> {
             decoder: Decoder::new(config.defrag),
             core: Core {
                 handler,
-                table: FlowTable::new(config.flows),
+                shard: config.shard,
+                table: FlowTable::with_ids(
+                    config.flows,
+                    config.shard.index as u64 + 1,
+                    config.shard.count.max(1) as u64,
+                ),
                 tombstones: Tombstones::new(config.max_tombstones),
                 budget: Budget::new(config.reassembly),
                 stats: Stats::default(),
@@ -231,10 +347,14 @@ impl<H: StreamHandler> Engine<H> {
     /// Processes one packet; says whether it may be forwarded.
     pub fn process(&mut self, pkt: &Packet<'_>) -> PacketVerdict {
         let core = &mut self.core;
-        core.stats.packets += 1;
-        core.stats.bytes += pkt.data.len() as u64;
         core.sweep(pkt.ts);
         let decoded = self.decoder.decode(pkt.link_type, pkt.data, pkt.ts);
+        if !core.shard.owns(&decoded) {
+            core.stats.decode = *self.decoder.stats();
+            return PacketVerdict::Pass;
+        }
+        core.stats.packets += 1;
+        core.stats.bytes += pkt.data.len() as u64;
         let verdict = match decoded {
             Decoded::Tcp(segment) => core.on_tcp(&segment, pkt.ts),
             Decoded::OtherIp | Decoded::NotIp => {
