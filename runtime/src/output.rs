@@ -42,6 +42,18 @@ pub struct EventCounts {
     pub stream_bytes: u64,
 }
 
+impl EventCounts {
+    /// Adds another output's counts (one per thread) to these.
+    pub fn add(&mut self, other: &EventCounts) {
+        self.events += other.events;
+        self.alerts += other.alerts;
+        self.parse_errors += other.parse_errors;
+        self.gaps += other.gaps;
+        self.streams += other.streams;
+        self.stream_bytes += other.stream_bytes;
+    }
+}
+
 /// Where an alert comes from: the spec's state machine or a named rule.
 #[derive(Debug, Clone, Copy)]
 pub enum AlertSource<'a> {
@@ -147,6 +159,11 @@ impl<W: Write> OutputSink<W> {
 
     pub fn into_inner(self) -> W {
         self.out
+    }
+
+    /// The writer lines go to (to take what a thread wrote so far).
+    pub fn writer_mut(&mut self) -> &mut W {
+        &mut self.out
     }
 
     /// Writes an alert, from the spec or from a rule.

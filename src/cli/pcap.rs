@@ -5,20 +5,38 @@
 //! dissector of the spec its server port selects and feeds it the flow's
 //! bytes. Events go to the rules engine, then to the JSON or text output; the
 //! engine's per-packet verdicts drive the pass-through capture.
+//!
+//! With `--threads N` (N > 1) the flows are split over N threads by a
+//! symmetric hash of their 4-tuple ([`FlowKey::shard`]): each thread reads
+//! the capture itself (the page cache makes the extra reads cheap; only the
+//! flows of its shard cost it more than a glance) and runs its own engine —
+//! flow table, reassembly, dissectors, rules, output — into a buffer. Every
+//! [`BATCH`] packets each thread hands its lines, and the packets its flows
+//! dropped, to the main thread, which writes them out batch after batch,
+//! thread after thread, and copies the packets that passed to
+//! `--output-pcap` in input order. Hence the ordering: the lines of one
+//! flow keep their order; lines of different flows keep the order of their
+//! batch, and within a batch come thread by thread. Flow ids are unique but
+//! numbered per thread (thread `i` of `N` gives `i+1`, `i+1+N`, ...).
+//!
+//! [`FlowKey::shard`]: protoc_runtime::flow::FlowKey::shard
 
 use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::mpsc::{self, SyncSender};
 use std::time::Instant;
 
-use anyhow::{Context, Result};
-use protoc_runtime::capture::{CaptureReader, LinkType, Packet, TsPrecision};
+use anyhow::{bail, Context, Result};
+use protoc_runtime::capture::{CaptureReader, CaptureWarning, LinkType, Packet, TsPrecision};
 use protoc_runtime::dissector::{Cx, Direction, Dissector, FlowInfo, FlowStatus, Verdict};
-use protoc_runtime::engine::{Engine, EngineConfig, FlowEnd, PacketVerdict, StreamHandler};
-use protoc_runtime::output::OutputSink;
+use protoc_runtime::engine::{
+    Engine, EngineConfig, FlowEnd, PacketVerdict, Stats, StreamHandler,
+};
+use protoc_runtime::output::{EventCounts, Format, OutputSink};
 use protoc_runtime::pcap_writer::{PcapWriter, DEFAULT_SNAPLEN};
-use protoc_runtime::rules::RulesSink;
+use protoc_runtime::rules::{RuleSet, RulesSink};
 
 use super::select::{load_rules, resolve_format, FormatArg, Selector};
 use crate::specs;
@@ -73,6 +91,14 @@ pub struct Args {
     /// Print the state-machine graph (DOT) of the selected spec(s) and exit.
     #[arg(long)]
     pub dump_dissector_graph: bool,
+
+    /// Split the flows over N threads by a symmetric hash of their 4-tuple.
+    /// The lines of one flow keep their order; lines of different flows are
+    /// merged in batches of 4096 packets, thread by thread within a batch.
+    /// Flow ids are then numbered per thread. Needs a capture file (not stdin).
+    #[arg(long, value_name = "N", default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub threads: u32,
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
@@ -88,13 +114,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
 
     let rules = load_rules(&args.rules)?;
     let format = resolve_format(args.format);
-    let output = OutputSink::new(super::stdout(), format).with_trace(args.debug);
-    let mut sink = RulesSink::new(rules, output);
-    if let Some(dir) = &args.extract_dir {
-        sink = sink
-            .with_extract_dir(dir)
-            .with_context(|| format!("cannot use extract directory `{}`", dir.display()))?;
+    if args.threads > 1 {
+        return run_threads(&args, rules, format);
     }
+    let mut sink = make_sink(super::stdout(), &args, rules, format)?;
 
     let mut reader = CaptureReader::open(&args.capture)?;
     let mut pass_through = match &args.output_pcap {
@@ -116,10 +139,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
     }
     engine.finish();
     progress.done();
-    let mut capture_whole = true;
-    for warning in reader.take_warnings() {
+    let capture_warnings = reader.take_warnings();
+    for warning in &capture_warnings {
         eprintln!("warning: {warning}");
-        capture_whole = false;
     }
     for warning in engine.take_warnings() {
         eprintln!("warning: {warning}");
@@ -128,15 +150,36 @@ pub fn run(args: Args) -> Result<ExitCode> {
         out.finish(&reader)?;
     }
     let stats = engine.stats().clone();
-    let mut dissect = engine.into_handler();
-    dissect.sink.finish();
-    let output = dissect.sink.output_mut();
+    sink = engine.into_handler().sink;
+    sink.finish();
+    let output = sink.output_mut();
     if let Some(err) = output.take_error() {
         return Err(err).context("writing events");
     }
     output.flush().context("writing events")?;
-    let counts = output.counts().clone();
+    print_stats(&stats, output.counts(), started);
+    Ok(exit_code(&capture_warnings))
+}
 
+/// The rules in front of the output, extracting to `--extract-dir` if given.
+fn make_sink<W: Write>(
+    out: W,
+    args: &Args,
+    rules: RuleSet,
+    format: Format,
+) -> Result<RulesSink<W>> {
+    let output = OutputSink::new(out, format).with_trace(args.debug);
+    let mut sink = RulesSink::new(rules, output);
+    if let Some(dir) = &args.extract_dir {
+        sink = sink
+            .with_extract_dir(dir)
+            .with_context(|| format!("cannot use extract directory `{}`", dir.display()))?;
+    }
+    Ok(sink)
+}
+
+/// The statistics line on stderr.
+fn print_stats(stats: &Stats, counts: &EventCounts, started: Instant) {
     let seconds = started.elapsed().as_secs_f64();
     eprintln!(
         "stats: {} packets, {} flows, {} bytes, {} events, {} alerts, {} drops, {} parse errors, {} gaps, {:.3} s, {:.1} MB/s",
@@ -151,11 +194,188 @@ pub fn run(args: Args) -> Result<ExitCode> {
         seconds,
         stats.bytes as f64 / 1e6 / seconds.max(1e-9),
     );
-    Ok(if capture_whole {
+}
+
+/// 2 when the capture was cut short or corrupt (its packets before that were read).
+fn exit_code(capture_warnings: &[CaptureWarning]) -> ExitCode {
+    if capture_warnings.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(2)
-    })
+    }
+}
+
+/// Packets per batch: the unit in which threads hand their lines and drops to the merge.
+const BATCH: u64 = 4096;
+
+/// Batches a thread may run ahead of the merge (bounds the memory of the lines waiting).
+const AHEAD: usize = 4;
+
+/// What a thread hands to the merge.
+enum FromThread {
+    /// The lines of the latest `BATCH` packets, and which of them its flows dropped.
+    Batch { lines: Vec<u8>, dropped: Vec<u64> },
+    /// The capture is read: the last lines and drops, and the thread's totals.
+    Done(Box<ThreadEnd>),
+    Failed(anyhow::Error),
+}
+
+struct ThreadEnd {
+    lines: Vec<u8>,
+    dropped: Vec<u64>,
+    stats: Stats,
+    counts: EventCounts,
+    engine_warnings: Vec<String>,
+    capture_warnings: Vec<CaptureWarning>,
+}
+
+/// `--threads N`: N threads each dissect their shard of the flows; this one
+/// merges their lines and writes the pass-through capture (see the module doc).
+fn run_threads(args: &Args, rules: RuleSet, format: Format) -> Result<ExitCode> {
+    if args.capture.as_os_str() == "-" {
+        bail!("--threads needs a capture file: stdin can be read only once");
+    }
+    // Opened here too: a bad file fails before any thread starts, and the
+    // pass-through capture is copied from this reader.
+    let mut reader = CaptureReader::open(&args.capture)?;
+    let mut pass_through = match &args.output_pcap {
+        Some(path) => Some(PassThrough::new(path, &reader)),
+        None => None,
+    };
+    let started = Instant::now();
+    let count = args.threads as usize;
+    let progress = Progress::new();
+    let mut out = super::stdout();
+    let ends = std::thread::scope(|scope| -> Result<Vec<Box<ThreadEnd>>> {
+        let mut inboxes = Vec::with_capacity(count);
+        for index in 0..count {
+            let (outbox, inbox) = mpsc::sync_channel(AHEAD);
+            let rules = rules.clone();
+            scope.spawn(move || {
+                if let Err(err) = dissect_shard(args, index, count, rules, format, &outbox) {
+                    let _ = outbox.send(FromThread::Failed(err));
+                }
+            });
+            inboxes.push(inbox);
+        }
+        let mut ends: Vec<Option<Box<ThreadEnd>>> = (0..count).map(|_| None).collect();
+        let mut merged = 0u64;
+        while ends.iter().any(Option::is_none) {
+            let mut dropped = Vec::new();
+            for (index, inbox) in inboxes.iter().enumerate() {
+                if ends.get(index).is_some_and(Option::is_some) {
+                    continue;
+                }
+                match inbox.recv() {
+                    Ok(FromThread::Batch { lines, dropped: d }) => {
+                        out.write_all(&lines).context("writing events")?;
+                        dropped.extend(d);
+                    }
+                    Ok(FromThread::Done(end)) => {
+                        out.write_all(&end.lines).context("writing events")?;
+                        dropped.extend(&end.dropped);
+                        if let Some(slot) = ends.get_mut(index) {
+                            *slot = Some(end);
+                        }
+                    }
+                    Ok(FromThread::Failed(err)) => return Err(err),
+                    Err(_) => bail!("dissecting thread {index} stopped unexpectedly"),
+                }
+            }
+            let done = ends.iter().all(Option::is_some);
+            merged = if done { u64::MAX } else { merged + BATCH };
+            if let Some(pass) = pass_through.as_mut() {
+                dropped.sort_unstable();
+                pass.copy_until(&mut reader, merged, &dropped)?;
+            }
+            if !done {
+                progress.tick_to(merged);
+            }
+        }
+        Ok(ends.into_iter().flatten().collect())
+    })?;
+    progress.done();
+    out.flush().context("writing events")?;
+
+    let mut stats = Stats::default();
+    let mut counts = EventCounts::default();
+    // Every thread read the whole capture: its warnings are the same in each.
+    let capture_warnings = ends
+        .first()
+        .map(|end| end.capture_warnings.clone())
+        .unwrap_or_default();
+    for (index, end) in ends.iter().enumerate() {
+        if index == 0 {
+            stats = end.stats.clone();
+        } else {
+            stats.add(&end.stats);
+        }
+        counts.add(&end.counts);
+    }
+    for warning in &capture_warnings {
+        eprintln!("warning: {warning}");
+    }
+    for warning in ends.iter().flat_map(|end| &end.engine_warnings) {
+        eprintln!("warning: {warning}");
+    }
+    if let Some(pass) = pass_through {
+        pass.finish(&reader)?;
+    }
+    print_stats(&stats, &counts, started);
+    Ok(exit_code(&capture_warnings))
+}
+
+/// One thread of `--threads`: reads the whole capture, dissects the flows of
+/// shard `index` of `count`, and hands its lines to the merge batch by batch.
+fn dissect_shard(
+    args: &Args,
+    index: usize,
+    count: usize,
+    rules: RuleSet,
+    format: Format,
+    outbox: &SyncSender<FromThread>,
+) -> Result<()> {
+    let selector = Selector::new(args.spec.as_deref(), &args.ports)?;
+    let sink = make_sink(Vec::with_capacity(1 << 16), args, rules, format)?;
+    let mut reader = CaptureReader::open(&args.capture)?;
+    let config = EngineConfig::default().sharded(index, count);
+    let mut engine = Engine::new(Dissect { sink, selector }, config);
+    let mut dropped = Vec::new();
+    let mut packet = 0u64;
+    while let Some(frame) = reader.next_packet() {
+        if engine.process(&frame) == PacketVerdict::Drop {
+            dropped.push(packet);
+        }
+        packet += 1;
+        if packet % BATCH == 0 {
+            let lines = std::mem::take(engine.handler_mut().sink.output_mut().writer_mut());
+            let batch = FromThread::Batch {
+                lines,
+                dropped: std::mem::take(&mut dropped),
+            };
+            if outbox.send(batch).is_err() {
+                // The merge stopped (and reports why).
+                return Ok(());
+            }
+        }
+    }
+    engine.finish();
+    let capture_warnings = reader.take_warnings();
+    let engine_warnings = engine.take_warnings();
+    let stats = engine.stats().clone();
+    let mut sink = engine.into_handler().sink;
+    sink.finish();
+    let output = sink.output_mut();
+    let end = ThreadEnd {
+        lines: std::mem::take(output.writer_mut()),
+        dropped,
+        stats,
+        counts: output.counts().clone(),
+        engine_warnings,
+        capture_warnings,
+    };
+    let _ = outbox.send(FromThread::Done(Box::new(end)));
+    Ok(())
 }
 
 /// The engine's consumer: one dissector per selected flow.
@@ -284,6 +504,26 @@ impl PassThrough {
         .with_context(|| format!("writing `{}`", self.path.display()))
     }
 
+    /// Copies the packets `reader` has not read yet, up to (not including)
+    /// packet number `until` (0-based), except those in `dropped` (sorted).
+    fn copy_until(
+        &mut self,
+        reader: &mut CaptureReader,
+        until: u64,
+        dropped: &[u64],
+    ) -> Result<()> {
+        while reader.packets_read() < until {
+            let number = reader.packets_read();
+            let Some(packet) = reader.next_packet() else {
+                break;
+            };
+            if dropped.binary_search(&number).is_err() {
+                self.write(&packet)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Flushes the file; a capture with no packet passed still gets a valid, empty pcap.
     fn finish(mut self, reader: &CaptureReader) -> Result<()> {
         let link_type = reader.link_type().unwrap_or(LinkType(1));
@@ -322,6 +562,13 @@ impl Progress {
             if packets % 65_536 == 0 {
                 bar.set_position(packets);
             }
+        }
+    }
+
+    /// Shows `packets` as read (the threads' merge moves by batches).
+    fn tick_to(&self, packets: u64) {
+        if let Some(bar) = &self.bar {
+            bar.set_position(packets);
         }
     }
 
