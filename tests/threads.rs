@@ -6,7 +6,7 @@
 //!
 //! What legitimately differs with threads: flow ids (numbered per thread:
 //! thread `i` of `n` hands out `i+1`, `i+1+n`, ...) and the order of lines
-//! of different flows (merged batch by batch). So lines are compared flow by
+//! of different flows (merged chunk by chunk). So lines are compared flow by
 //! flow, a flow named by its addresses, not its id.
 
 mod common;
@@ -104,7 +104,10 @@ fn assert_same_with_two_threads(capture: &Path, args: &[&str], extract: bool) ->
     let two = run(capture, args, 2, extract, pass_through);
     let what = format!("{} {args:?}", capture.display());
     assert!(!one.by_flow.is_empty(), "{what}: no event at all");
-    assert_eq!(two.by_flow, one.by_flow, "{what}: events differ flow by flow");
+    assert_eq!(
+        two.by_flow, one.by_flow,
+        "{what}: events differ flow by flow"
+    );
     assert_eq!(two.files, one.files, "{what}: extracted files differ");
     assert_eq!(two.counts, one.counts, "{what}: statistics differ");
     assert!(!two.counts.is_empty(), "{what}: no stats line");
@@ -190,8 +193,18 @@ fn interleaved_sessions_however_cut_give_the_same_events_with_two_threads() {
             &["--sessions", "12", "--segment-size", "7", "--seed", "3"][..],
             &["--sessions", "9", "--concurrency", "4", "--ipv6"],
             &[
-                "--sessions", "10", "--split", "random", "--segment-size", "40",
-                "--reorder", "--duplicate", "--ack-every", "2", "--seed", "5",
+                "--sessions",
+                "10",
+                "--split",
+                "random",
+                "--segment-size",
+                "40",
+                "--reorder",
+                "--duplicate",
+                "--ack-every",
+                "2",
+                "--seed",
+                "5",
             ],
         ] {
             let pcap = synth(dir.path(), transcript, options);
@@ -215,13 +228,13 @@ fn interleaved_sessions_however_cut_give_the_same_events_with_two_threads() {
                     lines
                         .iter()
                         .map(|l| {
-                            let mut v: serde_json::Value =
-                                serde_json::from_str(l).expect("json");
+                            let mut v: serde_json::Value = serde_json::from_str(l).expect("json");
                             if let Some(o) = v.as_object_mut() {
                                 for key in ["ts", "src_port"] {
                                     o.remove(key);
                                 }
-                                if let Some(f) = o.get_mut("fields").and_then(|f| f.as_object_mut()) {
+                                if let Some(f) = o.get_mut("fields").and_then(|f| f.as_object_mut())
+                                {
                                     f.remove("chunks");
                                 }
                             }
@@ -236,10 +249,34 @@ fn interleaved_sessions_however_cut_give_the_same_events_with_two_threads() {
 }
 
 #[test]
-fn threads_need_a_capture_file() {
-    let out = protoc(&["pcap", "-", "--threads", "2"]);
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--threads needs a capture file"));
+fn threads_read_stdin_too_and_refuse_zero() {
+    let seed = std::fs::read(repo().join("samples/smtp.pcap")).expect("seed capture");
+    let from_stdin = |threads: &str| {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_protoc-rs"))
+            .args(["pcap", "-", "--format", "json", "--threads", threads])
+            .current_dir(repo())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("protoc-rs runs");
+        if let Some(mut stdin) = child.stdin.take() {
+            use std::io::Write;
+            stdin.write_all(&seed).expect("stdin written");
+        }
+        let out = child.wait_with_output().expect("protoc-rs ends");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut lines: Vec<String> = parse_events(&out.stdout).iter().map(essence).collect();
+        lines.sort();
+        lines
+    };
+    let two = from_stdin("2");
+    assert_eq!(two.len(), 13, "{two:#?}");
+    assert_eq!(two, from_stdin("1"));
     let out = protoc(&["pcap", "samples/smtp.pcap", "--threads", "0"]);
     assert!(!out.status.success());
 }

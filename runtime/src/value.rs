@@ -39,6 +39,7 @@ impl Value {
     }
 
     /// Element `i` of a list, or `Null`.
+    #[allow(clippy::should_implement_trait)] // by value and total, unlike `Index`
     pub fn index(&self, i: i64) -> &Value {
         match self {
             Value::List(items) if i >= 0 => items.get(i as usize).unwrap_or(&Value::Null),

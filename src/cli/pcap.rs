@@ -6,34 +6,39 @@
 //! bytes. Events go to the rules engine, then to the JSON or text output; the
 //! engine's per-packet verdicts drive the pass-through capture.
 //!
+//! The capture is read in chunks of whole packets ([`ChunkReader`]: a few
+//! megabytes each, classic pcap read in place).
+//!
 //! With `--threads N` (N > 1) the flows are split over N threads by a
-//! symmetric hash of their 4-tuple ([`FlowKey::shard`]): each thread reads
-//! the capture itself (the page cache makes the extra reads cheap; only the
-//! flows of its shard cost it more than a glance) and runs its own engine —
-//! flow table, reassembly, dissectors, rules, output — into a buffer. Every
-//! [`BATCH`] packets each thread hands its lines, and the packets its flows
-//! dropped, to the main thread, which writes them out batch after batch,
-//! thread after thread, and copies the packets that passed to
-//! `--output-pcap` in input order. Hence the ordering: the lines of one
-//! flow keep their order; lines of different flows keep the order of their
-//! batch, and within a batch come thread by thread. Flow ids are unique but
-//! numbered per thread (thread `i` of `N` gives `i+1`, `i+1+N`, ...).
+//! symmetric hash of their 4-tuple ([`FlowKey::shard`]). The main thread
+//! reads the capture once and hands every chunk to every thread (shared, not
+//! copied); each thread runs its own engine — flow table, reassembly,
+//! dissectors, rules, output into a buffer — on the packets of its flows,
+//! glancing at the others only to know their owner and the time. After each
+//! chunk a thread hands back its lines and the packets its flows dropped;
+//! the main thread writes the lines chunk after chunk, thread after thread,
+//! and copies the packets that passed to `--output-pcap` in input order.
+//! Hence the ordering: the lines of one flow keep their order; lines of
+//! different flows keep the order of their chunk, and within a chunk come
+//! thread by thread. Flow ids are unique but numbered per thread (thread `i`
+//! of `N` gives `i+1`, `i+1+N`, ...).
 //!
 //! [`FlowKey::shard`]: protoc_runtime::flow::FlowKey::shard
 
+use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::mpsc::{self, SyncSender};
+use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use protoc_runtime::capture::{CaptureReader, CaptureWarning, LinkType, Packet, TsPrecision};
-use protoc_runtime::dissector::{Cx, Direction, Dissector, FlowInfo, FlowStatus, Verdict};
-use protoc_runtime::engine::{
-    Engine, EngineConfig, FlowEnd, PacketVerdict, Stats, StreamHandler,
+use protoc_runtime::capture::{
+    CaptureWarning, ChunkReader, LinkType, Packet, PacketChunk, TsPrecision,
 };
+use protoc_runtime::dissector::{Cx, Direction, Dissector, FlowInfo, FlowStatus, Verdict};
+use protoc_runtime::engine::{Engine, EngineConfig, FlowEnd, PacketVerdict, Stats, StreamHandler};
 use protoc_runtime::output::{EventCounts, Format, OutputSink};
 use protoc_runtime::pcap_writer::{PcapWriter, DEFAULT_SNAPLEN};
 use protoc_runtime::rules::{RuleSet, RulesSink};
@@ -94,8 +99,8 @@ pub struct Args {
 
     /// Split the flows over N threads by a symmetric hash of their 4-tuple.
     /// The lines of one flow keep their order; lines of different flows are
-    /// merged in batches of 4096 packets, thread by thread within a batch.
-    /// Flow ids are then numbered per thread. Needs a capture file (not stdin).
+    /// merged chunk by chunk of the capture (a few MB), thread by thread
+    /// within a chunk. Flow ids are then numbered per thread.
     #[arg(long, value_name = "N", default_value_t = 1,
           value_parser = clap::value_parser!(u32).range(1..=256))]
     pub threads: u32,
@@ -119,20 +124,22 @@ pub fn run(args: Args) -> Result<ExitCode> {
     }
     let mut sink = make_sink(super::stdout(), &args, rules, format)?;
 
-    let mut reader = CaptureReader::open(&args.capture)?;
-    let mut pass_through = match &args.output_pcap {
-        Some(path) => Some(PassThrough::new(path, &reader)),
-        None => None,
-    };
+    let mut reader = ChunkReader::open(&args.capture)?;
+    let mut pass_through = args
+        .output_pcap
+        .as_deref()
+        .map(|path| PassThrough::new(path, &reader));
     let started = Instant::now();
     let mut engine = Engine::new(Dissect { sink, selector }, EngineConfig::default());
     let progress = Progress::new();
-    while let Some(packet) = reader.next_packet() {
-        let verdict = engine.process(&packet);
-        if let (Some(out), PacketVerdict::Pass) = (pass_through.as_mut(), verdict) {
-            out.write(&packet)?;
+    while let Some(chunk) = reader.next_chunk() {
+        for packet in chunk.packets() {
+            let verdict = engine.process(&packet);
+            if let (Some(out), PacketVerdict::Pass) = (pass_through.as_mut(), verdict) {
+                out.write(&packet)?;
+            }
         }
-        progress.tick(reader.packets_read());
+        progress.tick_to(reader.packets_read());
         if let Some(err) = engine.handler_mut().sink.output_mut().take_error() {
             return Err(err).context("writing events");
         }
@@ -205,106 +212,124 @@ fn exit_code(capture_warnings: &[CaptureWarning]) -> ExitCode {
     }
 }
 
-/// Packets per batch: the unit in which threads hand their lines and drops to the merge.
-const BATCH: u64 = 4096;
-
-/// Batches a thread may run ahead of the merge (bounds the memory of the lines waiting).
-const AHEAD: usize = 4;
+/// Chunks a thread may be behind the reader (bounds the memory of chunks
+/// and lines waiting: a chunk is a few megabytes).
+const AHEAD: usize = 3;
 
 /// What a thread hands to the merge.
 enum FromThread {
-    /// The lines of the latest `BATCH` packets, and which of them its flows dropped.
-    Batch { lines: Vec<u8>, dropped: Vec<u64> },
-    /// The capture is read: the last lines and drops, and the thread's totals.
+    /// The lines of the latest chunk's packets, and which of them (by
+    /// packet number) its flows dropped.
+    Chunk { lines: Vec<u8>, dropped: Vec<u64> },
+    /// The capture is over: the lines written while closing the flows, and
+    /// the thread's totals.
     Done(Box<ThreadEnd>),
-    Failed(anyhow::Error),
 }
 
 struct ThreadEnd {
     lines: Vec<u8>,
-    dropped: Vec<u64>,
     stats: Stats,
     counts: EventCounts,
-    engine_warnings: Vec<String>,
-    capture_warnings: Vec<CaptureWarning>,
+    warnings: Vec<String>,
 }
 
+/// One thread's engine: its shard of the flows, its output into a buffer.
+type ShardEngine = Engine<Dissect<Vec<u8>>>;
+
 /// `--threads N`: N threads each dissect their shard of the flows; this one
-/// merges their lines and writes the pass-through capture (see the module doc).
+/// reads the capture, hands them its chunks, merges their lines and writes
+/// the pass-through capture (see the module doc).
 fn run_threads(args: &Args, rules: RuleSet, format: Format) -> Result<ExitCode> {
-    if args.capture.as_os_str() == "-" {
-        bail!("--threads needs a capture file: stdin can be read only once");
-    }
-    // Opened here too: a bad file fails before any thread starts, and the
-    // pass-through capture is copied from this reader.
-    let mut reader = CaptureReader::open(&args.capture)?;
-    let mut pass_through = match &args.output_pcap {
-        Some(path) => Some(PassThrough::new(path, &reader)),
-        None => None,
-    };
-    let started = Instant::now();
     let count = args.threads as usize;
+    // Every engine is made here, so that a bad argument fails before any thread starts.
+    let mut engines = Vec::with_capacity(count);
+    for index in 0..count {
+        let selector = Selector::new(args.spec.as_deref(), &args.ports)?;
+        let sink = make_sink(Vec::with_capacity(1 << 16), args, rules.clone(), format)?;
+        let config = EngineConfig::default().sharded(index, count);
+        engines.push(Engine::new(Dissect { sink, selector }, config));
+    }
+    let mut reader = ChunkReader::open(&args.capture)?;
+    let mut pass_through = args
+        .output_pcap
+        .as_deref()
+        .map(|path| PassThrough::new(path, &reader));
+    let started = Instant::now();
     let progress = Progress::new();
     let mut out = super::stdout();
-    let ends = std::thread::scope(|scope| -> Result<Vec<Box<ThreadEnd>>> {
-        let mut inboxes = Vec::with_capacity(count);
-        for index in 0..count {
-            let (outbox, inbox) = mpsc::sync_channel(AHEAD);
-            let rules = rules.clone();
-            scope.spawn(move || {
-                if let Err(err) = dissect_shard(args, index, count, rules, format, &outbox) {
-                    let _ = outbox.send(FromThread::Failed(err));
-                }
-            });
-            inboxes.push(inbox);
+    let ends = std::thread::scope(|scope| -> Result<Vec<ThreadEnd>> {
+        let mut to_threads = Vec::with_capacity(count);
+        let mut from_threads = Vec::with_capacity(count);
+        for engine in engines {
+            let (to_thread, chunks) = mpsc::sync_channel::<PacketChunk>(AHEAD);
+            let (results, from_thread) = mpsc::sync_channel(AHEAD + 1);
+            scope.spawn(move || dissect_shard(engine, chunks, results));
+            to_threads.push(to_thread);
+            from_threads.push(from_thread);
         }
-        let mut ends: Vec<Option<Box<ThreadEnd>>> = (0..count).map(|_| None).collect();
-        let mut merged = 0u64;
-        while ends.iter().any(Option::is_none) {
-            let mut dropped = Vec::new();
-            for (index, inbox) in inboxes.iter().enumerate() {
-                if ends.get(index).is_some_and(Option::is_some) {
-                    continue;
+        let receive = |index: usize, inbox: &Receiver<FromThread>| {
+            inbox
+                .recv()
+                .map_err(|_| anyhow::anyhow!("dissecting thread {index} stopped unexpectedly"))
+        };
+        // Chunks handed out whose lines are not merged yet, oldest first.
+        let mut in_flight: VecDeque<PacketChunk> = VecDeque::with_capacity(AHEAD);
+        let mut reading = true;
+        loop {
+            if reading && in_flight.len() < AHEAD {
+                match reader.next_chunk() {
+                    Some(chunk) => {
+                        for to_thread in &to_threads {
+                            // A thread gone shows when its lines are awaited.
+                            let _ = to_thread.send(chunk.clone());
+                        }
+                        in_flight.push_back(chunk);
+                        continue;
+                    }
+                    None => reading = false,
                 }
-                match inbox.recv() {
-                    Ok(FromThread::Batch { lines, dropped: d }) => {
+            }
+            let Some(chunk) = in_flight.pop_front() else {
+                break;
+            };
+            let mut dropped = Vec::new();
+            for (index, inbox) in from_threads.iter().enumerate() {
+                match receive(index, inbox)? {
+                    FromThread::Chunk { lines, dropped: d } => {
                         out.write_all(&lines).context("writing events")?;
                         dropped.extend(d);
                     }
-                    Ok(FromThread::Done(end)) => {
-                        out.write_all(&end.lines).context("writing events")?;
-                        dropped.extend(&end.dropped);
-                        if let Some(slot) = ends.get_mut(index) {
-                            *slot = Some(end);
-                        }
-                    }
-                    Ok(FromThread::Failed(err)) => return Err(err),
-                    Err(_) => bail!("dissecting thread {index} stopped unexpectedly"),
+                    FromThread::Done(_) => bail!("dissecting thread {index} ended early"),
                 }
             }
-            let done = ends.iter().all(Option::is_some);
-            merged = if done { u64::MAX } else { merged + BATCH };
             if let Some(pass) = pass_through.as_mut() {
                 dropped.sort_unstable();
-                pass.copy_until(&mut reader, merged, &dropped)?;
+                pass.write_chunk(&chunk, &dropped)?;
             }
-            if !done {
-                progress.tick_to(merged);
+            progress.tick_to(chunk.first_packet() + chunk.len() as u64);
+        }
+        // The threads see their inbox close: they close their flows and end.
+        drop(to_threads);
+        let mut ends = Vec::with_capacity(count);
+        for (index, inbox) in from_threads.iter().enumerate() {
+            match receive(index, inbox)? {
+                FromThread::Done(end) => {
+                    out.write_all(&end.lines).context("writing events")?;
+                    ends.push(*end);
+                }
+                FromThread::Chunk { .. } => bail!("dissecting thread {index} is out of step"),
             }
         }
-        Ok(ends.into_iter().flatten().collect())
+        Ok(ends)
     })?;
     progress.done();
     out.flush().context("writing events")?;
 
     let mut stats = Stats::default();
     let mut counts = EventCounts::default();
-    // Every thread read the whole capture: its warnings are the same in each.
-    let capture_warnings = ends
-        .first()
-        .map(|end| end.capture_warnings.clone())
-        .unwrap_or_default();
     for (index, end) in ends.iter().enumerate() {
+        // Every thread decodes every packet: the first one's decoding
+        // counters stand for all (`Stats::add` leaves them out).
         if index == 0 {
             stats = end.stats.clone();
         } else {
@@ -312,10 +337,11 @@ fn run_threads(args: &Args, rules: RuleSet, format: Format) -> Result<ExitCode> 
         }
         counts.add(&end.counts);
     }
+    let capture_warnings = reader.take_warnings();
     for warning in &capture_warnings {
         eprintln!("warning: {warning}");
     }
-    for warning in ends.iter().flat_map(|end| &end.engine_warnings) {
+    for warning in ends.iter().flat_map(|end| &end.warnings) {
         eprintln!("warning: {warning}");
     }
     if let Some(pass) = pass_through {
@@ -325,57 +351,41 @@ fn run_threads(args: &Args, rules: RuleSet, format: Format) -> Result<ExitCode> 
     Ok(exit_code(&capture_warnings))
 }
 
-/// One thread of `--threads`: reads the whole capture, dissects the flows of
-/// shard `index` of `count`, and hands its lines to the merge batch by batch.
+/// One thread of `--threads`: every chunk's packets through its engine
+/// (which tracks only its shard's flows), its lines and drops handed back
+/// after each chunk; when the chunks end, the flows closed and the totals.
 fn dissect_shard(
-    args: &Args,
-    index: usize,
-    count: usize,
-    rules: RuleSet,
-    format: Format,
-    outbox: &SyncSender<FromThread>,
-) -> Result<()> {
-    let selector = Selector::new(args.spec.as_deref(), &args.ports)?;
-    let sink = make_sink(Vec::with_capacity(1 << 16), args, rules, format)?;
-    let mut reader = CaptureReader::open(&args.capture)?;
-    let config = EngineConfig::default().sharded(index, count);
-    let mut engine = Engine::new(Dissect { sink, selector }, config);
-    let mut dropped = Vec::new();
-    let mut packet = 0u64;
-    while let Some(frame) = reader.next_packet() {
-        if engine.process(&frame) == PacketVerdict::Drop {
-            dropped.push(packet);
-        }
-        packet += 1;
-        if packet % BATCH == 0 {
-            let lines = std::mem::take(engine.handler_mut().sink.output_mut().writer_mut());
-            let batch = FromThread::Batch {
-                lines,
-                dropped: std::mem::take(&mut dropped),
-            };
-            if outbox.send(batch).is_err() {
-                // The merge stopped (and reports why).
-                return Ok(());
+    mut engine: ShardEngine,
+    chunks: Receiver<PacketChunk>,
+    results: SyncSender<FromThread>,
+) {
+    for chunk in chunks {
+        let mut dropped = Vec::new();
+        for (i, packet) in chunk.packets().enumerate() {
+            if engine.process(&packet) == PacketVerdict::Drop {
+                dropped.push(chunk.first_packet() + i as u64);
             }
+        }
+        drop(chunk);
+        let lines = std::mem::take(engine.handler_mut().sink.output_mut().writer_mut());
+        if results.send(FromThread::Chunk { lines, dropped }).is_err() {
+            // The merge stopped (and reports why).
+            return;
         }
     }
     engine.finish();
-    let capture_warnings = reader.take_warnings();
-    let engine_warnings = engine.take_warnings();
+    let warnings = engine.take_warnings();
     let stats = engine.stats().clone();
     let mut sink = engine.into_handler().sink;
     sink.finish();
     let output = sink.output_mut();
     let end = ThreadEnd {
         lines: std::mem::take(output.writer_mut()),
-        dropped,
         stats,
         counts: output.counts().clone(),
-        engine_warnings,
-        capture_warnings,
+        warnings,
     };
-    let _ = outbox.send(FromThread::Done(Box::new(end)));
-    Ok(())
+    let _ = results.send(FromThread::Done(Box::new(end)));
 }
 
 /// The engine's consumer: one dissector per selected flow.
@@ -473,7 +483,7 @@ struct PassThrough {
 }
 
 impl PassThrough {
-    fn new(path: &Path, reader: &CaptureReader) -> PassThrough {
+    fn new(path: &Path, reader: &ChunkReader) -> PassThrough {
         PassThrough {
             path: path.to_path_buf(),
             writer: None,
@@ -504,20 +514,12 @@ impl PassThrough {
         .with_context(|| format!("writing `{}`", self.path.display()))
     }
 
-    /// Copies the packets `reader` has not read yet, up to (not including)
-    /// packet number `until` (0-based), except those in `dropped` (sorted).
-    fn copy_until(
-        &mut self,
-        reader: &mut CaptureReader,
-        until: u64,
-        dropped: &[u64],
-    ) -> Result<()> {
-        while reader.packets_read() < until {
-            let number = reader.packets_read();
-            let Some(packet) = reader.next_packet() else {
-                break;
-            };
-            if dropped.binary_search(&number).is_err() {
+    /// Writes the packets of `chunk` except those in `dropped` (packet
+    /// numbers in the capture, sorted).
+    fn write_chunk(&mut self, chunk: &PacketChunk, dropped: &[u64]) -> Result<()> {
+        let first = chunk.first_packet();
+        for (i, packet) in chunk.packets().enumerate() {
+            if dropped.binary_search(&(first + i as u64)).is_err() {
                 self.write(&packet)?;
             }
         }
@@ -525,7 +527,7 @@ impl PassThrough {
     }
 
     /// Flushes the file; a capture with no packet passed still gets a valid, empty pcap.
-    fn finish(mut self, reader: &CaptureReader) -> Result<()> {
+    fn finish(mut self, reader: &ChunkReader) -> Result<()> {
         let link_type = reader.link_type().unwrap_or(LinkType(1));
         let writer = match &mut self.writer {
             Some(writer) => writer,
@@ -557,15 +559,7 @@ impl Progress {
         Progress { bar }
     }
 
-    fn tick(&self, packets: u64) {
-        if let Some(bar) = &self.bar {
-            if packets % 65_536 == 0 {
-                bar.set_position(packets);
-            }
-        }
-    }
-
-    /// Shows `packets` as read (the threads' merge moves by batches).
+    /// Shows `packets` as read (called once per chunk).
     fn tick_to(&self, packets: u64) {
         if let Some(bar) = &self.bar {
             bar.set_position(packets);

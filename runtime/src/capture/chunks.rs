@@ -404,10 +404,7 @@ impl Classic {
         };
         let mut pos = 0;
         let mut corrupt = false;
-        loop {
-            let Some(record) = data.bytes.get(pos..) else {
-                break;
-            };
+        while let Some(record) = data.bytes.get(pos..) {
             // The captured length is checked as soon as it is there, as
             // `CaptureReader` does before buffering a record.
             let Some(caplen) = read_u32(record, 8, header.big_endian) else {
