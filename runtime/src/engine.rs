@@ -27,7 +27,7 @@
 //!   RST), it only counts as untracked;
 //! - sharded ([`EngineConfig::sharded`]): every shard reads every packet
 //!   (decoding it, reassembling IP fragments, keeping time and sweeping), but
-//!   tracks and counts only the TCP flows whose [`FlowKey::shard`] is its own;
+//!   tracks and counts only the TCP flows whose [`shard_of`] is its own;
 //!   shard 0 also counts the packets that belong to no flow. So `n` engines
 //!   given the same packets together see each flow exactly once, with
 //!   disjoint flow ids, and their [`Stats`] add up ([`Stats::add`]).
@@ -35,7 +35,9 @@
 use crate::capture::{CaptureReader, LinkType, Packet};
 use crate::decode::{DecodeStats, Decoded, Decoder, DefragLimits, TcpSegment};
 use crate::dissector::{Direction, FlowInfo, Verdict};
-use crate::flow::{initiator, Flow, FlowKey, FlowLimits, FlowTable, Tombstone, Tombstones};
+use crate::flow::{
+    initiator, shard_of, Flow, FlowKey, FlowLimits, FlowTable, Tombstone, Tombstones,
+};
 use crate::reassembly::{Budget, Chunk, HalfStream, ReassemblyLimits, StreamStats};
 
 /// The consumer of reassembled streams.
@@ -157,7 +159,7 @@ impl Shard {
             return true;
         }
         match decoded {
-            Decoded::Tcp(seg) => FlowKey::new(seg.src, seg.dst).shard(self.count) == self.index,
+            Decoded::Tcp(seg) => shard_of(seg.src, seg.dst, self.count) == self.index,
             _ => self.index == 0,
         }
     }

@@ -17,8 +17,8 @@
 //! - ids are unique within one table and increase with insertion order: 1,
 //!   2, 3... or, for shard `i` of `n` ([`FlowTable::with_ids`]), `i + 1`,
 //!   `i + 1 + n`, ... so that the shards of one run never share an id;
-//! - [`FlowKey::shard`] is a function of the connection alone (both
-//!   directions, every run of a build): it is what splits flows over threads.
+//! - [`shard_of`] is a function of the connection alone (both directions,
+//!   every run, every machine): it is what splits flows over threads.
 //! - [`Tombstones`] holds at most its capacity of recently closed or dropped
 //!   tuples, oldest forgotten first.
 
@@ -26,9 +26,7 @@ use std::collections::hash_map::Entry;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 
-use std::hash::{Hash, Hasher};
-
-use rustc_hash::{FxHashMap, FxHasher};
+use rustc_hash::FxHashMap;
 
 use crate::decode::TcpFlags;
 use crate::dissector::{Direction, FlowInfo};
@@ -50,20 +48,39 @@ impl FlowKey {
         }
     }
 
-    /// Which of `count` shards the connection belongs to: a symmetric hash
-    /// of its 4-tuple (the key is already in canonical order), the same in
-    /// every run, spread evenly over `0..count`.
+    /// Which of `count` shards the connection belongs to ([`shard_of`]).
     pub fn shard(&self, count: usize) -> usize {
-        let mut hasher = FxHasher::default();
-        self.hash(&mut hasher);
-        // FxHash's low bits are weak: mix them (SplitMix64's finaliser), then
-        // scale to the range with the high bits.
-        let mut h = hasher.finish();
-        h = (h ^ (h >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        h = (h ^ (h >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        h ^= h >> 31;
-        ((u128::from(h) * count.max(1) as u128) >> 64) as usize
+        shard_of(self.low, self.high, count)
     }
+}
+
+/// Which of `count` shards the connection between `a` and `b` belongs to: a
+/// symmetric hash of its 4-tuple (the same for `(a, b)` and `(b, a)`), the
+/// same in every run, spread evenly over `0..count`. Cheap enough to run on
+/// every packet: no ordering of the endpoints, no hasher state.
+pub fn shard_of(a: SocketAddr, b: SocketAddr, count: usize) -> usize {
+    let h = mix(endpoint_hash(a).wrapping_add(endpoint_hash(b)));
+    // The high bits, scaled to the range (no modulo bias, no division).
+    ((u128::from(h) * count.max(1) as u128) >> 64) as usize
+}
+
+/// One endpoint, hashed.
+fn endpoint_hash(endpoint: SocketAddr) -> u64 {
+    let word = match endpoint {
+        SocketAddr::V4(v4) => (u64::from(u32::from(*v4.ip())) << 16) | u64::from(v4.port()),
+        SocketAddr::V6(v6) => {
+            let ip = u128::from(*v6.ip());
+            mix(ip as u64) ^ ((ip >> 64) as u64) ^ (u64::from(v6.port()) << 48)
+        }
+    };
+    mix(word)
+}
+
+/// SplitMix64's finaliser: every input bit moves every output bit.
+fn mix(mut h: u64) -> u64 {
+    h = (h ^ (h >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    h = (h ^ (h >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    h ^ (h >> 31)
 }
 
 /// Decides which endpoint of a new connection is the client, from its first

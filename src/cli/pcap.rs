@@ -10,7 +10,7 @@
 //! megabytes each, classic pcap read in place).
 //!
 //! With `--threads N` (N > 1) the flows are split over N threads by a
-//! symmetric hash of their 4-tuple ([`FlowKey::shard`]). The main thread
+//! symmetric hash of their 4-tuple ([`shard_of`]). The main thread
 //! reads the capture once and hands every chunk to every thread (shared, not
 //! copied); each thread runs its own engine — flow table, reassembly,
 //! dissectors, rules, output into a buffer — on the packets of its flows,
@@ -23,7 +23,7 @@
 //! thread by thread. Flow ids are unique but numbered per thread (thread `i`
 //! of `N` gives `i+1`, `i+1+N`, ...).
 //!
-//! [`FlowKey::shard`]: protoc_runtime::flow::FlowKey::shard
+//! [`shard_of`]: protoc_runtime::flow::shard_of
 
 use std::collections::VecDeque;
 use std::fs::File;

@@ -57,7 +57,11 @@ struct Slot {
 /// The contents of a chunk.
 #[derive(Debug, Default)]
 struct ChunkData {
+    /// The buffer: its first `filled` bytes hold the packets' records. (Its
+    /// length stays when the buffer is reused, so that reading into it never
+    /// has to zero it again.)
     bytes: Vec<u8>,
+    filled: usize,
     slots: Vec<Slot>,
     /// The number (from 0, in file order) of the chunk's first packet.
     first: u64,
@@ -247,6 +251,7 @@ impl ChunkReader {
                 self.done = done;
             }
             Mode::Copying(reader) => {
+                data.bytes.clear();
                 while data.bytes.len() < CHUNK_SIZE {
                     let Some(packet) = reader.next_packet() else {
                         self.done = true;
@@ -264,6 +269,7 @@ impl ChunkReader {
                         interface: packet.interface,
                     });
                 }
+                data.filled = data.bytes.len();
             }
         }
         if data.slots.is_empty() {
@@ -289,7 +295,7 @@ impl ChunkReader {
                 bytes: Vec::with_capacity(CHUNK_SIZE),
                 ..ChunkData::default()
             });
-        data.bytes.clear();
+        data.filled = 0;
         data.slots.clear();
         data
     }
@@ -329,9 +335,16 @@ impl Classic {
     /// Reads into `data` and finds the whole records in it. Returns whether
     /// the capture is over (its end, a corrupt record, a read error).
     fn fill(&mut self, data: &mut ChunkData, warnings: &mut Vec<CaptureWarning>) -> bool {
-        data.bytes.extend_from_slice(&self.carry);
+        let carried = self.carry.len();
+        let size = CHUNK_SIZE.max(carried + RECORD_HEADER);
+        if data.bytes.len() < size {
+            data.bytes.resize(size, 0);
+        }
+        if let Some(head) = data.bytes.get_mut(..carried) {
+            head.copy_from_slice(&self.carry);
+        }
         self.carry.clear();
-        let read_failed = self.read_into(&mut data.bytes);
+        let read_failed = self.read_into(data, carried);
         if self.records(data, warnings) {
             return true;
         }
@@ -364,11 +377,10 @@ impl Classic {
         false
     }
 
-    /// Reads until `bytes` holds [`CHUNK_SIZE`] bytes or the stream ends or
-    /// fails; says whether it failed.
-    fn read_into(&mut self, bytes: &mut Vec<u8>) -> bool {
-        let mut filled = bytes.len();
-        bytes.resize(CHUNK_SIZE.max(filled + RECORD_HEADER), 0);
+    /// Reads after the first `filled` bytes of the chunk's buffer until it
+    /// is full or the stream ends or fails; says whether it failed.
+    fn read_into(&mut self, data: &mut ChunkData, mut filled: usize) -> bool {
+        let bytes = &mut data.bytes;
         let mut failed = false;
         while filled < bytes.len() {
             match self
@@ -388,7 +400,7 @@ impl Classic {
                 }
             }
         }
-        bytes.truncate(filled);
+        data.filled = filled;
         failed
     }
 
@@ -404,7 +416,8 @@ impl Classic {
         };
         let mut pos = 0;
         let mut corrupt = false;
-        while let Some(record) = data.bytes.get(pos..) {
+        let bytes = data.bytes.get(..data.filled).unwrap_or_default();
+        while let Some(record) = bytes.get(pos..) {
             // The captured length is checked as soon as it is there, as
             // `CaptureReader` does before buffering a record.
             let Some(caplen) = read_u32(record, 8, header.big_endian) else {
@@ -455,9 +468,9 @@ impl Classic {
         }
         if !corrupt {
             self.carry
-                .extend_from_slice(data.bytes.get(pos..).unwrap_or_default());
+                .extend_from_slice(bytes.get(pos..).unwrap_or_default());
         }
-        data.bytes.truncate(pos);
+        data.filled = pos;
         corrupt
     }
 }
