@@ -44,6 +44,8 @@ fn descriptors_describe_events_and_make_dissectors() {
         [
             ("command", false),
             ("response", false),
+            ("transaction", false),
+            ("starttls", false),
             ("mail_content", true)
         ]
     );
@@ -56,7 +58,12 @@ fn descriptors_describe_events_and_make_dissectors() {
     let fields: Vec<(&str, &str)> = command.iter().map(|f| (f.name, f.ty)).collect();
     assert_eq!(
         fields,
-        [("command", "string"), ("parameter", "optional string")]
+        [
+            ("command", "string"),
+            ("parameter", "optional string"),
+            ("size", "optional string"),
+            ("last", "optional string")
+        ]
     );
     let responses = smtp
         .records

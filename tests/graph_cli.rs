@@ -75,16 +75,23 @@ fn smtp_state_graph() {
     assert_contains_all(
         &svg,
         [
-            ">fail<",
+            ">stop<",
             ">finish<",
             "parse_error(err)",
-            "missing_grammar(dir)",
+            "gap(len)",
             "when res.responses[0].code == \"220\"",
-            "when res.responses[0].code == \"354\"",
-            "when res.responses[0].code == \"221\"",
             "trigger response",
+            "trigger transaction",
+            "trigger starttls",
+            "push pending",
+            "pop pending",
+            "set mail_from",
+            "clear rcpt_to",
+            "close mail_content",
+            "resync CRLF",
+            "resync DATA_END",
             "alert high",
-            "drop",
+            "stop",
         ],
     );
 }
@@ -95,12 +102,14 @@ fn smtp_grammar_graph() {
     assert_contains_all(
         &svg,
         [
-            "\"required\"",
-            "\"optional\"",
-            "\"none\"",
+            "\"BDAT\"",
             "default",
-            "array until elem.sep == \" \"",
+            "array until elem.sep != \"-\"",
             "chunked -> mail_content",
+            "bytes count number(size)",
+            "ends if last != null",
+            "optional (if it matches)",
+            "optional if empty == null",
         ],
     );
 }

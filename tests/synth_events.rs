@@ -148,20 +148,20 @@ fn assert_cut_independent(transcript: &str, expected_events: usize) {
 
 #[test]
 fn the_appendix_session_gives_the_same_events_however_it_is_cut() {
-    // 5 commands, 7 replies, 1 mail content, 1 extracted file.
-    assert_cut_independent("smtp-appendix.txt", 14);
+    // 5 commands, 7 replies, 1 mail content, 1 extracted file, 1 transaction.
+    assert_cut_independent("smtp-appendix.txt", 15);
 }
 
 #[test]
 fn the_haka_session_with_bare_lf_commands_gives_the_same_events_however_it_is_cut() {
-    // 5 commands, 7 replies, 1 mail content, 1 extracted file.
-    assert_cut_independent("smtp-haka-reference.txt", 14);
+    // 5 commands, 7 replies, 1 mail content, 1 extracted file, 1 transaction.
+    assert_cut_independent("smtp-haka-reference.txt", 15);
 }
 
 #[test]
 fn multi_line_replies_dot_stuffing_and_bare_lf_give_the_same_events_however_cut() {
-    // 7 commands, 9 replies, 1 mail content, 1 extracted file.
-    assert_cut_independent("smtp-edges.txt", 18);
+    // 7 commands, 9 replies, 1 mail content, 1 extracted file, 1 transaction.
+    assert_cut_independent("smtp-edges.txt", 19);
 }
 
 #[test]

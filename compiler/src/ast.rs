@@ -150,20 +150,23 @@ pub enum ElementKind {
     Empty,
     /// `fail "message"`
     Fail(StrLit),
-    /// `optional element if cond`
+    /// `optional element if cond`, or `optional TOKEN` (the token if it
+    /// matches here, else nothing).
     Optional {
         element: Box<Element>,
-        cond: Expr,
+        cond: Option<Expr>,
     },
     /// `array element until cond`
     Array {
         element: Box<Element>,
         until: Expr,
     },
-    /// `bytes until TOKEN [chunked -> EVENT] [transform NAME]`
+    /// `bytes until TOKEN | count EXPR [chunked -> EVENT [ends if COND]] [transform NAME]`
     Bytes {
-        until: TokenRef,
+        end: BytesEnd,
         chunked: Option<Ident>,
+        /// `ends if COND` after the chunked event.
+        ends: Option<Expr>,
         transform: Option<Ident>,
     },
     /// `branch key { "case" => element; … default => element; }`
@@ -171,6 +174,15 @@ pub enum ElementKind {
         key: Expr,
         cases: Vec<BranchCase>,
     },
+}
+
+/// Where a `bytes` element stops.
+#[derive(Debug, Clone)]
+pub enum BytesEnd {
+    /// `until TOKEN`: before the token's first match.
+    Until(TokenRef),
+    /// `count EXPR`: after that many bytes.
+    Count(Expr),
 }
 
 /// A token named or written inline.
@@ -204,10 +216,35 @@ pub struct StatesBlock {
 
 #[derive(Debug, Clone)]
 pub enum StatesItem {
+    Var(VarDecl),
     State(StateDecl),
     /// `initial NAME;`
     Initial(Ident),
     Transition(TransitionDecl),
+}
+
+/// `var NAME: TYPE;`
+#[derive(Debug, Clone)]
+pub struct VarDecl {
+    pub name: Ident,
+    pub ty: TypeName,
+    pub span: Span,
+}
+
+/// A type as written: `string`, `list of integer`.
+#[derive(Debug, Clone)]
+pub enum TypeName {
+    Named(Ident),
+    List(Box<TypeName>, Span),
+}
+
+impl TypeName {
+    pub fn span(&self) -> Span {
+        match self {
+            TypeName::Named(name) => name.span,
+            TypeName::List(_, span) => *span,
+        }
+    }
 }
 
 /// `state NAME { up: RECORD; down: RECORD; }`
@@ -269,6 +306,34 @@ pub enum ActionKind {
     Log(Template),
     /// `jump STATE|fail|finish`
     Jump(Ident),
+    /// `trigger EVENT(name: expr, …)`
+    TriggerNamed {
+        event: Ident,
+        fields: Vec<(Ident, Expr)>,
+    },
+    /// `set VAR = expr`
+    Set {
+        var: Ident,
+        value: Expr,
+    },
+    /// `push LIST(expr)`
+    Push {
+        var: Ident,
+        value: Expr,
+    },
+    /// `pop LIST`
+    Pop(Ident),
+    /// `clear VAR`
+    Clear(Ident),
+    /// `stop`
+    Stop,
+    /// `resync TOKEN [unless TOKEN]`
+    Resync {
+        token: TokenRef,
+        unless: Option<TokenRef>,
+    },
+    /// `close EVENT`
+    Close(Ident),
 }
 
 /// A string with `{expr}` interpolations.
@@ -296,6 +361,8 @@ pub enum ExprKind {
     /// An integer; a char literal `'\r'` is its byte value.
     Int(i64),
     Bool(bool),
+    /// `null`: the absent value.
+    Null,
     Name(Ident),
     Field(Box<Expr>, Ident),
     Index(Box<Expr>, Box<Expr>),

@@ -10,7 +10,10 @@
 //! - each record's `fields` lists the named fields its parse result carries,
 //!   with anonymous sub-records, branch cases and optionals flattened in;
 //! - a state's `up`/`down` grammar is an exported record;
-//! - `machine.initial` is a valid state.
+//! - `machine.initial` is a valid state;
+//! - every variable an action or expression names is in `machine.vars`,
+//!   with the type it is used at; an event carries either a record
+//!   (`payload`) or named values (`fields`), never both.
 
 pub use protoc_runtime::dissector::Severity;
 pub use protoc_runtime::expr::{BinOp, Expr, ExprKind, Func, Template, TemplatePart, Type, UnOp};
@@ -61,6 +64,9 @@ pub struct Event {
     /// The record every `trigger` of this event passes (inferred by the
     /// checker; `None` if it is never triggered with a record, or streamed).
     pub payload: Option<RecordId>,
+    /// The named values every `trigger EVENT(name: expr, …)` passes, in
+    /// order (empty unless the event is triggered so).
+    pub fields: Vec<FieldDef>,
 }
 
 #[derive(Debug, Clone)]
@@ -127,6 +133,9 @@ pub enum Element {
     Empty,
     /// A parse error with this message.
     Fail(String),
+    /// `optional TOKEN`: the token's text if it matches here, else nothing
+    /// (no byte consumed).
+    TryToken(TokenId),
     /// `array element until cond`: parse elements one after another; after
     /// each, evaluate `cond` with `elem` bound to the element just parsed and
     /// stop when it holds. The result is the list of elements.
@@ -140,6 +149,21 @@ pub enum Element {
         chunked: Option<EventId>,
         transform: Option<Transform>,
     },
+    /// `bytes count EXPR …` (see [`BytesCount`]).
+    BytesCount(Box<BytesCount>),
+}
+
+/// `bytes count EXPR [chunked -> EVENT [ends if COND]] [transform NAME]`:
+/// exactly `count` bytes (an integer expression over fields parsed before;
+/// absent or negative is a parse error). Chunked, the stream stays open after
+/// the field unless `ends` holds (default: it always ends), so several fields
+/// can make one stream.
+#[derive(Debug, Clone)]
+pub struct BytesCount {
+    pub count: Expr,
+    pub chunked: Option<EventId>,
+    pub ends: Option<Expr>,
+    pub transform: Option<Transform>,
 }
 
 /// A generic transform applied to the bytes of a chunked field before they
@@ -157,6 +181,16 @@ pub struct StateMachine {
     pub initial: StateId,
     /// Transitions declared on `any`: tried after the current state's own.
     pub any: Vec<Transition>,
+    /// Per-flow variables (`var NAME: TYPE;`), in declaration order.
+    pub vars: Vec<Var>,
+}
+
+/// `var NAME: TYPE;`: a per-flow variable, starting at its type's default
+/// (empty string, 0, false, empty bytes or list). Its type is never optional.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Var {
+    pub name: String,
+    pub ty: Type,
 }
 
 /// `state NAME { up: RECORD; down: RECORD; }`.
@@ -176,8 +210,8 @@ pub struct Transition {
     pub on: TransitionEvent,
     /// The name bound to the event's argument: the parsed record for `up` and
     /// `down` (`Type::Record`), the error message for `parse_error` (string),
-    /// the direction (`"up"`/`"down"`) for `missing_grammar`, the number of
-    /// missing bytes for `gap`.
+    /// the direction (`"up"`/`"down"`) for `missing_grammar` and `end`, the
+    /// number of missing bytes for `gap`.
     pub binding: Option<String>,
     pub when: Option<Expr>,
     pub actions: Vec<Action>,
@@ -202,6 +236,10 @@ pub enum TransitionEvent {
     /// Bytes were lost in the stream (binding: how many, an integer).
     /// Unhandled, it is a parse error.
     Gap,
+    /// One direction ended (FIN, RST or the end of the capture; binding:
+    /// `"up"` or `"down"`). Bytes that waited for a grammar are parsed after
+    /// its transitions, if the state then has one.
+    End,
     /// The state machine starts (on the initial state).
     Init,
     /// The state is entered.
@@ -224,6 +262,7 @@ impl TransitionEvent {
             TransitionEvent::ParseError => "parse_error",
             TransitionEvent::MissingGrammar => "missing_grammar",
             TransitionEvent::Gap => "gap",
+            TransitionEvent::End => "end",
             TransitionEvent::Init => "init",
             TransitionEvent::Enter => "enter",
             TransitionEvent::Leave => "leave",
@@ -256,6 +295,31 @@ pub enum Action {
     Drop,
     /// `log "text with {expr}";`: a line in the debug trace.
     Log(Template),
+    /// `trigger EVENT(name: expr, …);`: the event with these named values.
+    TriggerFields {
+        event: EventId,
+        fields: Vec<(String, Expr)>,
+    },
+    /// `set VAR = expr;` (an absent value stores the type's default).
+    Set { var: String, value: Expr },
+    /// `push LIST(expr);`: append (an absent value appends the default).
+    Push { var: String, value: Expr },
+    /// `pop LIST;`: remove the oldest element, if any.
+    Pop(String),
+    /// `clear VAR;`: back to the type's default.
+    Clear(String),
+    /// `close EVENT;`: end the streamed event's open stream, if any.
+    Close(EventId),
+    /// `resync TOKEN [unless OTHER];`: the event's direction skips up to and
+    /// including the token's next match before parsing again, unless `OTHER`
+    /// matches at once.
+    Resync {
+        token: TokenId,
+        unless: Option<TokenId>,
+    },
+    /// `stop;`: end parsing quietly (the flow's later bytes pass unparsed;
+    /// `finish` transitions do not run). Always the last action.
+    Stop,
 }
 
 impl Spec {
@@ -285,7 +349,31 @@ impl Spec {
             .position(|s| s.name == name)
             .map(StateId)
     }
+    pub fn var(&self, name: &str) -> Option<&Var> {
+        self.machine.vars.iter().find(|v| v.name == name)
+    }
     pub fn const_table(&self, name: &str) -> Option<&ConstTable> {
         self.consts.iter().find(|c| c.name == name)
     }
+}
+
+/// The record type of a streamed event's name in state-machine expressions
+/// (`mail_content.size`): the tally of its current or last stream, with the
+/// fields of [`STREAM_FIELDS`]. No spec record may take this name.
+pub const STREAM_RECORD: &str = "stream";
+
+/// The fields of [`STREAM_RECORD`] (`protoc_runtime::parse::StreamTally`).
+pub fn stream_fields() -> Vec<FieldDef> {
+    [
+        ("open", Type::Bool),
+        ("size", Type::Int),
+        ("missing", Type::Int),
+        ("sha256", Type::Str),
+    ]
+    .into_iter()
+    .map(|(name, ty)| FieldDef {
+        name: name.to_string(),
+        ty,
+    })
+    .collect()
 }

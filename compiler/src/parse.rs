@@ -186,6 +186,20 @@ const KEYWORDS: &[&str] = &[
     "drop",
     "log",
     "jump",
+    "count",
+    "ends",
+    "var",
+    "list",
+    "of",
+    "set",
+    "push",
+    "pop",
+    "clear",
+    "stop",
+    "resync",
+    "unless",
+    "close",
+    "null",
     // rules.pest
     "rule",
     "extract",
@@ -318,7 +332,7 @@ fn syntax_hint(expected: &[String], found: &str) -> Option<String> {
     }
     if wants("an action") || wants("`trigger`") {
         return Some(
-            "actions are `trigger`, `alert`, `drop`, `log` and `jump`, each ending with `;`".into(),
+            "actions are `trigger`, `alert`, `drop`, `log`, `set`, `push`, `pop`, `clear`, `close`, `resync`, `stop` and `jump`, each ending with `;`".into(),
         );
     }
     None
@@ -567,8 +581,12 @@ impl Builder<'_> {
                 self.next_rule(&mut children, span, Rule::kw_optional)?;
                 let element =
                     self.element(self.next(&mut children, span, "optional element")?)?;
-                self.next_rule(&mut children, span, Rule::kw_if)?;
-                let cond = self.expr(self.next_rule(&mut children, span, Rule::expr)?)?;
+                let cond = match children.next() {
+                    Some(_kw_if) => {
+                        Some(self.expr(self.next_rule(&mut children, span, Rule::expr)?)?)
+                    }
+                    None => None,
+                };
                 ElementKind::Optional {
                     element: Box::new(element),
                     cond,
@@ -586,13 +604,26 @@ impl Builder<'_> {
             }
             Rule::bytes => {
                 self.next_rule(&mut children, span, Rule::kw_bytes)?;
-                self.next_rule(&mut children, span, Rule::kw_until)?;
-                let token = self.next(&mut children, span, "bytes token")?;
-                let until = match token.as_rule() {
-                    Rule::regex => TokenRef::Inline(self.regex(token)),
-                    _ => TokenRef::Named(self.ident(token)),
+                let end_pair = self.next(&mut children, span, "bytes end")?;
+                let end_span = span_of(&end_pair);
+                let end_rule = end_pair.as_rule();
+                let mut end_parts = end_pair.into_inner();
+                self.next(&mut end_parts, end_span, "bytes end keyword")?;
+                let end = if end_rule == Rule::bytes_count {
+                    BytesEnd::Count(self.expr(self.next_rule(
+                        &mut end_parts,
+                        end_span,
+                        Rule::expr,
+                    )?)?)
+                } else {
+                    BytesEnd::Until(self.token_ref(self.next(
+                        &mut end_parts,
+                        end_span,
+                        "bytes token",
+                    )?))
                 };
                 let mut chunked = None;
+                let mut ends = None;
                 let mut transform = None;
                 for option in children {
                     let option_span = span_of(&option);
@@ -602,19 +633,52 @@ impl Builder<'_> {
                     let name = self.next_ident(&mut parts, option_span)?;
                     if is_chunked {
                         chunked = Some(name);
+                        if let Some(ends_pair) = parts.next() {
+                            let ends_span = span_of(&ends_pair);
+                            let mut ends_parts = ends_pair.into_inner();
+                            self.next_rule(&mut ends_parts, ends_span, Rule::kw_ends)?;
+                            self.next_rule(&mut ends_parts, ends_span, Rule::kw_if)?;
+                            ends = Some(self.expr(self.next_rule(
+                                &mut ends_parts,
+                                ends_span,
+                                Rule::expr,
+                            )?)?);
+                        }
                     } else {
                         transform = Some(name);
                     }
                 }
                 ElementKind::Bytes {
-                    until,
+                    end,
                     chunked,
+                    ends,
                     transform,
                 }
             }
             other => return Err(self.internal(span, &format!("element {other:?}"))),
         };
         Ok(Element { kind, span })
+    }
+
+    /// A token named or written inline (`ident` or `regex`).
+    fn token_ref(&self, pair: Pair<'_, Rule>) -> TokenRef {
+        match pair.as_rule() {
+            Rule::regex => TokenRef::Inline(self.regex(pair)),
+            _ => TokenRef::Named(self.ident(pair)),
+        }
+    }
+
+    /// `var_type`: `NAME` or `list of TYPE`.
+    fn type_name(&self, pair: Pair<'_, Rule>) -> Built<TypeName> {
+        let span = span_of(&pair);
+        let mut children = pair.into_inner();
+        let first = self.next(&mut children, span, "type")?;
+        if first.as_rule() == Rule::kw_list {
+            self.next_rule(&mut children, span, Rule::kw_of)?;
+            let element = self.type_name(self.next_rule(&mut children, span, Rule::var_type)?)?;
+            return Ok(TypeName::List(Box::new(element), span));
+        }
+        Ok(TypeName::Named(self.ident(first)))
     }
 
     fn branch(&mut self, pair: Pair<'_, Rule>) -> Built<Element> {
@@ -645,6 +709,12 @@ impl Builder<'_> {
         let rule = pair.as_rule();
         let mut children = pair.into_inner();
         match rule {
+            Rule::var_decl => {
+                self.next_rule(&mut children, span, Rule::kw_var)?;
+                let name = self.next_ident(&mut children, span)?;
+                let ty = self.type_name(self.next_rule(&mut children, span, Rule::var_type)?)?;
+                Ok(StatesItem::Var(VarDecl { name, ty, span }))
+            }
             Rule::state_decl => {
                 self.next_rule(&mut children, span, Rule::kw_state)?;
                 let name = self.next_ident(&mut children, span)?;
@@ -722,12 +792,49 @@ impl Builder<'_> {
         let kind = match rule {
             Rule::trigger => {
                 let event = self.next_ident(&mut children, span)?;
-                let arg = match children.next() {
-                    Some(expr) => Some(self.expr(expr)?),
+                match children.next() {
+                    Some(named) if named.as_rule() == Rule::named_args => {
+                        let mut fields = Vec::new();
+                        for arg in named.into_inner() {
+                            let arg_span = span_of(&arg);
+                            let mut parts = arg.into_inner();
+                            let name = self.next_ident(&mut parts, arg_span)?;
+                            let value =
+                                self.expr(self.next_rule(&mut parts, arg_span, Rule::expr)?)?;
+                            fields.push((name, value));
+                        }
+                        ActionKind::TriggerNamed { event, fields }
+                    }
+                    Some(expr) => ActionKind::Trigger {
+                        event,
+                        arg: Some(self.expr(expr)?),
+                    },
+                    None => ActionKind::Trigger { event, arg: None },
+                }
+            }
+            Rule::set | Rule::push => {
+                let var = self.next_ident(&mut children, span)?;
+                let value = self.expr(self.next_rule(&mut children, span, Rule::expr)?)?;
+                if rule == Rule::set {
+                    ActionKind::Set { var, value }
+                } else {
+                    ActionKind::Push { var, value }
+                }
+            }
+            Rule::pop => ActionKind::Pop(self.next_ident(&mut children, span)?),
+            Rule::clear => ActionKind::Clear(self.next_ident(&mut children, span)?),
+            Rule::stop => ActionKind::Stop,
+            Rule::resync => {
+                let token = self.token_ref(self.next(&mut children, span, "resync token")?);
+                let unless = match children.next() {
+                    Some(_kw_unless) => {
+                        Some(self.token_ref(self.next(&mut children, span, "unless token")?))
+                    }
                     None => None,
                 };
-                ActionKind::Trigger { event, arg }
+                ActionKind::Resync { token, unless }
             }
+            Rule::close => ActionKind::Close(self.next_ident(&mut children, span)?),
             Rule::alert => {
                 let severity = self.next_ident(&mut children, span)?;
                 let description =
@@ -959,6 +1066,10 @@ impl Builder<'_> {
             }),
             Rule::kw_true | Rule::kw_false => Ok(Expr {
                 kind: ExprKind::Bool(pair.as_rule() == Rule::kw_true),
+                span,
+            }),
+            Rule::kw_null => Ok(Expr {
+                kind: ExprKind::Null,
                 span,
             }),
             other => Err(self.internal(span, &format!("expression {other:?}"))),

@@ -295,7 +295,40 @@ pub fn action(spec: &Spec, a: &Action) -> String {
         }
         Action::Drop => "drop;".into(),
         Action::Log(text) => format!("log {};", template(text)),
+        Action::TriggerFields { event, fields } => {
+            let values: Vec<String> = fields
+                .iter()
+                .map(|(name, value)| format!("{name}: {}", expr(value)))
+                .collect();
+            format!(
+                "trigger {}({});",
+                event_name(spec, *event),
+                values.join(", ")
+            )
+        }
+        Action::Set { var, value } => format!("set {var} = {};", expr(value)),
+        Action::Push { var, value } => format!("push {var}({});", expr(value)),
+        Action::Pop(var) => format!("pop {var};"),
+        Action::Clear(var) => format!("clear {var};"),
+        Action::Close(event) => format!("close {};", event_name(spec, *event)),
+        Action::Resync { token, unless } => match unless {
+            Some(other) => format!(
+                "resync {} unless {};",
+                token_name(spec, *token),
+                token_name(spec, *other)
+            ),
+            None => format!("resync {};", token_name(spec, *token)),
+        },
+        Action::Stop => "stop;".into(),
     }
+}
+
+/// The token's name; a dangling id prints as `token#N`.
+fn token_name(spec: &Spec, id: crate::ir::TokenId) -> String {
+    spec.grammar
+        .tokens
+        .get(id.0)
+        .map_or_else(|| format!("token#{}", id.0), |t| t.name.clone())
 }
 
 /// An action in a few words, without its arguments: `trigger response`,
@@ -306,6 +339,14 @@ pub fn action_summary(spec: &Spec, a: &Action) -> String {
         Action::Alert { severity, .. } => format!("alert {}", severity.name()),
         Action::Drop => "drop".into(),
         Action::Log(_) => "log".into(),
+        Action::TriggerFields { event, .. } => format!("trigger {}", event_name(spec, *event)),
+        Action::Set { var, .. } => format!("set {var}"),
+        Action::Push { var, .. } => format!("push {var}"),
+        Action::Pop(var) => format!("pop {var}"),
+        Action::Clear(var) => format!("clear {var}"),
+        Action::Close(event) => format!("close {}", event_name(spec, *event)),
+        Action::Resync { token, .. } => format!("resync {}", token_name(spec, *token)),
+        Action::Stop => "stop".into(),
     }
 }
 

@@ -124,6 +124,7 @@ fn shape(e: &ast::Expr) -> String {
         ExprKind::Str(s) => format!("{s:?}"),
         ExprKind::Int(i) => i.to_string(),
         ExprKind::Bool(b) => b.to_string(),
+        ExprKind::Null => "null".to_string(),
         ExprKind::Name(n) => n.name.clone(),
         ExprKind::Field(b, f) => format!("{}.{}", shape(b), f.name),
         ExprKind::Index(b, i) => format!("{}[{}]", shape(b), shape(i)),

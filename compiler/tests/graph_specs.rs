@@ -1,6 +1,7 @@
 //! Graphs of the shipped specs, checked by the real front end: the hand-built
-//! fixture mirrors `specs/smtp.proto` exactly (same DOT), and every shipped
-//! spec renders with Graphviz without warnings.
+//! fixture mirrors the seed's SMTP spec (`tests/fixtures/specs/smtp_seed.proto`)
+//! exactly (same DOT), and every shipped spec renders with Graphviz without
+//! warnings.
 
 mod fixtures;
 
@@ -10,7 +11,7 @@ use fixtures::graphviz::{assert_contains_all, render, svg_text};
 use protoc_compiler::graph::{grammar_dot, states_dot};
 use protoc_compiler::ir::Spec;
 
-/// Checks `specs/<relative>` with the front end, named as the CLI would name it.
+/// Checks `<relative>` (from the repository root) with the front end, named as the CLI would name it.
 fn checked(relative: &str) -> Spec {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("..")
@@ -26,33 +27,8 @@ fn checked(relative: &str) -> Spec {
 
 #[test]
 fn checker_and_fixture_give_the_same_graphs_for_smtp() {
-    let spec = checked("specs/smtp.proto");
-    let mut fixture = fixtures::smtp();
-    // Line numbers are where the spec's comments put transitions, not structure:
-    // take them from the spec (the counts must still agree).
-    let lines = |m: &protoc_compiler::ir::StateMachine| -> Vec<usize> {
-        m.states
-            .iter()
-            .flat_map(|s| &s.transitions)
-            .chain(&m.any)
-            .map(|t| t.line)
-            .collect()
-    };
-    let spec_lines = lines(&spec.machine);
-    assert_eq!(
-        spec_lines.len(),
-        lines(&fixture.machine).len(),
-        "transition count"
-    );
-    let machine = &mut fixture.machine;
-    let transitions = machine
-        .states
-        .iter_mut()
-        .flat_map(|s| &mut s.transitions)
-        .chain(&mut machine.any);
-    for (t, line) in transitions.zip(spec_lines) {
-        t.line = line;
-    }
+    let spec = checked("tests/fixtures/specs/smtp_seed.proto");
+    let fixture = fixtures::smtp();
     assert_eq!(states_dot(&spec), states_dot(&fixture));
     assert_eq!(grammar_dot(&spec), grammar_dot(&fixture));
 }
@@ -76,6 +52,36 @@ fn every_shipped_spec_renders_both_graphs() {
             &grammar,
             spec.grammar.tokens.iter().map(|t| t.name.as_str()),
         );
-        assert_contains_all(&grammar, ["\"required\"", "\"optional\"", "\"none\""]);
+        assert_contains_all(&grammar, branch_cases(&spec).iter().map(String::as_str));
     }
+}
+
+/// Every branch case of the spec's records, quoted as the graph shows them.
+fn branch_cases(spec: &Spec) -> Vec<String> {
+    use protoc_compiler::ir::Element;
+    fn visit(element: &Element, out: &mut Vec<String>) {
+        match element {
+            Element::Branch { cases, default, .. } => {
+                for (case, element) in cases {
+                    out.push(format!("\"{case}\""));
+                    visit(element, out);
+                }
+                if let Some(element) = default {
+                    visit(element, out);
+                }
+            }
+            Element::Field { element, .. }
+            | Element::Optional { element, .. }
+            | Element::Array { element, .. } => visit(element, out),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    for record in &spec.grammar.records {
+        for item in &record.items {
+            visit(item, &mut out);
+        }
+    }
+    assert!(!out.is_empty(), "{} has branches", spec.name);
+    out
 }

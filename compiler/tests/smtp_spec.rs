@@ -1,4 +1,5 @@
-//! `specs/smtp.proto` checks clean and lowers to the IR the code generator
+//! The seed's SMTP spec (`tests/fixtures/specs/smtp_seed.proto`, from which
+//! `specs/smtp.proto` grew) checks clean and lowers to the IR the code generator
 //! relies on: states, transitions, record fields, event payloads, tokens.
 
 use protoc_compiler::ir::{
@@ -12,7 +13,8 @@ fn spec_path(relative: &str) -> String {
 }
 
 fn check_smtp() -> (CheckResult, Spec) {
-    let result = check_file(spec_path("specs/smtp.proto")).expect("the spec file is readable");
+    let result = check_file(spec_path("tests/fixtures/specs/smtp_seed.proto"))
+        .expect("the spec file is readable");
     let spec = result
         .spec
         .clone()
@@ -48,7 +50,9 @@ fn smtp_checks_with_no_diagnostic_at_all() {
     let (result, spec) = check_smtp();
     assert!(result.diagnostics.is_empty(), "{}", result.render());
     assert_eq!(spec.name, "smtp");
-    assert!(spec.source_path.ends_with("specs/smtp.proto"));
+    assert!(spec
+        .source_path
+        .ends_with("tests/fixtures/specs/smtp_seed.proto"));
     assert_eq!(spec.ports, vec![25, 587]);
 }
 
@@ -134,7 +138,8 @@ fn smtp_transitions_keep_declaration_order_events_and_jumps() {
         [Action::Drop]
     ));
     // Transition lines point at the source.
-    let source = std::fs::read_to_string(spec_path("specs/smtp.proto")).unwrap();
+    let source =
+        std::fs::read_to_string(spec_path("tests/fixtures/specs/smtp_seed.proto")).unwrap();
     let line = source.lines().nth(spec.machine.any[0].line - 1).unwrap();
     assert_eq!(line.trim(), "any on fail {");
 }

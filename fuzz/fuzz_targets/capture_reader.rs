@@ -75,8 +75,15 @@ fuzz_target!(|data: &[u8]| {
         let mut engine = Engine::new(Counter::default(), EngineConfig::default());
         engine.run(&mut reader);
         assert_eq!(engine.live_flows(), 0, "flows left after finish");
-        assert_eq!(engine.buffered_bytes(), 0, "bytes left buffered after finish");
+        assert_eq!(
+            engine.buffered_bytes(),
+            0,
+            "bytes left buffered after finish"
+        );
         let counter = engine.handler();
-        assert_eq!(counter.opened, counter.closed, "a flow opened but never closed");
+        assert_eq!(
+            counter.opened, counter.closed,
+            "a flow opened but never closed"
+        );
     }
 });

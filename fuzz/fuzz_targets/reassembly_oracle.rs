@@ -68,7 +68,12 @@ struct Hostile {
 #[derive(Debug, Arbitrary)]
 enum Event {
     /// Data at an offset (kept below 2^30, so it maps to one position).
-    Segment { offset: u32, fill: u8, len: u8, fin: bool },
+    Segment {
+        offset: u32,
+        fill: u8,
+        len: u8,
+        fin: bool,
+    },
     /// An ACK from the other side at an offset (below 2^30).
     Ack { offset: u32 },
 }
@@ -93,7 +98,7 @@ impl Collector {
             "{chunk:?} after End"
         );
         match (chunk, self.seen.last_mut()) {
-            (Chunk::Data(d), _) if d.is_empty() => panic!("empty data chunk"),
+            (Chunk::Data([]), _) => panic!("empty data chunk"),
             (Chunk::Gap(0), _) => panic!("empty gap"),
             (Chunk::Data(d), Some(Out::Data(prev))) => prev.extend_from_slice(d),
             (Chunk::Data(d), _) => self.seen.push(Out::Data(d.to_vec())),
@@ -157,7 +162,12 @@ fn honest(input: &Honest) {
     points.dedup();
     let mut sent: Vec<Sent> = points
         .windows(2)
-        .map(|w| Sent { start: w[0], end: w[1], fin: false, captured: true })
+        .map(|w| Sent {
+            start: w[0],
+            end: w[1],
+            fin: false,
+            captured: true,
+        })
         .collect();
     let count = sent.len();
     if let Some(last) = sent.last_mut() {
@@ -171,26 +181,40 @@ fn honest(input: &Honest) {
         let start = usize::from(start) % len;
         let end = (start + usize::from(span) % (len - start + 1)).min(len);
         if end > start {
-            sent.push(Sent { start, end, fin: false, captured: true });
+            sent.push(Sent {
+                start,
+                end,
+                fin: false,
+                captured: true,
+            });
         }
     }
     for &(a, b) in &input.swaps {
         let (a, b) = (usize::from(a) % sent.len(), usize::from(b) % sent.len());
         sent.swap(a, b);
     }
-    let acks_after: Vec<usize> = input.acks_after.iter().map(|&i| usize::from(i) % sent.len()).collect();
+    let acks_after: Vec<usize> = input
+        .acks_after
+        .iter()
+        .map(|&i| usize::from(i) % sent.len())
+        .collect();
 
     let limits = match input.cap {
         Some(cap) => {
             let cap = usize::from(cap) + 1;
-            ReassemblyLimits { per_stream: cap, total: cap * 2 }
+            ReassemblyLimits {
+                per_stream: cap,
+                total: cap * 2,
+            }
         }
         None => ReassemblyLimits::default(),
     };
     let mut half = HalfStream::new();
     let mut budget = Budget::new(limits);
     let mut out = Collector::default();
-    half.segment(input.isn, true, false, &[], &mut budget, &mut |c| out.push(c));
+    half.segment(input.isn, true, false, &[], &mut budget, &mut |c| {
+        out.push(c)
+    });
 
     // What the receiver holds (it gets lost segments too: they are lost to
     // the capture only), to know what it may acknowledge.
@@ -203,9 +227,14 @@ fn honest(input: &Honest) {
         if seg.captured {
             let seq = input.isn.wrapping_add(1).wrapping_add(seg.start as u32);
             let bytes = &input.stream[seg.start..seg.end];
-            half.segment(seq, false, seg.fin, bytes, &mut budget, &mut |c| out.push(c));
+            half.segment(seq, false, seg.fin, bytes, &mut budget, &mut |c| {
+                out.push(c)
+            });
             fin_received_by_capture |= seg.fin;
-            for s in settled[seg.start..seg.end].iter_mut().filter(|s| s.is_none()) {
+            for s in settled[seg.start..seg.end]
+                .iter_mut()
+                .filter(|s| s.is_none())
+            {
                 *s = Some(true);
             }
         }
@@ -226,7 +255,10 @@ fn honest(input: &Honest) {
             let seq = input.isn.wrapping_add(1).wrapping_add(ack as u32);
             half.acked(seq, &mut budget, &mut |c| out.push(c));
         }
-        assert!(half.buffered() <= limits.per_stream, "per-stream cap exceeded");
+        assert!(
+            half.buffered() <= limits.per_stream,
+            "per-stream cap exceeded"
+        );
         assert_eq!(budget.used, half.buffered(), "budget out of step");
     }
     half.finish(&mut budget, &mut |c| out.push(c));
@@ -246,7 +278,11 @@ fn honest(input: &Honest) {
 
     if input.cap.is_some() {
         for (pos, byte) in out.data_bytes() {
-            assert_eq!(Some(&byte), input.stream.get(pos as usize), "byte at {pos} misplaced");
+            assert_eq!(
+                Some(&byte),
+                input.stream.get(pos as usize),
+                "byte at {pos} misplaced"
+            );
         }
         return;
     }
@@ -260,7 +296,11 @@ fn honest(input: &Honest) {
     }
     expected.push(Chunk::End);
     assert_eq!(out.seen, expected.seen, "output differs from the oracle");
-    assert_eq!(half.stats().overlaps, 0, "identical retransmissions counted as overlaps");
+    assert_eq!(
+        half.stats().overlaps,
+        0,
+        "identical retransmissions counted as overlaps"
+    );
     if settled.iter().take(known_end).all(|&s| s == Some(true)) {
         assert_eq!(half.stats().gaps, 0);
     }
@@ -269,16 +309,26 @@ fn honest(input: &Honest) {
 fn hostile(input: &Hostile) {
     const SPAN: u32 = 1 << 30;
     let cap = usize::from(input.cap) + 1;
-    let limits = ReassemblyLimits { per_stream: cap, total: cap * 2 };
+    let limits = ReassemblyLimits {
+        per_stream: cap,
+        total: cap * 2,
+    };
     let mut half = HalfStream::new();
     let mut budget = Budget::new(limits);
     let mut out = Collector::default();
-    half.segment(input.isn, true, false, &[], &mut budget, &mut |c| out.push(c));
+    half.segment(input.isn, true, false, &[], &mut budget, &mut |c| {
+        out.push(c)
+    });
     // First byte sent at each position.
     let mut first: HashMap<u64, u8> = HashMap::new();
     for event in &input.events {
         match *event {
-            Event::Segment { offset, fill, len, fin } => {
+            Event::Segment {
+                offset,
+                fill,
+                len,
+                fin,
+            } => {
                 let offset = offset % SPAN;
                 let bytes: Vec<u8> = (0..len).map(|i| fill.wrapping_add(i)).collect();
                 for (i, &b) in bytes.iter().enumerate() {
@@ -301,7 +351,11 @@ fn hostile(input: &Hostile) {
     assert_eq!(out.extent(), half.next_offset(), "data plus gaps != offset");
     assert_eq!(out.seen.last(), Some(&Out::End), "no End after finish");
     for (pos, byte) in out.data_bytes() {
-        assert_eq!(first.get(&pos), Some(&byte), "byte at {pos} is not the first one sent there");
+        assert_eq!(
+            first.get(&pos),
+            Some(&byte),
+            "byte at {pos} is not the first one sent there"
+        );
     }
 }
 

@@ -12,7 +12,14 @@
 //! - `upper`/`lower` are ASCII case mappings; `len` counts bytes, characters'
 //!   bytes or list elements;
 //! - `s ~ /re/` is true when the regex matches anywhere in `s`;
-//! - `lookahead()` is the next unread byte as an integer (grammar only).
+//! - `lookahead()` is the next unread byte as an integer (grammar only);
+//! - `number(s)` is the integer `s` spells in ASCII digits (no sign, no
+//!   blanks), or `Null` when `s` is not such a number or exceeds `i64`;
+//! - `direction()` is `"up"` or `"down"`: where the event being handled came
+//!   from (state machines only; `Null` elsewhere);
+//! - `extract(s, "re")` is the text of the first capture group of the first
+//!   match of the regex `re` in `s` (the whole match if it has no group), or
+//!   `Null` when it does not match.
 
 use crate::value::Value;
 
@@ -93,6 +100,12 @@ pub enum Func {
     Len,
     /// The next unread byte of the input (grammar expressions only).
     Lookahead,
+    /// The integer a string of ASCII digits spells, or `Null`.
+    Number,
+    /// The direction of the event being handled (state machines only).
+    Direction,
+    /// The first capture group (or match) of a regex in a string, or `Null`.
+    Extract,
 }
 
 impl Func {
@@ -102,6 +115,9 @@ impl Func {
             Func::Lower => "lower",
             Func::Len => "len",
             Func::Lookahead => "lookahead",
+            Func::Number => "number",
+            Func::Direction => "direction",
+            Func::Extract => "extract",
         }
     }
 }
@@ -173,6 +189,10 @@ pub trait Scope {
     fn lookahead(&self) -> Option<u8> {
         None
     }
+    /// The direction of the event being handled (`"up"`/`"down"`), if any.
+    fn direction(&self) -> Option<&'static str> {
+        None
+    }
     /// A compiled regex for `pattern` (scopes cache them); `None` if invalid.
     fn regex(&self, pattern: &str) -> Option<regex::Regex> {
         regex::Regex::new(pattern).ok()
@@ -199,6 +219,17 @@ pub fn eval(expr: &Expr, scope: &dyn Scope) -> Value {
             Value::Str(k) => scope.lookup(table, &k),
             _ => Value::Null,
         },
+        ExprKind::Call(Func::Extract, args) => {
+            let subject = args.first().map(|a| eval(a, scope));
+            let pattern = args.get(1).map(|a| eval(a, scope));
+            match (subject, pattern) {
+                (Some(Value::Str(s)), Some(Value::Str(p))) => scope
+                    .regex(&p)
+                    .and_then(|re| extract(&re, &s).map(str::to_string))
+                    .map_or(Value::Null, Value::Str),
+                _ => Value::Null,
+            }
+        }
         ExprKind::Call(func, args) => {
             let arg = args.first().map(|a| eval(a, scope)).unwrap_or(Value::Null);
             match (func, arg) {
@@ -210,6 +241,10 @@ pub fn eval(expr: &Expr, scope: &dyn Scope) -> Value {
                 (Func::Lookahead, _) => scope
                     .lookahead()
                     .map_or(Value::Null, |b| Value::Int(i64::from(b))),
+                (Func::Number, Value::Str(s)) => parse_number(&s).map_or(Value::Null, Value::Int),
+                (Func::Direction, _) => scope
+                    .direction()
+                    .map_or(Value::Null, |d| Value::Str(d.to_string())),
                 _ => Value::Null,
             }
         }
@@ -230,6 +265,25 @@ pub fn eval(expr: &Expr, scope: &dyn Scope) -> Value {
             _ => Value::Bool(false),
         },
     }
+}
+
+/// `extract(s, re)`: the first capture group of `re`'s first match in `s`
+/// (the whole match when `re` has no group), if it matches.
+pub fn extract<'s>(re: &regex::Regex, s: &'s str) -> Option<&'s str> {
+    let captures = re.captures(s)?;
+    captures
+        .get(1)
+        .or_else(|| captures.get(0))
+        .map(|m| m.as_str())
+}
+
+/// `number(s)`: the integer `s` spells in ASCII digits (at least one, no
+/// sign, no blanks), or `None` if it spells none or exceeds `i64::MAX`.
+pub fn parse_number(s: &str) -> Option<i64> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse::<i64>().ok()
 }
 
 /// A comparison under the module's `Null` rules.
@@ -305,6 +359,25 @@ mod tests {
         };
         assert_eq!(eval(&eq(0), &Res(res.clone())), Value::Bool(true));
         assert_eq!(eval(&eq(1), &Res(res)), Value::Bool(false));
+    }
+
+    #[test]
+    fn number_reads_plain_decimal_digits_only() {
+        assert_eq!(parse_number("0"), Some(0));
+        assert_eq!(parse_number("0086"), Some(86));
+        assert_eq!(parse_number("9223372036854775807"), Some(i64::MAX));
+        for bad in [
+            "",
+            "-1",
+            "+1",
+            " 1",
+            "1 ",
+            "1a",
+            "9223372036854775808",
+            "184467440737095516150",
+        ] {
+            assert_eq!(parse_number(bad), None, "{bad:?}");
+        }
     }
 
     #[test]

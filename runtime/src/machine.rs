@@ -1,5 +1,9 @@
 //! Helpers for generated state machines: the actions of a transition
-//! (`trigger`, `alert`, `log`) and the `-d` debug trace.
+//! (`trigger`, `alert`, `log`, `push`, `close`) and the `-d` debug trace.
+//!
+//! Per-flow variables (`var NAME: TYPE;`) are plain fields of the generated
+//! machine; lists are capped at [`MAX_LIST_LEN`] elements ([`push`] drops the
+//! oldest beyond it), so no input makes a variable grow without bound.
 //!
 //! Generated handlers return `Result<_, Dropped>`: `Err(Dropped)` means the
 //! flow must stop now (a `drop;` action, a jump to `fail`, or a sink that
@@ -10,7 +14,7 @@
 use std::fmt;
 
 use crate::dissector::{Cx, Direction, Severity, Verdict};
-use crate::parse::{escape_bytes, ParseError};
+use crate::parse::{escape_bytes, ParseError, StreamBook};
 use crate::value::{ToValue, Value};
 
 /// The flow must be dropped: its dissector stops and its packets are withheld.
@@ -53,6 +57,22 @@ pub fn trigger_value(
     }
 }
 
+/// `trigger EVENT(name: value, …);`: the event with a record of the named
+/// values, absent (`Null`) ones omitted as a parsed record omits them.
+pub fn trigger_fields(
+    cx: &mut Cx<'_>,
+    dir: Direction,
+    event: &'static str,
+    fields: Vec<(&'static str, Value)>,
+) -> Result<(), Dropped> {
+    let record = fields
+        .into_iter()
+        .filter(|(_, value)| *value != Value::Null)
+        .map(|(name, value)| (name.into(), value))
+        .collect();
+    trigger_value(cx, dir, event, &Value::Record(record))
+}
+
 /// `alert SEVERITY "…";`.
 pub fn alert(cx: &mut Cx<'_>, dir: Direction, severity: Severity, description: &str) {
     cx.sink.alert(cx.flow, dir, cx.now, severity, description);
@@ -91,4 +111,41 @@ pub fn notify_parse_error(cx: &mut Cx<'_>, dir: Direction, err: &ParseError, con
 pub fn notify_gap(cx: &mut Cx<'_>, dir: Direction, len: u64) {
     cx.sink.gap(cx.flow, dir, cx.now, len);
     trace(cx, format_args!("grammar: {dir}: gap of {len} bytes"));
+}
+
+/// The most elements a list variable holds.
+pub const MAX_LIST_LEN: usize = 1000;
+
+/// `push LIST(value);`: appends `value`; a list already at [`MAX_LIST_LEN`]
+/// first drops its oldest element.
+pub fn push<T>(list: &mut Vec<T>, value: T) {
+    if list.len() >= MAX_LIST_LEN {
+        list.remove(0);
+    }
+    list.push(value);
+}
+
+/// `pop LIST;`: removes the oldest element, if any.
+pub fn pop<T>(list: &mut Vec<T>) {
+    if !list.is_empty() {
+        list.remove(0);
+    }
+}
+
+/// `close EVENT;`: ends `event`'s open stream, if one is open, with its
+/// `last` call (in the direction the stream came from).
+pub fn close_stream(
+    cx: &mut Cx<'_>,
+    streams: &mut StreamBook,
+    event: &'static str,
+) -> Result<(), Dropped> {
+    let Some(dir) = streams.open_direction(event) else {
+        return Ok(());
+    };
+    streams.record(event, dir, &[], true);
+    trace(cx, format_args!("state machine: close stream {event}"));
+    match cx.sink.stream(cx.flow, dir, cx.now, event, &[], true) {
+        Verdict::Continue => Ok(()),
+        Verdict::Drop => Err(Dropped),
+    }
 }

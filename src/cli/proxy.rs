@@ -125,6 +125,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         .context("starting the async runtime")?;
     let started = Instant::now();
     runtime.block_on(async {
+        let signals = Signals::install()?;
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
@@ -134,7 +135,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             spec.name
         );
         let (requests, shutdown) = mpsc::channel(4);
-        tokio::spawn(forward_signals(requests));
+        tokio::spawn(signals.forward(requests));
         serve(listener, config, hub.clone(), shutdown).await;
         anyhow::Ok(())
     })?;
@@ -213,32 +214,44 @@ fn seconds(value: f64, option: &str) -> Result<Duration> {
         .with_context(|| format!("{option} {value}: expected a positive number of seconds"))
 }
 
-/// Sends a shutdown request for each SIGINT or SIGTERM.
-async fn forward_signals(requests: mpsc::Sender<()>) {
+/// SIGINT and SIGTERM, listened for from creation on (so a signal that comes
+/// right after the proxy says it listens is not lost to the default action).
+struct Signals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let (Ok(mut interrupt), Ok(mut terminate)) = (
-            signal(SignalKind::interrupt()),
-            signal(SignalKind::terminate()),
-        ) else {
-            eprintln!("warning: cannot listen for signals; stop the proxy with SIGKILL");
-            std::future::pending::<()>().await;
-            return;
-        };
-        loop {
-            tokio::select! {
-                _ = interrupt.recv() => {}
-                _ = terminate.recv() => {}
-            }
-            if requests.send(()).await.is_err() {
-                return;
-            }
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    /// Installs the handlers; needs a tokio runtime.
+    fn install() -> Result<Signals> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Ok(Signals {
+                interrupt: signal(SignalKind::interrupt()).context("listening for SIGINT")?,
+                terminate: signal(SignalKind::terminate()).context("listening for SIGTERM")?,
+            })
+        }
+        #[cfg(not(unix))]
+        {
+            Ok(Signals {})
         }
     }
-    #[cfg(not(unix))]
-    {
-        while tokio::signal::ctrl_c().await.is_ok() {
+
+    /// Sends a shutdown request for each signal, until nobody listens.
+    async fn forward(mut self, requests: mpsc::Sender<()>) {
+        loop {
+            #[cfg(unix)]
+            tokio::select! {
+                _ = self.interrupt.recv() => {}
+                _ = self.terminate.recv() => {}
+            }
+            #[cfg(not(unix))]
+            if tokio::signal::ctrl_c().await.is_err() {
+                return;
+            }
             if requests.send(()).await.is_err() {
                 return;
             }

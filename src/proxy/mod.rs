@@ -23,6 +23,8 @@ pub mod capture;
 pub mod hub;
 pub mod inspect;
 pub mod relay;
+#[cfg(test)]
+mod tests;
 
 use std::io;
 use std::net::SocketAddr;

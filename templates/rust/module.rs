@@ -23,6 +23,7 @@ pub static {{ t.static_name }}: {{ t.rust_type }} = {{ t.init }};
 {% endfor %}
 
 {% for u in untils -%}
+{{ u.dfa_decl() }}
 /// The end of a `bytes until {{ u.token_static }}` field, and the bytes its match can start with.
 pub static {{ u.static_name }}: UntilToken = UntilToken::new(&{{ u.token_static }}, {{ u.first_bytes }}, {% if u.unstuff %}Some(Transform::Unstuff){% else %}None{% endif %});
 {% endfor %}
@@ -104,6 +105,18 @@ impl {{ r.parser_name }} {
         {% endfor -%}
         Ok(())
     }
+    {% if !r.absorb_arms.is_empty() %}
+    /// A gap of `len` bytes in this message: a streamed `bytes count` field
+    /// in progress absorbs what it can; returns the rest (0: all of it).
+    pub fn absorb_gap(&mut self, len: u64, cx: &mut ParseCx<'_>) -> u64 {
+        match self.step {
+            {% for a in r.absorb_arms -%}
+            {{ a }}
+            {% endfor -%}
+            _ => len,
+        }
+    }
+    {% endif %}
 }
 {% endfor %}
 
@@ -146,6 +159,19 @@ impl Message {
     }
 }
 
+{% if !machine.vars.is_empty() -%}
+/// The spec's per-flow variables (`var NAME: TYPE;`), at their defaults first.
+#[derive(Debug, Default)]
+struct Vars {
+    {% for (name, ty) in machine.vars -%}
+    {{ name }}: {{ ty }},
+    {% endfor %}
+}
+{%- endif %}
+
+/// Streamed events whose streams are hashed (the spec reads their `sha256`).
+const DIGESTS: &[&str] = &[{% for d in machine.digests %}{{ d }}, {% endfor %}];
+
 /// The state machine: current state, flow status and timeout clock. The
 /// transition handlers below are the spec's transitions, in order.
 #[derive(Debug)]
@@ -161,6 +187,17 @@ struct Machine {
     ticked_at: f64,
     /// Nested jumps (from `enter`/`leave` transitions), to stop jump loops.
     jumps: u32,
+    /// Which streamed events have a stream open, and their tallies.
+    streams: StreamBook,
+    {% if !machine.vars.is_empty() -%}
+    /// The per-flow variables.
+    vars: Vars,
+    {% endif -%}
+    {% if machine.uses_resync -%}
+    /// Per direction (`Direction::index`): a resynchronisation asked for by
+    /// `resync TOKEN;` and not done yet.
+    resync: [Option<Resync>; 2],
+    {% endif -%}
 }
 
 impl Default for Machine {
@@ -173,6 +210,13 @@ impl Default for Machine {
             entered_at: 0.0,
             ticked_at: 0.0,
             jumps: 0,
+            streams: StreamBook::new(DIGESTS),
+            {% if !machine.vars.is_empty() -%}
+            vars: Vars::default(),
+            {% endif -%}
+            {% if machine.uses_resync -%}
+            resync: [None, None],
+            {% endif -%}
         }
     }
 }
@@ -242,6 +286,31 @@ impl Machine {
     }
     {%- endif %}
 
+    {% if machine.uses_stop -%}
+    /// `stop;`: ends parsing quietly; the flow's later bytes pass unparsed.
+    fn stop(&mut self, cx: &mut Cx<'_>) -> Handled {
+        machine::trace(cx, format_args!("state machine: stop in state {}", self.state.name()));
+        self.status = FlowStatus::Finished;
+        Ok(true)
+    }
+    {%- endif %}
+
+    {% if machine.uses_resync -%}
+    /// `resync TOKEN;`: the direction being handled skips its bytes up to
+    /// and including the token's next match before parsing again.
+    fn resync(&mut self, until: &'static UntilToken, unless: Option<&'static TokenDfa>, cx: &mut Cx<'_>) {
+        machine::trace(cx, format_args!("state machine: {}: resynchronise", self.dir));
+        if let Some(slot) = self.resync.get_mut(self.dir.index()) {
+            *slot = Some(Resync::new(until, unless));
+        }
+    }
+
+    /// Whether `dir` has a resynchronisation pending.
+    fn resyncing(&self, dir: Direction) -> bool {
+        self.resync.get(dir.index()).is_some_and(Option::is_some)
+    }
+    {%- endif %}
+
     /// Fires `parse_error(err)`; unhandled, it jumps to `fail`.
     fn report_parse_error(&mut self, err: &ParseError, context: &[u8], cx: &mut Cx<'_>) -> Result<(), Dropped> {
         machine::notify_parse_error(cx, self.dir, err, context);
@@ -279,9 +348,9 @@ struct Parsers {
 impl Parsers {
     {% for m in machine.messages %}
     /// Resumes (or starts) a `{{ m.record }}` message.
-    fn {{ m.method }}(&mut self, input: &mut Input<'_>, dir: Direction, cx: &mut Cx<'_>) -> Result<Progress<{{ m.type_name }}>, Dropped> {
-        self.begin(Message::{{ m.variant }}, input, dir, cx)?;
-        let mut pcx = ParseCx::new(cx, dir);
+    fn {{ m.method }}(&mut self, input: &mut Input<'_>, dir: Direction, streams: &mut StreamBook, cx: &mut Cx<'_>) -> Result<Progress<{{ m.type_name }}>, Dropped> {
+        self.begin(Message::{{ m.variant }}, input, dir, streams, cx)?;
+        let mut pcx = ParseCx::with_streams(cx, dir, streams);
         let progress = self.{{ m.slot }}.parse(input, &mut pcx);
         if pcx.dropped() {
             return Err(Dropped);
@@ -299,9 +368,9 @@ impl Parsers {
 
     /// Makes `message` the one in progress: a message of another kind still
     /// in progress (the state changed under it) is abandoned.
-    fn begin(&mut self, message: Message, input: &mut Input<'_>, dir: Direction, cx: &mut Cx<'_>) -> Result<(), Dropped> {
+    fn begin(&mut self, message: Message, input: &mut Input<'_>, dir: Direction, streams: &mut StreamBook, cx: &mut Cx<'_>) -> Result<(), Dropped> {
         if self.active != Some(message) {
-            self.abandon(dir, cx)?;
+            self.abandon(dir, streams, cx)?;
             self.active = Some(message);
             input.start_message();
         }
@@ -310,9 +379,9 @@ impl Parsers {
 
     /// Abandons the message in progress, if any: its chunked stream gets its
     /// `last` call and its parser starts afresh.
-    fn abandon(&mut self, {% if any_streams %}dir{% else %}_dir{% endif %}: Direction, {% if any_streams %}cx{% else %}_cx{% endif %}: &mut Cx<'_>) -> Result<(), Dropped> {
+    fn abandon(&mut self, {% if any_streams %}dir{% else %}_dir{% endif %}: Direction, {% if any_streams %}streams{% else %}_streams{% endif %}: &mut StreamBook, {% if any_streams %}cx{% else %}_cx{% endif %}: &mut Cx<'_>) -> Result<(), Dropped> {
         {% if any_streams -%}
-        let mut pcx = ParseCx::new(cx, dir);
+        let mut pcx = ParseCx::with_streams(cx, dir, streams);
         {% endif -%}
         match self.active.take() {
             {% for m in machine.messages -%}
@@ -329,6 +398,24 @@ impl Parsers {
         }
         {% endif -%}
         Ok(())
+    }
+
+    /// A gap of `len` bytes: the part that a streamed `bytes count` field
+    /// of the message in progress does not absorb (0: parsing stays in step).
+    fn absorb_gap(&mut self, {% if any_absorbs %}dir{% else %}_dir{% endif %}: Direction, len: u64, {% if any_absorbs %}streams{% else %}_streams{% endif %}: &mut StreamBook, {% if any_absorbs %}cx{% else %}_cx{% endif %}: &mut Cx<'_>) -> u64 {
+        {% if any_absorbs -%}
+        let mut pcx = ParseCx::with_streams(cx, dir, streams);
+        match self.active {
+            {% for m in machine.messages -%}
+            {% if m.absorbs -%}
+            Some(Message::{{ m.variant }}) => self.{{ m.slot }}.absorb_gap(len, &mut pcx),
+            {% endif -%}
+            {% endfor -%}
+            _ => len,
+        }
+        {%- else -%}
+        len
+        {%- endif %}
     }
 }
 
@@ -367,16 +454,48 @@ impl {{ dissector }} {
     }
 
     /// Parses `dir`'s bytes (pending ones first, then `data`) until they run
-    /// out or the flow stops.
+    /// out or the flow stops. Bytes of the other direction that waited for a
+    /// grammar are older than `data`: as soon as a state change lets them be
+    /// parsed, they go first and `dir` resumes after them.
     fn process(&mut self, dir: Direction, data: &[u8], cx: &mut Cx<'_>) -> Result<(), Dropped> {
-        let channel = match dir {
-            Direction::Up => &mut self.up,
-            Direction::Down => &mut self.down,
+        if self.parse(dir, data, cx)? {
+            self.process_waiting(dir.reverse(), cx)?;
+        }
+        Ok(())
+    }
+
+    /// The loop of `process`; `Ok(true)` when it stopped, keeping the rest
+    /// of `data`, because the other direction's waiting bytes can now be parsed.
+    fn parse(&mut self, dir: Direction, data: &[u8], cx: &mut Cx<'_>) -> Result<bool, Dropped> {
+        let (channel, other) = match dir {
+            Direction::Up => (&mut self.up, &self.down),
+            Direction::Down => (&mut self.down, &self.up),
         };
         let parsers = &mut channel.parsers;
         let mut input = Input::new(&mut channel.pending, data);
         self.machine.dir = dir;
         while self.machine.status == FlowStatus::Active && !input.is_empty() {
+            {% if machine.uses_resync -%}
+            if let Some(resync) = self.machine.resync.get_mut(dir.index()).and_then(Option::as_mut) {
+                protoc_comment!("A `resync` is pending: skip to just after its token first.");
+                let mut pcx = ParseCx::new(cx, dir);
+                let skipped = resync.run(&mut input, &mut pcx);
+                if let Some(slot) = self.machine.resync.get_mut(dir.index()) {
+                    if !matches!(skipped, Err(Stop::NeedMore)) {
+                        *slot = None;
+                    }
+                }
+                match skipped {
+                    Ok(n) => machine::trace(cx, format_args!("grammar: {dir}: skipped {n} bytes to resynchronise")),
+                    Err(Stop::NeedMore) => break,
+                    Err(Stop::Error(err)) => {
+                        input.discard();
+                        self.machine.report_parse_error(&err, &[], cx)?;
+                    }
+                }
+                continue;
+            }
+            {% endif -%}
             match (dir, self.machine.state) {
                 {% for (pattern, body) in machine.arms -%}
                 {{ pattern }} => {
@@ -400,25 +519,33 @@ impl {{ dissector }} {
                 }
                 {%- endif %}
             }
+            if !other.pending.is_empty() && self.machine.grammar(dir.reverse()).is_some() && !input.is_empty() {
+                protoc_comment!("The other direction's waiting bytes go first; the rest of `data` waits (it is in memory already).");
+                let _ = input.keep_rest(usize::MAX);
+                return Ok(true);
+            }
         }
-        Ok(())
+        Ok(false)
     }
 
-    /// Parses bytes that waited for a grammar, now that the state has one.
-    fn process_waiting(&mut self, cx: &mut Cx<'_>) -> Result<(), Dropped> {
-        loop {
-            let mut progressed = false;
-            for dir in [Direction::Up, Direction::Down] {
-                let waiting = self.channel(dir).pending.len();
-                if waiting > 0 && self.machine.status == FlowStatus::Active && self.machine.grammar(dir).is_some() {
-                    self.process(dir, &[], cx)?;
-                    progressed |= self.channel(dir).pending.len() != waiting;
-                }
+    /// Parses bytes that waited for a grammar, now that the state has one,
+    /// `first`'s first, then turn about while some direction progresses.
+    fn process_waiting(&mut self, first: Direction, cx: &mut Cx<'_>) -> Result<(), Dropped> {
+        let mut dir = first;
+        let mut idle = 0;
+        while idle < 2 {
+            let waiting = self.channel(dir).pending.len();
+            if waiting > 0 && self.machine.status == FlowStatus::Active && self.machine.grammar(dir).is_some() {
+                self.parse(dir, &[], cx)?;
             }
-            if !progressed {
-                return Ok(());
+            if self.channel(dir).pending.len() == waiting || waiting == 0 {
+                idle += 1;
+            } else {
+                idle = 0;
             }
+            dir = dir.reverse();
         }
+        Ok(())
     }
 
     /// Records the outcome of a call: `Err(Dropped)` drops the flow.
@@ -439,7 +566,7 @@ impl Dissector for {{ dissector }} {
             .machine
             .start(cx)
             .and_then(|()| self.process(dir, data, cx))
-            .and_then(|()| self.process_waiting(cx));
+            .and_then(|()| self.process_waiting(dir.reverse(), cx));
         self.settle(result, cx);
     }
 
@@ -450,9 +577,19 @@ impl Dissector for {{ dissector }} {
         let result = self.machine.start(cx).and_then(|()| {
             self.machine.dir = dir;
             machine::notify_gap(cx, dir, len);
-            let record = self.channel(dir).parsers.active.map_or("<none>", Message::record);
-            self.channel(dir).parsers.abandon(dir, cx)?;
-            self.channel(dir).pending.clear();
+            let channel = match dir {
+                Direction::Up => &mut self.up,
+                Direction::Down => &mut self.down,
+            };
+            if channel.parsers.absorb_gap(dir, len, &mut self.machine.streams, cx) == 0 {
+                protoc_comment!("The gap lies inside a counted field: parsing stays in step.");
+                channel.pending.absorb_gap(len);
+                machine::trace(cx, format_args!("grammar: {dir}: gap absorbed by a counted field"));
+                return Ok(());
+            }
+            let record = channel.parsers.active.map_or("<none>", Message::record);
+            channel.parsers.abandon(dir, &mut self.machine.streams, cx)?;
+            channel.pending.clear();
             let len = i64::try_from(len).unwrap_or(i64::MAX);
             if !self.machine.on_gap(len, cx)? {
                 let err = ParseError::new(0, Site::new(record, "<unknown>"), format!("gap of {len} bytes"));
@@ -469,12 +606,22 @@ impl Dissector for {{ dissector }} {
         }
         let result = self.machine.start(cx).and_then(|()| {
             self.machine.dir = dir;
-            let channel = self.channel(dir);
+            protoc_comment!("`end` transitions first: the state they reach may parse bytes that waited.");
+            self.machine.on_end(dir.name(), cx)?;
+            self.process_waiting(dir, cx)?;
+            self.machine.dir = dir;
+            if self.machine.status != FlowStatus::Active {
+                return Ok(());
+            }
+            let channel = match dir {
+                Direction::Up => &mut self.up,
+                Direction::Down => &mut self.down,
+            };
             let Some(message) = channel.parsers.active else {
                 return Ok(());
             };
             let offset = channel.pending.message_offset();
-            channel.parsers.abandon(dir, cx)?;
+            channel.parsers.abandon(dir, &mut self.machine.streams, cx)?;
             let err = ParseError::new(offset, Site::new(message.record(), "<unknown>"), "unexpected end of stream");
             self.machine.report_parse_error(&err, &[], cx)
         });
@@ -507,6 +654,15 @@ impl Dissector for {{ dissector }} {
 fn new_dissector() -> Box<dyn Dissector> {
     Box::new({{ dissector }}::new())
 }
+
+{% for r in event_schemas -%}
+/// The values `trigger {{ r.name }}(…)` passes, for checking rules.
+const {{ r.const_name }}: &[FieldSchema] = &[
+    {% for (name, ty) in r.fields -%}
+    FieldSchema { name: {{ name|str_lit }}, ty: {{ ty|str_lit }} },
+    {% endfor %}
+];
+{% endfor %}
 
 {% for r in schema_records -%}
 /// The fields of `record {{ r.name }}`, for checking rules.

@@ -10,6 +10,9 @@ recipients, size and SHA-256 of the content as aiosmtpd stores it
 (dot-unstuffed, CRLF line endings, ending with the last line's CRLF); with
 --keep-content the content itself goes to `<n>.eml` beside it.
 
+The server runs until SIGINT/SIGTERM or until its stdin closes (a test holds
+the other end of the pipe, so the server cannot outlive it).
+
 Usage: smtp_server.py --store DIR [--port PORT] [--keep-content]
 """
 
@@ -87,8 +90,13 @@ async def main():
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    stdin_closed = loop.run_in_executor(None, sys.stdin.buffer.read)
+    await asyncio.wait(
+        [asyncio.ensure_future(stop.wait()), stdin_closed],
+        return_when=asyncio.FIRST_COMPLETED,
+    )
     server.close()
+    os._exit(0)
 
 
 if __name__ == "__main__":

@@ -43,6 +43,9 @@ const FUNCTIONS: &[(&str, Func)] = &[
     ("lower", Func::Lower),
     ("len", Func::Len),
     ("lookahead", Func::Lookahead),
+    ("number", Func::Number),
+    ("direction", Func::Direction),
+    ("extract", Func::Extract),
 ];
 
 fn typed(kind: ExprKind, ty: Type) -> Option<Expr> {
@@ -111,6 +114,11 @@ pub(crate) trait ExprEnv {
             A::Str(s) => typed(ExprKind::Lit(Value::Str(s.clone())), Type::Str),
             A::Int(i) => typed(ExprKind::Lit(Value::Int(*i)), Type::Int),
             A::Bool(b) => typed(ExprKind::Lit(Value::Bool(*b)), Type::Bool),
+            // Typed by what it is compared with (see `binary`); alone, an absent string.
+            A::Null => typed(
+                ExprKind::Lit(Value::Null),
+                Type::Optional(Box::new(Type::Str)),
+            ),
             A::Name(name) => self.name(name, scope),
             A::Field(base, field) => {
                 let base = self.type_expr(base, scope)?;
@@ -273,7 +281,7 @@ pub(crate) trait ExprEnv {
         let Some(&(_, func)) = FUNCTIONS.iter().find(|(n, _)| *n == name.name) else {
             let hint =
                 did_you_mean(&name.name, FUNCTIONS.iter().map(|(n, _)| *n)).unwrap_or_else(|| {
-                    "the functions are `upper`, `lower`, `len` and `lookahead`".into()
+                    "the functions are `upper`, `lower`, `len`, `number`, `extract`, `lookahead` and `direction`".into()
                 });
             self.error(
                 name.span,
@@ -283,7 +291,11 @@ pub(crate) trait ExprEnv {
             .hint = Some(hint);
             return None;
         };
-        let arity = if func == Func::Lookahead { 0 } else { 1 };
+        let arity = match func {
+            Func::Lookahead | Func::Direction => 0,
+            Func::Extract => 2,
+            _ => 1,
+        };
         if args.len() != arity {
             let s = if arity == 1 { "" } else { "s" };
             self.error(
@@ -309,11 +321,28 @@ pub(crate) trait ExprEnv {
             }
             return typed(ExprKind::Call(func, Vec::new()), Type::Int);
         }
+        if func == Func::Direction {
+            if scope.grammar {
+                self.error(
+                    span,
+                    "`direction()` is only available in state machines",
+                    "in a record",
+                )
+                .set_hint("a record is parsed in one direction; the state machine handles both");
+                return None;
+            }
+            return typed(ExprKind::Call(func, Vec::new()), Type::Str);
+        }
+        if func == Func::Extract {
+            return self.extract_call(args, scope);
+        }
         let arg_span = args.first().map_or(span, |a| a.span);
         let arg = self.type_expr(args.first()?, scope)?;
         let result = match (func, arg.ty.inner()) {
             (Func::Upper | Func::Lower, Type::Str) => like(&arg.ty, Type::Str),
             (Func::Len, Type::Str | Type::Bytes | Type::List(_)) => like(&arg.ty, Type::Int),
+            // Absent when the text is not a number.
+            (Func::Number, Type::Str) => Type::Optional(Box::new(Type::Int)),
             (_, found) => {
                 let wants = if func == Func::Len {
                     "a string, bytes or a list"
@@ -332,6 +361,48 @@ pub(crate) trait ExprEnv {
         typed(ExprKind::Call(func, vec![arg]), result)
     }
 
+    /// `extract(text, "regex")`: the regex is a string literal, checked here.
+    fn extract_call(&mut self, args: &[ast::Expr], scope: &Scope) -> Option<Expr> {
+        let (text, pattern) = (args.first()?, args.get(1)?);
+        let typed_text = self.type_expr(text, scope);
+        let A::Str(regex) = &pattern.kind else {
+            self.error(
+                pattern.span,
+                "`extract` takes its regex as a string literal",
+                "not a string literal",
+            )
+            .set_hint("write the pattern in quotes: `extract(x, \"<([^>]*)>\")`");
+            return None;
+        };
+        if let Err(err) = regex::Regex::new(regex) {
+            let first_line = err
+                .to_string()
+                .lines()
+                .last()
+                .unwrap_or_default()
+                .to_string();
+            self.error(pattern.span, format!("invalid regex: {first_line}"), "here");
+            return None;
+        }
+        let text = typed_text?;
+        if text.ty.inner() != &Type::Str {
+            self.error(
+                args.first().map_or(pattern.span, |a| a.span),
+                format!("`extract` needs a string, found {}", a(&text.ty)),
+                "not a string",
+            );
+            return None;
+        }
+        let pattern = Expr {
+            kind: ExprKind::Lit(Value::Str(regex.clone())),
+            ty: Type::Str,
+        };
+        typed(
+            ExprKind::Call(Func::Extract, vec![text, pattern]),
+            Type::Optional(Box::new(Type::Str)),
+        )
+    }
+
     fn binary(
         &mut self,
         span: Span,
@@ -342,7 +413,14 @@ pub(crate) trait ExprEnv {
     ) -> Option<Expr> {
         let left_typed = self.type_expr(left, scope);
         let right_typed = self.type_expr(right, scope);
-        let (l, r) = (left_typed?, right_typed?);
+        let (mut l, mut r) = (left_typed?, right_typed?);
+        // `x == null`: the literal takes the other side's type, made optional.
+        let is_null = |e: &Expr| matches!(e.kind, ExprKind::Lit(Value::Null));
+        if is_null(&r) && !is_null(&l) {
+            r.ty = optional(l.ty.inner().clone());
+        } else if is_null(&l) && !is_null(&r) {
+            l.ty = optional(r.ty.inner().clone());
+        }
         match op {
             BinOp::And | BinOp::Or => {
                 for (side, side_span) in [(&l, left.span), (&r, right.span)] {
@@ -428,6 +506,9 @@ impl ExprEnv for Checker<'_> {
     }
 
     fn record_fields(&mut self, name: &str) -> Vec<FieldDef> {
+        if name == crate::ir::STREAM_RECORD {
+            return crate::ir::stream_fields();
+        }
         self.record_by_name(name)
             .and_then(|id| self.shape(id))
             .map(|s| s.fields)

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use super::expr::{a, ExprEnv, Scope};
 use super::fields::Yields;
 use super::{Checker, GrammarName};
-use crate::ast::{self, CaseKey, ElementKind, Span, TokenRef};
+use crate::ast::{self, BytesEnd, CaseKey, ElementKind, Span, TokenRef};
 use crate::diagnostic::did_you_mean;
 use crate::ir::{self, Element, Expr, ExprKind, FieldDef, Type};
 use protoc_runtime::value::Value;
@@ -106,13 +106,20 @@ impl Checker<'_> {
                 .map_or(Element::Empty, Element::Token),
             ElementKind::Empty => Element::Empty,
             ElementKind::Fail(message) => Element::Fail(message.value.clone()),
-            ElementKind::Optional { element, cond } => {
+            ElementKind::Optional {
+                element,
+                cond: Some(cond),
+            } => {
                 let cond = self.condition(cond, &grammar_scope(in_scope, None));
                 Element::Optional {
                     element: Box::new(self.lower_element(element, in_scope)),
                     cond: cond.unwrap_or_else(placeholder),
                 }
             }
+            ElementKind::Optional {
+                element,
+                cond: None,
+            } => self.lower_try(element),
             ElementKind::Array { element, until } => {
                 let elem = match self.yields(element) {
                     Yields::Value(ty) => Some(ty),
@@ -126,16 +133,137 @@ impl Checker<'_> {
                 }
             }
             ElementKind::Bytes {
-                until,
+                end: BytesEnd::Until(until),
                 chunked,
+                ends,
                 transform,
-            } => self.lower_bytes(until, chunked.as_ref(), transform.as_ref()),
+            } => {
+                if let Some(ends) = ends {
+                    self.error(
+                        ends.span,
+                        "`ends if` applies to `bytes count` fields only",
+                        "a `bytes until` stream always ends with its field",
+                    )
+                    .set_hint("remove `ends if ...`");
+                }
+                self.lower_bytes(until, chunked.as_ref(), transform.as_ref())
+            }
+            ElementKind::Bytes {
+                end: BytesEnd::Count(count),
+                chunked,
+                ends,
+                transform,
+            } => self.lower_count(
+                count,
+                chunked.as_ref(),
+                ends.as_ref(),
+                transform.as_ref(),
+                in_scope,
+            ),
             ElementKind::Branch { key, cases } => self.lower_branch(key, cases, in_scope),
         }
     }
 
+    /// `optional X` with no condition: `X` must be a token, tried in place.
+    fn lower_try(&mut self, element: &ast::Element) -> Element {
+        let token = match &element.kind {
+            ElementKind::Regex(regex) => self.inline_token(regex),
+            ElementKind::Ref(name) => match self.grammar_index.get(&name.name).copied() {
+                Some(GrammarName::Token(id)) => Some(id),
+                Some(GrammarName::Record(_)) | None => None,
+            },
+            _ => None,
+        };
+        if let Some(id) = token {
+            return Element::TryToken(id);
+        }
+        if let ElementKind::Ref(name) = &element.kind {
+            if !self.grammar_index.contains_key(&name.name) {
+                // Undefined: reported by the usual path.
+                return self.lower_element(element, &[]);
+            }
+        }
+        self.error(
+            element.span,
+            "`optional` without `if` needs a token",
+            "not a token",
+        )
+        .set_hint(
+            "a token that does not match consumes nothing, so it can be tried; other elements need a condition: `optional X if COND`",
+        );
+        Element::Empty
+    }
+
+    /// `bytes count EXPR [chunked -> EVENT [ends if COND]] [transform NAME]`.
+    fn lower_count(
+        &mut self,
+        count: &ast::Expr,
+        chunked: Option<&ast::Ident>,
+        ends: Option<&ast::Expr>,
+        transform: Option<&ast::Ident>,
+        in_scope: &[FieldDef],
+    ) -> Element {
+        let scope = grammar_scope(in_scope, None);
+        let typed = self.type_expr(count, &scope).and_then(|c| {
+            if c.ty.inner() == &Type::Int {
+                return Some(c);
+            }
+            self.error(
+                count.span,
+                format!("a byte count is an integer, found {}", a(&c.ty)),
+                "not an integer",
+            )
+            .set_hint("convert text with `number(field)`");
+            None
+        });
+        let chunked_event = chunked.and_then(|event| self.chunked_event(event));
+        let ends = ends.and_then(|cond| {
+            if chunked.is_none() {
+                self.error(
+                    cond.span,
+                    "`ends if` applies to chunked bytes only",
+                    "not chunked",
+                )
+                .set_hint("add `chunked -> EVENT` before `ends if`");
+                return None;
+            }
+            self.condition(cond, &scope)
+        });
+        let transform = transform.and_then(|name| self.transform(name, chunked.is_some()));
+        Element::BytesCount(Box::new(ir::BytesCount {
+            count: typed.unwrap_or_else(placeholder),
+            chunked: chunked_event,
+            ends,
+            transform,
+        }))
+    }
+
+    /// A transform by name; it applies to chunked bytes only.
+    fn transform(&mut self, name: &ast::Ident, chunked: bool) -> Option<ir::Transform> {
+        let Some(&(_, t)) = TRANSFORMS.iter().find(|(n, _)| *n == name.name) else {
+            let hint = did_you_mean(&name.name, TRANSFORMS.iter().map(|(n, _)| *n))
+                .unwrap_or_else(|| "the only transform so far is `unstuff`".into());
+            self.error(
+                name.span,
+                format!("unknown transform `{}`", name.name),
+                "no such transform",
+            )
+            .hint = Some(hint);
+            return None;
+        };
+        if !chunked {
+            self.error(
+                name.span,
+                "`transform` applies to chunked bytes only",
+                "not chunked",
+            )
+            .set_hint("add `chunked -> EVENT` before `transform`");
+        }
+        Some(t)
+    }
+
     /// The token for an inline regex, made on first use of its pattern.
-    fn inline_token(&mut self, regex: &ast::RegexLit) -> Option<ir::TokenId> {
+    pub(super) fn inline_token(&mut self, regex: &ast::RegexLit) -> Option<ir::TokenId> {
         if let Some(id) = self.inline_tokens.get(&regex.pattern) {
             return Some(*id);
         }
@@ -182,28 +310,7 @@ impl Checker<'_> {
             },
         };
         let chunked_event = chunked.and_then(|event| self.chunked_event(event));
-        let transform = transform.and_then(|name| {
-            let Some(&(_, t)) = TRANSFORMS.iter().find(|(n, _)| *n == name.name) else {
-                let hint = did_you_mean(&name.name, TRANSFORMS.iter().map(|(n, _)| *n))
-                    .unwrap_or_else(|| "the only transform so far is `unstuff`".into());
-                self.error(
-                    name.span,
-                    format!("unknown transform `{}`", name.name),
-                    "no such transform",
-                )
-                .hint = Some(hint);
-                return None;
-            };
-            if chunked.is_none() {
-                self.error(
-                    name.span,
-                    "`transform` applies to chunked bytes only",
-                    "not chunked",
-                )
-                .set_hint("add `chunked -> EVENT` before `transform`");
-            }
-            Some(t)
-        });
+        let transform = transform.and_then(|name| self.transform(name, chunked.is_some()));
         Element::BytesUntil {
             token: token.unwrap_or(ir::TokenId(0)),
             chunked: chunked_event,

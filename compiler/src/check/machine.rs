@@ -1,13 +1,17 @@
 //! Pass 4: lower the state machine to IR, infer event payloads, and warn
 //! about what can never happen.
 //!
-//! Checks: each state's `up`/`down` grammar is an exported record; exactly
+//! Checks: variables are used at their declared type (`set`, `push` on
+//! lists, `pop`); each state's `up`/`down` grammar is an exported record; exactly
 //! one `initial`; each transition names a state (or `any`), a built-in event
 //! the state can see, a binding only where the event has an argument (typed
 //! per event: the state's record for `up`/`down`, a string for
 //! `parse_error`/`missing_grammar`, an integer for `gap`), a boolean `when`,
-//! actions whose names resolve, and `jump` last. `trigger EVENT(record)`
-//! fixes the event's payload; every trigger of it must pass the same record.
+//! actions whose names resolve, and `jump` or `stop` last. `trigger
+//! EVENT(record)` fixes the event's payload; every trigger of it must pass the
+//! same record; `trigger EVENT(name: expr, …)` fixes its named values the
+//! same way. A transition's expressions see the per-flow variables, each
+//! streamed event's tally (`EVENT.size`), and the event's binding.
 //!
 //! Warnings (the spec is still accepted): states no chain of jumps from
 //! `initial` reaches; transitions that an earlier unconditional one on the
@@ -17,9 +21,9 @@ use std::collections::VecDeque;
 
 use super::expr::{a, ExprEnv, Scope};
 use super::{Checker, GrammarName};
-use crate::ast::{self, ActionKind, EventArg, Span, StatesItem, Subject};
+use crate::ast::{self, ActionKind, EventArg, Span, StatesItem, Subject, TokenRef};
 use crate::diagnostic::did_you_mean;
-use crate::ir::{self, Action, StateId, Target, TransitionEvent, Type};
+use crate::ir::{self, Action, FieldDef, StateId, Target, TransitionEvent, Type};
 
 /// The built-in state-machine events (`timeout` takes seconds).
 const EVENTS: &[&str] = &[
@@ -28,6 +32,7 @@ const EVENTS: &[&str] = &[
     "parse_error",
     "missing_grammar",
     "gap",
+    "end",
     "init",
     "enter",
     "leave",
@@ -106,6 +111,7 @@ impl<'a> Checker<'a> {
             states,
             initial: initial?,
             any,
+            vars: self.vars.iter().map(|(v, _)| v.clone()).collect(),
         })
     }
 
@@ -247,9 +253,14 @@ impl<'a> Checker<'a> {
             (Some(on @ (TransitionEvent::Up | TransitionEvent::Down)), Some(name)) => {
                 self.message_type(on, state, states, name)
             }
-            (Some(TransitionEvent::ParseError | TransitionEvent::MissingGrammar), Some(_)) => {
-                Some(Type::Str)
-            }
+            (
+                Some(
+                    TransitionEvent::ParseError
+                    | TransitionEvent::MissingGrammar
+                    | TransitionEvent::End,
+                ),
+                Some(_),
+            ) => Some(Type::Str),
             (Some(TransitionEvent::Gap), Some(_)) => Some(Type::Int),
             (Some(on), Some(name)) => {
                 self.error(
@@ -265,10 +276,10 @@ impl<'a> Checker<'a> {
             self.message_type(on, state, states, &decl.event);
         }
         let mut scope = Scope {
-            vars: Vec::new(),
+            vars: self.machine_names(),
             grammar: false,
             poisoned: Vec::new(),
-            hint: "a transition sees only its event's binding, as in `on down(res)`",
+            hint: "a transition sees its event's binding (as in `on down(res)`), the `var`s and the streamed events",
         };
         if let Some(name) = binding {
             match binding_type {
@@ -296,6 +307,22 @@ impl<'a> Checker<'a> {
         (on, transition)
     }
 
+    /// The names every transition sees: streamed events (their tallies),
+    /// then the per-flow variables.
+    fn machine_names(&self) -> Vec<(String, Type)> {
+        let streamed = self.events.iter().filter(|e| e.decl.streamed).map(|e| {
+            (
+                e.decl.name.name.clone(),
+                Type::Record(ir::STREAM_RECORD.into()),
+            )
+        });
+        let vars = self
+            .vars
+            .iter()
+            .map(|(v, _)| (v.name.clone(), v.ty.clone()));
+        streamed.chain(vars).collect()
+    }
+
     /// The event of a transition, with its seconds for `timeout`.
     fn transition_event(&mut self, decl: &ast::TransitionDecl) -> Option<TransitionEvent> {
         let event = &decl.event;
@@ -305,6 +332,7 @@ impl<'a> Checker<'a> {
             "parse_error" => TransitionEvent::ParseError,
             "missing_grammar" => TransitionEvent::MissingGrammar,
             "gap" => TransitionEvent::Gap,
+            "end" => TransitionEvent::End,
             "init" => TransitionEvent::Init,
             "enter" => TransitionEvent::Enter,
             "leave" => TransitionEvent::Leave,
@@ -465,6 +493,53 @@ impl<'a> Checker<'a> {
                     ok &= jump.is_some();
                     continue;
                 }
+                ActionKind::Stop => {
+                    if i + 1 != actions.len() {
+                        self.error(
+                            action.span,
+                            "`stop` must be the last action",
+                            "actions follow it",
+                        )
+                        .set_hint("parsing ends at `stop`: nothing after it runs, not even a jump");
+                        ok = false;
+                    }
+                    Some(Action::Stop)
+                }
+                ActionKind::TriggerNamed { event, fields } => {
+                    self.trigger_named(event, fields, scope)
+                }
+                ActionKind::Set { var, value } => {
+                    self.assigned(var, value, scope, false)
+                        .map(|value| Action::Set {
+                            var: var.name.clone(),
+                            value,
+                        })
+                }
+                ActionKind::Push { var, value } => {
+                    self.assigned(var, value, scope, true)
+                        .map(|value| Action::Push {
+                            var: var.name.clone(),
+                            value,
+                        })
+                }
+                ActionKind::Pop(var) => self
+                    .list_var(var, "pop")
+                    .map(|_| Action::Pop(var.name.clone())),
+                ActionKind::Clear(var) => self
+                    .declared_var(var)
+                    .map(|_| Action::Clear(var.name.clone())),
+                ActionKind::Close(event) => self.streamed_event(event).map(Action::Close),
+                ActionKind::Resync { token, unless } => {
+                    let token = self.resync_token(token);
+                    let unless = match unless {
+                        Some(other) => self.resync_token(other).map(Some),
+                        None => Some(None),
+                    };
+                    match (token, unless) {
+                        (Some(token), Some(unless)) => Some(Action::Resync { token, unless }),
+                        _ => None,
+                    }
+                }
             };
             match result {
                 Some(action) => lowered.push(action),
@@ -506,6 +581,15 @@ impl<'a> Checker<'a> {
             None => None,
         };
         if let (Some(arg), Some(span)) = (&arg, arg_span) {
+            if arg.ty.inner() == &Type::Record(ir::STREAM_RECORD.into()) {
+                self.error(
+                    span,
+                    "an event carries a parsed record, not a stream's tally",
+                    "a stream's tally",
+                )
+                .set_hint("pass its values by name: `trigger EVENT(size: stream.size)`");
+                return None;
+            }
             let Type::Record(record) = &arg.ty else {
                 self.error(
                     span,
@@ -516,6 +600,19 @@ impl<'a> Checker<'a> {
                 return None;
             };
             let id = self.record_by_name(record)?;
+            if let Some((_, named_span)) = &self.events[index].named {
+                let named_span = *named_span;
+                self.error(
+                    span,
+                    format!("event `{}` carries named values elsewhere", event.name),
+                    format!("record `{record}` here"),
+                )
+                .add_note(named_span, "named values here")
+                .set_hint(
+                    "every trigger of an event passes a record, or every one passes named values",
+                );
+                return None;
+            }
             match self.events[index].payload {
                 None => self.events[index].payload = Some((id, span)),
                 Some((first, first_span)) if first != id => {
@@ -539,6 +636,221 @@ impl<'a> Checker<'a> {
             event: ir::EventId(index),
             arg,
         })
+    }
+
+    /// `trigger EVENT(name: expr, …)`: every trigger of the event passes
+    /// the same names with the same types.
+    fn trigger_named(
+        &mut self,
+        event: &ast::Ident,
+        fields: &[(ast::Ident, ast::Expr)],
+        scope: &Scope,
+    ) -> Option<Action> {
+        let Some(&index) = self.event_index.get(&event.name) else {
+            let events = self.event_names();
+            self.undefined("event", event, events);
+            return None;
+        };
+        let decl = self.events[index].decl;
+        if decl.streamed {
+            self.error(
+                event.span,
+                format!("streamed event `{}` cannot be triggered", event.name),
+                "streamed",
+            )
+            .add_note(decl.span, "declared streamed here");
+            return None;
+        }
+        let mut lowered = Vec::new();
+        let mut defs = Vec::new();
+        let mut ok = true;
+        for (name, value) in fields {
+            if defs.iter().any(|d: &FieldDef| d.name == name.name) {
+                self.error(
+                    name.span,
+                    format!("value `{}` is passed twice", name.name),
+                    "again here",
+                );
+                ok = false;
+                continue;
+            }
+            let Some(value) = self.type_expr(value, scope) else {
+                ok = false;
+                continue;
+            };
+            defs.push(FieldDef {
+                name: name.name.clone(),
+                ty: value.ty.clone(),
+            });
+            lowered.push((name.name.clone(), value));
+        }
+        if !ok {
+            return None;
+        }
+        let span = event.span;
+        if let Some((first, _)) = self.events[index].payload {
+            let record = self.record_name(first);
+            self.error(
+                span,
+                format!("event `{}` carries record `{record}` elsewhere", event.name),
+                "named values here",
+            )
+            .set_hint(
+                "every trigger of an event passes a record, or every one passes named values",
+            );
+            return None;
+        }
+        match &self.events[index].named {
+            None => self.events[index].named = Some((defs, span)),
+            Some((first, first_span)) => {
+                let same = first.len() == defs.len()
+                    && first
+                        .iter()
+                        .zip(&defs)
+                        .all(|(a, b)| a.name == b.name && a.ty.inner() == b.ty.inner());
+                if !same {
+                    let first_span = *first_span;
+                    let describe = |defs: &[FieldDef]| {
+                        defs.iter()
+                            .map(|d| format!("{}: {}", d.name, d.ty.describe()))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    };
+                    let (was, now) = (describe(first), describe(&defs));
+                    self.error(
+                        span,
+                        format!("event `{}` is triggered with ({now}) here", event.name),
+                        "different values",
+                    )
+                    .add_note(first_span, format!("but with ({was}) here"))
+                    .set_hint("every trigger of an event passes the same names, in the same order, with the same types");
+                    return None;
+                }
+            }
+        }
+        Some(Action::TriggerFields {
+            event: ir::EventId(index),
+            fields: lowered,
+        })
+    }
+
+    /// A declared variable.
+    fn declared_var(&mut self, name: &ast::Ident) -> Option<Type> {
+        if let Some(var) = self.var(&name.name) {
+            return Some(var.ty.clone());
+        }
+        let names: Vec<String> = self.vars.iter().map(|(v, _)| v.name.clone()).collect();
+        self.undefined("variable", name, names.iter().map(String::as_str))
+            .hint
+            .get_or_insert_with(|| "declare it in the `states` block: `var NAME: TYPE;`".into());
+        None
+    }
+
+    /// A declared list variable (for `push`, `pop`); its element type.
+    fn list_var(&mut self, name: &ast::Ident, action: &str) -> Option<Type> {
+        let ty = self.declared_var(name)?;
+        match ty {
+            Type::List(element) => Some(*element),
+            other => {
+                self.error(
+                    name.span,
+                    format!("`{action}` needs a list, `{}` is {}", name.name, a(&other)),
+                    "not a list",
+                )
+                .set_hint(format!("declare it `var {}: list of ...;`", name.name));
+                None
+            }
+        }
+    }
+
+    /// The value of `set VAR = value` (or `push LIST(value)`), typed against
+    /// the variable (or its elements). An optional value is accepted: absent,
+    /// it stores the type's default.
+    fn assigned(
+        &mut self,
+        var: &ast::Ident,
+        value: &ast::Expr,
+        scope: &Scope,
+        push: bool,
+    ) -> Option<ir::Expr> {
+        let want = if push {
+            self.list_var(var, "push")
+        } else {
+            self.declared_var(var)
+        };
+        let typed = self.type_expr(value, scope)?;
+        let want = want?;
+        if typed.ty.inner() != &want {
+            let holds = if push {
+                format!("`{}` is a list of {}", var.name, want.describe())
+            } else {
+                format!("`{}` is {}", var.name, a(&want))
+            };
+            self.error(
+                value.span,
+                format!("{holds}, this is {}", a(&typed.ty)),
+                "wrong type",
+            );
+            return None;
+        }
+        Some(typed)
+    }
+
+    /// A streamed event (for `close`).
+    fn streamed_event(&mut self, event: &ast::Ident) -> Option<ir::EventId> {
+        let Some(&index) = self.event_index.get(&event.name) else {
+            let events = self.event_names();
+            self.undefined("event", event, events);
+            return None;
+        };
+        if !self.events[index].decl.streamed {
+            let declared = self.events[index].decl.span;
+            self.error(
+                event.span,
+                format!("event `{}` is not streamed", event.name),
+                "only streams can be closed",
+            )
+            .add_note(declared, "declared here");
+            return None;
+        }
+        Some(ir::EventId(index))
+    }
+
+    /// The token of `resync TOKEN`: it must not match the empty string, or
+    /// the skip would never move.
+    fn resync_token(&mut self, token: &TokenRef) -> Option<ir::TokenId> {
+        let (id, span) = match token {
+            TokenRef::Inline(regex) => (self.inline_token(regex)?, regex.span),
+            TokenRef::Named(name) => match self.grammar_index.get(&name.name).copied() {
+                Some(GrammarName::Token(id)) => (id, name.span),
+                Some(GrammarName::Record(_)) => {
+                    self.error(
+                        name.span,
+                        format!("`{}` is a record, not a token", name.name),
+                        "a record",
+                    )
+                    .set_hint("`resync` skips to just after the next match of a token");
+                    return None;
+                }
+                None => {
+                    let tokens: Vec<String> = self.tokens.iter().map(|t| t.name.clone()).collect();
+                    self.undefined("token", name, tokens.iter().map(String::as_str));
+                    return None;
+                }
+            },
+        };
+        let pattern = self.tokens.get(id.0).map(|t| t.pattern.clone())?;
+        let matches_empty = regex::Regex::new(&pattern).is_ok_and(|re| re.is_match(""));
+        if matches_empty {
+            self.error(
+                span,
+                "`resync` needs a token that cannot match the empty string",
+                "matches the empty string",
+            )
+            .set_hint("an empty match would skip nothing; use a token such as CRLF");
+            return None;
+        }
+        Some(id)
     }
 
     fn jump_target(&mut self, target: &ast::Ident) -> Option<Target> {

@@ -11,8 +11,9 @@
 //!    types (anonymous sub-records, branches and optionals merged);
 //! 3. [`grammar`]: lower tokens and records to IR, typing every grammar
 //!    expression against the fields parsed before it;
-//! 4. [`machine`]: lower states and transitions, infer event payloads, then
-//!    warn about unreachable states, shadowed transitions, unused exports.
+//! 4. [`machine`]: lower variables, states and transitions, infer event
+//!    payloads, then warn about unreachable states, shadowed transitions,
+//!    unused exports.
 //!
 //! Expressions are typed by [`expr`]. The result carries a spec only when no
 //! error was found; IR invariants (see [`crate::ir`]) then hold.
@@ -73,6 +74,9 @@ struct EventInfo<'a> {
     decl: &'a ast::EventDecl,
     /// The record `trigger` passes, with the first trigger that fixed it.
     payload: Option<(ir::RecordId, Span)>,
+    /// The named values `trigger EVENT(name: expr, …)` passes, with the
+    /// first trigger that fixed them.
+    named: Option<(Vec<ir::FieldDef>, Span)>,
 }
 
 /// A name of the grammar namespace (tokens and records share it: both are
@@ -126,6 +130,8 @@ struct Checker<'a> {
     states_block: Option<&'a ast::StatesBlock>,
     states: Vec<&'a ast::StateDecl>,
     state_index: HashMap<String, usize>,
+    /// Per-flow variables whose type resolved, with where they are declared.
+    vars: Vec<(ir::Var, Span)>,
 }
 
 impl<'a> Checker<'a> {
@@ -151,6 +157,7 @@ impl<'a> Checker<'a> {
             states_block: None,
             states: Vec::new(),
             state_index: HashMap::new(),
+            vars: Vec::new(),
         }
     }
 
@@ -216,6 +223,10 @@ impl<'a> Checker<'a> {
         }
     }
 
+    fn var(&self, name: &str) -> Option<&ir::Var> {
+        self.vars.iter().map(|(v, _)| v).find(|v| v.name == name)
+    }
+
     fn record_names(&self) -> Vec<&'a str> {
         self.records.iter().map(|r| r.name.name.as_str()).collect()
     }
@@ -238,6 +249,11 @@ impl<'a> Checker<'a> {
                 name: e.decl.name.name.clone(),
                 streamed: e.decl.streamed,
                 payload: e.payload.map(|(id, _)| id),
+                fields: e
+                    .named
+                    .as_ref()
+                    .map(|(fields, _)| fields.clone())
+                    .unwrap_or_default(),
             })
             .collect()
     }

@@ -149,6 +149,7 @@ impl<'a> Checker<'a> {
         self.events.push(EventInfo {
             decl,
             payload: None,
+            named: None,
         });
     }
 
@@ -208,6 +209,17 @@ impl<'a> Checker<'a> {
     }
 
     fn record_decl(&mut self, decl: &'a ast::RecordDecl) {
+        if decl.name.name == ir::STREAM_RECORD {
+            self.error(
+                decl.name.span,
+                format!("`{}` cannot name a record", decl.name.name),
+                "reserved name",
+            )
+            .set_hint(
+                "`stream` is the type of a streamed event's tally (`EVENT.size`, `EVENT.sha256`)",
+            );
+            return;
+        }
         if self.grammar_name_taken(&decl.name) {
             return;
         }
@@ -259,8 +271,79 @@ impl<'a> Checker<'a> {
             .hint = Some(hint);
         }
         for item in &block.items {
-            if let StatesItem::State(state) = item {
-                self.state_decl(state);
+            match item {
+                StatesItem::State(state) => self.state_decl(state),
+                StatesItem::Var(var) => self.var_decl(var),
+                _ => {}
+            }
+        }
+    }
+
+    /// `var NAME: TYPE;`: a per-flow variable, unique among variables and
+    /// not named like an event (streamed events are names in expressions).
+    fn var_decl(&mut self, decl: &ast::VarDecl) {
+        let Some(ty) = self.type_name(&decl.ty) else {
+            return;
+        };
+        if let Some((_, first)) = self.vars.iter().find(|(v, _)| v.name == decl.name.name) {
+            let first = *first;
+            self.duplicate(
+                &format!("variable `{}`", decl.name.name),
+                decl.name.span,
+                first,
+            );
+            return;
+        }
+        if let Some(&i) = self.event_index.get(&decl.name.name) {
+            let declared = self.events[i].decl.name.span;
+            self.error(
+                decl.name.span,
+                format!("variable `{}` has the name of an event", decl.name.name),
+                "an event's name",
+            )
+            .add_note(declared, "the event is declared here")
+            .set_hint(
+                "a streamed event's name stands for its tally in expressions; rename the variable",
+            );
+            return;
+        }
+        self.vars.push((
+            ir::Var {
+                name: decl.name.name.clone(),
+                ty,
+            },
+            decl.name.span,
+        ));
+    }
+
+    /// A variable's type: `string`, `integer`, `boolean`, `bytes` or `list of TYPE`.
+    fn type_name(&mut self, ty: &ast::TypeName) -> Option<ir::Type> {
+        const TYPES: &[(&str, ir::Type)] = &[
+            ("string", ir::Type::Str),
+            ("integer", ir::Type::Int),
+            ("boolean", ir::Type::Bool),
+            ("bytes", ir::Type::Bytes),
+        ];
+        match ty {
+            ast::TypeName::List(element, _) => {
+                Some(ir::Type::List(Box::new(self.type_name(element)?)))
+            }
+            ast::TypeName::Named(name) => {
+                if let Some((_, t)) = TYPES.iter().find(|(n, _)| *n == name.name) {
+                    return Some(t.clone());
+                }
+                let hint =
+                    did_you_mean(&name.name, TYPES.iter().map(|(n, _)| *n)).unwrap_or_else(|| {
+                        "types are `string`, `integer`, `boolean`, `bytes` and `list of TYPE`"
+                            .into()
+                    });
+                self.error(
+                    name.span,
+                    format!("unknown type `{}`", name.name),
+                    "no such type",
+                )
+                .hint = Some(hint);
+                None
             }
         }
     }

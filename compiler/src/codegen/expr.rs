@@ -97,7 +97,7 @@ impl RustValue {
     }
 
     /// The code, parenthesized unless it binds at least as tight as `prec`.
-    fn at(&self, prec: Prec) -> String {
+    pub fn at(&self, prec: Prec) -> String {
         if self.prec <= prec {
             self.code.clone()
         } else {
@@ -106,7 +106,7 @@ impl RustValue {
     }
 
     /// The code as a method receiver.
-    fn recv(&self) -> String {
+    pub fn recv(&self) -> String {
         self.at(Prec::Atom)
     }
 }
@@ -447,6 +447,13 @@ impl<'a> Translator<'a> {
         if func == Func::Lookahead {
             return RustValue::new("lookahead", Type::Int, false, Form::Borrowed);
         }
+        if func == Func::Direction {
+            // Only in state machines, whose handlers know `self.dir`.
+            return RustValue::new("self.dir.name()", Type::Str, false, Form::Borrowed);
+        }
+        if func == Func::Extract {
+            return self.extract(args, ty);
+        }
         let Some(arg) = args.first() else {
             return unsupported(&format!("{}() needs an argument", func.name()), ty);
         };
@@ -487,7 +494,49 @@ impl<'a> Translator<'a> {
                     .with_prec(Prec::Cast)
                 }
             }
-            Func::Lookahead => unsupported("lookahead", ty),
+            Func::Number => {
+                let b = borrowed(&arg);
+                let code = if arg.nullable {
+                    format!("{}.and_then(parse_number)", b.recv())
+                } else {
+                    format!("parse_number({})", b.code)
+                };
+                RustValue::new(code, Type::Int, true, Form::Borrowed)
+            }
+            Func::Lookahead | Func::Direction | Func::Extract => unsupported(func.name(), ty),
+        }
+    }
+
+    /// `extract(text, "re")`: `PATTERN_i.extract(text)`, an `Option<&str>`.
+    fn extract(&mut self, args: &[Expr], ty: &Type) -> RustValue {
+        let (
+            Some(text),
+            Some(Expr {
+                kind: ExprKind::Lit(Value::Str(pattern)),
+                ..
+            }),
+        ) = (args.first(), args.get(1))
+        else {
+            return unsupported("extract() needs a text and a literal regex", ty);
+        };
+        let index = self.pattern_index(pattern);
+        let text = borrowed(&self.translate(text));
+        let code = if text.nullable {
+            format!("{}.and_then(|v| PATTERN_{index}.extract(v))", text.recv())
+        } else {
+            format!("PATTERN_{index}.extract({})", text.code)
+        };
+        RustValue::new(code, Type::Str, true, Form::Borrowed)
+    }
+
+    /// The index of `pattern` among the module's `PATTERN_i` statics.
+    fn pattern_index(&mut self, pattern: &str) -> usize {
+        match self.patterns.iter().position(|p| p == pattern) {
+            Some(i) => i,
+            None => {
+                self.patterns.push(pattern.to_string());
+                self.patterns.len() - 1
+            }
         }
     }
 
@@ -502,6 +551,18 @@ impl<'a> Translator<'a> {
         };
         if let Some(code) = ignore_case_eq(op, a, b).or_else(|| ignore_case_eq(op, b, a)) {
             return RustValue::new(code, Type::Bool, false, Form::Borrowed).with_prec(Prec::Unary);
+        }
+        // `x == null` / `x != null`: whether `x` is absent.
+        let is_null = |v: &RustValue| v.code.starts_with("None::<");
+        if is_eq && (is_null(a) || is_null(b)) {
+            let other = if is_null(a) { b } else { a };
+            let code = match (other.nullable, op) {
+                (false, BinOp::Eq) => "false".to_string(),
+                (false, _) => "true".to_string(),
+                (true, BinOp::Eq) => format!("{}.is_none()", borrowed(other).recv()),
+                (true, _) => format!("{}.is_some()", borrowed(other).recv()),
+            };
+            return RustValue::new(code, Type::Bool, false, Form::Borrowed);
         }
         let (code, prec) = match (a.nullable, b.nullable) {
             (false, false) if is_eq && a.ty == Type::Str => infix(&eq_side(a), &eq_side(b)),

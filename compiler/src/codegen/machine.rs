@@ -13,10 +13,14 @@
 use protoc_runtime::dissector::Severity;
 use protoc_runtime::expr::{Expr, ExprKind, Type};
 
+use std::collections::BTreeSet;
+
 use super::expr::{self, Form, RustValue, Translator};
 use super::names;
+use super::records::UntilPlan;
 use crate::ir::{
     Action, Spec, StateId, Target, Template, TemplatePart, Transition, TransitionEvent,
+    STREAM_RECORD,
 };
 
 /// What the template needs to render the state machine.
@@ -35,6 +39,13 @@ pub struct MachinePlan {
     /// Whether some transition jumps to a state / to `finish`.
     pub uses_goto: bool,
     pub uses_finish: bool,
+    /// Whether some transition stops parsing / resynchronises a direction.
+    pub uses_stop: bool,
+    pub uses_resync: bool,
+    /// The per-flow variables: `(field, Rust type)`.
+    pub vars: Vec<(String, String)>,
+    /// Rust string literals of the streamed events whose streams are hashed.
+    pub digests: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -46,6 +57,8 @@ pub struct MessagePlan {
     pub slot: String,
     pub method: String,
     pub streams: bool,
+    /// Whether the record has a chunked `bytes count` field (gaps inside it are absorbed).
+    pub absorbs: bool,
 }
 
 /// The argument a handler passes to its transitions' binding.
@@ -62,7 +75,9 @@ struct Arg {
 pub fn plan_machine(
     spec: &Spec,
     patterns: &mut Vec<String>,
+    untils: &mut BTreeSet<UntilPlan>,
     streaming: &dyn Fn(&str) -> bool,
+    absorbing: &dyn Fn(&str) -> bool,
 ) -> MachinePlan {
     let machine = &spec.machine;
     let states = machine
@@ -91,6 +106,7 @@ pub fn plan_machine(
                     slot: format!("{}_parser", names::snake(name)),
                     method: names::snake(name),
                     streams: streaming(name),
+                    absorbs: absorbing(name),
                 });
             }
         }
@@ -99,8 +115,11 @@ pub fn plan_machine(
     let mut gen = Gen {
         spec,
         patterns,
+        untils,
         uses_goto: false,
         uses_finish: false,
+        uses_stop: false,
+        uses_resync: false,
     };
     let mut handlers = Vec::new();
     let mut arms = Vec::new();
@@ -135,15 +154,14 @@ pub fn plan_machine(
             arms.push((
                 format!("(Direction::{dir}, State::{})", names::pascal(&state.name)),
                 format!(
-                    "match parsers.{parse}(&mut input, dir, cx)? {{\n\
+                    "match parsers.{parse}(&mut input, dir, &mut self.machine.streams, cx)? {{\n\
                      Progress::Done(res) => {{\n\
                      machine::trace(cx, format_args!(\"grammar: parsed {record_name} ({{dir}}, {{}} bytes)\", input.message_offset()));\n\
                      self.machine.{method}(&res, cx)?;\n}}\n\
                      Progress::NeedMore => {{}}\n\
                      Progress::Error(err) => {{\n\
                      let context = input.context(64);\n\
-                     input.discard();\n\
-                     self.machine.report_parse_error(&err, &context, cx)?;\n}}\n}}"
+                     ON_PARSE_ERROR\n}}\n}}"
                 ),
             ));
             grammars.push((
@@ -154,7 +172,7 @@ pub fn plan_machine(
     }
 
     // Every other event: one handler with a `match` on the state.
-    let others: [(TransitionEvent, &str, Option<Arg>); 9] = [
+    let others: [(TransitionEvent, &str, Option<Arg>); 10] = [
         (
             TransitionEvent::ParseError,
             "on_parse_error",
@@ -175,6 +193,7 @@ pub fn plan_machine(
                 default_name: "len",
             }),
         ),
+        (TransitionEvent::End, "on_end", Some(str_arg("dir"))),
         (TransitionEvent::Init, "on_init", None),
         (TransitionEvent::Enter, "on_enter", None),
         (TransitionEvent::Leave, "on_leave", None),
@@ -194,6 +213,22 @@ pub fn plan_machine(
         handlers.push(gen.handler(method, &doc, arg.as_ref(), &per_state, event));
     }
 
+    // After a parse error the rest of the feed is discarded, unless a
+    // transition asked to resynchronise the direction.
+    let on_parse_error = if gen.uses_resync {
+        "self.machine.report_parse_error(&err, &context, cx)?;\n\
+         if !self.machine.resyncing(dir) {\ninput.discard();\n}"
+    } else {
+        "input.discard();\nself.machine.report_parse_error(&err, &context, cx)?;"
+    };
+    for (_, body) in &mut arms {
+        *body = body.replace("ON_PARSE_ERROR", on_parse_error);
+    }
+    let vars = machine
+        .vars
+        .iter()
+        .map(|v| (names::field(&v.name), super::records::rust_type(&v.ty)))
+        .collect();
     MachinePlan {
         states,
         handlers,
@@ -202,6 +237,80 @@ pub fn plan_machine(
         messages,
         uses_goto: gen.uses_goto,
         uses_finish: gen.uses_finish,
+        uses_stop: gen.uses_stop,
+        uses_resync: gen.uses_resync,
+        vars,
+        digests: digested_events(spec),
+    }
+}
+
+/// Streamed events whose `sha256` some transition reads (as Rust literals).
+fn digested_events(spec: &Spec) -> Vec<String> {
+    let mut found: BTreeSet<String> = BTreeSet::new();
+    let transitions = spec
+        .machine
+        .states
+        .iter()
+        .flat_map(|s| &s.transitions)
+        .chain(&spec.machine.any);
+    for t in transitions {
+        let mut exprs: Vec<&Expr> = t.when.iter().collect();
+        for action in &t.actions {
+            exprs.extend(action_exprs(action));
+        }
+        for e in exprs {
+            collect_digests(e, spec, &mut found);
+        }
+    }
+    found.iter().map(|name| names::str_lit(name)).collect()
+}
+
+fn collect_digests(e: &Expr, spec: &Spec, found: &mut BTreeSet<String>) {
+    match &e.kind {
+        ExprKind::Field(base, field) => {
+            if let (ExprKind::Var(name), "sha256") = (&base.kind, field.as_str()) {
+                if spec.events.iter().any(|ev| ev.streamed && &ev.name == name) {
+                    found.insert(name.clone());
+                }
+            }
+            collect_digests(base, spec, found);
+        }
+        ExprKind::Lit(_) | ExprKind::Var(_) => {}
+        ExprKind::Unary(_, x) | ExprKind::Match(x, _) => collect_digests(x, spec, found),
+        ExprKind::Lookup { key, .. } => collect_digests(key, spec, found),
+        ExprKind::Index(a, b) | ExprKind::Binary(_, a, b) => {
+            collect_digests(a, spec, found);
+            collect_digests(b, spec, found);
+        }
+        ExprKind::Call(_, args) => args.iter().for_each(|a| collect_digests(a, spec, found)),
+    }
+}
+
+/// The expressions of a template's interpolations.
+fn template_exprs(t: &Template) -> Vec<&Expr> {
+    t.parts
+        .iter()
+        .filter_map(|p| match p {
+            TemplatePart::Expr(e) => Some(e),
+            TemplatePart::Text(_) => None,
+        })
+        .collect()
+}
+
+/// The expressions an action evaluates.
+fn action_exprs(action: &Action) -> Vec<&Expr> {
+    match action {
+        Action::Trigger { arg, .. } => arg.iter().collect(),
+        Action::TriggerFields { fields, .. } => fields.iter().map(|(_, e)| e).collect(),
+        Action::Alert { description, .. } => template_exprs(description),
+        Action::Log(t) => template_exprs(t),
+        Action::Set { value, .. } | Action::Push { value, .. } => vec![value],
+        Action::Drop
+        | Action::Pop(_)
+        | Action::Clear(_)
+        | Action::Close(_)
+        | Action::Resync { .. }
+        | Action::Stop => Vec::new(),
     }
 }
 
@@ -217,8 +326,11 @@ fn str_arg(name: &'static str) -> Arg {
 struct Gen<'a> {
     spec: &'a Spec,
     patterns: &'a mut Vec<String>,
+    untils: &'a mut BTreeSet<UntilPlan>,
     uses_goto: bool,
     uses_finish: bool,
+    uses_stop: bool,
+    uses_resync: bool,
 }
 
 /// Transitions in firing order, each with the name of the state it is declared on.
@@ -319,6 +431,7 @@ impl<'a> Gen<'a> {
         let mut out = String::new();
         for (state, t) in transitions {
             let mut tr = Translator::new(self.spec, self.patterns);
+            bind_machine_names(self.spec, &mut tr);
             let mut prelude = String::new();
             if let (Some(arg), Some(binding)) = (arg, &t.binding) {
                 if transition_uses(t, binding) {
@@ -349,22 +462,38 @@ impl<'a> Gen<'a> {
                 names::str_lit(&description),
                 t.line
             ));
+            let conditional = !conds.is_empty();
             let mut stopped = false;
             for action in &t.actions {
-                let (code, stops) = action_code(self.spec, &mut tr, action);
+                let (code, ends) = action_code(self.spec, &mut tr, action);
                 block.push_str(&code);
-                block.push('\n');
-                if stops {
+                if let Some(result) = ends {
+                    // `drop` and `stop` end the transition: their result is
+                    // the handler's (the block's value, or returned).
+                    if let Action::Stop = action {
+                        self.uses_stop = true;
+                    }
+                    if conditional {
+                        block.push_str(&format!("return {result};"));
+                    } else {
+                        block.push_str(&result);
+                    }
                     stopped = true;
                     break;
                 }
-            }
-            let conditional = !conds.is_empty();
-            if stopped && !conditional {
-                // The `drop` is the block's value, not a `return`.
-                if let Some(stripped) = block.trim_end().strip_suffix("return Err(Dropped);") {
-                    block = format!("{stripped}Err(Dropped)");
+                if let Action::Resync { token, unless } = action {
+                    self.uses_resync = true;
+                    let until = super::records::until_static(self.spec, self.untils, *token, None);
+                    let unless = match unless {
+                        Some(other) => format!(
+                            "Some(&{})",
+                            super::records::dfa_static(self.spec, self.untils, *other)
+                        ),
+                        None => "None".to_string(),
+                    };
+                    block.push_str(&format!("self.resync(&{until}, {unless}, cx);"));
                 }
+                block.push('\n');
             }
             if !stopped {
                 let (jump, tail) = self.jump(t.jump, event);
@@ -387,12 +516,68 @@ impl<'a> Gen<'a> {
     }
 }
 
-/// An action's statement; whether it ends the transition (`drop`).
-fn action_code(spec: &Spec, tr: &mut Translator<'_>, action: &Action) -> (String, bool) {
+/// Makes the per-flow variables (`self.vars.NAME`) and the streamed events'
+/// tallies (`self.streams.get("EVENT")`) visible to a transition.
+fn bind_machine_names(spec: &Spec, tr: &mut Translator<'_>) {
+    for event in spec.events.iter().filter(|e| e.streamed) {
+        tr.bind(
+            &event.name,
+            RustValue::new(
+                format!("self.streams.get({})", names::str_lit(&event.name)),
+                Type::Record(STREAM_RECORD.to_string()),
+                false,
+                Form::Ref,
+            ),
+        );
+    }
+    for var in &spec.machine.vars {
+        tr.bind(
+            &var.name,
+            RustValue::new(
+                format!("self.vars.{}", names::field(&var.name)),
+                var.ty.clone(),
+                false,
+                Form::Place,
+            ),
+        );
+    }
+}
+
+/// Code of an owned value of `v`'s type (`String`, `i64`, `Vec<…>`), for
+/// storing in a variable; an absent value is the type's default.
+fn owned(v: &RustValue) -> String {
+    let b = expr::borrowed(v);
+    if v.nullable {
+        let some = match &v.ty {
+            Type::Str if v.form == Form::Owned => v.code.clone(),
+            Type::Str => format!("{}.map(str::to_string)", b.recv()),
+            Type::Bytes | Type::List(_) => format!("{}.map(<[_]>::to_vec)", b.recv()),
+            _ => b.code.clone(),
+        };
+        let some = if some.contains(' ') && !some.starts_with('(') {
+            format!("({some})")
+        } else {
+            some
+        };
+        return format!("{some}.unwrap_or_default()");
+    }
+    match (&v.ty, v.form) {
+        (Type::Int | Type::Bool, _) => b.code,
+        (_, Form::Owned) => v.code.clone(),
+        (Type::Str, Form::Borrowed) => format!("{}.to_string()", v.recv()),
+        (_, Form::Borrowed) => format!("{}.to_vec()", v.recv()),
+        (_, Form::Place | Form::Ref) => format!("{}.clone()", v.recv()),
+    }
+}
+
+/// An action's statements, and the handler's result when the action ends
+/// the transition (`drop`, `stop`).
+fn action_code(spec: &Spec, tr: &mut Translator<'_>, action: &Action) -> (String, Option<String>) {
+    let statement = |code: String| (code, None);
     match action {
         Action::Trigger { event, arg } => {
             let name = names::str_lit(&spec.event(*event).name);
-            let code = match arg {
+            statement(match arg {
                 None => format!("machine::trigger_empty(cx, self.dir, {name})?;"),
                 Some(arg) => {
                     let v = tr.translate(arg);
@@ -409,8 +594,21 @@ fn action_code(spec: &Spec, tr: &mut Translator<'_>, action: &Action) -> (String
                         ),
                     }
                 }
-            };
-            (code, false)
+            })
+        }
+        Action::TriggerFields { event, fields } => {
+            let name = names::str_lit(&spec.event(*event).name);
+            let values: Vec<String> = fields
+                .iter()
+                .map(|(field, e)| {
+                    let v = tr.translate(e);
+                    format!("({}, {})", names::str_lit(field), expr::value(&v))
+                })
+                .collect();
+            statement(format!(
+                "machine::trigger_fields(cx, self.dir, {name}, vec![{}])?;",
+                values.join(", ")
+            ))
         }
         Action::Alert {
             severity,
@@ -423,23 +621,46 @@ fn action_code(spec: &Spec, tr: &mut Translator<'_>, action: &Action) -> (String
             };
             let mut lets = String::new();
             let text = template(tr, description, &mut lets);
-            (
-                format!("{lets}machine::alert(cx, self.dir, {severity}, {text});"),
-                false,
-            )
+            statement(format!(
+                "{lets}machine::alert(cx, self.dir, {severity}, {text});"
+            ))
         }
-        Action::Drop => ("return Err(Dropped);".to_string(), true),
+        Action::Drop => (String::new(), Some("Err(Dropped)".to_string())),
+        Action::Stop => (String::new(), Some("self.stop(cx)".to_string())),
         Action::Log(t) => {
             let mut lets = String::new();
             let fmt = format_string(tr, t, &mut lets);
-            (
-                format!(
-                    "{lets}machine::trace(cx, format_args!({}));",
-                    names::str_lit(&format!("log: {fmt}"))
-                ),
-                false,
-            )
+            statement(format!(
+                "{lets}machine::trace(cx, format_args!({}));",
+                names::str_lit(&format!("log: {fmt}"))
+            ))
         }
+        Action::Set { var, value } => {
+            let v = tr.translate(value);
+            statement(format!("self.vars.{} = {};", names::field(var), owned(&v)))
+        }
+        Action::Push { var, value } => {
+            let v = tr.translate(value);
+            statement(format!(
+                "let value = {};\nmachine::push(&mut self.vars.{}, value);",
+                owned(&v),
+                names::field(var)
+            ))
+        }
+        Action::Pop(var) => statement(format!(
+            "machine::pop(&mut self.vars.{});",
+            names::field(var)
+        )),
+        Action::Clear(var) => statement(format!(
+            "self.vars.{} = Default::default();",
+            names::field(var)
+        )),
+        Action::Close(event) => statement(format!(
+            "machine::close_stream(cx, &mut self.streams, {})?;",
+            names::str_lit(&spec.event(*event).name)
+        )),
+        // The statement needs the module's `UntilToken` static: `body` writes it.
+        Action::Resync { .. } => statement(String::new()),
     }
 }
 
@@ -550,18 +771,10 @@ fn value_name(e: &Expr) -> String {
 
 /// Whether a transition refers to `name` (its binding) anywhere.
 fn transition_uses(t: &Transition, name: &str) -> bool {
-    let in_template = |tpl: &Template| {
-        tpl.parts
-            .iter()
-            .any(|p| matches!(p, TemplatePart::Expr(e) if expr_uses(e, name)))
-    };
     t.when.as_ref().is_some_and(|w| expr_uses(w, name))
-        || t.actions.iter().any(|a| match a {
-            Action::Trigger { arg, .. } => arg.as_ref().is_some_and(|e| expr_uses(e, name)),
-            Action::Alert { description, .. } => in_template(description),
-            Action::Log(tpl) => in_template(tpl),
-            Action::Drop => false,
-        })
+        || t.actions
+            .iter()
+            .any(|a| action_exprs(a).into_iter().any(|e| expr_uses(e, name)))
 }
 
 fn expr_uses(e: &Expr, name: &str) -> bool {

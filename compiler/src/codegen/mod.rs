@@ -54,9 +54,21 @@ fn render(spec: &Spec) -> String {
         .filter(|r| !r.end_streams.is_empty())
         .map(|r| r.name.clone())
         .collect();
-    let machine = machine::plan_machine(spec, &mut patterns, &|name| streaming.contains(name));
+    let absorbing: BTreeSet<String> = records
+        .iter()
+        .filter(|r| !r.absorb_arms.is_empty())
+        .map(|r| r.name.clone())
+        .collect();
+    let machine = machine::plan_machine(
+        spec,
+        &mut patterns,
+        &mut untils,
+        &|name| streaming.contains(name),
+        &|name| absorbing.contains(name),
+    );
     let grammars_exhaustive = machine.grammars.len() == 2 * spec.machine.states.len();
     let any_streams = machine.messages.iter().any(|m| m.streams);
+    let any_absorbs = machine.messages.iter().any(|m| m.absorbs);
 
     let tokens = spec.grammar.tokens.iter().map(plan_token).collect();
     let consts = spec
@@ -86,6 +98,20 @@ fn render(spec: &Spec) -> String {
                 .collect(),
         })
         .collect();
+    let event_schemas: Vec<SchemaRecord> = spec
+        .events
+        .iter()
+        .filter(|e| !e.streamed && !e.fields.is_empty())
+        .map(|e| SchemaRecord {
+            name: e.name.clone(),
+            const_name: format!("VALUES_OF_EVENT_{}", names::upper_snake(&e.name)),
+            fields: e
+                .fields
+                .iter()
+                .map(|f| (f.name.clone(), describe_type(&f.ty)))
+                .collect(),
+        })
+        .collect();
     let events = spec
         .events
         .iter()
@@ -95,6 +121,9 @@ fn render(spec: &Spec) -> String {
             fields: match e.payload {
                 Some(r) if !e.streamed => {
                     format!("FIELDS_OF_{}", names::upper_snake(&spec.record(r).name))
+                }
+                _ if !e.streamed && !e.fields.is_empty() => {
+                    format!("VALUES_OF_EVENT_{}", names::upper_snake(&e.name))
                 }
                 _ => "&[]".to_string(),
             },
@@ -118,7 +147,9 @@ fn render(spec: &Spec) -> String {
         machine,
         grammars_exhaustive,
         any_streams,
+        any_absorbs,
         schema_records,
+        event_schemas,
         events,
     };
     template.render().unwrap_or_else(|err| {
@@ -207,6 +238,11 @@ const RUNTIME_NAMES: &[(&str, &str)] = &[
     ("Transform", "protoc_runtime::parse"),
     ("UntilState", "protoc_runtime::parse"),
     ("UntilToken", "protoc_runtime::parse"),
+    ("CountState", "protoc_runtime::parse"),
+    ("Resync", "protoc_runtime::parse"),
+    ("StreamBook", "protoc_runtime::parse"),
+    ("Stop", "protoc_runtime::parse"),
+    ("parse_number", "protoc_runtime::expr"),
     ("ToValue", "protoc_runtime::value"),
     ("Value", "protoc_runtime::value"),
 ];
@@ -338,7 +374,11 @@ struct ModuleTemplate<'a> {
     grammars_exhaustive: bool,
     /// Whether some message has a chunked field (to close in `abandon`).
     any_streams: bool,
+    /// Whether some message has a chunked `bytes count` field (gaps inside it are absorbed).
+    any_absorbs: bool,
     schema_records: Vec<SchemaRecord>,
+    /// The named values of events triggered with them.
+    event_schemas: Vec<SchemaRecord>,
     events: Vec<EventPlan>,
 }
 

@@ -43,6 +43,8 @@ pub struct RecordPlan {
     pub to_value_body: String,
     /// Statements of `end_streams` (empty: nothing to close).
     pub end_streams: Vec<String>,
+    /// Arms of `absorb_gap`'s `match self.step` (empty: no counted stream).
+    pub absorb_arms: Vec<String>,
     /// Whether some step jumps to another (else every step returns and
     /// `run` needs no loop).
     pub loops: bool,
@@ -79,6 +81,76 @@ pub struct UntilPlan {
     pub token_static: String,
     pub first_bytes: String,
     pub unstuff: bool,
+    /// A DFA static to declare for the token, when its own static is a
+    /// byte class: `(static name, token name, pattern)`.
+    pub dfa: Option<(String, String, String)>,
+}
+
+impl UntilPlan {
+    /// The declaration of the token's DFA twin, if it needs one.
+    pub fn dfa_decl(&self) -> String {
+        match &self.dfa {
+            Some((static_name, name, pattern)) => format!(
+                "/// `token {name}` as a DFA, for searching.\npub static {static_name}: TokenDfa = TokenDfa::new({}, {});",
+                names::str_lit(name),
+                super::raw_lit(pattern)
+            ),
+            None => String::new(),
+        }
+    }
+}
+
+/// A `TokenDfa` static matching `token`: its own static, or its DFA twin
+/// when it is a byte class (registered in `untils`).
+pub fn dfa_static(
+    spec: &Spec,
+    untils: &mut BTreeSet<UntilPlan>,
+    token: crate::ir::TokenId,
+) -> String {
+    let name = &spec.token(token).name;
+    match super::tokens::matcher(&spec.token(token).pattern) {
+        super::tokens::Matcher::Dfa => names::token_static(name),
+        super::tokens::Matcher::Class { .. } => {
+            until_static(spec, untils, token, None);
+            format!("{}_DFA", names::token_static(name))
+        }
+    }
+}
+
+/// The `UntilToken` static searching for `token` (and its transform),
+/// registered in `untils`; a byte-class token gets a DFA twin for the search.
+pub fn until_static(
+    spec: &Spec,
+    untils: &mut BTreeSet<UntilPlan>,
+    token: crate::ir::TokenId,
+    transform: Option<Transform>,
+) -> String {
+    let token = spec.token(token);
+    let own_static = names::token_static(&token.name);
+    let (token_static, dfa) = match super::tokens::matcher(&token.pattern) {
+        super::tokens::Matcher::Dfa => (own_static.clone(), None),
+        super::tokens::Matcher::Class { .. } => {
+            let dfa_static = format!("{own_static}_DFA");
+            (
+                dfa_static.clone(),
+                Some((dfa_static, token.name.clone(), token.pattern.clone())),
+            )
+        }
+    };
+    let unstuff = transform == Some(Transform::Unstuff);
+    let static_name = if unstuff {
+        format!("UNTIL_{own_static}_UNSTUFFED")
+    } else {
+        format!("UNTIL_{own_static}")
+    };
+    untils.insert(UntilPlan {
+        static_name: static_name.clone(),
+        token_static,
+        first_bytes: super::tokens::first_bytes_code(&token.pattern),
+        unstuff,
+        dfa,
+    });
+    static_name
 }
 
 /// The Rust type of a spec type.
@@ -109,7 +181,8 @@ pub fn plan_records(
     untils: &mut BTreeSet<UntilPlan>,
     patterns: &mut Vec<String>,
 ) -> Vec<RecordPlan> {
-    let streams = streaming_records(spec);
+    let streams = streaming_records(spec, false);
+    let absorbing = streaming_records(spec, true);
     spec.grammar
         .records
         .iter()
@@ -117,13 +190,14 @@ pub fn plan_records(
         .map(|(i, record)| {
             let mut builder = Builder::new(spec, record, untils, patterns);
             builder.compile_seq(&record.items, Dest::Merge, Label::DONE);
-            builder.finish(&streams, RecordId(i))
+            builder.finish(&streams, &absorbing, RecordId(i))
         })
         .collect()
 }
 
-/// Records that contain a chunked field, directly or through children.
-fn streaming_records(spec: &Spec) -> BTreeSet<RecordId> {
+/// Records that contain a chunked field (`counted_only`: a chunked `bytes
+/// count` field, which can absorb a gap), directly or through children.
+pub fn streaming_records(spec: &Spec, counted_only: bool) -> BTreeSet<RecordId> {
     let mut streaming = BTreeSet::new();
     loop {
         let before = streaming.len();
@@ -132,7 +206,8 @@ fn streaming_records(spec: &Spec) -> BTreeSet<RecordId> {
             visit(&record.items, &mut |e| match e {
                 Element::BytesUntil {
                     chunked: Some(_), ..
-                } => found = true,
+                } if !counted_only => found = true,
+                Element::BytesCount(count) if count.chunked.is_some() => found = true,
                 Element::Record(r) if streaming.contains(r) => found = true,
                 _ => {}
             });
@@ -211,8 +286,14 @@ struct Builder<'a> {
     uses_input: bool,
     uses_cx: bool,
     children: BTreeSet<RecordId>,
-    /// Chunked fields: (step, until static, event); one `UntilState` serves them all.
-    stream_steps: Vec<(usize, String, String)>,
+    /// Steps that run a child record's parser: (step, child).
+    child_steps: Vec<(usize, RecordId)>,
+    uses_count: bool,
+    /// Chunked fields: (step, statement closing the stream); one
+    /// `UntilState` and one `CountState` serve them all.
+    stream_steps: Vec<(usize, String)>,
+    /// Chunked counted fields: (step, event), which can absorb a gap.
+    count_steps: Vec<(usize, String)>,
     /// Labels of elements that emitted no step, and where they lead instead.
     aliases: Vec<(Label, Label)>,
 }
@@ -237,7 +318,10 @@ impl<'a> Builder<'a> {
             uses_input: false,
             uses_cx: false,
             children: BTreeSet::new(),
+            child_steps: Vec::new(),
+            uses_count: false,
             stream_steps: Vec::new(),
+            count_steps: Vec::new(),
             aliases: Vec::new(),
         }
     }
@@ -367,6 +451,7 @@ impl<'a> Builder<'a> {
                 self.uses_input = true;
                 self.uses_cx = true;
                 self.children.insert(*id);
+                self.child_steps.push((self.steps.len(), *id));
                 let child = self.spec.record(*id);
                 let run = format!("self.{}.run(input, cx)?", slot_name(&child.name));
                 let body = match &dest {
@@ -471,6 +556,8 @@ impl<'a> Builder<'a> {
                 self.alias_if_empty(taken, next);
             }
             Element::Empty => {}
+            Element::TryToken(id) => self.compile_try(*id, &dest, next),
+            Element::BytesCount(count) => self.compile_count(count, &dest, next),
             Element::Fail(reason) => {
                 self.uses_input = true;
                 self.uses_cx = true;
@@ -502,8 +589,13 @@ impl<'a> Builder<'a> {
                 let body = match (chunked, &dest) {
                     (Some(event), _) => {
                         let event = &self.spec.event(*event).name;
-                        self.stream_steps
-                            .push((self.steps.len(), until.clone(), event.clone()));
+                        self.stream_steps.push((
+                            self.steps.len(),
+                            format!(
+                                "{until}.end_stream(&mut self.until, cx, {})?",
+                                names::str_lit(event)
+                            ),
+                        ));
                         format!(
                             "{until}.stream(&mut self.until, input, cx, {site}, {})?;",
                             names::str_lit(event)
@@ -528,6 +620,87 @@ impl<'a> Builder<'a> {
         }
     }
 
+    /// `optional TOKEN`: the token if it matches here.
+    fn compile_try(&mut self, id: crate::ir::TokenId, dest: &Dest, next: Label) {
+        self.uses_token = true;
+        self.uses_input = true;
+        self.uses_cx = true;
+        let token = self.spec.token(id);
+        let stat = names::token_static(&token.name);
+        let body = match dest {
+            Dest::Field(name) => {
+                let site = self.site(name);
+                let read = format!("{stat}.try_read(&mut self.token, input, cx, {site})?");
+                self.assign(name, &read, &Type::Optional(Box::new(Type::Str)))
+            }
+            Dest::Merge => {
+                let site = self.site(&token.name);
+                format!("{stat}.try_read(&mut self.token, input, cx, {site})?;")
+            }
+        };
+        self.emit(vec![
+            Piece::Text(body),
+            Piece::Text("self.step = ".into()),
+            Piece::Goto(next),
+            Piece::Text(";".into()),
+        ]);
+    }
+
+    /// `bytes count EXPR …`: the count (and `ends`) are computed first,
+    /// from fields parsed before.
+    fn compile_count(&mut self, count: &crate::ir::BytesCount, dest: &Dest, next: Label) {
+        self.uses_count = true;
+        self.uses_input = true;
+        self.uses_cx = true;
+        let mut t = self.translator();
+        let n = super::expr::borrowed(&t.translate(&count.count));
+        let ends = count.ends.as_ref().map(|c| t.condition(c));
+        let n = if n.nullable {
+            n.code
+        } else {
+            format!("Some({})", n.code)
+        };
+        let transform = match count.transform {
+            Some(Transform::Unstuff) => "Some(Transform::Unstuff)",
+            None => "None",
+        };
+        let field = match dest {
+            Dest::Field(name) => name.clone(),
+            Dest::Merge => "bytes".to_string(),
+        };
+        let site = self.site(&field);
+        let mut body = format!("let count = {n};\n");
+        match (count.chunked, dest) {
+            (Some(event), _) => {
+                let event = names::str_lit(&self.spec.event(event).name);
+                let step = self.steps.len();
+                self.stream_steps
+                    .push((step, format!("self.count.end_stream(cx, {event})?")));
+                self.count_steps.push((step, event.clone()));
+                body.push_str(&format!(
+                    "let ends = {};\n",
+                    ends.as_deref().unwrap_or("true")
+                ));
+                body.push_str(&format!(
+                    "self.count.stream(count, input, cx, {site}, {event}, {transform}, ends)?;"
+                ));
+            }
+            (None, Dest::Field(name)) => {
+                let collect = format!("self.count.collect(count, input, cx, {site}, {transform})?");
+                body.push_str(&self.assign(name, &collect, &Type::Bytes));
+            }
+            (None, Dest::Merge) => body.push_str(&format!(
+                "self.count.collect(count, input, cx, {site}, {transform})?;"
+            )),
+        }
+        self.emit(vec![
+            Piece::Text(body),
+            Piece::Text("self.step = ".into()),
+            Piece::Goto(next),
+            Piece::Text(";".into()),
+        ]);
+    }
+
     /// A case that emitted no step (`empty`) jumps straight to `next`.
     fn alias_if_empty(&mut self, label: Label, next: Label) {
         let placed = self.labels.get(label.0).copied().flatten();
@@ -542,21 +715,7 @@ impl<'a> Builder<'a> {
     }
 
     fn until_static(&mut self, token: crate::ir::TokenId, transform: Option<Transform>) -> String {
-        let token = self.spec.token(token);
-        let token_static = names::token_static(&token.name);
-        let unstuff = transform == Some(Transform::Unstuff);
-        let static_name = if unstuff {
-            format!("UNTIL_{token_static}_UNSTUFFED")
-        } else {
-            format!("UNTIL_{token_static}")
-        };
-        self.untils.insert(UntilPlan {
-            static_name: static_name.clone(),
-            token_static,
-            first_bytes: super::tokens::first_bytes_code(&token.pattern),
-            unstuff,
-        });
-        static_name
+        until_static(self.spec, self.untils, token, transform)
     }
 
     fn compile_array(
@@ -584,6 +743,7 @@ impl<'a> Builder<'a> {
             }
             Element::Record(id) => {
                 self.children.insert(*id);
+                self.child_steps.push((self.steps.len(), *id));
                 let child = &self.spec.record(*id).name;
                 (
                     format!("self.{}.run(input, cx)?", slot_name(child)),
@@ -632,7 +792,12 @@ impl<'a> Builder<'a> {
         ]);
     }
 
-    fn finish(mut self, streaming: &BTreeSet<RecordId>, _id: RecordId) -> RecordPlan {
+    fn finish(
+        mut self,
+        streaming: &BTreeSet<RecordId>,
+        absorbing: &BTreeSet<RecordId>,
+        _id: RecordId,
+    ) -> RecordPlan {
         let done = self.steps.len();
         if let Some(slot) = self.labels.get_mut(Label::DONE.0) {
             *slot = Some(done);
@@ -663,25 +828,30 @@ impl<'a> Builder<'a> {
         if self.uses_until {
             slots.push(("until".to_string(), "UntilState".to_string()));
         }
+        if self.uses_count {
+            slots.push(("count".to_string(), "CountState".to_string()));
+        }
         let mut end_streams = Vec::new();
-        let close = |until: &str, event: &str| {
-            format!(
-                "{until}.end_stream(&mut self.until, cx, {})?",
-                names::str_lit(event)
-            )
-        };
         match self.stream_steps.as_slice() {
             [] => {}
-            [(step, until, event)] => end_streams.push(format!(
-                "if self.step == {step} {{\n{};\n}}",
-                close(until, event)
-            )),
+            [(step, close)] => end_streams.push(format!("if self.step == {step} {{\n{close};\n}}")),
             several => {
                 let arms: String = several
                     .iter()
-                    .map(|(step, until, event)| format!("{step} => {},\n", close(until, event)))
+                    .map(|(step, close)| format!("{step} => {close},\n"))
                     .collect();
                 end_streams.push(format!("match self.step {{\n{arms}_ => {{}}\n}}"));
+            }
+        }
+        let mut absorb_arms: Vec<String> = self
+            .count_steps
+            .iter()
+            .map(|(step, event)| format!("{step} => self.count.absorb_gap(len, cx, {event}),"))
+            .collect();
+        for (step, child) in &self.child_steps {
+            if absorbing.contains(child) {
+                let slot = slot_name(&self.spec.record(*child).name);
+                absorb_arms.push(format!("{step} => self.{slot}.absorb_gap(len, cx),"));
             }
         }
         for child in &self.children {
@@ -732,6 +902,7 @@ impl<'a> Builder<'a> {
             to_value_body,
             loops,
             end_streams,
+            absorb_arms,
             uses_input: self.uses_input,
             uses_cx: self.uses_cx,
         }
@@ -785,6 +956,20 @@ pub fn describe(spec: &Spec, element: &Element) -> String {
         }
         Element::Empty => "empty".into(),
         Element::Fail(reason) => format!("fail {}", names::str_lit(reason)),
+        Element::TryToken(id) => format!("optional {}", spec.token(*id).name),
+        Element::BytesCount(count) => {
+            let mut text = format!("bytes count {}", super::expr::source(&count.count));
+            if let Some(event) = count.chunked {
+                text.push_str(&format!(" chunked -> {}", spec.event(event).name));
+            }
+            if let Some(ends) = &count.ends {
+                text.push_str(&format!(" ends if {}", super::expr::source(ends)));
+            }
+            if count.transform == Some(Transform::Unstuff) {
+                text.push_str(" transform unstuff");
+            }
+            text
+        }
         Element::Array { element, until } => {
             format!(
                 "array {} until {}",

@@ -147,6 +147,39 @@ impl Builder<'_> {
                 };
                 self.element(from, element, via);
             }
+            Element::TryToken(id) => {
+                let via = Via {
+                    optional: true,
+                    ..via.with("optional (if it matches)")
+                };
+                self.edge_to(from, self.tokens.get(id.0).copied(), via, || {
+                    missing("token", id.0)
+                });
+            }
+            Element::BytesCount(count) => {
+                let mut label =
+                    Label::centered([format!("bytes count {}", pretty::expr(&count.count))]);
+                if let Some(event) = count.chunked {
+                    label.push(
+                        format!("chunked -> {}", pretty::event_name(self.spec, event)),
+                        Align::Center,
+                    );
+                }
+                if let Some(ends) = &count.ends {
+                    label.push(format!("ends if {}", pretty::expr(ends)), Align::Center);
+                }
+                if let Some(Transform::Unstuff) = count.transform {
+                    label.push("transform unstuff", Align::Center);
+                }
+                self.new_node_from(
+                    from,
+                    Node {
+                        label,
+                        attrs: attrs(&[("shape", "note")]),
+                    },
+                    via,
+                );
+            }
             Element::Array { element, until } => {
                 let via = Via {
                     repeated: true,

@@ -5,8 +5,9 @@
 //! - exactly one edge per transition (state-owned and `any`), plus one entry
 //!   edge from a point node to the initial state; a transition without a
 //!   `jump` is a self-loop on its source (the `any` node for `any`);
-//! - `fail` and `finish` appear only when some transition jumps to them; the
-//!   `any` node only when there are `any` transitions;
+//! - `fail` and `finish` appear only when some transition jumps to them,
+//!   `stop` only when some transition stops parsing (its edge ends there);
+//!   the `any` node only when there are `any` transitions;
 //! - states that no path from the initial state reaches (through petgraph's
 //!   DFS; `any` transitions apply from everywhere) are drawn greyed and dashed.
 
@@ -14,7 +15,7 @@ use petgraph::graph::NodeIndex;
 use petgraph::visit::Dfs;
 
 use super::dot::{self, attrs, DotGraph, Edge, Label, Node};
-use crate::ir::{Spec, State, Target, Transition};
+use crate::ir::{Action, Spec, State, Target, Transition};
 use crate::pretty;
 
 /// The state machine of `spec` as Graphviz DOT text.
@@ -42,12 +43,16 @@ pub fn states_dot(spec: &Spec) -> String {
     let jumps_to = |end: Target| all_transitions().any(|t| t.jump == Some(end));
     let fail = jumps_to(Target::Fail).then(|| graph.add_node(fail_node()));
     let finish = jumps_to(Target::Finish).then(|| graph.add_node(finish_node()));
+    let stop = all_transitions()
+        .any(stops)
+        .then(|| graph.add_node(stop_node()));
     let any = (!machine.any.is_empty()).then(|| graph.add_node(any_node()));
 
     let ends = Ends {
         states: &states,
         fail,
         finish,
+        stop,
         any,
     };
     if let Some(&initial) = states.get(machine.initial.0) {
@@ -97,6 +102,8 @@ struct Ends<'a> {
     states: &'a [NodeIndex],
     fail: Option<NodeIndex>,
     finish: Option<NodeIndex>,
+    /// Where transitions that `stop` parsing end.
+    stop: Option<NodeIndex>,
     /// The `any` pseudo-state, whose edges are dashed.
     any: Option<NodeIndex>,
 }
@@ -122,7 +129,10 @@ fn add_transition(
 ) {
     // A jump to a state the IR does not have cannot come out of the checker;
     // such a transition is drawn as a self-loop rather than dropped.
-    let to = t.jump.and_then(|target| ends.node(target)).unwrap_or(from);
+    let to = match (stops(t), ends.stop) {
+        (true, Some(stop)) => stop,
+        _ => t.jump.and_then(|target| ends.node(target)).unwrap_or(from),
+    };
     let mut label = Label::centered([pretty::transition_event(t)]);
     if let Some(cond) = &t.when {
         label.push(format!("when {}", pretty::expr(cond)), dot::Align::Center);
@@ -142,6 +152,9 @@ fn add_transition(
         }
         Some(Target::Finish) => {
             edge_attrs.extend(attrs(&[("color", "darkgreen"), ("fontcolor", "darkgreen")]))
+        }
+        _ if stops(t) => {
+            edge_attrs.extend(attrs(&[("color", "steelblue"), ("fontcolor", "steelblue")]))
         }
         _ => {}
     }
@@ -235,6 +248,23 @@ fn finish_node() -> Node {
             ("style", "filled"),
             ("fillcolor", "honeydew"),
             ("color", "darkgreen"),
+        ]),
+    }
+}
+
+/// Whether a transition ends with `stop`.
+fn stops(t: &Transition) -> bool {
+    t.actions.iter().any(|a| matches!(a, Action::Stop))
+}
+
+fn stop_node() -> Node {
+    Node {
+        label: Label::centered(["stop"]),
+        attrs: attrs(&[
+            ("shape", "doublecircle"),
+            ("style", "filled"),
+            ("fillcolor", "aliceblue"),
+            ("color", "steelblue"),
         ]),
     }
 }

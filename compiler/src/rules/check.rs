@@ -425,7 +425,7 @@ impl<'a> RulesChecker<'a> {
 /// not field names after a dot).
 fn names_in<'e>(expr: &'e ast::Expr, out: &mut Vec<&'e Ident>) {
     match &expr.kind {
-        A::Str(_) | A::Int(_) | A::Bool(_) => {}
+        A::Str(_) | A::Int(_) | A::Bool(_) | A::Null => {}
         A::Name(name) => out.push(name),
         A::Field(base, _) => names_in(base, out),
         A::Index(base, index) => {

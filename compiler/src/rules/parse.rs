@@ -131,7 +131,16 @@ fn rule_decl(builder: &mut Builder<'_>, pair: Pair<'_, Rule>) -> Built<RuleDecl>
                     },
                     ActionKind::Drop => RuleActionKind::Drop,
                     ActionKind::Log(template) => RuleActionKind::Log(template),
-                    ActionKind::Trigger { .. } | ActionKind::Jump(_) => {
+                    ActionKind::Trigger { .. }
+                    | ActionKind::TriggerNamed { .. }
+                    | ActionKind::Jump(_)
+                    | ActionKind::Set { .. }
+                    | ActionKind::Push { .. }
+                    | ActionKind::Pop(_)
+                    | ActionKind::Clear(_)
+                    | ActionKind::Stop
+                    | ActionKind::Resync { .. }
+                    | ActionKind::Close(_) => {
                         return Err(builder.internal(action.span, "state-machine action in a rule"))
                     }
                 };

@@ -121,6 +121,7 @@ impl Schema {
                                 .get(id.0)
                                 .map(|r| fields(&r.fields))
                                 .unwrap_or_default(),
+                            (false, None) => fields(&e.fields),
                             _ => Vec::new(),
                         },
                     })

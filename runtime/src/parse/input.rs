@@ -89,6 +89,13 @@ impl Pending {
     fn settle_to(&mut self, position: u64) {
         self.settled = self.settled.max(position.min(self.consumed));
     }
+
+    /// Counts `len` bytes lost in a gap that a streamed field absorbed: they
+    /// belong to the current message, as streamed bytes.
+    pub fn absorb_gap(&mut self, len: u64) {
+        self.consumed = self.consumed.saturating_add(len);
+        self.streamed = self.streamed.saturating_add(len);
+    }
 }
 
 /// The unread bytes of one direction: `Pending` first, then the fed slice.

@@ -12,7 +12,10 @@
 //! - [`token`]: token matchers (a byte-class loop, or an anchored dense DFA
 //!   with longest-match semantics across segments);
 //! - [`until`]: `bytes until TOKEN`, streamed chunk by chunk or collected;
-//! - [`unstuff`]: RFC 5321 dot-unstuffing of a chunk stream.
+//! - [`count`]: `bytes count N`, exactly N bytes, streamed or collected;
+//! - [`unstuff`]: RFC 5321 dot-unstuffing of a chunk stream;
+//! - [`streams`]: which streamed events have a stream open, and their tallies;
+//! - [`resync`]: skipping to just after the next match of a token.
 //!
 //! Errors read like Haka's: `parse error at byte N for field F in R: REASON`,
 //! N counted from the start of the message. Caps ([`Limits`]) bound every
@@ -44,11 +47,24 @@
 //!   the flow at once.
 //! - `gap(dir, len)` abandons `dir`'s message in progress (a chunked stream
 //!   gets its `last` call) and fires `gap(len)`; unhandled, it is a parse error
-//!   `gap of N bytes`. `end(dir)` with a message in progress closes its
+//!   `gap of N bytes`. `end(dir)` fires the `end(dir)` transitions, then parses
+//!   bytes that waited for a grammar if the state now has one. A gap that falls inside a streamed `bytes count` field
+//!   is absorbed by it instead: the field skips the lost bytes (counted as
+//!   the stream's `missing`), the sink hears of the gap, and parsing goes on
+//!   in step, with no `gap` transition. `end(dir)` with a message in progress closes its
 //!   chunked stream, then is a parse error `unexpected end of stream`. `tick`
 //!   fires the `timeout(secs)` transitions that fell due.
+//! - `resync TOKEN;` (an action) makes the direction of the event being
+//!   handled skip its bytes up to and including the next match of `TOKEN`
+//!   before parsing again; after a `parse_error` it also keeps the bytes that
+//!   follow the error, which are otherwise discarded with the rest of the feed.
+//! - `stop;` ends parsing quietly: the flow is `Finished`, its later bytes
+//!   pass unparsed, and no `finish` transition runs.
 
+pub mod count;
 pub mod input;
+pub mod resync;
+pub mod streams;
 pub mod token;
 pub mod unstuff;
 pub mod until;
@@ -57,7 +73,10 @@ use std::fmt;
 
 use crate::dissector::{Cx, Direction, EventSink, FlowInfo, Verdict};
 
+pub use count::CountState;
 pub use input::{Input, Pending};
+pub use resync::Resync;
+pub use streams::{StreamBook, StreamTally};
 pub use token::{ByteClass, FirstBytes, LazyRegex, TokenDfa, TokenState};
 pub use unstuff::Unstuffer;
 pub use until::{Transform, UntilState, UntilToken};
@@ -158,6 +177,8 @@ pub struct ParseCx<'a> {
     pub dir: Direction,
     pub sink: &'a mut dyn EventSink,
     pub limits: Limits,
+    /// The flow's stream book, told of every chunk (when the dissector keeps one).
+    streams: Option<&'a mut StreamBook>,
     dropped: bool,
 }
 
@@ -169,7 +190,26 @@ impl<'a> ParseCx<'a> {
             dir,
             sink: &mut *cx.sink,
             limits: Limits::default(),
+            streams: None,
             dropped: false,
+        }
+    }
+
+    /// Like [`ParseCx::new`], telling `streams` of every chunk sent.
+    pub fn with_streams(
+        cx: &'a mut Cx<'_>,
+        dir: Direction,
+        streams: &'a mut StreamBook,
+    ) -> ParseCx<'a> {
+        let mut pcx = ParseCx::new(cx, dir);
+        pcx.streams = Some(streams);
+        pcx
+    }
+
+    /// Records `len` bytes of `event`'s open stream lost to a gap.
+    pub fn stream_gap(&mut self, event: &'static str, len: u64) {
+        if let Some(book) = self.streams.as_deref_mut() {
+            book.record_missing(event, self.dir, len);
         }
     }
 
@@ -186,6 +226,9 @@ impl<'a> ParseCx<'a> {
         }
         if chunk.is_empty() && !last {
             return Ok(());
+        }
+        if let Some(book) = self.streams.as_deref_mut() {
+            book.record(event, self.dir, chunk, last);
         }
         match self
             .sink

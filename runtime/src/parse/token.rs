@@ -61,9 +61,14 @@ impl TokenState {
         !self.text.is_empty()
     }
 
-    fn take_text(&mut self) -> String {
+    fn take_bytes(&mut self) -> Vec<u8> {
         let text = std::mem::take(&mut self.text);
         *self = TokenState::default();
+        text
+    }
+
+    fn take_text(&mut self) -> String {
+        let text = self.take_bytes();
         match String::from_utf8(text) {
             Ok(s) => s,
             Err(err) => String::from_utf8_lossy(err.as_bytes()).into_owned(),
@@ -74,7 +79,7 @@ impl TokenState {
     fn reject(&mut self, input: &mut Input<'_>, cx: &ParseCx<'_>, site: Site, name: &str) -> Stop {
         input.unread(&self.text);
         *self = TokenState::default();
-        cx.error(input, site, format!("token {name} does not match"))
+        cx.error(input, site, no_match(name))
     }
 
     fn check_len(&mut self, input: &mut Input<'_>, cx: &ParseCx<'_>, site: Site) -> Step<()> {
@@ -83,6 +88,21 @@ impl TokenState {
             return Err(cx.error(input, site, "token too long"));
         }
         Ok(())
+    }
+}
+
+/// The reason of the error a token that does not match gives.
+fn no_match(name: &str) -> String {
+    format!("token {name} does not match")
+}
+
+/// `optional TOKEN`: the token's text if it matches here, `None` (nothing
+/// consumed) if it does not; other errors (too long) stay errors.
+fn attempt(read: Step<String>, name: &str) -> Step<Option<String>> {
+    match read {
+        Ok(text) => Ok(Some(text)),
+        Err(Stop::Error(err)) if err.reason == no_match(name) => Ok(None),
+        Err(other) => Err(other),
     }
 }
 
@@ -172,6 +192,18 @@ impl ByteClass {
         site: Site,
     ) -> Step<()> {
         self.read(state, input, cx, site).map(drop)
+    }
+
+    /// Matches the token if it is there (`optional TOKEN`): its text, or
+    /// `None` with nothing consumed.
+    pub fn try_read(
+        &self,
+        state: &mut TokenState,
+        input: &mut Input<'_>,
+        cx: &ParseCx<'_>,
+        site: Site,
+    ) -> Step<Option<String>> {
+        attempt(self.read(state, input, cx, site), self.name)
     }
 }
 
@@ -356,6 +388,39 @@ impl TokenDfa {
         cx: &ParseCx<'_>,
         site: Site,
     ) -> Step<String> {
+        self.read_bytes(state, input, cx, site).map(|bytes| {
+            String::from_utf8(bytes)
+                .unwrap_or_else(|err| String::from_utf8_lossy(err.as_bytes()).into_owned())
+        })
+    }
+
+    /// Whether the token matches at the current position; consumes nothing
+    /// (the bytes read to decide are handed back).
+    pub fn matches_here(
+        &self,
+        state: &mut TokenState,
+        input: &mut Input<'_>,
+        cx: &ParseCx<'_>,
+        site: Site,
+    ) -> Step<bool> {
+        match self.read_bytes(state, input, cx, site) {
+            Ok(bytes) => {
+                input.unread(&bytes);
+                Ok(true)
+            }
+            Err(Stop::Error(err)) if err.reason == no_match(self.name) => Ok(false),
+            Err(other) => Err(other),
+        }
+    }
+
+    /// Matches the token (longest match); its bytes.
+    fn read_bytes(
+        &self,
+        state: &mut TokenState,
+        input: &mut Input<'_>,
+        cx: &ParseCx<'_>,
+        site: Site,
+    ) -> Step<Vec<u8>> {
         let dfa = self
             .compiled()
             .map_err(|err| cx.error(input, site, format!("invalid token {}: {err}", self.name)))?;
@@ -393,7 +458,7 @@ impl TokenDfa {
                     Some(len) => {
                         let past_match = state.text.split_off(len.min(state.text.len()));
                         input.unread(&past_match);
-                        Ok(state.take_text())
+                        Ok(state.take_bytes())
                     }
                     None => Err(state.reject(input, cx, site, self.name)),
                 };
@@ -410,6 +475,18 @@ impl TokenDfa {
         site: Site,
     ) -> Step<()> {
         self.read(state, input, cx, site).map(drop)
+    }
+
+    /// Matches the token if it is there (`optional TOKEN`): its text, or
+    /// `None` with nothing consumed.
+    pub fn try_read(
+        &self,
+        state: &mut TokenState,
+        input: &mut Input<'_>,
+        cx: &ParseCx<'_>,
+        site: Site,
+    ) -> Step<Option<String>> {
+        attempt(self.read(state, input, cx, site), self.name)
     }
 }
 
@@ -456,6 +533,14 @@ impl LazyRegex {
             pattern,
             regex: OnceLock::new(),
         }
+    }
+
+    /// `extract(subject, "pattern")`: see [`crate::expr::extract`].
+    pub fn extract<'s>(&self, subject: &'s str) -> Option<&'s str> {
+        self.regex
+            .get_or_init(|| regex::Regex::new(self.pattern).ok())
+            .as_ref()
+            .and_then(|re| crate::expr::extract(re, subject))
     }
 
     pub fn is_match(&self, subject: &str) -> bool {

@@ -179,6 +179,32 @@ impl UntilToken {
         Ok(bytes)
     }
 
+    /// The end token.
+    pub fn token(&self) -> &'static TokenDfa {
+        self.token
+    }
+
+    /// Consumes input up to the end token (left unread), discarding the
+    /// bytes before it; adds their number to `skipped`.
+    pub fn skip(
+        &self,
+        state: &mut UntilState,
+        input: &mut Input<'_>,
+        cx: &mut ParseCx<'_>,
+        site: Site,
+        skipped: &mut u64,
+    ) -> Step<()> {
+        let UntilState {
+            candidate, started, ..
+        } = state;
+        self.scan(candidate, started, input, cx, site, &mut |_, piece| {
+            *skipped += piece.len() as u64;
+            Ok(())
+        })?;
+        *state = UntilState::default();
+        Ok(())
+    }
+
     /// Consumes input up to the end token, passing the bytes before it to
     /// `emit`. Returns when the end token is found (left unread).
     fn scan(
