@@ -180,6 +180,17 @@ impl Decoder {
     }
 }
 
+/// The endpoints `(source, destination)` of a frame that takes the short
+/// path (Ethernet II, IPv4 not fragmented, TCP): what [`Decoder::decode`]
+/// would find, without a decoder. `None` for every other frame (those may
+/// change a decoder's state: IP fragments).
+pub fn tcp_endpoints(link: LinkType, frame: &[u8]) -> Option<(SocketAddr, SocketAddr)> {
+    if link != LinkType::ETHERNET {
+        return None;
+    }
+    ethernet_ipv4_tcp(frame).map(|segment| (segment.src, segment.dst))
+}
+
 /// The short path: an Ethernet II frame (no VLAN tag) carrying an IPv4
 /// datagram that is not a fragment, carrying TCP with a whole header. `None`
 /// for anything else, including every inconsistent length: the general path

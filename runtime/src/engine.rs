@@ -386,6 +386,15 @@ impl<H: StreamHandler> Engine<H> {
         verdict
     }
 
+    /// A packet that belongs to another shard went by at `ts` (its owner is
+    /// known without decoding it: [`crate::decode::tcp_endpoints`] and
+    /// [`shard_of`]): time moves on, as [`Engine::process`] would have made
+    /// it, and nothing else happens. Only for such packets: a packet whose
+    /// owner is unknown (an IP fragment) goes to `process` in every shard.
+    pub fn observe_time(&mut self, ts: f64) {
+        self.core.sweep(ts);
+    }
+
     /// Reads a whole capture, then [`Engine::finish`]es. Capture warnings
     /// (truncation, corruption) join the engine's warnings.
     pub fn run(&mut self, reader: &mut CaptureReader) {

@@ -11,10 +11,12 @@
 //!
 //! With `--threads N` (N > 1) the flows are split over N threads by a
 //! symmetric hash of their 4-tuple ([`shard_of`]). The main thread
-//! reads the capture once and hands every chunk to every thread (shared, not
-//! copied); each thread runs its own engine — flow table, reassembly,
-//! dissectors, rules, output into a buffer — on the packets of its flows,
-//! glancing at the others only to know their owner and the time. After each
+//! reads the capture once, finds each packet's thread (from its addresses;
+//! a packet that needs decoding first, such as an IP fragment, goes to every
+//! thread, whose engine then decides) and hands every chunk, with that list,
+//! to every thread (shared, not copied); each thread runs its own engine —
+//! flow table, reassembly, dissectors, rules, output into a buffer — on the
+//! packets of its flows, taking only the time from the others. After each
 //! chunk a thread hands back its lines and the packets its flows dropped;
 //! the main thread writes the lines chunk after chunk, thread after thread,
 //! and copies the packets that passed to `--output-pcap` in input order.
@@ -31,14 +33,17 @@ use std::io::{self, BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use protoc_runtime::capture::{
     CaptureWarning, ChunkReader, LinkType, Packet, PacketChunk, TsPrecision,
 };
+use protoc_runtime::decode::tcp_endpoints;
 use protoc_runtime::dissector::{Cx, Direction, Dissector, FlowInfo, FlowStatus, Verdict};
 use protoc_runtime::engine::{Engine, EngineConfig, FlowEnd, PacketVerdict, Stats, StreamHandler};
+use protoc_runtime::flow::shard_of;
 use protoc_runtime::output::{EventCounts, Format, OutputSink};
 use protoc_runtime::pcap_writer::{PcapWriter, DEFAULT_SNAPLEN};
 use protoc_runtime::rules::{RuleSet, RulesSink};
@@ -236,6 +241,29 @@ struct ThreadEnd {
 /// One thread's engine: its shard of the flows, its output into a buffer.
 type ShardEngine = Engine<Dissect<Vec<u8>>>;
 
+/// A chunk as the threads get it: its packets, and each packet's thread.
+type Dealt = (PacketChunk, Arc<Vec<u16>>);
+
+/// In [`owners`]: the packet goes to every thread (its engine decides).
+const EVERY_THREAD: u16 = u16::MAX;
+
+/// The thread of each packet of `chunk`: its flow's shard when its
+/// addresses can be read without decoding state (TCP over IPv4 over
+/// Ethernet, not fragmented), else [`EVERY_THREAD`].
+fn owners(chunk: &PacketChunk, count: usize) -> Vec<u16> {
+    chunk
+        .packets()
+        .map(
+            |packet| match tcp_endpoints(packet.link_type, packet.data) {
+                Some((src, dst)) => {
+                    u16::try_from(shard_of(src, dst, count)).unwrap_or(EVERY_THREAD)
+                }
+                None => EVERY_THREAD,
+            },
+        )
+        .collect()
+}
+
 /// `--threads N`: N threads each dissect their shard of the flows; this one
 /// reads the capture, hands them its chunks, merges their lines and writes
 /// the pass-through capture (see the module doc).
@@ -260,10 +288,10 @@ fn run_threads(args: &Args, rules: RuleSet, format: Format) -> Result<ExitCode> 
     let ends = std::thread::scope(|scope| -> Result<Vec<ThreadEnd>> {
         let mut to_threads = Vec::with_capacity(count);
         let mut from_threads = Vec::with_capacity(count);
-        for engine in engines {
-            let (to_thread, chunks) = mpsc::sync_channel::<PacketChunk>(AHEAD);
+        for (index, engine) in engines.into_iter().enumerate() {
+            let (to_thread, chunks) = mpsc::sync_channel::<Dealt>(AHEAD);
             let (results, from_thread) = mpsc::sync_channel(AHEAD + 1);
-            scope.spawn(move || dissect_shard(engine, chunks, results));
+            scope.spawn(move || dissect_shard(index, engine, chunks, results));
             to_threads.push(to_thread);
             from_threads.push(from_thread);
         }
@@ -279,9 +307,10 @@ fn run_threads(args: &Args, rules: RuleSet, format: Format) -> Result<ExitCode> 
             if reading && in_flight.len() < AHEAD {
                 match reader.next_chunk() {
                     Some(chunk) => {
+                        let owners = Arc::new(owners(&chunk, count));
                         for to_thread in &to_threads {
                             // A thread gone shows when its lines are awaited.
-                            let _ = to_thread.send(chunk.clone());
+                            let _ = to_thread.send((chunk.clone(), Arc::clone(&owners)));
                         }
                         in_flight.push_back(chunk);
                         continue;
@@ -351,18 +380,24 @@ fn run_threads(args: &Args, rules: RuleSet, format: Format) -> Result<ExitCode> 
     Ok(exit_code(&capture_warnings))
 }
 
-/// One thread of `--threads`: every chunk's packets through its engine
-/// (which tracks only its shard's flows), its lines and drops handed back
-/// after each chunk; when the chunks end, the flows closed and the totals.
+/// Thread `index` of `--threads`: its packets of every chunk through its
+/// engine (which tracks only its shard's flows; other threads' packets only
+/// move its clock), its lines and drops handed back after each chunk; when
+/// the chunks end, the flows closed and the totals.
 fn dissect_shard(
+    index: usize,
     mut engine: ShardEngine,
-    chunks: Receiver<PacketChunk>,
+    chunks: Receiver<Dealt>,
     results: SyncSender<FromThread>,
 ) {
-    for chunk in chunks {
+    let me = u16::try_from(index).unwrap_or(EVERY_THREAD);
+    for (chunk, owners) in chunks {
         let mut dropped = Vec::new();
         for (i, packet) in chunk.packets().enumerate() {
-            if engine.process(&packet) == PacketVerdict::Drop {
+            let owner = owners.get(i).copied().unwrap_or(EVERY_THREAD);
+            if owner != me && owner != EVERY_THREAD {
+                engine.observe_time(packet.ts);
+            } else if engine.process(&packet) == PacketVerdict::Drop {
                 dropped.push(chunk.first_packet() + i as u64);
             }
         }
