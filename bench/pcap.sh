@@ -11,7 +11,8 @@
 # captures there between runs; default a fresh temporary directory),
 # EXTRACT_BASE (where `--extract-dir` writes; default /dev/shm, so that the
 # disk's speed stays out of the figure), TSHARK_LIMIT (seconds before a tshark
-# run is stopped; default 300).
+# run is stopped; default 300), BEFORE (another protoc-rs binary, e.g. a
+# build of an earlier commit: it runs too, for before/after ratios).
 #
 # The captures (`protoc-rs synth`, Ethernet/IPv4/TCP, full-size 1460-byte
 # segments, the receiver ACKing every 2 segments as TCP stacks do):
@@ -182,6 +183,17 @@ protoc_json() { # capture, threads
         sh -c 'exec "$@" > /dev/null' sh "$BIN" pcap "$WORK/$1.pcap" --format json "${extra[@]}"
 }
 
+before_runs() { # capture: the BEFORE binary, full pipeline and json
+    local dir
+    dir=$(mktemp -d "$EXTRACT_BASE/protoc-bench.XXXXXX")
+    timed "$1" "before full" "echo \$(events), \$(ls $dir | wc -l) files" -- \
+        sh -c 'exec "$@" > /dev/null' sh "$BEFORE" pcap "$WORK/$1.pcap" --format json "${RULES[@]}" \
+        --extract-dir "$dir"
+    rm -rf "$dir"
+    timed "$1" "before json" "events" -- \
+        sh -c 'exec "$@" > /dev/null' sh "$BEFORE" pcap "$WORK/$1.pcap" --format json
+}
+
 tshark_run() {
     timed "$1" tshark "echo \$(wc -l < $WORK/stdout.txt) lines" -- \
         timeout "$TSHARK_LIMIT" tshark -r "$WORK/$1.pcap" -Y smtp -T fields \
@@ -209,6 +221,7 @@ for name in "${CAPTURES[@]}"; do
         echo "[$name] run $run of $RUNS..." >&2
         protoc_full "$name" 1
         protoc_json "$name" 1
+        [ -n "${BEFORE:-}" ] && before_runs "$name"
         if [ "$THREADS" -gt 1 ]; then
             protoc_full "$name" "$THREADS"
             protoc_json "$name" "$THREADS"
@@ -282,6 +295,11 @@ for name in dict.fromkeys(n for n, _ in order):
             else:
                 parts.append(f"{w / wall:.1f}x {other} ({c / max(cpu, 1e-9):.1f}x)")
         print(f"  [{name}] {ours}: " + ", ".join(parts))
+    for ours in ("protoc-rs json", "protoc-rs full"):
+        before = ours.replace("protoc-rs", "before")
+        if (name, before) in summary and (name, ours) in summary:
+            (wb, cb), (wa, ca) = summary[(name, before)], summary[(name, ours)]
+            print(f"  [{name}] {ours}: {wb / wa:.2f}x the speed of the BEFORE binary (cpu {cb / max(ca, 1e-9):.2f}x)")
     for threads_tool in [t for n, t in order if n == name and "-t" in t]:
         single = threads_tool.split(" -t")[0]
         if (name, single) in summary:
