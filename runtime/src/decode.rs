@@ -15,9 +15,14 @@
 //!   inside its IP datagram is `Malformed` and its bytes become a gap later);
 //! - the fragment pool never holds more than [`DefragLimits::max_datagrams`]
 //!   datagrams nor [`DefragLimits::max_bytes`] bytes: the oldest datagram is
-//!   evicted first.
+//!   evicted first;
+//! - the common frame (Ethernet II, IPv4 without fragmentation, a whole TCP
+//!   header) takes a short path that reads the few fields the runtime needs
+//!   and decodes exactly as the general path does (a property test checks
+//!   it on mutated frames); anything else, or anything doubtful, takes the
+//!   general path. Only fragments change the decoder's state.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use etherparse::{EtherType, IpNumber, NetSlice, SlicedPacket, TcpSlice, TransportSlice};
 use rustc_hash::FxHashMap;
@@ -130,6 +135,16 @@ impl Decoder {
 
     /// Decodes one frame of link type `link`, captured at `ts`.
     pub fn decode<'a>(&'a mut self, link: LinkType, frame: &'a [u8], ts: f64) -> Decoded<'a> {
+        if link == LinkType::ETHERNET {
+            if let Some(segment) = ethernet_ipv4_tcp(frame) {
+                return Decoded::Tcp(segment);
+            }
+        }
+        self.decode_general(link, frame, ts)
+    }
+
+    /// [`Decoder::decode`] through etherparse, for every frame.
+    fn decode_general<'a>(&'a mut self, link: LinkType, frame: &'a [u8], ts: f64) -> Decoded<'a> {
         let sliced = match slice_link(link, frame) {
             Ok(sliced) => sliced,
             Err(decoded) => return decoded,
@@ -168,6 +183,68 @@ impl Decoder {
             None => Decoded::OtherIp,
         }
     }
+}
+
+/// The endpoints `(source, destination)` of a frame that takes the short
+/// path (Ethernet II, IPv4 not fragmented, TCP): what [`Decoder::decode`]
+/// would find, without a decoder. `None` for every other frame (those may
+/// change a decoder's state: IP fragments).
+pub fn tcp_endpoints(link: LinkType, frame: &[u8]) -> Option<(SocketAddr, SocketAddr)> {
+    if link != LinkType::ETHERNET {
+        return None;
+    }
+    ethernet_ipv4_tcp(frame).map(|segment| (segment.src, segment.dst))
+}
+
+/// The short path: an Ethernet II frame (no VLAN tag) carrying an IPv4
+/// datagram that is not a fragment, carrying TCP with a whole header. `None`
+/// for anything else, including every inconsistent length: the general path
+/// then decides (and reports what is wrong).
+fn ethernet_ipv4_tcp(frame: &[u8]) -> Option<TcpSegment<'_>> {
+    let be16 = |bytes: &[u8], at: usize| -> Option<u16> {
+        Some(u16::from_be_bytes(*bytes.get(at..)?.first_chunk::<2>()?))
+    };
+    let be32 = |bytes: &[u8], at: usize| -> Option<u32> {
+        Some(u32::from_be_bytes(*bytes.get(at..)?.first_chunk::<4>()?))
+    };
+    if be16(frame, 12)? != 0x0800 {
+        return None;
+    }
+    let ip = frame.get(14..)?;
+    let version_ihl = *ip.first()?;
+    let header_len = usize::from(version_ihl & 0x0f) * 4;
+    let total_len = usize::from(be16(ip, 2)?);
+    let fragmenting = be16(ip, 6)? & 0x3fff != 0; // more-fragments flag or an offset
+    if version_ihl >> 4 != 4
+        || header_len < 20
+        || total_len < header_len
+        || total_len > ip.len()
+        || fragmenting
+        || *ip.get(9)? != 6
+    {
+        return None;
+    }
+    let src = Ipv4Addr::from(*ip.get(12..)?.first_chunk::<4>()?);
+    let dst = Ipv4Addr::from(*ip.get(16..)?.first_chunk::<4>()?);
+    let tcp = ip.get(header_len..total_len)?;
+    let data_offset = usize::from(*tcp.get(12)? >> 4) * 4;
+    if data_offset < 20 || data_offset > tcp.len() {
+        return None;
+    }
+    let flags = *tcp.get(13)?;
+    Some(TcpSegment {
+        src: SocketAddr::new(IpAddr::V4(src), be16(tcp, 0)?),
+        dst: SocketAddr::new(IpAddr::V4(dst), be16(tcp, 2)?),
+        seq: be32(tcp, 4)?,
+        ack: be32(tcp, 8)?,
+        flags: TcpFlags {
+            fin: flags & 0x01 != 0,
+            syn: flags & 0x02 != 0,
+            rst: flags & 0x04 != 0,
+            ack: flags & 0x10 != 0,
+        },
+        payload: tcp.get(data_offset..)?,
+    })
 }
 
 /// Slices a frame from its link layer down, or says why not.
@@ -508,6 +585,69 @@ mod tests {
         let mut frame = Vec::new();
         let _ = builder.write(&mut frame, payload);
         frame
+    }
+
+    /// What a decoding says, comparable.
+    fn summary(decoded: &Decoded<'_>) -> String {
+        match decoded {
+            Decoded::Tcp(seg) => format!("{seg:?}"),
+            other => format!("not a segment: {other:?}"),
+        }
+    }
+
+    proptest::proptest! {
+        /// The short path says what the general path says, on TCP frames
+        /// (with options, flags, padding) whose bytes were then overwritten
+        /// or cut anywhere.
+        #[test]
+        fn the_short_path_decodes_as_the_general_path(
+            payload in proptest::collection::vec(proptest::num::u8::ANY, 0..64),
+            flags in 0u8..64,
+            options in 0usize..3,
+            padding in 0usize..8,
+            edits in proptest::collection::vec((0usize..120, proptest::num::u8::ANY), 0..4),
+            cut in 0usize..140,
+        ) {
+            let mut tcp = etherparse::TcpHeader::new(40000, 25, 7, 1000);
+            tcp.syn = flags & 1 != 0;
+            tcp.ack = flags & 2 != 0;
+            tcp.fin = flags & 4 != 0;
+            tcp.rst = flags & 8 != 0;
+            tcp.acknowledgment_number = 99;
+            let nops = vec![etherparse::TcpOptionElement::Noop; options * 4];
+            let _ = tcp.set_options(&nops);
+            let builder = PacketBuilder::ethernet2([1; 6], [2; 6])
+                .ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+                .tcp_header(tcp);
+            let mut frame = Vec::new();
+            let _ = builder.write(&mut frame, &payload);
+            frame.extend(std::iter::repeat(0u8).take(padding));
+            for (at, byte) in edits {
+                if let Some(b) = frame.get_mut(at) {
+                    *b = byte;
+                }
+            }
+            frame.truncate(cut.max(1));
+            if let Some(short) = ethernet_ipv4_tcp(&frame) {
+                let mut decoder = Decoder::default();
+                let general = summary(&decoder.decode_general(LinkType::ETHERNET, &frame, 0.0));
+                proptest::prop_assert_eq!(summary(&Decoded::Tcp(short)), general);
+            }
+        }
+    }
+
+    #[test]
+    fn the_short_path_takes_the_common_frame_and_leaves_the_rest() {
+        let frame = tcp_frame(b"hello");
+        assert!(ethernet_ipv4_tcp(&frame).is_some());
+        // A fragment (more-fragments flag), a VLAN tag, a cut datagram: general path.
+        let mut fragment = frame.clone();
+        fragment[14 + 6] |= 0x20;
+        assert!(ethernet_ipv4_tcp(&fragment).is_none());
+        let mut tagged = frame.clone();
+        tagged[12..14].copy_from_slice(&[0x81, 0x00]);
+        assert!(ethernet_ipv4_tcp(&tagged).is_none());
+        assert!(ethernet_ipv4_tcp(&frame[..frame.len() - 1]).is_none());
     }
 
     #[test]

@@ -24,7 +24,13 @@
 //!   idle expiry) at most once per second of capture time;
 //! - non-TCP and undecodable packets pass and are counted; a TCP packet
 //!   without SYN and without payload does not open a flow (a stray ACK or
-//!   RST), it only counts as untracked.
+//!   RST), it only counts as untracked;
+//! - sharded ([`EngineConfig::sharded`]): every shard reads every packet
+//!   (decoding it, reassembling IP fragments, keeping time and sweeping), but
+//!   tracks and counts only the TCP flows whose [`shard_of`] is its own;
+//!   shard 0 also counts the packets that belong to no flow. So `n` engines
+//!   given the same packets together see each flow exactly once, with
+//!   disjoint flow ids, and their [`Stats`] add up ([`Stats::add`]).
 //!
 //! # Caps
 //!
@@ -53,7 +59,9 @@
 use crate::capture::{CaptureReader, LinkType, Packet};
 use crate::decode::{DecodeStats, Decoded, Decoder, DefragLimits, TcpSegment};
 use crate::dissector::{CapHit, Direction, Dissector, EventSink, FlowInfo, Verdict};
-use crate::flow::{initiator, Flow, FlowKey, FlowLimits, FlowTable, Tombstone, Tombstones};
+use crate::flow::{
+    initiator, shard_of, Flow, FlowKey, FlowLimits, FlowTable, Tombstone, Tombstones,
+};
 use crate::parse::Limits;
 use crate::reassembly::{Budget, Chunk, HalfStream, ReassemblyLimits, StreamStats};
 
@@ -178,6 +186,59 @@ pub struct EngineConfig {
     pub max_tombstones: usize,
     /// Estimated bytes of all flows together (see the module's "Caps").
     pub memcap: usize,
+    /// Which flows this engine tracks.
+    pub shard: Shard,
+}
+
+/// One of `count` engines that split the flows of one capture between them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub index: usize,
+    pub count: usize,
+}
+
+impl Shard {
+    /// The only engine: it tracks every flow.
+    pub const WHOLE: Shard = Shard { index: 0, count: 1 };
+
+    /// Whether this shard tracks (and counts) a decoded packet.
+    fn owns(&self, decoded: &Decoded<'_>) -> bool {
+        if self.count <= 1 {
+            return true;
+        }
+        match decoded {
+            Decoded::Tcp(seg) => shard_of(seg.src, seg.dst, self.count) == self.index,
+            _ => self.index == 0,
+        }
+    }
+}
+
+impl EngineConfig {
+    /// The settings of shard `index` of `count`: the caps on flows, on
+    /// reassembly memory, on tombstones and the memory cap are split evenly,
+    /// so that the shards together keep within this configuration's caps. (Every shard
+    /// reassembles every IP fragment: the defragmentation cap is per shard.)
+    pub fn sharded(self, index: usize, count: usize) -> EngineConfig {
+        let count = count.max(1);
+        let split = |n: usize| (n / count).max(1);
+        EngineConfig {
+            flows: FlowLimits {
+                max_flows: split(self.flows.max_flows),
+                ..self.flows
+            },
+            reassembly: ReassemblyLimits {
+                per_stream: self.reassembly.per_stream,
+                total: split(self.reassembly.total),
+            },
+            max_tombstones: split(self.max_tombstones),
+            memcap: split(self.memcap),
+            shard: Shard {
+                index: index.min(count - 1),
+                count,
+            },
+            ..self
+        }
+    }
 }
 
 impl Default for EngineConfig {
@@ -188,6 +249,7 @@ impl Default for EngineConfig {
             defrag: DefragLimits::default(),
             max_tombstones: 1 << 16,
             memcap: DEFAULT_MEMCAP,
+            shard: Shard::WHOLE,
         }
     }
 }
@@ -235,6 +297,63 @@ pub struct Stats {
     pub decode: DecodeStats,
 }
 
+impl Stats {
+    /// Adds another shard's counters to these. `decode` is not summed: every
+    /// shard decodes every packet, so each has the whole capture's; these
+    /// keep theirs.
+    pub fn add(&mut self, other: &Stats) {
+        let Stats {
+            packets,
+            bytes,
+            tcp_packets,
+            tcp_flows,
+            ignored_packets,
+            unsupported_link_packets,
+            short_packets,
+            fragments_held,
+            untracked_packets,
+            late_packets,
+            dropped_flows,
+            dropped_packets,
+            gaps,
+            gap_bytes,
+            overlaps,
+            retransmitted_bytes,
+            forced_gaps,
+            idle_closed,
+            evictions,
+            memcap_evictions,
+            peak_memory,
+            warnings,
+            decode: _,
+        } = other;
+        self.packets += packets;
+        self.bytes += bytes;
+        self.tcp_packets += tcp_packets;
+        self.tcp_flows += tcp_flows;
+        self.ignored_packets += ignored_packets;
+        self.unsupported_link_packets += unsupported_link_packets;
+        self.short_packets += short_packets;
+        self.fragments_held += fragments_held;
+        self.untracked_packets += untracked_packets;
+        self.late_packets += late_packets;
+        self.dropped_flows += dropped_flows;
+        self.dropped_packets += dropped_packets;
+        self.gaps += gaps;
+        self.gap_bytes += gap_bytes;
+        self.overlaps += overlaps;
+        self.retransmitted_bytes += retransmitted_bytes;
+        self.forced_gaps += forced_gaps;
+        self.idle_closed += idle_closed;
+        self.evictions += evictions;
+        self.memcap_evictions += memcap_evictions;
+        // The shards' peaks may come at different times: their sum bounds
+        // the whole's peak from above.
+        self.peak_memory += peak_memory;
+        self.warnings += warnings;
+    }
+}
+
 /// Per-flow state in the table.
 struct FlowState<F> {
     /// `None`: the handler does not dissect this flow.
@@ -257,6 +376,7 @@ const OOO_TOTAL: u8 = 1;
 /// the decoder's buffer) can be processed with `&mut self`.
 struct Core<H: StreamHandler> {
     handler: H,
+    shard: Shard,
     table: FlowTable<FlowState<H::Flow>>,
     tombstones: Tombstones,
     budget: Budget,
@@ -284,7 +404,12 @@ impl<H: StreamHandler> Engine<H> {
             decoder: Decoder::new(config.defrag),
             core: Core {
                 handler,
-                table: FlowTable::new(config.flows),
+                shard: config.shard,
+                table: FlowTable::with_ids(
+                    config.flows,
+                    config.shard.index as u64 + 1,
+                    config.shard.count.max(1) as u64,
+                ),
                 tombstones: Tombstones::new(config.max_tombstones),
                 budget: Budget::new(config.reassembly),
                 stats: Stats::default(),
@@ -303,10 +428,14 @@ impl<H: StreamHandler> Engine<H> {
     /// Processes one packet; says whether it may be forwarded.
     pub fn process(&mut self, pkt: &Packet<'_>) -> PacketVerdict {
         let core = &mut self.core;
-        core.stats.packets += 1;
-        core.stats.bytes += pkt.data.len() as u64;
         core.sweep(pkt.ts);
         let decoded = self.decoder.decode(pkt.link_type, pkt.data, pkt.ts);
+        if !core.shard.owns(&decoded) {
+            core.stats.decode = *self.decoder.stats();
+            return PacketVerdict::Pass;
+        }
+        core.stats.packets += 1;
+        core.stats.bytes += pkt.data.len() as u64;
         let verdict = match decoded {
             Decoded::Tcp(segment) => core.on_tcp(&segment, pkt.ts),
             Decoded::OtherIp | Decoded::NotIp => {
@@ -345,6 +474,15 @@ impl<H: StreamHandler> Engine<H> {
         }
         core.stats.decode = decode;
         verdict
+    }
+
+    /// A packet that belongs to another shard went by at `ts` (its owner is
+    /// known without decoding it: [`crate::decode::tcp_endpoints`] and
+    /// [`shard_of`]): time moves on, as [`Engine::process`] would have made
+    /// it, and nothing else happens. Only for such packets: a packet whose
+    /// owner is unknown (an IP fragment) goes to `process` in every shard.
+    pub fn observe_time(&mut self, ts: f64) {
+        self.core.sweep(ts);
     }
 
     /// Reads a whole capture, then [`Engine::finish`]es. Capture warnings

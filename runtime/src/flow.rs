@@ -14,7 +14,11 @@
 //! Invariants:
 //! - at most [`FlowLimits::max_flows`] entries: the caller makes room (with
 //!   [`FlowTable::oldest`]) before inserting into a full table;
-//! - ids are unique within one table and increase with insertion order;
+//! - ids are unique within one table and increase with insertion order: 1,
+//!   2, 3... or, for shard `i` of `n` ([`FlowTable::with_ids`]), `i + 1`,
+//!   `i + 1 + n`, ... so that the shards of one run never share an id;
+//! - [`shard_of`] is a function of the connection alone (both directions,
+//!   every run, every machine): it is what splits flows over threads.
 //! - [`Tombstones`] holds at most its capacity of recently closed or dropped
 //!   tuples, oldest forgotten first.
 
@@ -43,6 +47,40 @@ impl FlowKey {
             FlowKey { low: b, high: a }
         }
     }
+
+    /// Which of `count` shards the connection belongs to ([`shard_of`]).
+    pub fn shard(&self, count: usize) -> usize {
+        shard_of(self.low, self.high, count)
+    }
+}
+
+/// Which of `count` shards the connection between `a` and `b` belongs to: a
+/// symmetric hash of its 4-tuple (the same for `(a, b)` and `(b, a)`), the
+/// same in every run, spread evenly over `0..count`. Cheap enough to run on
+/// every packet: no ordering of the endpoints, no hasher state.
+pub fn shard_of(a: SocketAddr, b: SocketAddr, count: usize) -> usize {
+    let h = mix(endpoint_hash(a).wrapping_add(endpoint_hash(b)));
+    // The high bits, scaled to the range (no modulo bias, no division).
+    ((u128::from(h) * count.max(1) as u128) >> 64) as usize
+}
+
+/// One endpoint, hashed.
+fn endpoint_hash(endpoint: SocketAddr) -> u64 {
+    let word = match endpoint {
+        SocketAddr::V4(v4) => (u64::from(u32::from(*v4.ip())) << 16) | u64::from(v4.port()),
+        SocketAddr::V6(v6) => {
+            let ip = u128::from(*v6.ip());
+            mix(ip as u64) ^ ((ip >> 64) as u64) ^ (u64::from(v6.port()) << 48)
+        }
+    };
+    mix(word)
+}
+
+/// SplitMix64's finaliser: every input bit moves every output bit.
+fn mix(mut h: u64) -> u64 {
+    h = (h ^ (h >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    h = (h ^ (h >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    h ^ (h >> 31)
 }
 
 /// Decides which endpoint of a new connection is the client, from its first
@@ -110,14 +148,22 @@ impl<T> Flow<T> {
 pub struct FlowTable<T> {
     flows: FxHashMap<FlowKey, Flow<T>>,
     next_id: u64,
+    /// What ids count up by (the number of shards).
+    id_step: u64,
     limits: FlowLimits,
 }
 
 impl<T> FlowTable<T> {
     pub fn new(limits: FlowLimits) -> FlowTable<T> {
+        FlowTable::with_ids(limits, 1, 1)
+    }
+
+    /// A table whose ids are `first`, `first + step`, `first + 2 * step`...
+    pub fn with_ids(limits: FlowLimits, first: u64, step: u64) -> FlowTable<T> {
         FlowTable {
             flows: FxHashMap::default(),
-            next_id: 1,
+            next_id: first,
+            id_step: step.max(1),
             limits,
         }
     }
@@ -165,7 +211,7 @@ impl<T> FlowTable<T> {
             src: client,
             dst: server,
         };
-        self.next_id += 1;
+        self.next_id += self.id_step;
         let flow = Flow {
             info,
             first_seen: ts,
@@ -315,6 +361,36 @@ mod tests {
 
     fn addr(s: &str) -> SocketAddr {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn shards_are_symmetric_and_spread() {
+        let server = addr("10.0.0.2:25");
+        let mut counts = [0usize; 4];
+        for port in 40000u16..44000 {
+            let client = SocketAddr::new("10.0.0.1".parse().unwrap(), port);
+            let shard = FlowKey::new(client, server).shard(4);
+            assert_eq!(FlowKey::new(server, client).shard(4), shard);
+            counts[shard] += 1;
+        }
+        // 4000 flows over 4 shards: each within 10% of its fair 1000.
+        assert!(
+            counts.iter().all(|&c| (900..=1100).contains(&c)),
+            "{counts:?}"
+        );
+        assert_eq!(FlowKey::new(server, server).shard(1), 0);
+    }
+
+    #[test]
+    fn sharded_tables_hand_out_disjoint_ids() {
+        let mut table: FlowTable<()> = FlowTable::with_ids(FlowLimits::default(), 2, 3);
+        let ids: Vec<u64> = (0..3u16)
+            .map(|p| {
+                let client = SocketAddr::new("10.0.0.1".parse().unwrap(), 1000 + p);
+                table.insert(client, addr("10.0.0.2:25"), 0.0, ()).info.id
+            })
+            .collect();
+        assert_eq!(ids, [2, 5, 8]);
     }
 
     #[test]

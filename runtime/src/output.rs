@@ -12,10 +12,16 @@
 //!
 //! Write errors (a closed pipe) are kept, not panicked on: the first one is
 //! returned by [`OutputSink::take_error`] so the caller can stop quietly.
+//!
+//! Cost: a line is built in one reused `String` and written with one
+//! `write_all` into the caller's (buffered) writer; a flow's address part of
+//! the JSON header is formatted once and reused; a stream's counters stay
+//! at hand while its chunks come in a row (no lookup per chunk).
 
-use std::collections::HashMap;
 use std::fmt::{self, Write as _};
 use std::io::{self, Write};
+
+use rustc_hash::FxHashMap;
 
 use crate::dissector::{CapHit, Direction, EventSink, FlowInfo, Severity, Verdict};
 use crate::value::{write_json_string, Value};
@@ -42,6 +48,20 @@ pub struct EventCounts {
     pub overlaps: u64,
 }
 
+impl EventCounts {
+    /// Adds another output's counts (one per thread) to these.
+    pub fn add(&mut self, other: &EventCounts) {
+        self.events += other.events;
+        self.alerts += other.alerts;
+        self.parse_errors += other.parse_errors;
+        self.gaps += other.gaps;
+        self.streams += other.streams;
+        self.stream_bytes += other.stream_bytes;
+        self.caps += other.caps;
+        self.overlaps += other.overlaps;
+    }
+}
+
 /// Where an alert comes from: the spec's state machine or a named rule.
 #[derive(Debug, Clone, Copy)]
 pub enum AlertSource<'a> {
@@ -49,14 +69,35 @@ pub enum AlertSource<'a> {
     Rule(&'a str),
 }
 
+/// Identifies a streamed event in progress: (flow id, direction, event name).
+pub type StreamKey = (u64, Direction, &'static str);
+
+/// Whether two keys name the same stream; names are compared by address
+/// first (they are the generated code's constants), then by content.
+pub fn same_stream(a: &StreamKey, b: &StreamKey) -> bool {
+    a.0 == b.0 && a.1 == b.1 && (std::ptr::eq(a.2, b.2) || a.2 == b.2)
+}
+
+/// What the output keeps of a flow it has been told about.
+struct FlowOut {
+    /// Protocol name (`smtp`).
+    proto: &'static str,
+    /// `,"src_ip":…,"src_port":…,"dest_ip":…,"dest_port":…`, made at the
+    /// flow's first JSON line.
+    addresses: String,
+}
+
 /// Writes events to `W` in one [`Format`].
 pub struct OutputSink<W: Write> {
     out: W,
     format: Format,
-    /// Protocol name of each flow (`smtp`), set when the flow's dissector is chosen.
-    protos: HashMap<u64, &'static str>,
-    /// Bytes and chunks of streamed events in progress, per (flow, direction, event).
-    streams: HashMap<(u64, Direction, &'static str), (u64, u64)>,
+    /// Each flow whose dissector is chosen.
+    flows: FxHashMap<u64, FlowOut>,
+    /// Bytes and chunks of streamed events in progress, except the one in
+    /// `current_stream`.
+    streams: FxHashMap<StreamKey, (u64, u64)>,
+    /// The stream of the latest chunk, with its counters.
+    current_stream: Option<(StreamKey, (u64, u64))>,
     counts: EventCounts,
     trace: bool,
     error: Option<io::Error>,
@@ -68,8 +109,9 @@ impl<W: Write> OutputSink<W> {
         OutputSink {
             out,
             format,
-            protos: HashMap::new(),
-            streams: HashMap::new(),
+            flows: FxHashMap::default(),
+            streams: FxHashMap::default(),
+            current_stream: None,
             counts: EventCounts::default(),
             trace: false,
             error: None,
@@ -85,13 +127,24 @@ impl<W: Write> OutputSink<W> {
 
     /// Records which protocol a flow speaks, for the `proto` field.
     pub fn set_proto(&mut self, flow: u64, proto: &'static str) {
-        self.protos.insert(flow, proto);
+        self.flows.insert(
+            flow,
+            FlowOut {
+                proto,
+                addresses: String::new(),
+            },
+        );
     }
 
     /// Forgets a flow that ended.
     pub fn forget(&mut self, flow: u64) {
-        self.protos.remove(&flow);
-        self.streams.retain(|(f, _, _), _| *f != flow);
+        self.flows.remove(&flow);
+        if !self.streams.is_empty() {
+            self.streams.retain(|(f, _, _), _| *f != flow);
+        }
+        if self.current_stream.is_some_and(|((f, _, _), _)| f == flow) {
+            self.current_stream = None;
+        }
     }
 
     /// The format events are written in.
@@ -116,6 +169,11 @@ impl<W: Write> OutputSink<W> {
         self.out
     }
 
+    /// The writer lines go to (to take what a thread wrote so far).
+    pub fn writer_mut(&mut self) -> &mut W {
+        &mut self.out
+    }
+
     /// Writes an alert, from the spec or from a rule.
     pub fn write_alert(
         &mut self,
@@ -127,11 +185,10 @@ impl<W: Write> OutputSink<W> {
         description: &str,
     ) {
         self.counts.alerts += 1;
-        let proto = self.proto(flow.id);
         self.line.clear();
         match self.format {
             Format::Json => {
-                json_header(&mut self.line, now, proto, "alert", flow, dir);
+                self.json_header(now, "alert", flow, dir);
                 if let AlertSource::Rule(name) = source {
                     self.line.push_str(",\"rule\":");
                     write_json_string(name, &mut self.line);
@@ -143,6 +200,7 @@ impl<W: Write> OutputSink<W> {
                 self.line.push_str("}\n");
             }
             Format::Text => {
+                let proto = self.proto(flow.id);
                 let _ = writeln!(self.line, "alert: {}", text_flow(proto, flow, dir));
                 if let AlertSource::Rule(name) = source {
                     let _ = writeln!(self.line, "\trule = {name}");
@@ -181,16 +239,16 @@ impl<W: Write> OutputSink<W> {
         now: f64,
         fields: &Value,
     ) {
-        let proto = self.proto(flow.id);
         self.line.clear();
         match self.format {
             Format::Json => {
-                json_header(&mut self.line, now, proto, kind, flow, dir);
+                self.json_header(now, kind, flow, dir);
                 self.line.push_str(",\"fields\":");
                 fields.write_json(&mut self.line);
                 self.line.push_str("}\n");
             }
             Format::Text => {
+                let proto = self.proto(flow.id);
                 let _ = writeln!(self.line, "{kind}: {}", text_flow(proto, flow, dir));
                 write_text_value(&mut self.line, fields, 1);
             }
@@ -199,7 +257,32 @@ impl<W: Write> OutputSink<W> {
     }
 
     fn proto(&self, flow: u64) -> &'static str {
-        self.protos.get(&flow).copied().unwrap_or("")
+        self.flows.get(&flow).map_or("", |f| f.proto)
+    }
+
+    /// Starts `self.line` with `{"ts":…,"proto":…,"event":…,"src_ip":…,
+    /// "src_port":…,"dest_ip":…,"dest_port":…,"dir":…,"flow":…` (unclosed).
+    fn json_header(&mut self, now: f64, event: &str, flow: &FlowInfo, dir: Direction) {
+        let line = &mut self.line;
+        let known = self.flows.get_mut(&flow.id);
+        let proto = known.as_ref().map_or("", |f| f.proto);
+        let _ = write!(line, "{{\"ts\":{now:.6},\"proto\":");
+        write_json_string(proto, line);
+        line.push_str(",\"event\":");
+        write_json_string(event, line);
+        match known {
+            Some(known) => {
+                if known.addresses.is_empty() {
+                    write_addresses(&mut known.addresses, flow);
+                }
+                line.push_str(&known.addresses);
+            }
+            None => write_addresses(line, flow),
+        }
+        line.push_str(",\"dir\":\"");
+        line.push_str(dir.name());
+        line.push_str("\",\"flow\":");
+        push_u64(line, flow.id);
     }
 
     fn emit(&mut self) {
@@ -222,16 +305,16 @@ impl<W: Write> EventSink for OutputSink<W> {
         fields: &Value,
     ) -> Verdict {
         self.counts.events += 1;
-        let proto = self.proto(flow.id);
         self.line.clear();
         match self.format {
             Format::Json => {
-                json_header(&mut self.line, now, proto, name, flow, dir);
+                self.json_header(now, name, flow, dir);
                 self.line.push_str(",\"fields\":");
                 fields.write_json(&mut self.line);
                 self.line.push_str("}\n");
             }
             Format::Text => {
+                let proto = self.proto(flow.id);
                 let _ = writeln!(
                     self.line,
                     "{} {}: {}",
@@ -257,13 +340,23 @@ impl<W: Write> EventSink for OutputSink<W> {
     ) -> Verdict {
         self.counts.stream_bytes += chunk.len() as u64;
         let key = (flow.id, dir, name);
-        let entry = self.streams.entry(key).or_insert((0, 0));
-        entry.0 += chunk.len() as u64;
+        let counters = match &mut self.current_stream {
+            Some((current, counters)) if same_stream(current, &key) => counters,
+            slot => {
+                if let Some((previous, counters)) = slot.take() {
+                    self.streams.insert(previous, counters);
+                }
+                let counters = self.streams.remove(&key).unwrap_or((0, 0));
+                &mut slot.insert((key, counters)).1
+            }
+        };
+        counters.0 += chunk.len() as u64;
         if !chunk.is_empty() {
-            entry.1 += 1;
+            counters.1 += 1;
         }
         if last {
-            let (size, chunks) = self.streams.remove(&key).unwrap_or((0, 0));
+            let (size, chunks) = *counters;
+            self.current_stream = None;
             self.counts.events += 1;
             self.counts.streams += 1;
             let fields = Value::Record(vec![
@@ -333,29 +426,33 @@ impl<W: Write> EventSink for OutputSink<W> {
     }
 }
 
-/// `{"ts":…,"proto":…,"event":…,"src_ip":…,"src_port":…,"dest_ip":…,"dest_port":…,"dir":…,"flow":…` (unclosed).
-fn json_header(
-    line: &mut String,
-    now: f64,
-    proto: &str,
-    event: &str,
-    flow: &FlowInfo,
-    dir: Direction,
-) {
-    let _ = write!(line, "{{\"ts\":{now:.6},\"proto\":");
-    write_json_string(proto, line);
-    line.push_str(",\"event\":");
-    write_json_string(event, line);
+/// `,"src_ip":"…","src_port":…,"dest_ip":"…","dest_port":…`.
+fn write_addresses(out: &mut String, flow: &FlowInfo) {
     let _ = write!(
-        line,
-        ",\"src_ip\":\"{}\",\"src_port\":{},\"dest_ip\":\"{}\",\"dest_port\":{},\"dir\":\"{}\",\"flow\":{}",
+        out,
+        ",\"src_ip\":\"{}\",\"src_port\":{},\"dest_ip\":\"{}\",\"dest_port\":{}",
         flow.src.ip(),
         flow.src.port(),
         flow.dst.ip(),
         flow.dst.port(),
-        dir.name(),
-        flow.id
     );
+}
+
+/// Appends `n` in decimal.
+fn push_u64(out: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &d in &digits[i..] {
+        out.push(char::from(d));
+    }
 }
 
 /// `smtp flow 2 up 192.168.10.10:41155 -> 192.168.20.1:25`.

@@ -33,17 +33,22 @@
 //! A three-way handshake, then each message in transcript order, cut into
 //! segments of at most `segment_size` bytes (or at random points with
 //! [`Split::Random`]), each carrying the ACK of everything the other side has
-//! sent, then a pure ACK from the receiver; at the end the client sends FIN,
-//! the server FIN+ACK, the client the last ACK. With `reorder` the segments of
+//! sent, then a pure ACK from the receiver (with `ack_every`, also one every
+//! few segments, as TCP stacks do); at the end the client sends FIN, the
+//! server FIN+ACK, the client the last ACK. With `reorder` the segments of
 //! each message are sent in a random order; with `duplicate` some are sent
 //! twice. `sessions` copies of the session run interleaved packet by packet,
-//! client ports counting up from the client's. Everything random comes from
-//! one seeded generator: the same options give the same bytes.
+//! client ports counting up from the client's; with `concurrency` at most
+//! that many are in flight, the next starting when one ends (sessions are
+//! planned as they start, so memory follows the concurrency, not the count).
+//! Everything random comes from one seeded generator: the same options give
+//! the same bytes.
 //!
 //! Invariants: every segment is acknowledged only after it was sent, so a
 //! reassembler never sees an ACK beyond data it has not been given (no false
 //! gaps); timestamps increase by 100 µs per packet.
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::io::{self, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -236,6 +241,14 @@ pub struct Options {
     pub seed: u64,
     /// Copies of the session, interleaved.
     pub sessions: usize,
+    /// At most this many sessions in flight at once: when one ends, the next
+    /// one starts. `0`: all of them at once.
+    pub concurrency: usize,
+    /// The receiver acknowledges every this many data segments within a
+    /// message, as TCP stacks do (a sender may not have more than a window
+    /// of bytes unacknowledged: stream engines that check windows, such as
+    /// Suricata's, ignore data beyond it). `0`: only at the message's end.
+    pub ack_every: usize,
     /// Time of the first packet.
     pub start: RawTimestamp,
     /// Initial sequence numbers (client, server) of the first session;
@@ -254,6 +267,8 @@ impl Default for Options {
             duplicate: false,
             seed: 0,
             sessions: 1,
+            concurrency: 0,
+            ack_every: 0,
             start: RawTimestamp {
                 sec: 1_402_490_912,
                 nsec: 0,
@@ -375,6 +390,17 @@ fn plan_session(
         if options.reorder {
             segments.shuffle(rng);
         }
+        if options.ack_every > 0 {
+            let receiver = other(from);
+            segments = with_acks(segments, options.ack_every, |acked| Planned {
+                from: receiver,
+                seq: next[peer],
+                ack: Some(next[me].wrapping_add(acked as u32)),
+                syn: false,
+                fin: false,
+                payload: None,
+            });
+        }
         plan.extend(segments);
         next[me] = next[me].wrapping_add(message.bytes.len() as u32);
         if !message.bytes.is_empty() {
@@ -420,6 +446,38 @@ fn plan_session(
     plan
 }
 
+/// Puts a pure ACK from the receiver after every `every` data segments of one
+/// message, acknowledging the bytes received in order so far (never a byte
+/// not yet sent, whatever the order of the segments); `ack(n)` makes the ACK
+/// of the message's first `n` bytes.
+fn with_acks(segments: Vec<Planned>, every: usize, ack: impl Fn(usize) -> Planned) -> Vec<Planned> {
+    let every = every.max(1);
+    let count = segments.len();
+    let mut out = Vec::with_capacity(count + count / every);
+    // Received bytes beyond the in-order prefix: start → end, within the message.
+    let mut beyond: BTreeMap<usize, usize> = BTreeMap::new();
+    let (mut in_order, mut acked) = (0usize, 0usize);
+    for (k, segment) in segments.into_iter().enumerate() {
+        if let Some((_, start, end)) = segment.payload {
+            let known = beyond.entry(start).or_insert(end);
+            *known = (*known).max(end);
+        }
+        while let Some(entry) = beyond.first_entry() {
+            if *entry.key() > in_order {
+                break;
+            }
+            in_order = in_order.max(entry.remove());
+        }
+        out.push(segment);
+        // The last segment is acknowledged by the message's own final ACK.
+        if (k + 1) % every == 0 && k + 1 < count && in_order > acked {
+            out.push(ack(in_order));
+            acked = in_order;
+        }
+    }
+    out
+}
+
 /// Writes the capture of `transcript` under `options`; returns the number
 /// of packets written.
 pub fn write_pcap<W: Write>(
@@ -438,30 +496,38 @@ pub fn write_pcap<W: Write>(
     }
     let mut rng = StdRng::seed_from_u64(options.seed);
     let sessions = options.sessions.max(1);
-    let mut plans = Vec::with_capacity(sessions);
-    for s in 0..sessions {
-        let isn = match (s, options.isn) {
-            (0, Some(isn)) => isn,
-            _ => (rng.gen(), rng.gen()),
-        };
-        plans.push(plan_session(transcript, options, isn, &mut rng));
-    }
+    let in_flight = match options.concurrency {
+        0 => sessions,
+        n => n.min(sessions),
+    };
     let mut writer = PcapWriter::new(out, LinkType::ETHERNET, TsPrecision::Micro, DEFAULT_SNAPLEN)?;
     let start_ns = options.start.sec as i128 * 1_000_000_000 + i128::from(options.start.nsec);
     let mut frame = Vec::with_capacity(options.segment_size + 100);
-    let mut cursors = vec![0usize; sessions];
+    // The sessions in flight, in order of start: (session number, plan, cursor).
+    let mut active: Vec<(usize, Vec<Planned>, usize)> = Vec::with_capacity(in_flight);
+    let mut started = 0usize;
     let mut written = 0u64;
-    // Round-robin over the sessions, one packet each, until all are done.
+    // Round-robin over the sessions in flight, one packet each; a finished
+    // session makes room for the next one, which joins the end of the round.
     loop {
-        let mut progressed = false;
-        for (s, plan) in plans.iter().enumerate() {
-            let Some(packet) = plan.get(cursors[s]) else {
+        while active.len() < in_flight && started < sessions {
+            let isn = match (started, options.isn) {
+                (0, Some(isn)) => isn,
+                _ => (rng.gen(), rng.gen()),
+            };
+            active.push((started, plan_session(transcript, options, isn, &mut rng), 0));
+            started += 1;
+        }
+        if active.is_empty() {
+            break;
+        }
+        for (s, plan, cursor) in active.iter_mut() {
+            let Some(packet) = plan.get(*cursor) else {
                 continue;
             };
-            cursors[s] += 1;
-            progressed = true;
+            *cursor += 1;
             let client =
-                SocketAddr::new(options.client.ip(), session_port(options.client.port(), s));
+                SocketAddr::new(options.client.ip(), session_port(options.client.port(), *s));
             build_frame(&mut frame, transcript, packet, client, options.server)?;
             let ns = start_ns + i128::from(written) * i128::from(PACKET_INTERVAL_NS);
             let ts = RawTimestamp {
@@ -471,9 +537,7 @@ pub fn write_pcap<W: Write>(
             writer.write_record(ts, frame.len() as u32, &frame)?;
             written += 1;
         }
-        if !progressed {
-            break;
-        }
+        active.retain(|(_, plan, cursor)| *cursor < plan.len());
     }
     writer.flush()?;
     Ok(written)
@@ -570,6 +634,96 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("two hex digits"), "{err}");
+    }
+
+    /// The client port of every packet of a capture, in order.
+    fn client_ports(capture: Vec<u8>) -> Vec<u16> {
+        let mut reader =
+            crate::capture::CaptureReader::from_reader(io::Cursor::new(capture), "t").unwrap();
+        let mut ports = Vec::new();
+        while let Some(packet) = reader.next_packet() {
+            let sliced = etherparse::SlicedPacket::from_ethernet(packet.data).unwrap();
+            let Some(etherparse::TransportSlice::Tcp(tcp)) = sliced.transport else {
+                panic!("not TCP");
+            };
+            ports.push(tcp.source_port().max(tcp.destination_port()));
+        }
+        ports
+    }
+
+    #[test]
+    fn ack_every_acknowledges_within_long_messages() {
+        let t = Transcript::parse("C: HELO x\nS: 250 ok\n", Path::new(".")).unwrap();
+        let body = vec![b'a'; 10_000];
+        let t = Transcript {
+            messages: [
+                t.messages,
+                vec![Message {
+                    side: Side::Client,
+                    bytes: body,
+                }],
+            ]
+            .concat(),
+        };
+        let packets = |ack_every| {
+            let options = Options {
+                segment_size: 1000,
+                ack_every,
+                ..Options::default()
+            };
+            let mut out = Vec::new();
+            write_pcap(&t, &options, &mut out).unwrap()
+        };
+        // 10 segments of the body: an ACK after the 2nd, 4th, 6th and 8th
+        // (the 10th gets the message's own final ACK).
+        assert_eq!(packets(2), packets(0) + 4);
+        assert_eq!(packets(1), packets(0) + 9);
+    }
+
+    #[test]
+    fn concurrency_bounds_the_sessions_in_flight() {
+        let t = Transcript::parse("S: 220 hi\nC: HELO x\nS: 250 ok\n", Path::new(".")).unwrap();
+        let options = Options {
+            sessions: 5,
+            seed: 3,
+            ..Options::default()
+        };
+        let capture = |concurrency| {
+            let mut out = Vec::new();
+            write_pcap(
+                &t,
+                &Options {
+                    concurrency,
+                    ..options.clone()
+                },
+                &mut out,
+            )
+            .unwrap();
+            out
+        };
+        // As many in flight as sessions is the same as no bound at all.
+        assert_eq!(capture(0), capture(5));
+        for bound in [1usize, 2, 3] {
+            let ports = client_ports(capture(bound));
+            let mut in_flight = Vec::new();
+            for (i, port) in ports.iter().enumerate() {
+                let last = !ports.get(i + 1..).unwrap_or_default().contains(port);
+                if !in_flight.contains(port) {
+                    in_flight.push(*port);
+                }
+                assert!(
+                    in_flight.len() <= bound,
+                    "bound {bound}: {in_flight:?} at packet {i}"
+                );
+                if last {
+                    in_flight.retain(|p| p != port);
+                }
+            }
+            let mut distinct = ports.clone();
+            distinct.sort_unstable();
+            distinct.dedup();
+            assert_eq!(distinct.len(), 5, "bound {bound}: every session is there");
+        }
     }
 
     #[test]

@@ -39,6 +39,7 @@ impl Value {
     }
 
     /// Element `i` of a list, or `Null`.
+    #[allow(clippy::should_implement_trait)] // by value and total, unlike `Index`
     pub fn index(&self, i: i64) -> &Value {
         match self {
             Value::List(items) if i >= 0 => items.get(i as usize).unwrap_or(&Value::Null),
@@ -124,22 +125,31 @@ impl Value {
     }
 }
 
-/// Appends `s` as a JSON string literal (RFC 8259 escaping) to `out`.
+/// Appends `s` as a JSON string literal (RFC 8259 escaping) to `out`. Runs
+/// of bytes that need no escape are copied at once.
 pub fn write_json_string(s: &str, out: &mut String) {
     out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
+    let mut run_start = 0;
+    for (i, byte) in s.bytes().enumerate() {
+        let escape = match byte {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0..=0x1f => "",
+            _ => continue,
+        };
+        // Escaped bytes are ASCII, so `run_start..i` lies on char boundaries.
+        out.push_str(s.get(run_start..i).unwrap_or_default());
+        if escape.is_empty() {
+            let _ = write!(out, "\\u{byte:04x}");
+        } else {
+            out.push_str(escape);
         }
+        run_start = i + 1;
     }
+    out.push_str(s.get(run_start..).unwrap_or_default());
     out.push('"');
 }
 

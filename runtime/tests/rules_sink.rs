@@ -379,11 +379,21 @@ fn json_output_without_a_directory_records_size_and_hash_only() {
 
 #[test]
 fn streams_go_to_numbered_files_even_with_one_file_open_at_a_time() {
+    // Buffered (the default), and written through chunk by chunk.
+    for max_buffer in [None, Some(0)] {
+        streams_go_to_numbered_files(max_buffer);
+    }
+}
+
+fn streams_go_to_numbered_files(max_buffer: Option<usize>) {
     let dir = tempfile::tempdir().unwrap();
     let mut sink = sink(vec![extract("Mail Content")], Format::Json)
         .with_extract_dir(dir.path())
         .unwrap()
         .with_max_open_files(1);
+    if let Some(max) = max_buffer {
+        sink = sink.with_max_extract_buffer(max);
+    }
     // Two flows interleaved, chunk by chunk: each write evicts the other file.
     let parts: [(u64, &[u8], bool); 6] = [
         (1, b"one-a ", false),
@@ -423,6 +433,53 @@ fn streams_go_to_numbered_files_even_with_one_file_open_at_a_time() {
         assert_eq!(fields["size"], content.len());
         assert_eq!(fields["sha256"], sha256_hex(content));
         assert!(fields.get("complete").is_none());
+    }
+}
+
+#[test]
+fn large_interleaved_streams_are_written_whole_through_buffers_and_evictions() {
+    let dir = tempfile::tempdir().unwrap();
+    // Three streams of 300 KB in 10 KB chunks, interleaved, one file open at a
+    // time and a buffer cap smaller than their buffers together: files are
+    // flushed when full, when over the cap, evicted and reopened.
+    let mut sink = sink(vec![extract("mail")], Format::Json)
+        .with_extract_dir(dir.path())
+        .unwrap()
+        .with_max_open_files(1)
+        .with_max_extract_buffer(100_000);
+    let content = |id: u64| -> Vec<u8> {
+        (0..300_000u32)
+            .map(|i| (i.wrapping_mul(31) as u64 + id * 7) as u8)
+            .collect()
+    };
+    let contents: Vec<Vec<u8>> = (1..=3).map(content).collect();
+    for offset in (0..300_000).step_by(10_000) {
+        for (i, bytes) in contents.iter().enumerate() {
+            let chunk = &bytes[offset..offset + 10_000];
+            let last = offset + 10_000 == bytes.len();
+            let flow_id = i as u64 + 1;
+            sink.stream(
+                &flow(flow_id),
+                Direction::Up,
+                1.0,
+                "mail_content",
+                chunk,
+                last,
+            );
+        }
+    }
+    assert_eq!(sink.counts().extract_errors, 0);
+    for (i, bytes) in contents.iter().enumerate() {
+        let path = dir.path().join(format!("{}-1.mail", i + 1));
+        assert!(read(&path) == *bytes, "{} differs", path.display());
+    }
+    let lines = json_lines(sink);
+    let records: Vec<&serde_json::Value> =
+        lines.iter().filter(|l| l["event"] == "extract").collect();
+    assert_eq!(records.len(), 3);
+    for (record, bytes) in records.iter().zip(&contents) {
+        assert_eq!(record["fields"]["sha256"], sha256_hex(bytes));
+        assert_eq!(record["fields"]["size"], bytes.len());
     }
 }
 

@@ -5,20 +5,48 @@
 //! dissector of the spec its server port selects and feeds it the flow's
 //! bytes. Events go to the rules engine, then to the JSON or text output; the
 //! engine's per-packet verdicts drive the pass-through capture.
+//!
+//! The capture is read in chunks of whole packets ([`ChunkReader`]: a few
+//! megabytes each, classic pcap read in place).
+//!
+//! With `--threads N` (N > 1) the flows are split over N threads by a
+//! symmetric hash of their 4-tuple ([`shard_of`]). The main thread
+//! reads the capture once, finds each packet's thread (from its addresses;
+//! a packet that needs decoding first, such as an IP fragment, goes to every
+//! thread, whose engine then decides) and hands every chunk, with that list,
+//! to every thread (shared, not copied); each thread runs its own engine —
+//! flow table, reassembly, dissectors, rules, output into a buffer — on the
+//! packets of its flows, taking only the time from the others. After each
+//! chunk a thread hands back its lines and the packets its flows dropped;
+//! the main thread writes the lines chunk after chunk, thread after thread,
+//! and copies the packets that passed to `--output-pcap` in input order.
+//! Hence the ordering: the lines of one flow keep their order; lines of
+//! different flows keep the order of their chunk, and within a chunk come
+//! thread by thread. Flow ids are unique but numbered per thread (thread `i`
+//! of `N` gives `i+1`, `i+1+N`, ...).
+//!
+//! [`shard_of`]: protoc_runtime::flow::shard_of
 
+use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::{Context, Result};
-use protoc_runtime::capture::{CaptureReader, LinkType, Packet, TsPrecision};
+use anyhow::{bail, Context, Result};
+use protoc_runtime::capture::{
+    CaptureWarning, ChunkReader, LinkType, Packet, PacketChunk, TsPrecision,
+};
+use protoc_runtime::decode::tcp_endpoints;
 use protoc_runtime::dissector::{Cx, Direction, Dissector, FlowInfo, FlowStatus, Verdict};
-use protoc_runtime::engine::{Engine, FlowEnd, Inspect, PacketVerdict, StreamHandler};
-use protoc_runtime::output::OutputSink;
+use protoc_runtime::engine::{Engine, FlowEnd, Inspect, PacketVerdict, Stats, StreamHandler};
+use protoc_runtime::flow::shard_of;
+use protoc_runtime::output::{EventCounts, Format, OutputSink};
 use protoc_runtime::pcap_writer::{PcapWriter, DEFAULT_SNAPLEN};
-use protoc_runtime::rules::RulesSink;
+use protoc_runtime::rules::{RuleSet, RulesSink};
 
 use super::select::{load_rules, resolve_format, FormatArg, Selector};
 use crate::specs;
@@ -76,6 +104,14 @@ pub struct Args {
 
     #[command(flatten)]
     pub caps: super::caps::Caps,
+
+    /// Split the flows over N threads by a symmetric hash of their 4-tuple.
+    /// The lines of one flow keep their order; lines of different flows are
+    /// merged chunk by chunk of the capture (a few MB), thread by thread
+    /// within a chunk. Flow ids are then numbered per thread.
+    #[arg(long, value_name = "N", default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub threads: u32,
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
@@ -91,38 +127,36 @@ pub fn run(args: Args) -> Result<ExitCode> {
 
     let rules = load_rules(&args.rules)?;
     let format = resolve_format(args.format);
-    let output = OutputSink::new(super::stdout(), format).with_trace(args.debug);
-    let mut sink = RulesSink::new(rules, output);
-    if let Some(dir) = &args.extract_dir {
-        sink = sink
-            .with_extract_dir(dir)
-            .with_context(|| format!("cannot use extract directory `{}`", dir.display()))?;
+    if args.threads > 1 {
+        return run_threads(&args, rules, format);
     }
+    let mut sink = make_sink(super::stdout(), &args, rules, format)?;
 
-    let mut reader = CaptureReader::open(&args.capture)?;
-    let mut pass_through = match &args.output_pcap {
-        Some(path) => Some(PassThrough::new(path, &reader)),
-        None => None,
-    };
+    let mut reader = ChunkReader::open(&args.capture)?;
+    let mut pass_through = args
+        .output_pcap
+        .as_deref()
+        .map(|path| PassThrough::new(path, &reader));
     let started = Instant::now();
     let mut engine = Engine::new(Dissect { sink, selector }, args.caps.apply()?);
     let progress = Progress::new();
-    while let Some(packet) = reader.next_packet() {
-        let verdict = engine.process(&packet);
-        if let (Some(out), PacketVerdict::Pass) = (pass_through.as_mut(), verdict) {
-            out.write(&packet)?;
+    while let Some(chunk) = reader.next_chunk() {
+        for packet in chunk.packets() {
+            let verdict = engine.process(&packet);
+            if let (Some(out), PacketVerdict::Pass) = (pass_through.as_mut(), verdict) {
+                out.write(&packet)?;
+            }
         }
-        progress.tick(reader.packets_read());
+        progress.tick_to(reader.packets_read());
         if let Some(err) = engine.handler_mut().sink.output_mut().take_error() {
             return Err(err).context("writing events");
         }
     }
     engine.finish();
     progress.done();
-    let mut capture_whole = true;
-    for warning in reader.take_warnings() {
+    let capture_warnings = reader.take_warnings();
+    for warning in &capture_warnings {
         eprintln!("warning: {warning}");
-        capture_whole = false;
     }
     for warning in engine.take_warnings() {
         eprintln!("warning: {warning}");
@@ -131,15 +165,36 @@ pub fn run(args: Args) -> Result<ExitCode> {
         out.finish(&reader)?;
     }
     let stats = engine.stats().clone();
-    let mut dissect = engine.into_handler();
-    dissect.sink.finish();
-    let output = dissect.sink.output_mut();
+    sink = engine.into_handler().sink;
+    sink.finish();
+    let output = sink.output_mut();
     if let Some(err) = output.take_error() {
         return Err(err).context("writing events");
     }
     output.flush().context("writing events")?;
-    let counts = output.counts().clone();
+    print_stats(&stats, output.counts(), started);
+    Ok(exit_code(&capture_warnings))
+}
 
+/// The rules in front of the output, extracting to `--extract-dir` if given.
+fn make_sink<W: Write>(
+    out: W,
+    args: &Args,
+    rules: RuleSet,
+    format: Format,
+) -> Result<RulesSink<W>> {
+    let output = OutputSink::new(out, format).with_trace(args.debug);
+    let mut sink = RulesSink::new(rules, output);
+    if let Some(dir) = &args.extract_dir {
+        sink = sink
+            .with_extract_dir(dir)
+            .with_context(|| format!("cannot use extract directory `{}`", dir.display()))?;
+    }
+    Ok(sink)
+}
+
+/// The statistics line on stderr.
+fn print_stats(stats: &Stats, counts: &EventCounts, started: Instant) {
     let seconds = started.elapsed().as_secs_f64();
     eprintln!(
         "stats: {} packets, {} flows, {} bytes, {} events, {} alerts, {} drops, {} parse errors, {} gaps, {} caps, {} overlaps, {:.3} s, {:.1} MB/s",
@@ -156,11 +211,224 @@ pub fn run(args: Args) -> Result<ExitCode> {
         seconds,
         stats.bytes as f64 / 1e6 / seconds.max(1e-9),
     );
-    Ok(if capture_whole {
+}
+
+/// 2 when the capture was cut short or corrupt (its packets before that were read).
+fn exit_code(capture_warnings: &[CaptureWarning]) -> ExitCode {
+    if capture_warnings.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(2)
-    })
+    }
+}
+
+/// Chunks a thread may be behind the reader (bounds the memory of chunks
+/// and lines waiting: a chunk is a few megabytes).
+const AHEAD: usize = 3;
+
+/// What a thread hands to the merge.
+enum FromThread {
+    /// The lines of the latest chunk's packets, and which of them (by
+    /// packet number) its flows dropped.
+    Chunk { lines: Vec<u8>, dropped: Vec<u64> },
+    /// The capture is over: the lines written while closing the flows, and
+    /// the thread's totals.
+    Done(Box<ThreadEnd>),
+}
+
+struct ThreadEnd {
+    lines: Vec<u8>,
+    stats: Stats,
+    counts: EventCounts,
+    warnings: Vec<String>,
+}
+
+/// One thread's engine: its shard of the flows, its output into a buffer.
+type ShardEngine = Engine<Dissect<Vec<u8>>>;
+
+/// A chunk as the threads get it: its packets, and each packet's thread.
+type Dealt = (PacketChunk, Arc<Vec<u16>>);
+
+/// In [`owners`]: the packet goes to every thread (its engine decides).
+const EVERY_THREAD: u16 = u16::MAX;
+
+/// The thread of each packet of `chunk`: its flow's shard when its
+/// addresses can be read without decoding state (TCP over IPv4 over
+/// Ethernet, not fragmented), else [`EVERY_THREAD`].
+fn owners(chunk: &PacketChunk, count: usize) -> Vec<u16> {
+    chunk
+        .packets()
+        .map(
+            |packet| match tcp_endpoints(packet.link_type, packet.data) {
+                Some((src, dst)) => {
+                    u16::try_from(shard_of(src, dst, count)).unwrap_or(EVERY_THREAD)
+                }
+                None => EVERY_THREAD,
+            },
+        )
+        .collect()
+}
+
+/// `--threads N`: N threads each dissect their shard of the flows; this one
+/// reads the capture, hands them its chunks, merges their lines and writes
+/// the pass-through capture (see the module doc).
+fn run_threads(args: &Args, rules: RuleSet, format: Format) -> Result<ExitCode> {
+    let count = args.threads as usize;
+    // Every engine is made here, so that a bad argument fails before any thread starts.
+    let config = args.caps.apply()?;
+    let mut engines = Vec::with_capacity(count);
+    for index in 0..count {
+        let selector = Selector::new(args.spec.as_deref(), &args.ports)?;
+        let sink = make_sink(Vec::with_capacity(1 << 16), args, rules.clone(), format)?;
+        engines.push(Engine::new(
+            Dissect { sink, selector },
+            config.sharded(index, count),
+        ));
+    }
+    let mut reader = ChunkReader::open(&args.capture)?;
+    let mut pass_through = args
+        .output_pcap
+        .as_deref()
+        .map(|path| PassThrough::new(path, &reader));
+    let started = Instant::now();
+    let progress = Progress::new();
+    let mut out = super::stdout();
+    let ends = std::thread::scope(|scope| -> Result<Vec<ThreadEnd>> {
+        let mut to_threads = Vec::with_capacity(count);
+        let mut from_threads = Vec::with_capacity(count);
+        for (index, engine) in engines.into_iter().enumerate() {
+            let (to_thread, chunks) = mpsc::sync_channel::<Dealt>(AHEAD);
+            let (results, from_thread) = mpsc::sync_channel(AHEAD + 1);
+            scope.spawn(move || dissect_shard(index, engine, chunks, results));
+            to_threads.push(to_thread);
+            from_threads.push(from_thread);
+        }
+        let receive = |index: usize, inbox: &Receiver<FromThread>| {
+            inbox
+                .recv()
+                .map_err(|_| anyhow::anyhow!("dissecting thread {index} stopped unexpectedly"))
+        };
+        // Chunks handed out whose lines are not merged yet, oldest first.
+        let mut in_flight: VecDeque<PacketChunk> = VecDeque::with_capacity(AHEAD);
+        let mut reading = true;
+        loop {
+            if reading && in_flight.len() < AHEAD {
+                match reader.next_chunk() {
+                    Some(chunk) => {
+                        let owners = Arc::new(owners(&chunk, count));
+                        for to_thread in &to_threads {
+                            // A thread gone shows when its lines are awaited.
+                            let _ = to_thread.send((chunk.clone(), Arc::clone(&owners)));
+                        }
+                        in_flight.push_back(chunk);
+                        continue;
+                    }
+                    None => reading = false,
+                }
+            }
+            let Some(chunk) = in_flight.pop_front() else {
+                break;
+            };
+            let mut dropped = Vec::new();
+            for (index, inbox) in from_threads.iter().enumerate() {
+                match receive(index, inbox)? {
+                    FromThread::Chunk { lines, dropped: d } => {
+                        out.write_all(&lines).context("writing events")?;
+                        dropped.extend(d);
+                    }
+                    FromThread::Done(_) => bail!("dissecting thread {index} ended early"),
+                }
+            }
+            if let Some(pass) = pass_through.as_mut() {
+                dropped.sort_unstable();
+                pass.write_chunk(&chunk, &dropped)?;
+            }
+            progress.tick_to(chunk.first_packet() + chunk.len() as u64);
+        }
+        // The threads see their inbox close: they close their flows and end.
+        drop(to_threads);
+        let mut ends = Vec::with_capacity(count);
+        for (index, inbox) in from_threads.iter().enumerate() {
+            match receive(index, inbox)? {
+                FromThread::Done(end) => {
+                    out.write_all(&end.lines).context("writing events")?;
+                    ends.push(*end);
+                }
+                FromThread::Chunk { .. } => bail!("dissecting thread {index} is out of step"),
+            }
+        }
+        Ok(ends)
+    })?;
+    progress.done();
+    out.flush().context("writing events")?;
+
+    let mut stats = Stats::default();
+    let mut counts = EventCounts::default();
+    for (index, end) in ends.iter().enumerate() {
+        // Every thread decodes every packet: the first one's decoding
+        // counters stand for all (`Stats::add` leaves them out).
+        if index == 0 {
+            stats = end.stats.clone();
+        } else {
+            stats.add(&end.stats);
+        }
+        counts.add(&end.counts);
+    }
+    let capture_warnings = reader.take_warnings();
+    for warning in &capture_warnings {
+        eprintln!("warning: {warning}");
+    }
+    for warning in ends.iter().flat_map(|end| &end.warnings) {
+        eprintln!("warning: {warning}");
+    }
+    if let Some(pass) = pass_through {
+        pass.finish(&reader)?;
+    }
+    print_stats(&stats, &counts, started);
+    Ok(exit_code(&capture_warnings))
+}
+
+/// Thread `index` of `--threads`: its packets of every chunk through its
+/// engine (which tracks only its shard's flows; other threads' packets only
+/// move its clock), its lines and drops handed back after each chunk; when
+/// the chunks end, the flows closed and the totals.
+fn dissect_shard(
+    index: usize,
+    mut engine: ShardEngine,
+    chunks: Receiver<Dealt>,
+    results: SyncSender<FromThread>,
+) {
+    let me = u16::try_from(index).unwrap_or(EVERY_THREAD);
+    for (chunk, owners) in chunks {
+        let mut dropped = Vec::new();
+        for (i, packet) in chunk.packets().enumerate() {
+            let owner = owners.get(i).copied().unwrap_or(EVERY_THREAD);
+            if owner != me && owner != EVERY_THREAD {
+                engine.observe_time(packet.ts);
+            } else if engine.process(&packet) == PacketVerdict::Drop {
+                dropped.push(chunk.first_packet() + i as u64);
+            }
+        }
+        drop(chunk);
+        let lines = std::mem::take(engine.handler_mut().sink.output_mut().writer_mut());
+        if results.send(FromThread::Chunk { lines, dropped }).is_err() {
+            // The merge stopped (and reports why).
+            return;
+        }
+    }
+    engine.finish();
+    let warnings = engine.take_warnings();
+    let stats = engine.stats().clone();
+    let mut sink = engine.into_handler().sink;
+    sink.finish();
+    let output = sink.output_mut();
+    let end = ThreadEnd {
+        lines: std::mem::take(output.writer_mut()),
+        stats,
+        counts: output.counts().clone(),
+        warnings,
+    };
+    let _ = results.send(FromThread::Done(Box::new(end)));
 }
 
 /// The engine's consumer: one dissector per selected flow.
@@ -263,7 +531,7 @@ struct PassThrough {
 }
 
 impl PassThrough {
-    fn new(path: &Path, reader: &CaptureReader) -> PassThrough {
+    fn new(path: &Path, reader: &ChunkReader) -> PassThrough {
         PassThrough {
             path: path.to_path_buf(),
             writer: None,
@@ -294,8 +562,20 @@ impl PassThrough {
         .with_context(|| format!("writing `{}`", self.path.display()))
     }
 
+    /// Writes the packets of `chunk` except those in `dropped` (packet
+    /// numbers in the capture, sorted).
+    fn write_chunk(&mut self, chunk: &PacketChunk, dropped: &[u64]) -> Result<()> {
+        let first = chunk.first_packet();
+        for (i, packet) in chunk.packets().enumerate() {
+            if dropped.binary_search(&(first + i as u64)).is_err() {
+                self.write(&packet)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Flushes the file; a capture with no packet passed still gets a valid, empty pcap.
-    fn finish(mut self, reader: &CaptureReader) -> Result<()> {
+    fn finish(mut self, reader: &ChunkReader) -> Result<()> {
         let link_type = reader.link_type().unwrap_or(LinkType(1));
         let writer = match &mut self.writer {
             Some(writer) => writer,
@@ -327,11 +607,10 @@ impl Progress {
         Progress { bar }
     }
 
-    fn tick(&self, packets: u64) {
+    /// Shows `packets` as read (called once per chunk).
+    fn tick_to(&self, packets: u64) {
         if let Some(bar) = &self.bar {
-            if packets % 65_536 == 0 {
-                bar.set_position(packets);
-            }
+            bar.set_position(packets);
         }
     }
 

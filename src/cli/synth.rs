@@ -31,7 +31,8 @@ use protoc_runtime::synth::{self, Options, Split, Transcript};
     protoc-rs synth tests/transcripts/smtp-appendix.txt -o smtp.pcap\n  \
     protoc-rs synth session.txt -o cut.pcap --segment-size 1\n  \
     protoc-rs synth session.txt -o messy.pcap --split random --segment-size 7 --reorder --duplicate --seed 42\n  \
-    protoc-rs synth session.txt -o many.pcap --sessions 1000 --server 192.0.2.1:2525\n\n\
+    protoc-rs synth session.txt -o many.pcap --sessions 1000 --server 192.0.2.1:2525\n  \
+    protoc-rs synth session.txt -o bench.pcap --sessions 2000 --concurrency 200\n\n\
     A transcript:\n  \
     S: 220 foo.com ESMTP\n  \
     C: EHLO bar.com\n  \
@@ -77,6 +78,18 @@ pub struct Args {
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub sessions: usize,
 
+    /// At most N sessions in flight at once (the next starts when one ends);
+    /// 0: all of them at once.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub concurrency: usize,
+
+    /// The receiver acknowledges every N data segments of a message (as TCP
+    /// stacks do; stream engines that enforce the TCP window, like
+    /// Suricata's, need it for messages larger than 64 KiB); 0: only once the
+    /// whole message is sent.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub ack_every: usize,
+
     /// The client's address (default 10.0.0.1:40000, or [fd00::1]:40000).
     #[arg(long, value_name = "IP:PORT")]
     pub client: Option<SocketAddr>,
@@ -119,6 +132,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     options.reorder = args.reorder;
     options.duplicate = args.duplicate;
     options.sessions = args.sessions;
+    options.concurrency = args.concurrency;
+    options.ack_every = args.ack_every;
     options.start = start_time(args.start)?;
     if args.output.as_os_str() == "-" {
         let mut out = crate::cli::stdout();

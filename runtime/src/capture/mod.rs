@@ -8,7 +8,10 @@
 //!   "modified" (Kuznetzov) format;
 //! - pcapng: several sections, several interfaces with different link types and
 //!   their own timestamp resolution (`if_tsresol`) and offset (`if_tsoffset`);
-//! - gzip: detected by magic (`1f 8b`), see [`source`].
+//! - gzip: detected by magic (`1f 8b`), see [`source`];
+//! - [`chunks`]: the same packets in shared multi-megabyte chunks (classic
+//!   pcap read in place, without pcap-parser), for `--threads` and for
+//!   reading without per-packet overhead.
 //!
 //! Invariants:
 //! - no panic on file data: a file that is not a capture is an error naming
@@ -27,7 +30,10 @@
 //!   [`MAX_RECORD_BUFFER`]), `UnexpectedEof` means the file is truncated.
 //! - Byte offsets are positions in the uncompressed stream.
 
+pub mod chunks;
 mod source;
+
+pub use chunks::{ChunkReader, PacketChunk};
 
 use std::fmt;
 use std::io::Read;

@@ -379,6 +379,11 @@ impl TokenDfa {
         }
     }
 
+    /// The token's pattern, as the spec writes it.
+    pub fn pattern(&self) -> &'static str {
+        self.pattern
+    }
+
     /// The compiled DFA (built on the first call).
     pub fn compiled(&self) -> Result<&CompiledDfa, &str> {
         self.compiled

@@ -21,6 +21,10 @@ enum Position {
     MidLine,
 }
 
+use std::sync::OnceLock;
+
+use memchr::memmem;
+
 /// Removes dot-stuffing from a stream fed chunk by chunk.
 #[derive(Debug, Clone, Default)]
 pub struct Unstuffer {
@@ -35,35 +39,48 @@ impl Unstuffer {
         chunk: &'c [u8],
         mut emit: impl FnMut(&'c [u8]) -> Result<(), E>,
     ) -> Result<(), E> {
-        // Only the bytes at line starts matter: jump from one `\n` to the next.
+        // Only a dot at a line start matters: jump from one `\n.` to the next.
+        static LINE_START_DOT: OnceLock<memmem::Finder<'static>> = OnceLock::new();
+        let finder = LINE_START_DOT.get_or_init(|| memmem::Finder::new(b"\n."));
         let mut piece_start = 0;
         let mut i = 0;
-        while let Some(&byte) = chunk.get(i) {
-            match (self.position, byte) {
-                (Position::AfterLineStartDot, b'.') => {
-                    emit(chunk.get(piece_start..i).unwrap_or_default())?;
-                    piece_start = i + 1;
-                    self.position = Position::MidLine;
-                    i += 1;
-                }
-                (Position::LineStart, b'.') => {
-                    self.position = Position::AfterLineStartDot;
-                    i += 1;
-                }
-                (_, b'\n') => {
-                    self.position = Position::LineStart;
-                    i += 1;
-                }
-                (Position::MidLine, _) => {
-                    match memchr::memchr(b'\n', chunk.get(i..).unwrap_or_default()) {
-                        Some(offset) => {
-                            self.position = Position::LineStart;
-                            i += offset + 1;
-                        }
-                        None => i = chunk.len(),
+        loop {
+            match self.position {
+                Position::LineStart | Position::AfterLineStartDot => {
+                    let Some(&byte) = chunk.get(i) else {
+                        break;
+                    };
+                    if byte != b'.' {
+                        // Read again as the middle of a line (it may be a `\n`).
+                        self.position = Position::MidLine;
+                    } else if self.position == Position::LineStart {
+                        self.position = Position::AfterLineStartDot;
+                        i += 1;
+                    } else {
+                        emit(chunk.get(piece_start..i).unwrap_or_default())?;
+                        piece_start = i + 1;
+                        self.position = Position::MidLine;
+                        i += 1;
                     }
                 }
-                _ => self.position = Position::MidLine,
+                Position::MidLine => {
+                    let rest = chunk.get(i..).unwrap_or_default();
+                    match finder.find(rest) {
+                        // The dot after the `\n` starts a line.
+                        Some(offset) => {
+                            i += offset + 1;
+                            self.position = Position::LineStart;
+                        }
+                        None => {
+                            // No line starts with a dot in the rest; the next
+                            // chunk starts a line if this one ends one.
+                            if rest.last() == Some(&b'\n') {
+                                self.position = Position::LineStart;
+                            }
+                            break;
+                        }
+                    }
+                }
             }
         }
         let rest = chunk.get(piece_start..).unwrap_or_default();

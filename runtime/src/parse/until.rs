@@ -16,11 +16,21 @@
 //! - a failed candidate emits its first byte and hands the rest back to the
 //!   input to be searched again, so overlapping candidates are not missed;
 //! - after a streaming call, the input's settled mark covers every consumed
-//!   byte except those held as a possible end token.
+//!   byte except those held as a possible end token;
+//! - the search first skips, with one unanchored regex search per chunk
+//!   (literal prefilters, SIMD), the bytes that cannot start the end token:
+//!   every position before the chunk's leftmost whole match, and before the
+//!   last `longest match - 1` bytes, starts no match (one would be a whole
+//!   match further left). Only tokens of bounded length without look-around
+//!   assertions are skipped this way; the candidates are still decided by
+//!   the anchored DFA, so the result is the same as without the skip.
 
+use std::sync::OnceLock;
+
+use regex_automata::meta;
 use regex_automata::util::primitives::StateID;
 
-use super::token::{Confirm, FirstBytes, TokenDfa};
+use super::token::{token_hir, Confirm, FirstBytes, TokenDfa};
 use super::unstuff::Unstuffer;
 use super::{Input, ParseCx, Site, Step, Stop};
 
@@ -37,6 +47,42 @@ pub struct UntilToken {
     token: &'static TokenDfa,
     first: FirstBytes,
     transform: Option<Transform>,
+    /// Built on first use; `None` when the token cannot be skipped to.
+    skipper: OnceLock<Option<Skipper>>,
+}
+
+/// The unanchored search that skips to the end token (see the module doc).
+#[derive(Debug)]
+struct Skipper {
+    regex: meta::Regex,
+    /// The longest match of the token.
+    max_len: usize,
+}
+
+impl Skipper {
+    fn new(pattern: &str) -> Option<Skipper> {
+        let hir = token_hir(pattern).ok()?;
+        let properties = hir.properties();
+        if !properties.look_set().is_empty() {
+            return None;
+        }
+        let max_len = properties.maximum_len()?;
+        let regex = meta::Regex::builder()
+            .configure(meta::Config::new().utf8_empty(false))
+            .build_from_hir(&hir)
+            .ok()?;
+        Some(Skipper { regex, max_len })
+    }
+
+    /// The first position of `chunk[from..]` that may start the end token:
+    /// the chunk's leftmost whole match, or the first position too near the
+    /// end for a whole match, whichever comes first.
+    fn skip(&self, chunk: &[u8], from: usize) -> usize {
+        let tail = chunk.len().saturating_sub(self.max_len.saturating_sub(1));
+        let search = regex_automata::Input::new(chunk).span(from.min(chunk.len())..chunk.len());
+        let first_match = self.regex.find(search).map_or(usize::MAX, |m| m.start());
+        first_match.min(tail).max(from)
+    }
 }
 
 /// A possible end token under way: its DFA state and the bytes it has read.
@@ -74,6 +120,7 @@ impl UntilToken {
             token,
             first,
             transform,
+            skipper: OnceLock::new(),
         }
     }
 
@@ -221,6 +268,10 @@ impl UntilToken {
             .compiled()
             .map_err(|err| cx.error(input, site, format!("invalid end token: {err}")))?;
         *started = true;
+        let skipper = self
+            .skipper
+            .get_or_init(|| Skipper::new(self.token.pattern()))
+            .as_ref();
         loop {
             let chunk = input.chunk();
             if chunk.is_empty() {
@@ -233,6 +284,9 @@ impl UntilToken {
                 // leave as one piece, not one piece per candidate.
                 let mut from = 0;
                 loop {
+                    if let Some(skipper) = skipper {
+                        from = skipper.skip(chunk, from);
+                    }
                     let Some(start) = chunk
                         .get(from..)
                         .and_then(|rest| self.first.find(rest))

@@ -12,11 +12,15 @@
 //! - without one, in JSON output, only the `extract` record, with no `path`.
 //!
 //! Invariants:
-//! - memory per stream is constant: chunks are hashed incrementally and
-//!   written through at once, never kept;
-//! - at most `max_open_files` files are open at a time: when a stream needs
-//!   one more, the least recently written file is flushed and closed, and
-//!   reopened in append mode when its stream goes on;
+//! - memory is bounded whatever the streams' sizes: chunks are hashed
+//!   incrementally; a file's bytes wait in its extraction's buffer until it
+//!   holds [`FLUSH_AT`] bytes (or the stream ends), then go to the file in one
+//!   write. The buffers' capacities add up to at most `max_buffered` plus one
+//!   chunk: past it, the buffer being written is flushed and freed at once;
+//! - at most `max_open_files` files are open at a time: when a flush needs
+//!   one more, the least recently written file is closed, and reopened in
+//!   append mode at its stream's next flush. (Buffering makes flushes, and so
+//!   opens, rare: chunks arrive a line at a time, hundreds of streams interleaved.)
 //! - every extraction ends with exactly one record or end line, whether its
 //!   stream ended normally ([`Extractor::finish`]) or was cut short
 //!   (`finish_flow`, `finish_all`: then `"complete": false`);
@@ -24,23 +28,29 @@
 //!   (`"error"`), never panicked on; the hash and size still cover the whole
 //!   stream.
 
-use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::fs::{File, OpenOptions};
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::path::PathBuf;
 
+use rustc_hash::FxHashMap;
 use sha2::{Digest, Sha256};
 
 use crate::dissector::{Direction, FlowInfo};
-use crate::output::{Format, OutputSink};
+use crate::output::{same_stream, Format, OutputSink};
 use crate::value::Value;
 
 /// Identifies one stream: (flow id, direction, event name).
-pub(super) type StreamKey = (u64, Direction, &'static str);
+pub(super) use crate::output::StreamKey;
 
 /// How many extraction files may be open at once, by default.
 const DEFAULT_MAX_OPEN_FILES: usize = 64;
+
+/// A file's buffer is written out once it holds this many bytes.
+pub const FLUSH_AT: usize = 64 * 1024;
+
+/// What all file buffers together may hold, by default.
+const DEFAULT_MAX_BUFFERED: usize = 16 << 20;
 
 /// The file-name suffix for an extraction label: ASCII letters and digits
 /// lowercased, `-` and `_` kept, anything else turned into `_`
@@ -71,10 +81,12 @@ pub(super) struct ExtractCounts {
 /// Where one extraction's bytes go.
 enum Target {
     /// A file in the extract directory; `file` is `None` while closed
-    /// (not yet opened, or evicted), `error` set once writing failed.
+    /// (not yet opened, or evicted), `error` set once writing failed;
+    /// `buffer` holds the bytes not yet written.
     File {
         path: PathBuf,
-        file: Option<BufWriter<File>>,
+        file: Option<File>,
+        buffer: Vec<u8>,
         created: bool,
         error: Option<String>,
     },
@@ -98,14 +110,91 @@ struct Extraction {
     last_write: u64,
 }
 
+/// The extractions in progress, by stream. Chunks come in runs of one
+/// stream: the stream of the latest lookup is remembered, so that a run
+/// costs one hash lookup, not one per chunk.
+#[derive(Default)]
+struct ActiveStreams {
+    slots: Vec<Option<(StreamKey, Vec<Extraction>)>>,
+    index: FxHashMap<StreamKey, usize>,
+    /// Slots emptied by `remove`, for reuse.
+    free: Vec<usize>,
+    /// The stream of the latest lookup and its slot.
+    last: Option<(StreamKey, usize)>,
+}
+
+impl ActiveStreams {
+    fn slot(&mut self, key: &StreamKey) -> Option<usize> {
+        if let Some((last, slot)) = self.last {
+            if same_stream(&last, key) {
+                return Some(slot);
+            }
+        }
+        let slot = *self.index.get(key)?;
+        self.last = Some((*key, slot));
+        Some(slot)
+    }
+
+    fn contains(&self, key: &StreamKey) -> bool {
+        self.index.contains_key(key)
+    }
+
+    fn get_mut(&mut self, key: &StreamKey) -> Option<&mut Vec<Extraction>> {
+        let slot = self.slot(key)?;
+        self.slots.get_mut(slot)?.as_mut().map(|(_, v)| v)
+    }
+
+    fn push(&mut self, key: StreamKey, extraction: Extraction) {
+        if let Some(extractions) = self.get_mut(&key) {
+            extractions.push(extraction);
+            return;
+        }
+        let entry = Some((key, vec![extraction]));
+        let slot = match self.free.pop() {
+            Some(slot) => slot,
+            None => {
+                self.slots.push(None);
+                self.slots.len() - 1
+            }
+        };
+        if let Some(place) = self.slots.get_mut(slot) {
+            *place = entry;
+            self.index.insert(key, slot);
+        }
+    }
+
+    fn remove(&mut self, key: &StreamKey) -> Option<Vec<Extraction>> {
+        let slot = self.index.remove(key)?;
+        if self.last.is_some_and(|(last, _)| same_stream(&last, key)) {
+            self.last = None;
+        }
+        self.free.push(slot);
+        self.slots.get_mut(slot)?.take().map(|(_, v)| v)
+    }
+
+    fn keys(&self) -> impl Iterator<Item = &StreamKey> {
+        self.index.keys()
+    }
+
+    fn extractions_mut(&mut self) -> impl Iterator<Item = &mut Extraction> {
+        self.slots
+            .iter_mut()
+            .flatten()
+            .flat_map(|(_, extractions)| extractions.iter_mut())
+    }
+}
+
 /// All extractions in progress, and where new ones go.
 pub(super) struct Extractor {
     dir: Option<PathBuf>,
     max_open_files: usize,
     open_files: usize,
-    active: HashMap<StreamKey, Vec<Extraction>>,
+    /// Capacity of all file buffers together, and its cap.
+    buffered: usize,
+    max_buffered: usize,
+    active: ActiveStreams,
     /// Number of the next extracted stream of each flow (from 1).
-    next_number: HashMap<u64, u64>,
+    next_number: FxHashMap<u64, u64>,
     writes: u64,
     counts: ExtractCounts,
 }
@@ -116,8 +205,10 @@ impl Extractor {
             dir: None,
             max_open_files: DEFAULT_MAX_OPEN_FILES,
             open_files: 0,
-            active: HashMap::new(),
-            next_number: HashMap::new(),
+            buffered: 0,
+            max_buffered: DEFAULT_MAX_BUFFERED,
+            active: ActiveStreams::default(),
+            next_number: FxHashMap::default(),
             writes: 0,
             counts: ExtractCounts::default(),
         }
@@ -133,6 +224,12 @@ impl Extractor {
     /// Caps the number of files open at once (at least one).
     pub fn set_max_open_files(&mut self, max: usize) {
         self.max_open_files = max.max(1);
+    }
+
+    /// Caps what the file buffers may hold together (0: every chunk is
+    /// written through at once).
+    pub fn set_max_buffered(&mut self, max: usize) {
+        self.max_buffered = max;
     }
 
     pub fn counts(&self) -> ExtractCounts {
@@ -157,6 +254,7 @@ impl Extractor {
                 Target::File {
                     path: dir.join(name),
                     file: None,
+                    buffer: Vec::new(),
                     created: false,
                     error: None,
                 }
@@ -167,21 +265,24 @@ impl Extractor {
             }
             None => Target::Summary,
         };
-        self.active.entry(key).or_default().push(Extraction {
-            label: label.to_string(),
-            flow: flow.clone(),
-            dir: key.1,
-            target,
-            size: 0,
-            hasher: Sha256::new(),
-            last_seen: now,
-            last_write: 0,
-        });
+        self.active.push(
+            key,
+            Extraction {
+                label: label.to_string(),
+                flow: flow.clone(),
+                dir: key.1,
+                target,
+                size: 0,
+                hasher: Sha256::new(),
+                last_seen: now,
+                last_write: 0,
+            },
+        );
     }
 
     /// Whether the stream `key` is being extracted.
     pub fn is_active(&self, key: &StreamKey) -> bool {
-        self.active.contains_key(key)
+        self.active.contains(key)
     }
 
     /// Hands one chunk of the stream `key` to each of its extractions.
@@ -192,36 +293,73 @@ impl Extractor {
         chunk: &[u8],
         out: &mut OutputSink<W>,
     ) {
-        let Some(count) = self.active.get(key).map(Vec::len) else {
+        let Some(extractions) = self.active.get_mut(key) else {
             return;
         };
-        for i in 0..count {
+        let mut flush = false;
+        for ex in extractions.iter_mut() {
             self.writes += 1;
-            let ordinal = self.writes;
-            if self.needs_opening(key, i) {
-                self.open(key, i);
+            ex.size += chunk.len() as u64;
+            ex.last_seen = now;
+            ex.last_write = self.writes;
+            self.counts.bytes += chunk.len() as u64;
+            match &mut ex.target {
+                Target::File {
+                    buffer,
+                    error: None,
+                    ..
+                } => {
+                    if buffer.capacity() == 0 && self.buffered < self.max_buffered {
+                        buffer.reserve_exact(FLUSH_AT);
+                        self.buffered += buffer.capacity();
+                    }
+                    let before = buffer.capacity();
+                    buffer.extend_from_slice(chunk);
+                    self.buffered += buffer.capacity() - before;
+                    flush |= buffer.len() >= FLUSH_AT || self.buffered > self.max_buffered;
+                }
+                // Buffered bytes are hashed when flushed, in one call.
+                Target::File { .. } => ex.hasher.update(chunk),
+                Target::Text => {
+                    ex.hasher.update(chunk);
+                    out.write_bytes(chunk);
+                }
+                Target::Summary => ex.hasher.update(chunk),
+            }
+        }
+        if flush {
+            self.flush_stream(key);
+        }
+    }
+
+    /// Writes out the buffers of the extractions of `key` that are full, or
+    /// all of them when the buffers together are over their cap.
+    fn flush_stream(&mut self, key: &StreamKey) {
+        let count = self.active.get_mut(key).map_or(0, |v| v.len());
+        for i in 0..count {
+            let over_budget = self.buffered > self.max_buffered;
+            let (due, closed) = match self.active.get_mut(key).and_then(|v| v.get(i)) {
+                Some(Extraction {
+                    target: Target::File { buffer, file, .. },
+                    ..
+                }) => (
+                    buffer.len() >= FLUSH_AT || (over_budget && !buffer.is_empty()),
+                    file.is_none(),
+                ),
+                _ => (false, false),
+            };
+            if !due {
+                continue;
+            }
+            if closed && self.open_files >= self.max_open_files {
+                self.close_least_recent();
             }
             let Some(ex) = self.active.get_mut(key).and_then(|v| v.get_mut(i)) else {
                 continue;
             };
-            ex.size += chunk.len() as u64;
-            ex.hasher.update(chunk);
-            ex.last_seen = now;
-            ex.last_write = ordinal;
-            self.counts.bytes += chunk.len() as u64;
-            match &mut ex.target {
-                Target::File { file, error, .. } => {
-                    if let Some(f) = file {
-                        if let Err(e) = f.write_all(chunk) {
-                            *error = Some(e.to_string());
-                            *file = None;
-                            self.open_files -= 1;
-                            self.counts.errors += 1;
-                        }
-                    }
-                }
-                Target::Text => out.write_bytes(chunk),
-                Target::Summary => {}
+            let flushed = flush_buffer(ex, over_budget, &mut self.buffered, &mut self.open_files);
+            if flushed.is_err() {
+                self.counts.errors += 1;
             }
         }
     }
@@ -265,95 +403,35 @@ impl Extractor {
         }
     }
 
-    fn needs_opening(&self, key: &StreamKey, i: usize) -> bool {
-        matches!(
-            self.active.get(key).and_then(|v| v.get(i)),
-            Some(Extraction {
-                target: Target::File {
-                    file: None,
-                    error: None,
-                    ..
-                },
-                ..
-            })
-        )
-    }
-
-    /// Opens the file of extraction `i` of `key`, closing the least recently
-    /// written open file first if the cap is reached.
-    fn open(&mut self, key: &StreamKey, i: usize) {
-        if self.open_files >= self.max_open_files {
-            self.close_least_recent();
-        }
-        let Some(ex) = self.active.get_mut(key).and_then(|v| v.get_mut(i)) else {
-            return;
-        };
-        let Target::File {
-            path,
-            file,
-            created,
-            error,
-        } = &mut ex.target
-        else {
-            return;
-        };
-        let opened = if *created {
-            OpenOptions::new().append(true).open(&*path)
-        } else {
-            File::create(&*path)
-        };
-        match opened {
-            Ok(f) => {
-                *file = Some(BufWriter::with_capacity(1 << 16, f));
-                *created = true;
-                self.open_files += 1;
-            }
-            Err(e) => {
-                *error = Some(format!("cannot open {}: {e}", path.display()));
-                self.counts.errors += 1;
-            }
-        }
-    }
-
     fn close_least_recent(&mut self) {
         let victim = self
             .active
-            .values_mut()
-            .flat_map(|v| v.iter_mut())
+            .extractions_mut()
             .filter(|ex| matches!(ex.target, Target::File { file: Some(_), .. }))
             .min_by_key(|ex| ex.last_write);
         if let Some(ex) = victim {
-            if close_file(ex) {
-                self.counts.errors += 1;
+            if let Target::File { file, .. } = &mut ex.target {
+                // Dropping a `File` closes it; its bytes were written already.
+                *file = None;
+                self.open_files -= 1;
             }
-            self.open_files -= 1;
         }
     }
 
     /// Closes the extraction's file (if open) and reports it: the record, or
     /// in a text dump the end line.
     fn end<W: Write>(&mut self, mut ex: Extraction, complete: bool, out: &mut OutputSink<W>) {
-        if matches!(ex.target, Target::File { file: Some(_), .. }) {
-            if close_file(&mut ex) {
+        if let Target::File { file, error, .. } = &ex.target {
+            // The last bytes go out (an empty stream still gets its file).
+            if file.is_none() && error.is_none() && self.open_files >= self.max_open_files {
+                self.close_least_recent();
+            }
+            if flush_buffer(&mut ex, true, &mut self.buffered, &mut self.open_files).is_err() {
                 self.counts.errors += 1;
             }
-            self.open_files -= 1;
-        }
-        if let Target::File {
-            created,
-            error,
-            path,
-            ..
-        } = &mut ex.target
-        {
-            // An empty stream never opened its file: it still gets one.
-            if !*created && error.is_none() {
-                match File::create(&*path) {
-                    Ok(_) => *created = true,
-                    Err(e) => {
-                        *error = Some(format!("cannot open {}: {e}", path.display()));
-                        self.counts.errors += 1;
-                    }
+            if let Target::File { file, .. } = &mut ex.target {
+                if file.take().is_some() {
+                    self.open_files -= 1;
                 }
             }
         }
@@ -393,22 +471,73 @@ impl Extractor {
     }
 }
 
-/// Flushes and closes an extraction's open file; on failure records the error
-/// in the extraction and returns true.
-fn close_file(ex: &mut Extraction) -> bool {
-    let Target::File { file, error, .. } = &mut ex.target else {
-        return false;
+/// Writes an extraction's buffer to its file, opening the file first if
+/// needed (the caller made room under the cap of open files); `free` also
+/// gives the buffer's memory back. On failure the error is recorded in the
+/// extraction, its file closed and its buffer dropped, and `Err` returned.
+fn flush_buffer(
+    ex: &mut Extraction,
+    free: bool,
+    buffered: &mut usize,
+    open_files: &mut usize,
+) -> Result<(), ()> {
+    let Target::File {
+        path,
+        file,
+        buffer,
+        created,
+        error,
+    } = &mut ex.target
+    else {
+        return Ok(());
     };
-    let Some(mut f) = file.take() else {
-        return false;
+    ex.hasher.update(&*buffer);
+    let result = if error.is_some() {
+        Ok(())
+    } else {
+        write_out(path, file, buffer, created, open_files)
     };
-    match f.flush() {
-        Ok(()) => false,
-        Err(e) => {
-            *error = Some(e.to_string());
-            true
-        }
+    buffer.clear();
+    if free || result.is_err() {
+        *buffered -= buffer.capacity();
+        *buffer = Vec::new();
     }
+    if let Err(message) = result {
+        *error = Some(message);
+        if file.take().is_some() {
+            *open_files -= 1;
+        }
+        return Err(());
+    }
+    Ok(())
+}
+
+/// Opens (creates the first time, then appends) and writes `bytes`.
+fn write_out(
+    path: &PathBuf,
+    file: &mut Option<File>,
+    bytes: &[u8],
+    created: &mut bool,
+    open_files: &mut usize,
+) -> Result<(), String> {
+    if bytes.is_empty() && *created {
+        return Ok(());
+    }
+    let handle = match file {
+        Some(handle) => handle,
+        None => {
+            let opened = if *created {
+                OpenOptions::new().append(true).open(path)
+            } else {
+                File::create(path)
+            };
+            let handle = opened.map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+            *created = true;
+            *open_files += 1;
+            file.insert(handle)
+        }
+    };
+    handle.write_all(bytes).map_err(|e| e.to_string())
 }
 
 /// Lowercase hexadecimal.

@@ -8,20 +8,23 @@
 //!   closed, record or end line written) before the output's stream summary;
 //! - every regex of the rule set is compiled once, when the sink is built; an
 //!   invalid one (which the checker rejects) never matches;
+//! - a stream's later chunks cost no lookup by name: the stream that got the
+//!   previous chunk is remembered with whether it is being extracted (chunks
+//!   come a line at a time, in runs of one stream);
 //! - nothing here panics on what events carry: missing fields are `Null`.
 
-use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::io::{self, Write};
 use std::path::PathBuf;
 
 use regex::Regex;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::extract::{Extractor, StreamKey};
 use super::{Rule, RuleAction, RuleSet};
 use crate::dissector::{CapHit, Direction, EventSink, FlowInfo, Severity, Verdict};
 use crate::expr::{eval, Expr, ExprKind, Scope, TemplatePart};
-use crate::output::{AlertSource, OutputSink};
+use crate::output::{same_stream, AlertSource, OutputSink};
 use crate::value::Value;
 
 /// What the rules did during a run, for the stats.
@@ -45,13 +48,17 @@ pub struct RulesSink<W: Write> {
     output: OutputSink<W>,
     rules: Vec<Rule>,
     /// Spec name → event name → indexes into `rules`, in file order.
-    hooks: HashMap<String, HashMap<String, Vec<usize>>>,
+    hooks: FxHashMap<String, FxHashMap<String, Vec<usize>>>,
     /// Every pattern of the rule set, compiled.
-    regexes: HashMap<String, Regex>,
+    regexes: FxHashMap<String, Regex>,
     /// Protocol name of each flow.
-    protos: HashMap<u64, &'static str>,
-    /// Hooked streams whose rules have run, until their last chunk.
-    started: HashSet<StreamKey>,
+    protos: FxHashMap<u64, &'static str>,
+    /// Streams whose first chunk has been seen (and rules run, if hooked),
+    /// until their last chunk.
+    started: FxHashSet<StreamKey>,
+    /// The stream of the previous chunk, if it goes on, and whether it is
+    /// being extracted.
+    current: Option<(StreamKey, bool)>,
     extractor: Extractor,
     counts: RuleCounts,
 }
@@ -61,8 +68,8 @@ impl<W: Write> RulesSink<W> {
     /// [`with_extract_dir`](Self::with_extract_dir), extracted content is
     /// dumped (text output) or summarised (JSON output).
     pub fn new(rules: RuleSet, output: OutputSink<W>) -> Self {
-        let mut hooks: HashMap<String, HashMap<String, Vec<usize>>> = HashMap::new();
-        let mut regexes = HashMap::new();
+        let mut hooks: FxHashMap<String, FxHashMap<String, Vec<usize>>> = FxHashMap::default();
+        let mut regexes = FxHashMap::default();
         for (i, rule) in rules.rules.iter().enumerate() {
             hooks
                 .entry(rule.spec.clone())
@@ -81,8 +88,9 @@ impl<W: Write> RulesSink<W> {
             rules: rules.rules,
             hooks,
             regexes,
-            protos: HashMap::new(),
-            started: HashSet::new(),
+            protos: FxHashMap::default(),
+            started: FxHashSet::default(),
+            current: None,
             extractor: Extractor::new(),
             counts: RuleCounts::default(),
         }
@@ -100,6 +108,13 @@ impl<W: Write> RulesSink<W> {
         self
     }
 
+    /// Caps the bytes extraction buffers hold together before writing them
+    /// to their files (default 16 MiB; 0 writes every chunk through).
+    pub fn with_max_extract_buffer(mut self, max: usize) -> Self {
+        self.extractor.set_max_buffered(max);
+        self
+    }
+
     /// Records which protocol a flow speaks (forwarded to the output). Rules
     /// only run on flows whose protocol is known.
     pub fn set_proto(&mut self, flow: u64, proto: &'static str) {
@@ -112,6 +127,9 @@ impl<W: Write> RulesSink<W> {
     pub fn forget(&mut self, flow: u64) {
         self.extractor.finish_flow(flow, &mut self.output);
         self.started.retain(|(f, _, _)| *f != flow);
+        if self.current.is_some_and(|((f, _, _), _)| f == flow) {
+            self.current = None;
+        }
         self.protos.remove(&flow);
         self.output.forget(flow);
     }
@@ -120,6 +138,7 @@ impl<W: Write> RulesSink<W> {
     pub fn finish(&mut self) {
         self.extractor.finish_all(&mut self.output);
         self.started.clear();
+        self.current = None;
     }
 
     pub fn counts(&self) -> RuleCounts {
@@ -251,12 +270,19 @@ impl<W: Write> EventSink for RulesSink<W> {
     ) -> Verdict {
         let key: StreamKey = (flow.id, dir, name);
         let mut ruled = Verdict::Continue;
-        if !self.started.contains(&key) && self.hooked(flow.id, name) {
-            self.started.insert(key);
-            let no_fields = Value::Record(Vec::new());
-            ruled = self.run_rules(flow, dir, now, name, &no_fields, Some(key));
-        }
-        if self.extractor.is_active(&key) {
+        let extracting = match self.current {
+            Some((current, extracting)) if same_stream(&current, &key) => extracting,
+            _ => {
+                if self.started.insert(key) && self.hooked(flow.id, name) {
+                    let no_fields = Value::Record(Vec::new());
+                    ruled = self.run_rules(flow, dir, now, name, &no_fields, Some(key));
+                }
+                let extracting = self.extractor.is_active(&key);
+                self.current = Some((key, extracting));
+                extracting
+            }
+        };
+        if extracting {
             self.extractor.write(&key, now, chunk, &mut self.output);
             if last {
                 self.extractor.finish(&key, now, &mut self.output);
@@ -264,6 +290,7 @@ impl<W: Write> EventSink for RulesSink<W> {
         }
         if last {
             self.started.remove(&key);
+            self.current = None;
         }
         let written = self.output.stream(flow, dir, now, name, chunk, last);
         strictest(ruled, written)
@@ -317,7 +344,7 @@ fn strictest(a: Verdict, b: Verdict) -> Verdict {
 /// The variables of a rule: the event's fields.
 struct EventScope<'a> {
     fields: &'a Value,
-    regexes: &'a HashMap<String, Regex>,
+    regexes: &'a FxHashMap<String, Regex>,
 }
 
 impl Scope for EventScope<'_> {

@@ -1,0 +1,309 @@
+#!/usr/bin/env bash
+# Benchmark of `protoc-rs pcap` against tshark, Suricata and a line scan, on
+# the same synthetic SMTP captures, in one run (issue 6).
+#
+#   bench/pcap.sh                  # ~220 MB capture, 300 MB mail, 10 MB capture
+#   FULL=1 bench/pcap.sh           # also the 2 GB capture (flatness check)
+#
+# Settings (environment): RUNS (default 3: each command's runs, interleaved
+# with the other tools' so that a change of load hits them all), THREADS
+# (default 2: also run `--threads N`; 1 turns that off), BENCH_DIR (keeps the
+# captures there between runs; default a fresh temporary directory),
+# EXTRACT_BASE (where `--extract-dir` writes; default /dev/shm, so that the
+# disk's speed stays out of the figure), TSHARK_LIMIT (seconds before a tshark
+# run is stopped; default 300), BEFORE (another protoc-rs binary, e.g. a
+# build of an earlier commit: it runs too, for before/after ratios).
+#
+# The captures (`protoc-rs synth`, Ethernet/IPv4/TCP, full-size 1460-byte
+# segments, the receiver ACKing every 2 segments as TCP stacks do):
+#   smtp-200m  2,000 SMTP sessions, 200 in flight at a time, each with a
+#              100 KB mail (bench/make_mail.py: text lines, some dot-stuffed);
+#   smtp-10m   100 such sessions, all in flight (the small end of the
+#              flatness check);
+#   mail-300m  one session whose mail is 300 MB (memory must stay flat);
+#   smtp-2g    (FULL=1) 20,000 sessions, 200 in flight.
+#
+# The commands, each timed by bench/timeit.py, reading the capture from the
+# page cache (warmed first):
+#   protoc-rs full   protoc-rs pcap CAP --format json --rules rules/spam_filter.rules
+#                      --rules rules/mail_content.rules --extract-dir DIR > /dev/null
+#   protoc-rs json   protoc-rs pcap CAP --format json > /dev/null
+#   (and both with --threads $THREADS)
+#   tshark           tshark -r CAP -Y smtp -T fields -e smtp.req.command
+#                      -e smtp.req.parameter -e smtp.response.code -e smtp.rsp.parameter
+#   suricata         suricata -c bench/suricata.yaml -r CAP -l DIR --runmode single -k none
+#                      (only the SMTP app-layer parser, eve smtp records)
+#   wc -l            wc -l CAP (touches every byte once: the floor)
+#
+# Printed per capture and command: wall seconds (min/median/max), MB/s at the
+# median, CPU seconds (user+sys, median) and MB per CPU-second, peak RSS
+# (`/usr/bin/time -f %M`), and what it produced (events, lines, records) as a
+# check that it did the work; then the ratios of the medians. On a loaded
+# machine the wall time includes waiting for a core: the CPU figures say what
+# each tool costs, the wall figures what a user waits.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+
+RUNS=${RUNS:-3}
+THREADS=${THREADS:-2}
+FULL=${FULL:-0}
+TSHARK_LIMIT=${TSHARK_LIMIT:-300}
+WORK=${BENCH_DIR:-$(mktemp -d)}
+mkdir -p "$WORK"
+if [ -z "${EXTRACT_BASE:-}" ]; then
+    if [ -d /dev/shm ] && [ -w /dev/shm ]; then EXTRACT_BASE=/dev/shm; else EXTRACT_BASE=$WORK; fi
+fi
+
+# ---- tools --------------------------------------------------------------
+
+install_missing() {
+    local missing=()
+    command -v tshark > /dev/null || missing+=(tshark)
+    command -v suricata > /dev/null || missing+=(suricata)
+    [ -x /usr/bin/time ] || missing+=(time)
+    command -v python3 > /dev/null || missing+=(python3)
+    [ ${#missing[@]} -eq 0 ] && return
+    echo "installing: ${missing[*]}" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    local rest=()
+    for package in "${missing[@]}"; do
+        if [ "$package" = suricata ] && ! apt-cache policy suricata | grep -q 'Candidate: [0-9]'; then
+            # Debian 12 ships Suricata in its backports only.
+            local codename
+            codename=$(. /etc/os-release && echo "$VERSION_CODENAME")
+            echo "deb http://deb.debian.org/debian ${codename}-backports main" \
+                > "/etc/apt/sources.list.d/${codename}-backports.list"
+            apt-get update -qq
+            apt-get install -y -qq -t "${codename}-backports" suricata > /dev/null
+        else
+            rest+=("$package")
+        fi
+    done
+    [ ${#rest[@]} -eq 0 ] || apt-get install -y -qq "${rest[@]}" > /dev/null
+}
+
+install_missing
+echo "building protoc-rs (release)..." >&2
+cargo build --release --quiet
+BIN=$ROOT/target/release/protoc-rs
+RULES=(--rules "$ROOT/rules/spam_filter.rules" --rules "$ROOT/rules/mail_content.rules")
+
+# ---- captures -----------------------------------------------------------
+
+transcript() { # name, mail file: an SMTP session sending that mail
+    cat > "$WORK/$1" << EOF
+S: 220 foo.com ESMTP
+C: EHLO bar.com
+S: 250-foo.com greets bar.com
+S: 250-8BITMIME
+S: 250 SIZE 52428800
+C: MAIL FROM:<Smith@bar.com>
+S: 250 OK
+C: RCPT TO:<Jones@foo.com>
+S: 250 OK
+C: DATA
+S: 354 Start mail input; end with <CRLF>.<CRLF>
+C: @file $2
+C: .
+S: 250 OK queued
+C: QUIT
+S: 221 foo.com closing
+EOF
+}
+
+capture() { # name, mail size, sessions, in flight
+    local pcap="$WORK/$1.pcap"
+    [ -s "$pcap" ] && return
+    echo "generating $pcap..." >&2
+    python3 "$ROOT/bench/make_mail.py" "$2" "$WORK/mail-$2.eml"
+    transcript "session-$2.txt" "mail-$2.eml"
+    "$BIN" synth "$WORK/session-$2.txt" -o "$pcap" --sessions "$3" --concurrency "$4" \
+        --segment-size 1460 --ack-every 2 --seed 1
+}
+
+CAPTURES=(smtp-10m smtp-200m mail-300m)
+capture smtp-10m 100000 100 100
+capture smtp-200m 100000 2000 200
+capture mail-300m 300000000 1 1
+if [ "$FULL" = 1 ]; then
+    capture smtp-2g 100000 20000 200
+    CAPTURES+=(smtp-2g)
+fi
+rm -f "$WORK"/mail-*.eml
+
+# ---- measuring ----------------------------------------------------------
+
+RESULTS=$WORK/results.tsv
+: > "$RESULTS"
+
+# timed CAPTURE TOOL COUNT-COMMAND -- COMMAND...: runs COMMAND under
+# bench/timeit.py (wall and CPU seconds, peak RSS from /usr/bin/time -f %M),
+# then COUNT-COMMAND (what the run produced), and records a line.
+timed() {
+    local name=$1 tool=$2 count=$3
+    shift 4
+    local times=$WORK/time.txt
+    rm -f "$times"
+    python3 "$ROOT/bench/timeit.py" "$times" "$@" > "$WORK/stdout.txt" 2> "$WORK/stderr.txt" || true
+    local wall cpu rss produced
+    read -r wall cpu rss < "$times"
+    if [ "$wall" = nan ]; then
+        # Stopped by its time limit, or failed: say so rather than print a figure.
+        echo "warning: $tool on $name did not finish: $(tail -c 300 "$WORK/stderr.txt")" >&2
+        produced="-"
+    else
+        produced=$(eval "$count" 2> /dev/null || echo "?")
+    fi
+    echo -e "$name\t$(stat -c %s "$WORK/$name.pcap")\t$tool\t$wall\t$cpu\t$rss\t$produced" >> "$RESULTS"
+}
+
+events() { grep -o '[0-9]* events' "$WORK/stderr.txt" | head -1; }
+
+protoc_full() { # capture, threads
+    local dir
+    dir=$(mktemp -d "$EXTRACT_BASE/protoc-bench.XXXXXX")
+    local extra=()
+    [ "$2" -gt 1 ] && extra=(--threads "$2")
+    local tool="protoc-rs full"
+    [ "$2" -gt 1 ] && tool="protoc-rs full -t$2"
+    timed "$1" "$tool" "echo \$(events), \$(ls $dir | wc -l) files" -- \
+        sh -c 'exec "$@" > /dev/null' sh "$BIN" pcap "$WORK/$1.pcap" --format json "${RULES[@]}" \
+        --extract-dir "$dir" "${extra[@]}"
+    rm -rf "$dir"
+}
+
+protoc_json() { # capture, threads
+    local extra=()
+    [ "$2" -gt 1 ] && extra=(--threads "$2")
+    local tool="protoc-rs json"
+    [ "$2" -gt 1 ] && tool="protoc-rs json -t$2"
+    timed "$1" "$tool" "events" -- \
+        sh -c 'exec "$@" > /dev/null' sh "$BIN" pcap "$WORK/$1.pcap" --format json "${extra[@]}"
+}
+
+before_runs() { # capture: the BEFORE binary, full pipeline and json
+    local dir
+    dir=$(mktemp -d "$EXTRACT_BASE/protoc-bench.XXXXXX")
+    timed "$1" "before full" "echo \$(events), \$(ls $dir | wc -l) files" -- \
+        sh -c 'exec "$@" > /dev/null' sh "$BEFORE" pcap "$WORK/$1.pcap" --format json "${RULES[@]}" \
+        --extract-dir "$dir"
+    rm -rf "$dir"
+    timed "$1" "before json" "events" -- \
+        sh -c 'exec "$@" > /dev/null' sh "$BEFORE" pcap "$WORK/$1.pcap" --format json
+}
+
+tshark_run() {
+    timed "$1" tshark "echo \$(wc -l < $WORK/stdout.txt) lines" -- \
+        timeout "$TSHARK_LIMIT" tshark -r "$WORK/$1.pcap" -Y smtp -T fields \
+        -e smtp.req.command -e smtp.req.parameter -e smtp.response.code -e smtp.rsp.parameter
+}
+
+suricata_run() {
+    local dir=$WORK/suricata
+    rm -rf "$dir" && mkdir -p "$dir"
+    timed "$1" suricata "echo \$(grep -c '\"event_type\":\"smtp\"' $dir/eve.json) smtp records" -- \
+        suricata -c "$ROOT/bench/suricata.yaml" -r "$WORK/$1.pcap" -l "$dir" --runmode single -k none
+}
+
+wc_run() {
+    timed "$1" "wc -l" "echo \$(cut -d' ' -f1 $WORK/stdout.txt) lines" -- wc -l "$WORK/$1.pcap"
+}
+
+echo "load before: $(uptime)" >&2
+for name in "${CAPTURES[@]}"; do
+    cat "$WORK/$name.pcap" > /dev/null # warm the page cache
+    # tshark needs minutes on the large ones: one run there.
+    slow_runs=$RUNS
+    [ "$name" != smtp-200m ] && [ "$name" != smtp-10m ] && slow_runs=1
+    for run in $(seq "$RUNS"); do
+        echo "[$name] run $run of $RUNS..." >&2
+        protoc_full "$name" 1
+        protoc_json "$name" 1
+        [ -n "${BEFORE:-}" ] && before_runs "$name"
+        if [ "$THREADS" -gt 1 ]; then
+            protoc_full "$name" "$THREADS"
+            protoc_json "$name" "$THREADS"
+        fi
+        suricata_run "$name"
+        wc_run "$name"
+        [ "$run" -le "$slow_runs" ] && tshark_run "$name"
+    done
+done
+echo "load after: $(uptime)" >&2
+
+# ---- report -------------------------------------------------------------
+
+echo
+echo "protoc-rs $("$BIN" --version | cut -d' ' -f2), $(tshark --version | head -1 | cut -d' ' -f1-3), $(suricata -V | sed 's/This is //'), $(nproc) cores: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+echo "load: $(uptime | sed 's/.*load average/load average/')"
+python3 - "$RESULTS" << 'PY'
+import math
+import statistics
+import sys
+from collections import defaultdict
+
+rows = defaultdict(list)
+sizes = {}
+order = []
+for line in open(sys.argv[1]):
+    name, size, tool, wall, cpu, rss, produced = line.rstrip("\n").split("\t")
+    sizes[name] = int(size)
+    if (name, tool) not in rows:
+        order.append((name, tool))
+    rows[(name, tool)].append((float(wall), float(cpu), float(rss) / 1024, produced))
+
+def median(values):
+    values = [v for v in values if not math.isnan(v)]
+    return statistics.median(values) if values else math.nan
+
+summary = {}
+current = None
+for name, tool in order:
+    mb = sizes[name] / 1e6
+    if name != current:
+        current = name
+        print(f"\n[{name}] {mb:.1f} MB")
+        print(f"  {'command':<20} {'wall s min/med/max':>22} {'MB/s':>8} {'cpu s':>7} {'MB/cpu-s':>9} {'peak MiB':>9}  produced")
+    runs = rows[(name, tool)]
+    walls = [r[0] for r in runs]
+    finished = [w for w in walls if not math.isnan(w)]
+    wall = median(walls)
+    cpu = median([r[1] for r in runs])
+    rss = max((r[2] for r in runs if not math.isnan(r[2])), default=math.nan)
+    summary[(name, tool)] = (wall, cpu)
+    if finished:
+        span = f"{min(finished):.3f}/{wall:.3f}/{max(finished):.3f}"
+        print(f"  {tool:<20} {span:>22} {mb / wall:8.1f} {cpu:7.3f} {mb / max(cpu, 1e-9):9.1f} {rss:9.1f}  {runs[-1][3]}")
+    else:
+        print(f"  {tool:<20} {'did not finish':>22}")
+
+print("\nratios (median wall time of the other command / protoc-rs's; in brackets the same with CPU time):")
+for name in dict.fromkeys(n for n, _ in order):
+    for ours in ("protoc-rs json", "protoc-rs full"):
+        if (name, ours) not in summary:
+            continue
+        wall, cpu = summary[(name, ours)]
+        parts = []
+        for other in ("tshark", "suricata", "wc -l"):
+            if (name, other) not in summary:
+                continue
+            w, c = summary[(name, other)]
+            if math.isnan(w):
+                parts.append(f"{other} n/a")
+            else:
+                parts.append(f"{w / wall:.1f}x {other} ({c / max(cpu, 1e-9):.1f}x)")
+        print(f"  [{name}] {ours}: " + ", ".join(parts))
+    for ours in ("protoc-rs json", "protoc-rs full"):
+        before = ours.replace("protoc-rs", "before")
+        if (name, before) in summary and (name, ours) in summary:
+            (wb, cb), (wa, ca) = summary[(name, before)], summary[(name, ours)]
+            print(f"  [{name}] {ours}: {wb / wa:.2f}x the speed of the BEFORE binary (cpu {cb / max(ca, 1e-9):.2f}x)")
+    for threads_tool in [t for n, t in order if n == name and "-t" in t]:
+        single = threads_tool.split(" -t")[0]
+        if (name, single) in summary:
+            w1, _ = summary[(name, single)]
+            wn, _ = summary[(name, threads_tool)]
+            print(f"  [{name}] {threads_tool}: {w1 / wn:.2f}x the speed of one thread (wall)")
+PY

@@ -1,0 +1,476 @@
+//! Capture input in shared chunks: the packets of a capture, a few
+//! megabytes at a time, in buffers that several threads can read at once.
+//!
+//! One job: read a capture once and hand out [`PacketChunk`]s — consecutive
+//! whole packets in one reference-counted buffer — so that `--threads` can
+//! give every thread the same packets without copying them, and one thread
+//! can read its packets without per-packet overhead.
+//!
+//! - classic pcap (either byte order, micro- or nanoseconds), plain or gzip:
+//!   the file's bytes are read straight into the chunk's buffer and the
+//!   records are found in place (no per-packet copy); a record cut by the
+//!   end of a read is carried over to the next chunk;
+//! - every other input (pcapng, the "modified" pcap format, a header
+//!   pcap-parser must judge): read by [`CaptureReader`], its packets copied
+//!   into chunks.
+//!
+//! Invariants:
+//! - the packets, their order, bytes, timestamps and file offsets, and the
+//!   warnings are exactly [`CaptureReader`]'s for the same file (a test
+//!   compares them on intact, damaged and cut captures): a record claiming
+//!   more than [`MAX_PACKET`] bytes is corrupt and ends reading, a record
+//!   longer than the snap length is read with one warning, a record cut by
+//!   the end of the file is a warning naming the bytes present;
+//! - a chunk holds at most [`CHUNK_SIZE`] bytes of packets (a record never
+//!   exceeds [`MAX_PACKET`] plus its header, far less): memory follows the
+//!   number of chunks alive, never the capture's size;
+//! - buffers are reused once no [`PacketChunk`] refers to them any more.
+
+use std::io::{self, Read};
+use std::path::Path;
+use std::sync::Arc;
+
+use super::{
+    recognise, source, timestamp, CaptureError, CaptureFormat, CaptureReader, CaptureWarning,
+    LinkType, Packet, RawTimestamp, TsPrecision, MAX_PACKET,
+};
+
+/// How many bytes of packets one chunk holds, at most.
+pub const CHUNK_SIZE: usize = 2 << 20;
+
+/// Length of a classic pcap file header and of a record header.
+const FILE_HEADER: usize = 24;
+const RECORD_HEADER: usize = 16;
+
+/// Where one packet lies in its chunk, and what the capture says of it.
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    ts_raw: RawTimestamp,
+    link_type: LinkType,
+    start: usize,
+    end: usize,
+    orig_len: u32,
+    file_offset: u64,
+    interface: u32,
+}
+
+/// The contents of a chunk.
+#[derive(Debug, Default)]
+struct ChunkData {
+    /// The buffer: its first `filled` bytes hold the packets' records. (Its
+    /// length stays when the buffer is reused, so that reading into it never
+    /// has to zero it again.)
+    bytes: Vec<u8>,
+    filled: usize,
+    slots: Vec<Slot>,
+    /// The number (from 0, in file order) of the chunk's first packet.
+    first: u64,
+}
+
+/// Consecutive whole packets of a capture in one shared buffer. Cloning is
+/// cheap (a reference count).
+#[derive(Debug, Clone)]
+pub struct PacketChunk {
+    data: Arc<ChunkData>,
+}
+
+impl PacketChunk {
+    /// The number (from 0, in file order) of the chunk's first packet.
+    pub fn first_packet(&self) -> u64 {
+        self.data.first
+    }
+
+    pub fn len(&self) -> usize {
+        self.data.slots.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.data.slots.is_empty()
+    }
+
+    /// Packet `i` of the chunk.
+    pub fn get(&self, i: usize) -> Option<Packet<'_>> {
+        let slot = self.data.slots.get(i)?;
+        Some(Packet {
+            ts: slot.ts_raw.as_f64(),
+            ts_raw: slot.ts_raw,
+            link_type: slot.link_type,
+            data: self.data.bytes.get(slot.start..slot.end)?,
+            orig_len: slot.orig_len,
+            file_offset: slot.file_offset,
+            interface: slot.interface,
+        })
+    }
+
+    /// The packets, in file order.
+    pub fn packets(&self) -> impl Iterator<Item = Packet<'_>> {
+        (0..self.len()).filter_map(|i| self.get(i))
+    }
+}
+
+/// A classic pcap file header, as far as the fast path needs it.
+#[derive(Debug, Clone, Copy)]
+struct ClassicHeader {
+    big_endian: bool,
+    nanos: bool,
+    snaplen: u32,
+    link_type: LinkType,
+}
+
+/// The fast path's state: the stream after the file header.
+struct Classic {
+    header: ClassicHeader,
+    stream: Box<dyn Read>,
+    compressed: bool,
+    /// Bytes read but not yet made into packets (a record cut by a read).
+    carry: Vec<u8>,
+    /// File offset of `carry`'s first byte.
+    offset: u64,
+    warned_snaplen: bool,
+    exhausted: bool,
+}
+
+enum Mode {
+    Classic(Box<Classic>),
+    /// Anything else: pcap-parser through [`CaptureReader`], packets copied.
+    Copying(Box<CaptureReader>),
+}
+
+/// Reads a capture chunk by chunk (see the module doc).
+pub struct ChunkReader {
+    mode: Mode,
+    /// Buffers of chunks handed out, reused when no one holds them any more.
+    pool: Vec<Arc<ChunkData>>,
+    packets: u64,
+    warnings: Vec<CaptureWarning>,
+    done: bool,
+}
+
+impl ChunkReader {
+    /// Opens a capture file; `-` reads stdin.
+    pub fn open(path: impl AsRef<Path>) -> Result<ChunkReader, CaptureError> {
+        let path = path.as_ref();
+        let source = source::open_path(path)?;
+        let name = path.display().to_string();
+        let format = recognise(&source.prefix, &name)?;
+        let header = match format {
+            CaptureFormat::Pcap => classic_header(&source.prefix),
+            CaptureFormat::PcapNg => None,
+        };
+        let mode = match header {
+            Some(header) => {
+                // The stream yields the prefix first: skip the file header in it.
+                let mut stream = source.reader;
+                let mut file_header = [0u8; FILE_HEADER];
+                stream
+                    .read_exact(&mut file_header)
+                    .map_err(|source| CaptureError::Open {
+                        name: name.clone(),
+                        source,
+                    })?;
+                Mode::Classic(Box::new(Classic {
+                    header,
+                    stream,
+                    compressed: source.compressed,
+                    carry: Vec::new(),
+                    offset: FILE_HEADER as u64,
+                    warned_snaplen: false,
+                    exhausted: false,
+                }))
+            }
+            None => Mode::Copying(Box::new(CaptureReader::from_source(source, name)?)),
+        };
+        Ok(ChunkReader::with_mode(mode))
+    }
+
+    fn with_mode(mode: Mode) -> ChunkReader {
+        ChunkReader {
+            mode,
+            pool: Vec::new(),
+            packets: 0,
+            warnings: Vec::new(),
+            done: false,
+        }
+    }
+
+    /// Whether packets are copied into chunks (every input but classic pcap)
+    /// rather than read in place.
+    pub fn copies_packets(&self) -> bool {
+        matches!(self.mode, Mode::Copying(_))
+    }
+
+    /// Packets handed out so far.
+    pub fn packets_read(&self) -> u64 {
+        self.packets
+    }
+
+    /// The link type of the capture (see [`CaptureReader::link_type`]).
+    pub fn link_type(&self) -> Option<LinkType> {
+        match &self.mode {
+            Mode::Classic(classic) => Some(classic.header.link_type),
+            Mode::Copying(reader) => reader.link_type(),
+        }
+    }
+
+    /// The snap length of a classic pcap (see [`CaptureReader::snaplen`]).
+    pub fn snaplen(&self) -> Option<u32> {
+        match &self.mode {
+            Mode::Classic(classic) => Some(classic.header.snaplen),
+            Mode::Copying(reader) => reader.snaplen(),
+        }
+    }
+
+    /// The records' timestamp precision (see [`CaptureReader::ts_precision`]).
+    pub fn ts_precision(&self) -> TsPrecision {
+        match &self.mode {
+            Mode::Classic(classic) if classic.header.nanos => TsPrecision::Nano,
+            Mode::Classic(_) => TsPrecision::Micro,
+            Mode::Copying(reader) => reader.ts_precision(),
+        }
+    }
+
+    /// Takes the warnings gathered so far (truncation, corruption), in order.
+    pub fn take_warnings(&mut self) -> Vec<CaptureWarning> {
+        if let Mode::Copying(reader) = &mut self.mode {
+            self.warnings.extend(reader.take_warnings());
+        }
+        std::mem::take(&mut self.warnings)
+    }
+
+    /// The next chunk of packets; `None` at the end of the capture (or at
+    /// the first truncated or corrupt record: see [`ChunkReader::take_warnings`]).
+    pub fn next_chunk(&mut self) -> Option<PacketChunk> {
+        if self.done {
+            return None;
+        }
+        let mut data = self.spare();
+        data.first = self.packets;
+        match &mut self.mode {
+            Mode::Classic(classic) => {
+                let done = classic.fill(&mut data, &mut self.warnings);
+                self.done = done;
+            }
+            Mode::Copying(reader) => {
+                data.bytes.clear();
+                while data.bytes.len() < CHUNK_SIZE {
+                    let Some(packet) = reader.next_packet() else {
+                        self.done = true;
+                        break;
+                    };
+                    let start = data.bytes.len();
+                    data.bytes.extend_from_slice(packet.data);
+                    data.slots.push(Slot {
+                        ts_raw: packet.ts_raw,
+                        link_type: packet.link_type,
+                        start,
+                        end: data.bytes.len(),
+                        orig_len: packet.orig_len,
+                        file_offset: packet.file_offset,
+                        interface: packet.interface,
+                    });
+                }
+                data.filled = data.bytes.len();
+            }
+        }
+        if data.slots.is_empty() {
+            self.done = true;
+            return None;
+        }
+        self.packets += data.slots.len() as u64;
+        let data = Arc::new(data);
+        self.pool.push(Arc::clone(&data));
+        Some(PacketChunk { data })
+    }
+
+    /// An empty chunk, reusing the buffers of one no one holds any more.
+    fn spare(&mut self) -> ChunkData {
+        let free = self
+            .pool
+            .iter()
+            .position(|data| Arc::strong_count(data) == 1);
+        let mut data = free
+            .map(|i| self.pool.swap_remove(i))
+            .and_then(|data| Arc::try_unwrap(data).ok())
+            .unwrap_or_else(|| ChunkData {
+                bytes: Vec::with_capacity(CHUNK_SIZE),
+                ..ChunkData::default()
+            });
+        data.filled = 0;
+        data.slots.clear();
+        data
+    }
+}
+
+/// The file header of a classic pcap, if the fast path reads this format.
+fn classic_header(prefix: &[u8]) -> Option<ClassicHeader> {
+    let bytes = prefix.get(..FILE_HEADER)?;
+    let magic = u32::from_le_bytes(*bytes.first_chunk::<4>()?);
+    let (big_endian, nanos) = match magic {
+        0xa1b2_c3d4 => (false, false),
+        0xa1b2_3c4d => (false, true),
+        0xd4c3_b2a1 => (true, false),
+        0x4d3c_b2a1 => (true, true),
+        // The modified format and anything odd: pcap-parser's path.
+        _ => return None,
+    };
+    let u32_at = |at: usize| read_u32(bytes, at, big_endian);
+    Some(ClassicHeader {
+        big_endian,
+        nanos,
+        snaplen: u32_at(16)?,
+        link_type: LinkType(u32_at(20)?),
+    })
+}
+
+fn read_u32(bytes: &[u8], at: usize, big_endian: bool) -> Option<u32> {
+    let four = *bytes.get(at..)?.first_chunk::<4>()?;
+    Some(if big_endian {
+        u32::from_be_bytes(four)
+    } else {
+        u32::from_le_bytes(four)
+    })
+}
+
+impl Classic {
+    /// Reads into `data` and finds the whole records in it. Returns whether
+    /// the capture is over (its end, a corrupt record, a read error).
+    fn fill(&mut self, data: &mut ChunkData, warnings: &mut Vec<CaptureWarning>) -> bool {
+        let carried = self.carry.len();
+        let size = CHUNK_SIZE.max(carried + RECORD_HEADER);
+        if data.bytes.len() < size {
+            data.bytes.resize(size, 0);
+        }
+        if let Some(head) = data.bytes.get_mut(..carried) {
+            head.copy_from_slice(&self.carry);
+        }
+        self.carry.clear();
+        let read_failed = self.read_into(data, carried);
+        if self.records(data, warnings) {
+            return true;
+        }
+        if read_failed {
+            // As pcap-parser's reader: every whole record before the failure
+            // counts, then a warning at the first one not wholly read.
+            let hint = if self.compressed {
+                " (corrupt or truncated gzip data?)"
+            } else {
+                ""
+            };
+            warnings.push(CaptureWarning {
+                offset: self.offset,
+                message: format!("read error{hint}, reading stops"),
+            });
+            return true;
+        }
+        if self.exhausted {
+            if !self.carry.is_empty() {
+                warnings.push(CaptureWarning {
+                    offset: self.offset,
+                    message: format!(
+                        "capture truncated: the last record is incomplete ({} bytes of it present)",
+                        self.carry.len()
+                    ),
+                });
+            }
+            return true;
+        }
+        false
+    }
+
+    /// Reads after the first `filled` bytes of the chunk's buffer until it
+    /// is full or the stream ends or fails; says whether it failed.
+    fn read_into(&mut self, data: &mut ChunkData, mut filled: usize) -> bool {
+        let bytes = &mut data.bytes;
+        let mut failed = false;
+        while filled < bytes.len() {
+            match self
+                .stream
+                .read(bytes.get_mut(filled..).unwrap_or_default())
+            {
+                Ok(0) => {
+                    self.exhausted = true;
+                    break;
+                }
+                Ok(n) => filled += n,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => {
+                    self.exhausted = true;
+                    failed = true;
+                    break;
+                }
+            }
+        }
+        data.filled = filled;
+        failed
+    }
+
+    /// Makes a slot of every whole record in `data.bytes`, and carries the
+    /// bytes of a record cut at its end over to the next chunk. Returns
+    /// whether a corrupt record ended the capture (with a warning).
+    fn records(&mut self, data: &mut ChunkData, warnings: &mut Vec<CaptureWarning>) -> bool {
+        let header = self.header;
+        let units = if header.nanos {
+            1_000_000_000
+        } else {
+            1_000_000
+        };
+        let mut pos = 0;
+        let mut corrupt = false;
+        let bytes = data.bytes.get(..data.filled).unwrap_or_default();
+        while let Some(record) = bytes.get(pos..) {
+            // The captured length is checked as soon as it is there, as
+            // `CaptureReader` does before buffering a record.
+            let Some(caplen) = read_u32(record, 8, header.big_endian) else {
+                break;
+            };
+            if caplen > MAX_PACKET {
+                warnings.push(CaptureWarning {
+                    offset: self.offset,
+                    message: format!(
+                        "corrupt record: it claims {caplen} bytes captured, more than the \
+                         {MAX_PACKET} a packet may have; reading stops"
+                    ),
+                });
+                corrupt = true;
+                break;
+            }
+            let end = RECORD_HEADER + caplen as usize;
+            let (Some(ts_sec), Some(ts_frac), Some(orig_len), true) = (
+                read_u32(record, 0, header.big_endian),
+                read_u32(record, 4, header.big_endian),
+                read_u32(record, 12, header.big_endian),
+                record.len() >= end,
+            ) else {
+                break;
+            };
+            if !self.warned_snaplen && header.snaplen > 0 && caplen > header.snaplen {
+                self.warned_snaplen = true;
+                warnings.push(CaptureWarning {
+                    offset: self.offset,
+                    message: format!(
+                        "a packet of {caplen} bytes captured, more than the file's snap length \
+                         {}: read anyway (later ones are not reported)",
+                        header.snaplen
+                    ),
+                });
+            }
+            data.slots.push(Slot {
+                ts_raw: timestamp(i64::from(ts_sec), u64::from(ts_frac), units),
+                link_type: header.link_type,
+                start: pos + RECORD_HEADER,
+                end: pos + end,
+                orig_len,
+                file_offset: self.offset,
+                interface: 0,
+            });
+            pos += end;
+            self.offset += end as u64;
+        }
+        if !corrupt {
+            self.carry
+                .extend_from_slice(bytes.get(pos..).unwrap_or_default());
+        }
+        data.filled = pos;
+        corrupt
+    }
+}
