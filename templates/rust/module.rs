@@ -38,7 +38,8 @@ static PATTERN_{{ i }}: LazyRegex = LazyRegex::new({{ p|raw_lit }});
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct {{ r.type_name }} {
     {% for f in r.fields -%}
-    pub {{ f.ident }}: {{ f.rust_type }},
+    {% if f.hidden %}/// `var {{ f.name }}`: kept while parsing, not part of the record's value.
+    {% endif %}pub {{ f.ident }}: {{ f.rust_type }},
     {% endfor %}
 }
 
@@ -73,9 +74,45 @@ impl {{ r.parser_name }} {
         progress
     }
 
+    {% if !r.backtrack_arms.is_empty() -%}
+    /// Runs the steps; when a `try` alternative fails, rewinds and tries
+    /// the next one (see `backtrack`).
+    pub fn run(&mut self, input: &mut Input<'_>, cx: &mut ParseCx<'_>) -> Step<{{ r.type_name }}> {
+        loop {
+            match self.steps(input, cx) {
+                Err(Stop::Error(err)) => {
+                    if !self.backtrack(input, cx)? {
+                        return Err(Stop::Error(err));
+                    }
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// A `try` alternative failed at `self.step`: back to where the `try`
+    /// started, with the fields it had then, and on to the next alternative.
+    /// `false` when no `try` can take the failure.
+    fn backtrack(&mut self, input: &mut Input<'_>, cx: &mut ParseCx<'_>) -> Step<bool> {
+        match self.step {
+            {% for arm in r.backtrack_arms -%}
+            {{ arm }}
+            {% endfor -%}
+            _ => Ok(false),
+        }
+    }
+
+    /// Forgets what a failed alternative left in the parser's slots.
+    fn reset_slots(&mut self) {
+        {% for s in r.reset_slots -%}
+        {{ s }}
+        {% endfor -%}
+    }
+
+    {% endif -%}
     /// Runs the steps from `self.step` on; `?` returns `NeedMore` (state kept)
     /// and errors to the caller.
-    pub fn run(&mut self, {% if r.uses_input %}input{% else %}_input{% endif %}: &mut Input<'_>, {% if r.uses_cx %}cx{% else %}_cx{% endif %}: &mut ParseCx<'_>) -> Step<{{ r.type_name }}> {
+    {% if r.backtrack_arms.is_empty() %}pub fn run{% else %}fn steps{% endif %}(&mut self, {% if r.uses_input %}input{% else %}_input{% endif %}: &mut Input<'_>, {% if r.uses_cx %}cx{% else %}_cx{% endif %}: &mut ParseCx<'_>) -> Step<{{ r.type_name }}> {
         {% if r.steps.is_empty() -%}
         Ok(std::mem::take(self).result)
         {%- else -%}
@@ -340,6 +377,8 @@ impl Machine {
 #[derive(Debug, Default)]
 struct Parsers {
     active: Option<Message>,
+    /// Messages completed so far.
+    completed: u64,
     {% for m in machine.messages -%}
     {{ m.slot }}: {{ m.parser_name }},
     {% endfor %}
@@ -358,6 +397,7 @@ impl Parsers {
         if let Progress::Done(_) = progress {
             protoc_comment!("The message is complete: its bytes are settled.");
             input.settle();
+            self.completed += 1;
         }
         if !matches!(progress, Progress::NeedMore) {
             self.active = None;
@@ -372,6 +412,10 @@ impl Parsers {
         if self.active != Some(message) {
             self.abandon(dir, streams, cx)?;
             self.active = Some(message);
+            {% if journals -%}
+            protoc_comment!("`at`, `try` and `union` read the message's bytes again: keep them.");
+            input.keep_journal();
+            {% endif -%}
             input.start_message();
         }
         Ok(())
@@ -424,6 +468,15 @@ impl Parsers {
 struct Channel {
     pending: Pending,
     parsers: Parsers,
+    {% if datagrams -%}
+    /// Whether the bytes being parsed are one whole message (a datagram or
+    /// a frame): parsing stops after one message.
+    single: bool,
+    {% endif -%}
+    {% if framing.is_some() -%}
+    /// The length-prefixed frames of a TCP stream (made on first use).
+    frames: Option<Deframer>,
+    {% endif -%}
 }
 
 /// The `{{ spec_name }}` dissector for one flow: parses each direction with
@@ -471,7 +524,13 @@ impl {{ dissector }} {
             Direction::Up => (&mut self.up, &self.down),
             Direction::Down => (&mut self.down, &self.up),
         };
+        {% if datagrams -%}
+        let single = channel.single;
+        {% endif -%}
         let parsers = &mut channel.parsers;
+        {% if datagrams -%}
+        let completed = parsers.completed;
+        {% endif -%}
         let mut input = Input::new(&mut channel.pending, data);
         self.machine.dir = dir;
         while self.machine.status == FlowStatus::Active && !input.is_empty() {
@@ -505,6 +564,14 @@ impl {{ dissector }} {
                 {% if !grammars_exhaustive -%}
                 _ => {
                     self.machine.on_missing_grammar(dir.name(), cx)?;
+                    {% if datagrams -%}
+                    if single && self.machine.grammar(dir).is_none() {
+                        protoc_comment!("A whole message with no grammar for it: it is not parsed.");
+                        machine::trace(cx, format_args!("grammar: {dir}: no grammar for a message, skipped"));
+                        input.discard();
+                        break;
+                    }
+                    {% endif -%}
                     if self.machine.grammar(dir).is_none() {
                         protoc_comment!("Still no grammar: the bytes wait for a state that has one.");
                         let cap = usize::try_from(Limits::default().max_message_len).unwrap_or(usize::MAX);
@@ -519,6 +586,13 @@ impl {{ dissector }} {
                 }
                 {%- endif %}
             }
+            {% if datagrams -%}
+            if single && parsers.completed != completed {
+                protoc_comment!("One whole message was parsed: what follows is left for `message` to report.");
+                let _ = input.keep_rest(usize::MAX);
+                break;
+            }
+            {% endif -%}
             if !other.pending.is_empty() && self.machine.grammar(dir.reverse()).is_some() && !input.is_empty() {
                 protoc_comment!("The other direction's waiting bytes go first; the rest of `data` waits (it is in memory already).");
                 let _ = input.keep_rest(usize::MAX);
@@ -548,6 +622,74 @@ impl {{ dissector }} {
         Ok(())
     }
 
+    {% if datagrams -%}
+    /// Parses `data` as one whole message of `dir` (a datagram, or a frame
+    /// of a TCP stream): a message it does not fill, or bytes after the
+    /// message, are a parse error for this message only.
+    fn message(&mut self, dir: Direction, data: &[u8], cx: &mut Cx<'_>) -> Result<(), Dropped> {
+        self.machine.dir = dir;
+        let channel = match dir {
+            Direction::Up => &mut self.up,
+            Direction::Down => &mut self.down,
+        };
+        channel.parsers.abandon(dir, &mut self.machine.streams, cx)?;
+        channel.pending.clear();
+        channel.single = true;
+        let parsed = self.parse(dir, data, cx);
+        let channel = match dir {
+            Direction::Up => &mut self.up,
+            Direction::Down => &mut self.down,
+        };
+        channel.single = false;
+        parsed?;
+        if self.machine.status != FlowStatus::Active {
+            return Ok(());
+        }
+        let left = channel.pending.len();
+        let reason = match channel.parsers.active {
+            Some(message) => {
+                let offset = channel.pending.message_offset();
+                channel.parsers.abandon(dir, &mut self.machine.streams, cx)?;
+                Some(ParseError::new(offset, Site::new(message.record(), "<unknown>"), "the message ends before its grammar does"))
+            }
+            None if left > 0 => {
+                let offset = channel.pending.message_offset();
+                Some(ParseError::new(offset, Site::new("<message>", "<end>"), format!("{left} bytes after the end of the message")))
+            }
+            None => None,
+        };
+        channel.pending.clear();
+        if let Some(err) = reason {
+            self.machine.report_parse_error(&err, &[], cx)?;
+        }
+        Ok(())
+    }
+    {%- endif %}
+
+    {% if let Some((prefix_bytes, little_endian)) = framing -%}
+    /// Cuts `dir`'s TCP stream into length-prefixed frames; each frame is
+    /// one message, parsed by `message`.
+    fn frames(&mut self, dir: Direction, data: &[u8], cx: &mut Cx<'_>) -> Result<(), Dropped> {
+        const FRAMING: FrameFormat = FrameFormat { bytes: {{ prefix_bytes }}, little_endian: {{ little_endian }} };
+        let cap = usize::try_from(Limits::default().max_message_len).unwrap_or(usize::MAX);
+        let mut deframer = self.channel(dir).frames.take().unwrap_or_else(|| Deframer::new(FRAMING));
+        let was_lost = deframer.is_lost();
+        let mut result = Ok(());
+        let cut = deframer.push(data, cap, |frame| {
+            result = self.message(dir, frame, cx);
+            result.is_ok() && self.machine.status == FlowStatus::Active
+        });
+        self.channel(dir).frames = Some(deframer);
+        result?;
+        if let (Err(err), false) = (cut, was_lost) {
+            self.machine.dir = dir;
+            let err = ParseError::new(0, Site::new("<frames>", "<length>"), err.to_string());
+            self.machine.report_parse_error(&err, &[], cx)?;
+        }
+        Ok(())
+    }
+    {%- endif %}
+
     /// Records the outcome of a call: `Err(Dropped)` drops the flow.
     fn settle(&mut self, result: Result<(), Dropped>, cx: &mut Cx<'_>) {
         if result.is_err() {
@@ -562,13 +704,26 @@ impl Dissector for {{ dissector }} {
         if self.machine.status != FlowStatus::Active {
             return;
         }
+        {% if framing.is_some() -%}
+        let result = self.machine.start(cx).and_then(|()| self.frames(dir, data, cx));
+        {%- else -%}
         let result = self
             .machine
             .start(cx)
             .and_then(|()| self.process(dir, data, cx))
             .and_then(|()| self.process_waiting(dir.reverse(), cx));
+        {%- endif %}
         self.settle(result, cx);
     }
+    {% if datagrams %}
+    fn datagram(&mut self, dir: Direction, data: &[u8], cx: &mut Cx<'_>) {
+        if self.machine.status != FlowStatus::Active {
+            return;
+        }
+        let result = self.machine.start(cx).and_then(|()| self.message(dir, data, cx));
+        self.settle(result, cx);
+    }
+    {% endif %}
 
     fn gap(&mut self, dir: Direction, len: u64, cx: &mut Cx<'_>) {
         if self.machine.status != FlowStatus::Active {
@@ -581,6 +736,10 @@ impl Dissector for {{ dissector }} {
                 Direction::Up => &mut self.up,
                 Direction::Down => &mut self.down,
             };
+            {% if framing.is_some() -%}
+            protoc_comment!("The frame boundaries are lost with the bytes.");
+            channel.frames.get_or_insert_with(|| Deframer::new(FrameFormat { bytes: 1, little_endian: false })).lose_sync();
+            {% endif -%}
             if channel.parsers.absorb_gap(dir, len, &mut self.machine.streams, cx) == 0 {
                 protoc_comment!("The gap lies inside a counted field: parsing stays in step.");
                 channel.pending.absorb_gap(len);
@@ -617,6 +776,13 @@ impl Dissector for {{ dissector }} {
                 Direction::Up => &mut self.up,
                 Direction::Down => &mut self.down,
             };
+            {% if framing.is_some() -%}
+            if channel.frames.as_ref().is_some_and(Deframer::in_frame) {
+                channel.frames = None;
+                let err = ParseError::new(0, Site::new("<frames>", "<body>"), "the stream ends inside a frame");
+                return self.machine.report_parse_error(&err, &[], cx);
+            }
+            {% endif -%}
             let Some(message) = channel.parsers.active else {
                 return Ok(());
             };
@@ -677,6 +843,7 @@ const {{ r.const_name }}: &[FieldSchema] = &[
 pub static SPEC: SpecDescriptor = SpecDescriptor {
     name: {{ spec_name|str_lit }},
     ports: &[{{ ports }}],
+    transports: &[{% for t in transports %}Transport::{{ t }}, {% endfor %}],
     events: &[
         {% for e in events -%}
         EventSchema { name: {{ e.name|str_lit }}, streamed: {{ e.streamed }}, fields: {{ e.fields }} },

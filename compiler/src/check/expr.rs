@@ -46,6 +46,11 @@ const FUNCTIONS: &[(&str, Func)] = &[
     ("number", Func::Number),
     ("direction", Func::Direction),
     ("extract", Func::Extract),
+    ("offset", Func::Offset),
+    ("text", Func::Text),
+    ("hex", Func::Hex),
+    ("ip", Func::Ip),
+    ("join", Func::Join),
 ];
 
 fn typed(kind: ExprKind, ty: Type) -> Option<Expr> {
@@ -122,6 +127,16 @@ pub(crate) trait ExprEnv {
             A::Name(name) => self.name(name, scope),
             A::Field(base, field) => {
                 let base = self.type_expr(base, scope)?;
+                // `list.field`: the field of every element.
+                if let Type::List(element) = base.ty.inner() {
+                    if let Type::Record(record) = element.inner() {
+                        let fields = self.record_fields(record);
+                        if let Some(def) = fields.iter().find(|f| f.name == field.name) {
+                            let ty = like(&base.ty, Type::List(Box::new(like(element, def.ty.clone()))));
+                            return typed(ExprKind::Field(Box::new(base), field.name.clone()), ty);
+                        }
+                    }
+                }
                 let Type::Record(record) = base.ty.inner().clone() else {
                     self.error(
                         field.span,
@@ -281,7 +296,7 @@ pub(crate) trait ExprEnv {
         let Some(&(_, func)) = FUNCTIONS.iter().find(|(n, _)| *n == name.name) else {
             let hint =
                 did_you_mean(&name.name, FUNCTIONS.iter().map(|(n, _)| *n)).unwrap_or_else(|| {
-                    "the functions are `upper`, `lower`, `len`, `number`, `extract`, `lookahead` and `direction`".into()
+                    "the functions are `upper`, `lower`, `len`, `number`, `extract`, `text`, `hex`, `ip`, `join`, `lookahead`, `offset` and `direction`".into()
                 });
             self.error(
                 name.span,
@@ -292,8 +307,8 @@ pub(crate) trait ExprEnv {
             return None;
         };
         let arity = match func {
-            Func::Lookahead | Func::Direction => 0,
-            Func::Extract => 2,
+            Func::Lookahead | Func::Direction | Func::Offset => 0,
+            Func::Extract | Func::Join => 2,
             _ => 1,
         };
         if args.len() != arity {
@@ -321,6 +336,21 @@ pub(crate) trait ExprEnv {
             }
             return typed(ExprKind::Call(func, Vec::new()), Type::Int);
         }
+        if func == Func::Offset {
+            if !scope.grammar {
+                self.error(
+                    span,
+                    "`offset()` is only available in grammar expressions",
+                    "not in a record",
+                )
+                .set_hint("it is the position in the message being parsed");
+                return None;
+            }
+            return typed(ExprKind::Call(func, Vec::new()), Type::Int);
+        }
+        if func == Func::Join {
+            return self.join_call(args, scope);
+        }
         if func == Func::Direction {
             if scope.grammar {
                 self.error(
@@ -343,11 +373,16 @@ pub(crate) trait ExprEnv {
             (Func::Len, Type::Str | Type::Bytes | Type::List(_)) => like(&arg.ty, Type::Int),
             // Absent when the text is not a number.
             (Func::Number, Type::Str) => Type::Optional(Box::new(Type::Int)),
+            (Func::Text, Type::Str | Type::Int | Type::Bytes) => like(&arg.ty, Type::Str),
+            (Func::Hex, Type::Bytes) => like(&arg.ty, Type::Str),
+            // Absent unless 4 or 16 bytes.
+            (Func::Ip, Type::Bytes) => Type::Optional(Box::new(Type::Str)),
             (_, found) => {
-                let wants = if func == Func::Len {
-                    "a string, bytes or a list"
-                } else {
-                    "a string"
+                let wants = match func {
+                    Func::Len => "a string, bytes or a list",
+                    Func::Text => "bytes, an integer or a string",
+                    Func::Hex | Func::Ip => "bytes",
+                    _ => "a string",
                 };
                 let found = a(found);
                 self.error(
@@ -359,6 +394,37 @@ pub(crate) trait ExprEnv {
             }
         };
         typed(ExprKind::Call(func, vec![arg]), result)
+    }
+
+    /// `join(list, sep)`: a list of strings (optional ones too) and a string.
+    fn join_call(&mut self, args: &[ast::Expr], scope: &Scope) -> Option<Expr> {
+        let (list, sep) = (args.first()?, args.get(1)?);
+        let list_typed = self.type_expr(list, scope);
+        let sep_typed = self.type_expr(sep, scope);
+        let (list_typed, sep_typed) = (list_typed?, sep_typed?);
+        let is_strings = matches!(list_typed.ty.inner(), Type::List(e) if e.inner() == &Type::Str);
+        if !is_strings {
+            self.error(
+                list.span,
+                format!("`join` needs a list of strings, found {}", a(&list_typed.ty)),
+                "not a list of strings",
+            );
+            return None;
+        }
+        if sep_typed.ty.inner() != &Type::Str {
+            self.error(
+                sep.span,
+                format!("`join` separates with a string, found {}", a(&sep_typed.ty)),
+                "not a string",
+            );
+            return None;
+        }
+        let ty = if matches!(list_typed.ty, Type::Optional(_)) || matches!(sep_typed.ty, Type::Optional(_)) {
+            optional(Type::Str)
+        } else {
+            Type::Str
+        };
+        typed(ExprKind::Call(Func::Join, vec![list_typed, sep_typed]), ty)
     }
 
     /// `extract(text, "regex")`: the regex is a string literal, checked here.
@@ -420,6 +486,38 @@ pub(crate) trait ExprEnv {
             r.ty = optional(l.ty.inner().clone());
         } else if is_null(&l) && !is_null(&r) {
             l.ty = optional(r.ty.inner().clone());
+        }
+        if op.is_arithmetic() {
+            let (lt, rt) = (l.ty.inner().clone(), r.ty.inner().clone());
+            let result = match (op, &lt, &rt) {
+                (BinOp::Add, Type::Str, Type::Str) => Some(Type::Str),
+                (BinOp::Div | BinOp::Rem, Type::Int, Type::Int) => {
+                    // Absent when dividing by zero.
+                    return typed(
+                        ExprKind::Binary(op, Box::new(l), Box::new(r)),
+                        optional(Type::Int),
+                    );
+                }
+                (_, Type::Int, Type::Int) => Some(Type::Int),
+                _ => None,
+            };
+            let Some(result) = result else {
+                let (ld, rd) = (a(&l.ty), a(&r.ty));
+                let wants = if op == BinOp::Add {
+                    "integers or strings"
+                } else {
+                    "integers"
+                };
+                self.error(
+                    span,
+                    format!("`{}` needs {wants}, found {ld} and {rd}", op.symbol()),
+                    format!("{} `{}` {}", lt.describe(), op.symbol(), rt.describe()),
+                );
+                return None;
+            };
+            let nullable = matches!(l.ty, Type::Optional(_)) || matches!(r.ty, Type::Optional(_));
+            let ty = if nullable { optional(result) } else { result };
+            return typed(ExprKind::Binary(op, Box::new(l), Box::new(r)), ty);
         }
         match op {
             BinOp::And | BinOp::Or => {

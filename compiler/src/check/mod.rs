@@ -98,11 +98,14 @@ enum Shape {
     Failed,
 }
 
-/// A record's result fields: overall, and contributed by each item.
+/// A record's result fields and message variables: overall, and
+/// contributed by each item.
 #[derive(Debug, Clone, Default)]
 struct RecordShape {
     fields: Vec<ir::FieldDef>,
-    per_item: Vec<Vec<ir::FieldDef>>,
+    /// `var` items: in scope for later items, not part of the result.
+    hidden: Vec<ir::FieldDef>,
+    per_item: Vec<Vec<fields::Named>>,
 }
 
 struct Checker<'a> {
@@ -132,6 +135,9 @@ struct Checker<'a> {
     state_index: HashMap<String, usize>,
     /// Per-flow variables whose type resolved, with where they are declared.
     vars: Vec<(ir::Var, Span)>,
+    /// Records reported for merging themselves in (not reported again as
+    /// containing themselves).
+    merged_into_self: Vec<usize>,
 }
 
 impl<'a> Checker<'a> {
@@ -158,6 +164,7 @@ impl<'a> Checker<'a> {
             states: Vec::new(),
             state_index: HashMap::new(),
             vars: Vec::new(),
+            merged_into_self: Vec::new(),
         }
     }
 

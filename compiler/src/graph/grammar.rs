@@ -116,6 +116,80 @@ impl Builder<'_> {
     fn element(&mut self, from: NodeIndex, element: &Element, via: Via) {
         match element {
             Element::Field { name, element } => self.element(from, element, via.with(name.clone())),
+            Element::Hidden { name, element, .. } => {
+                self.element(from, element, via.with(format!("var {name}")))
+            }
+            Element::Convert {
+                element, written, ..
+            } => self.element(from, element, via.with(format!("as {written}"))),
+            Element::Number(format) => {
+                self.value_node(from, [crate::codegen::records::number_name(format)], via)
+            }
+            Element::Flag => self.value_node(from, ["flag".to_string()], via),
+            Element::Padding { bits, align } => {
+                let text = if *align {
+                    format!("padding align {bits}")
+                } else {
+                    format!("padding {bits}")
+                };
+                self.value_node(from, [text], via)
+            }
+            Element::Verify { cond, message } => {
+                let node = Node {
+                    label: Label::centered([
+                        format!("verify {}", pretty::expr(cond)),
+                        pretty::string_literal(message),
+                    ]),
+                    attrs: attrs(&[("shape", "hexagon"), ("color", "firebrick")]),
+                };
+                self.new_node_from(from, node, via);
+            }
+            Element::Let(value) => {
+                self.value_node(from, [format!("= {}", pretty::expr(value))], via)
+            }
+            Element::ArrayCount { element, count } => {
+                let via = Via {
+                    repeated: true,
+                    ..via.with(format!("array count {}", pretty::expr(count)))
+                };
+                self.element(from, element, via);
+            }
+            Element::ArrayWhile { element, cond } => {
+                let via = Via {
+                    repeated: true,
+                    ..via.with(format!("array while {}", pretty::expr(cond)))
+                };
+                self.element(from, element, via);
+            }
+            Element::At { offset, record } => {
+                let via = Via {
+                    optional: true,
+                    ..via.with(format!("at {}", pretty::expr(offset)))
+                };
+                self.edge_to(from, self.records.get(record.0).copied(), via, || {
+                    missing("record", record.0)
+                });
+            }
+            Element::Sequence(items) | Element::Union(items) | Element::Try(items) => {
+                let (keyword, shape) = match element {
+                    Element::Sequence(_) => ("sequence", "box"),
+                    Element::Union(_) => ("union", "trapezium"),
+                    _ => ("try", "invhouse"),
+                };
+                let block = self.graph.add_node(Node {
+                    label: Label::centered([keyword]),
+                    attrs: attrs(&[("shape", shape), ("style", "rounded")]),
+                });
+                self.graph.add_edge(from, block, via.edge());
+                for (i, item) in items.iter().enumerate() {
+                    let line = match element {
+                        Element::Try(_) => format!("alternative {}", i + 1),
+                        Element::Union(_) => format!("member {}", i + 1),
+                        _ => format!("{}", i + 1),
+                    };
+                    self.element(block, item, Via::line(line));
+                }
+            }
             Element::Token(id) => self.edge_to(from, self.tokens.get(id.0).copied(), via, || {
                 missing("token", id.0)
             }),
@@ -243,6 +317,20 @@ impl Builder<'_> {
                 }
             }
         }
+    }
+
+    /// A small node for a value read in place (a number, a flag, padding, a
+    /// computed value).
+    fn value_node<I, T>(&mut self, from: NodeIndex, lines: I, via: Via)
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<String>,
+    {
+        let node = Node {
+            label: Label::centered(lines),
+            attrs: attrs(&[("shape", "box"), ("style", "rounded,dashed")]),
+        };
+        self.new_node_from(from, node, via);
     }
 
     /// An edge to an existing node; a dangling id (never produced by the

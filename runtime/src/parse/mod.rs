@@ -15,7 +15,12 @@
 //! - [`count`]: `bytes count N`, exactly N bytes, streamed or collected;
 //! - [`unstuff`]: RFC 5321 dot-unstuffing of a chunk stream;
 //! - [`streams`]: which streamed events have a stream open, and their tallies;
-//! - [`resync`]: skipping to just after the next match of a token.
+//! - [`resync`]: skipping to just after the next match of a token;
+//! - [`number`]: binary numbers and bit fields, `flag`, `padding`;
+//! - [`at`]: `at OFFSET RECORD`, a record parsed from an earlier position;
+//! - [`convert`]: `text`, `hex`, `ip`, `join` (expressions and converters);
+//! - [`frames`]: messages cut out of a byte stream by a length prefix
+//!   (`transport tcp framed u16be;`).
 //!
 //! Errors read like Haka's: `parse error at byte N for field F in R: REASON`,
 //! N counted from the start of the message. Caps ([`Limits`]) bound every
@@ -61,8 +66,12 @@
 //! - `stop;` ends parsing quietly: the flow is `Finished`, its later bytes
 //!   pass unparsed, and no `finish` transition runs.
 
+pub mod at;
+pub mod convert;
 pub mod count;
+pub mod frames;
 pub mod input;
+pub mod number;
 pub mod resync;
 pub mod streams;
 pub mod token;
@@ -73,7 +82,10 @@ use std::fmt;
 
 use crate::dissector::{Cx, Direction, EventSink, FlowInfo, Verdict};
 
+pub use at::parse_at;
 pub use count::CountState;
+pub use frames::{Deframer, FrameFormat};
+pub use number::{Bits, NumberFormat};
 pub use input::{Input, Pending};
 pub use resync::Resync;
 pub use streams::{StreamBook, StreamTally};
@@ -180,6 +192,10 @@ pub struct ParseCx<'a> {
     /// The flow's stream book, told of every chunk (when the dissector keeps one).
     streams: Option<&'a mut StreamBook>,
     dropped: bool,
+    /// How deeply `at` parses are nested now, and the bytes they read in
+    /// all (see [`at`]).
+    pub at_depth: u32,
+    pub at_read: u64,
 }
 
 impl<'a> ParseCx<'a> {
@@ -192,6 +208,8 @@ impl<'a> ParseCx<'a> {
             limits: Limits::default(),
             streams: None,
             dropped: false,
+            at_depth: 0,
+            at_read: 0,
         }
     }
 
