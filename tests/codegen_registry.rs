@@ -9,9 +9,10 @@ mod specs;
 #[test]
 fn every_spec_is_registered_top_level_first() {
     let names: Vec<&str> = specs::names().collect();
-    assert_eq!(names.first(), Some(&"smtp"));
+    assert_eq!(names.first(), Some(&"dns"), "top-level specs by path");
     assert!(names.contains(&"smtp_partial"), "{names:?}");
     let position = |name| names.iter().position(|n| *n == name);
+    assert!(position("dns") < position("smtp"));
     assert!(position("smtp") < position("smtp_partial"));
 }
 

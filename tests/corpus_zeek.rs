@@ -233,7 +233,10 @@ const MAIL_CASES: &[(&str, &str)] = &[
         "bdat-pipeline-8bitmime",
     ),
     ("smtp/smtp-bdat-gap.pcap", "bdat-gap"),
-    ("smtp-mail-transactions-invalid.pcap", "mail-transactions-invalid"),
+    (
+        "smtp-mail-transactions-invalid.pcap",
+        "mail-transactions-invalid",
+    ),
 ];
 
 /// Each mail row of smtp.log is one `transaction`, in order: the same
@@ -287,7 +290,11 @@ fn every_mail_zeek_logged_is_a_transaction_with_its_sender_recipients_and_reply(
                 "{file}: {row:?}"
             );
         }
-        let ours = run.events.iter().filter(|e| e.event == "transaction").count();
+        let ours = run
+            .events
+            .iter()
+            .filter(|e| e.event == "transaction")
+            .count();
         assert_eq!(ours, matched, "{file}: a transaction Zeek did not log");
         assert!(
             run.events.iter().all(|e| e.event != "alert"),
@@ -386,9 +393,7 @@ fn mails_are_zeeks_message_files() {
                 extract_dir.path().to_str().expect("UTF-8 path"),
             ],
         );
-        let files = zeek_log(&format!(
-            "scripts.base.protocols.smtp.{test}/files.cut"
-        ));
+        let files = zeek_log(&format!("scripts.base.protocols.smtp.{test}/files.cut"));
         let messages: Vec<&Row> = files
             .iter()
             .filter(|f| f["mime_type"] == "message/rfc822")
@@ -549,7 +554,9 @@ fn rows_without_a_mail_are_what_zeek_says() {
     let reply = before.last().expect("the reply");
     assert_eq!(reply.fields["command"], "STARTTLS");
     assert_eq!(last_reply_line(reply), row["last_reply"]);
-    assert!(flow.iter().all(|e| e.event != "alert" && e.event != "parse_error"));
+    assert!(flow
+        .iter()
+        .all(|e| e.event != "alert" && e.event != "parse_error"));
 }
 
 /// `smtp-multi-addr.pcap`: RCPT and DATA in one segment (intel.log saw the

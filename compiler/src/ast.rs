@@ -201,7 +201,10 @@ pub enum ElementKind {
     /// `flag`: one bit, a boolean.
     Flag,
     /// `padding N` (bits) or `padding align N`.
-    Padding { bits: u64, align: bool },
+    Padding {
+        bits: u64,
+        align: bool,
+    },
     /// `sequence { items }`: items of the enclosing record, grouped.
     Sequence(Vec<Item>),
     /// `union { items }`: each item parsed from the same position.
@@ -215,9 +218,15 @@ pub enum ElementKind {
     },
     /// `let name = expr` / `var name = expr`: a computed value, with the
     /// type written for it, if any.
-    Let { value: Expr, ty: Option<TypeName> },
+    Let {
+        value: Expr,
+        ty: Option<TypeName>,
+    },
     /// `verify cond "message"`
-    Verify { cond: Expr, message: StrLit },
+    Verify {
+        cond: Expr,
+        message: StrLit,
+    },
     /// `bytes until TOKEN | count EXPR [chunked -> EVENT [ends if COND]] [transform NAME]`
     Bytes {
         end: BytesEnd,

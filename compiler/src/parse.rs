@@ -776,7 +776,9 @@ impl Builder<'_> {
             Rule::array => {
                 self.next_rule(&mut children, span, Rule::kw_array)?;
                 let element = self.element(self.next(&mut children, span, "array element")?)?;
-                let keyword = self.next(&mut children, span, "array end keyword")?.as_rule();
+                let keyword = self
+                    .next(&mut children, span, "array end keyword")?
+                    .as_rule();
                 let expr = self.expr(self.next_rule(&mut children, span, Rule::expr)?)?;
                 let end = match keyword {
                     Rule::kw_while => ArrayEnd::While(expr),

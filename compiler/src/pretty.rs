@@ -103,11 +103,7 @@ fn write_expr(out: &mut String, e: &Expr) {
             let own = binop_prec(*op);
             // Left-associative: the left operand may be at the same level,
             // except for comparisons, which do not chain.
-            let left_min = if own == Prec::Compare {
-                Prec::Add
-            } else {
-                own
-            };
+            let left_min = if own == Prec::Compare { Prec::Add } else { own };
             let right_min = next_tighter(own);
             write_side(out, left, right, left_min);
             out.push(' ');

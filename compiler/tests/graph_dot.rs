@@ -88,7 +88,10 @@ fn tooltips_carry_the_whole_transition() {
     let source = include_str!("../../tests/fixtures/specs/smtp_seed.proto");
     let line = 1 + source
         .lines()
-        .position(|l| l.trim_start().starts_with("session_initiation on parse_error"))
+        .position(|l| {
+            l.trim_start()
+                .starts_with("session_initiation on parse_error")
+        })
         .expect("the transition is in the spec");
     let expected = format!(
         "line {line}: session_initiation on parse_error(err) {{ alert high \"invalid smtp response {{err}}\"; jump fail; }}"

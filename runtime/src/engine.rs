@@ -24,13 +24,18 @@
 //!   idle expiry) at most once per second of capture time;
 //! - non-TCP and undecodable packets pass and are counted; a TCP packet
 //!   without SYN and without payload does not open a flow (a stray ACK or
-//!   RST), it only counts as untracked.
+//!   RST), it only counts as untracked;
+//! - a UDP datagram goes to its flow (see [`crate::udp`]) when the handler
+//!   dissects it (`open_datagram`), else it passes as ignored; UDP flows
+//!   share the TCP flows' id sequence, tick, end (both directions, then
+//!   `close`) on idle timeout, eviction and at the end of the capture.
 
 use crate::capture::{CaptureReader, LinkType, Packet};
-use crate::decode::{DecodeStats, Decoded, Decoder, DefragLimits, TcpSegment};
+use crate::decode::{DecodeStats, Decoded, Decoder, DefragLimits, TcpSegment, UdpDatagram};
 use crate::dissector::{Direction, FlowInfo, Verdict};
 use crate::flow::{initiator, Flow, FlowKey, FlowLimits, FlowTable, Tombstone, Tombstones};
 use crate::reassembly::{Budget, Chunk, HalfStream, ReassemblyLimits, StreamStats};
+use crate::udp::{datagram_initiator, UdpFlow, UdpFlows, UdpLimits};
 
 /// The consumer of reassembled streams.
 pub trait StreamHandler {
@@ -66,6 +71,24 @@ pub trait StreamHandler {
 
     /// Capture time passed (for timeouts).
     fn tick(&mut self, flow: &mut Self::Flow, info: &FlowInfo, ts: f64) -> Verdict;
+
+    /// A new UDP flow, at its first datagram. `None` (the default): the
+    /// flow is not dissected, and its datagrams pass as ignored.
+    fn open_datagram(&mut self, _info: &FlowInfo, _ts: f64) -> Option<Self::Flow> {
+        None
+    }
+
+    /// One datagram of a UDP flow `open_datagram` accepted.
+    fn datagram(
+        &mut self,
+        flow: &mut Self::Flow,
+        info: &FlowInfo,
+        dir: Direction,
+        ts: f64,
+        bytes: &[u8],
+    ) -> Verdict {
+        self.data(flow, info, dir, ts, bytes)
+    }
 
     /// The flow is freed; `end` tells why, with its counters.
     fn close(&mut self, flow: Self::Flow, info: &FlowInfo, ts: f64, end: &FlowEnd);
@@ -130,6 +153,7 @@ pub struct EngineConfig {
     pub defrag: DefragLimits,
     /// Closed or dropped tuples remembered.
     pub max_tombstones: usize,
+    pub udp: UdpLimits,
 }
 
 impl Default for EngineConfig {
@@ -139,6 +163,7 @@ impl Default for EngineConfig {
             reassembly: ReassemblyLimits::default(),
             defrag: DefragLimits::default(),
             max_tombstones: 1 << 16,
+            udp: UdpLimits::default(),
         }
     }
 }
@@ -152,6 +177,9 @@ pub struct Stats {
     pub tcp_packets: u64,
     /// TCP flows opened.
     pub tcp_flows: u64,
+    /// UDP datagrams of dissected flows, and those flows.
+    pub udp_packets: u64,
+    pub udp_flows: u64,
     /// IP packets that are not TCP, and frames that are not IP.
     pub ignored_packets: u64,
     /// Frames of a link type the decoder does not know.
@@ -202,6 +230,9 @@ struct Core<H: StreamHandler> {
     last_sweep: Option<f64>,
     warned_unsupported: Vec<LinkType>,
     warned_memcap: bool,
+    udp: UdpFlows<H::Flow>,
+    /// Dropped UDP pairs: their later datagrams are dropped too.
+    udp_tombstones: Tombstones,
 }
 
 /// The packet pipeline, generic over its consumer.
@@ -224,6 +255,8 @@ impl<H: StreamHandler> Engine<H> {
                 last_sweep: None,
                 warned_unsupported: Vec::new(),
                 warned_memcap: false,
+                udp: UdpFlows::new(config.udp),
+                udp_tombstones: Tombstones::new(config.max_tombstones),
             },
         }
     }
@@ -237,6 +270,7 @@ impl<H: StreamHandler> Engine<H> {
         let decoded = self.decoder.decode(pkt.link_type, pkt.data, pkt.ts);
         let verdict = match decoded {
             Decoded::Tcp(segment) => core.on_tcp(&segment, pkt.ts),
+            Decoded::Udp(datagram) => core.on_udp(&datagram, pkt.ts),
             Decoded::OtherIp | Decoded::NotIp => {
                 core.stats.ignored_packets += 1;
                 PacketVerdict::Pass
@@ -284,8 +318,17 @@ impl<H: StreamHandler> Engine<H> {
             .iter()
             .map(|f| f.last_seen)
             .fold(core.last_sweep.unwrap_or(0.0), f64::max);
+        let now = core
+            .udp
+            .keys_by_id()
+            .iter()
+            .filter_map(|key| core.udp.get_mut(key).map(|f| f.last_seen))
+            .fold(now, f64::max);
         for key in core.table.keys_by_id() {
             core.close(&key, CloseReason::EndOfCapture, now);
+        }
+        for key in core.udp.keys_by_id() {
+            core.close_udp(&key, CloseReason::EndOfCapture, now);
         }
     }
 
@@ -369,6 +412,99 @@ impl<H: StreamHandler> Core<H> {
         }
         self.close_if_done(&key, seg, ts);
         PacketVerdict::Pass
+    }
+
+    /// A UDP datagram: to its flow (made if the handler dissects it), then
+    /// the flow's tick.
+    fn on_udp(&mut self, datagram: &UdpDatagram<'_>, ts: f64) -> PacketVerdict {
+        let key = FlowKey::new(datagram.src, datagram.dst);
+        if self.udp.get_mut(&key).is_none() {
+            if let Some(Tombstone::Dropped) = self.udp_tombstones.get(&key) {
+                self.stats.dropped_packets += 1;
+                return PacketVerdict::Drop;
+            }
+            let (client, server) = datagram_initiator(datagram.src, datagram.dst);
+            let info = FlowInfo {
+                id: self.table.next_id(),
+                src: client,
+                dst: server,
+            };
+            let Some(handler_state) = self.handler.open_datagram(&info, ts) else {
+                self.stats.ignored_packets += 1;
+                return PacketVerdict::Pass;
+            };
+            if self.udp.is_full() {
+                let batch = (self.udp.limits().max_flows / 64).max(1);
+                for old in self.udp.oldest(batch) {
+                    self.stats.evictions += 1;
+                    self.close_udp(&old, CloseReason::Evicted, ts);
+                }
+            }
+            self.table.allocate_id();
+            self.udp.insert(info, ts, handler_state);
+            self.stats.udp_flows += 1;
+        }
+        self.stats.udp_packets += 1;
+        let Some(flow) = self.udp.get_mut(&key) else {
+            return PacketVerdict::Pass;
+        };
+        let dir = flow.direction_of(datagram.src);
+        flow.last_seen = ts;
+        flow.packets[dir.index()] += 1;
+        let UdpFlow { info, state, .. } = flow;
+        let mut verdict = self
+            .handler
+            .datagram(state, info, dir, ts, datagram.payload);
+        if verdict == Verdict::Continue {
+            verdict = self.handler.tick(state, info, ts);
+        }
+        if verdict == Verdict::Drop {
+            self.stats.dropped_packets += 1;
+            self.drop_udp(&key, ts);
+            return PacketVerdict::Drop;
+        }
+        PacketVerdict::Pass
+    }
+
+    /// Ends a UDP flow: both directions end, then the handler's `close`.
+    fn close_udp(&mut self, key: &FlowKey, reason: CloseReason, ts: f64) {
+        let Some(mut flow) = self.udp.remove(key) else {
+            return;
+        };
+        let mut reason = reason;
+        for dir in [Direction::Up, Direction::Down] {
+            if self.handler.end(&mut flow.state, &flow.info, dir, ts) == Verdict::Drop {
+                reason = CloseReason::Dropped;
+                self.stats.dropped_flows += 1;
+                self.udp_tombstones.insert(*key, Tombstone::Dropped);
+                break;
+            }
+        }
+        if reason == CloseReason::Idle {
+            self.stats.idle_closed += 1;
+        }
+        self.retire_udp(flow, reason, ts);
+    }
+
+    /// Drops a UDP flow after a drop verdict: nothing more is delivered.
+    fn drop_udp(&mut self, key: &FlowKey, ts: f64) {
+        let Some(flow) = self.udp.remove(key) else {
+            return;
+        };
+        self.stats.dropped_flows += 1;
+        self.udp_tombstones.insert(*key, Tombstone::Dropped);
+        self.retire_udp(flow, CloseReason::Dropped, ts);
+    }
+
+    fn retire_udp(&mut self, flow: UdpFlow<H::Flow>, reason: CloseReason, ts: f64) {
+        let end = FlowEnd {
+            reason,
+            first_seen: flow.first_seen,
+            last_seen: flow.last_seen,
+            packets: flow.packets,
+            streams: [StreamStats::default(); 2],
+        };
+        self.handler.close(flow.state, &flow.info, ts, &end);
     }
 
     /// Whether `seg` is the SYN of a new connection on the tuple of a live
@@ -612,6 +748,20 @@ impl<H: StreamHandler> Core<H> {
         dropped.sort_unstable();
         for (_, key) in dropped {
             self.drop_flow(&key, now);
+        }
+        for key in self.udp.idle(now) {
+            self.close_udp(&key, CloseReason::Idle, now);
+        }
+        let mut dropped = Vec::new();
+        let handler = &mut self.handler;
+        for (key, flow) in self.udp.iter_mut() {
+            if handler.tick(&mut flow.state, &flow.info, now) == Verdict::Drop {
+                dropped.push((flow.info.id, *key));
+            }
+        }
+        dropped.sort_unstable();
+        for (_, key) in dropped {
+            self.drop_udp(&key, now);
         }
     }
 }

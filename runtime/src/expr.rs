@@ -366,7 +366,9 @@ pub fn parse_number(s: &str) -> Option<i64> {
 pub fn arithmetic(op: BinOp, a: &Value, b: &Value) -> Value {
     match (op, a, b) {
         (BinOp::Add, Value::Str(x), Value::Str(y)) => Value::Str(format!("{x}{y}")),
-        (_, Value::Int(x), Value::Int(y)) => int_arithmetic(op, *x, *y).map_or(Value::Null, Value::Int),
+        (_, Value::Int(x), Value::Int(y)) => {
+            int_arithmetic(op, *x, *y).map_or(Value::Null, Value::Int)
+        }
         _ => Value::Null,
     }
 }

@@ -132,7 +132,10 @@ pub(crate) trait ExprEnv {
                     if let Type::Record(record) = element.inner() {
                         let fields = self.record_fields(record);
                         if let Some(def) = fields.iter().find(|f| f.name == field.name) {
-                            let ty = like(&base.ty, Type::List(Box::new(like(element, def.ty.clone()))));
+                            let ty = like(
+                                &base.ty,
+                                Type::List(Box::new(like(element, def.ty.clone()))),
+                            );
                             return typed(ExprKind::Field(Box::new(base), field.name.clone()), ty);
                         }
                     }
@@ -406,7 +409,10 @@ pub(crate) trait ExprEnv {
         if !is_strings {
             self.error(
                 list.span,
-                format!("`join` needs a list of strings, found {}", a(&list_typed.ty)),
+                format!(
+                    "`join` needs a list of strings, found {}",
+                    a(&list_typed.ty)
+                ),
                 "not a list of strings",
             );
             return None;
@@ -419,7 +425,9 @@ pub(crate) trait ExprEnv {
             );
             return None;
         }
-        let ty = if matches!(list_typed.ty, Type::Optional(_)) || matches!(sep_typed.ty, Type::Optional(_)) {
+        let ty = if matches!(list_typed.ty, Type::Optional(_))
+            || matches!(sep_typed.ty, Type::Optional(_))
+        {
             optional(Type::Str)
         } else {
             Type::Str

@@ -13,8 +13,9 @@
 //! optional; a branch (and a `try`) merges the fields of its cases, optional
 //! unless every case that can succeed sets them (a `fail` case never yields
 //! a result, so it does not count); a `sequence` and a `union` merge all
-//! their items. Chunked bytes, `empty`, `continue`, `fail`, `padding` and
-//! `verify` yield nothing.
+//! their items. A message variable is never absent: until an item sets it
+//! (or where a branch case does not), it holds its type's default. Chunked
+//! bytes, `empty`, `continue`, `fail`, `padding` and `verify` yield nothing.
 //!
 //! Invariants: each record's shape is computed once (memoized), so each
 //! problem (a field defined twice, cases that disagree on a field's type, a
@@ -271,7 +272,10 @@ impl Checker<'_> {
                 .iter()
                 .filter_map(|case| case.iter().find(|n| n.def.name == named.def.name))
                 .collect();
-            if let Some(other) = found.iter().find(|n| n.def.ty.inner() != named.def.ty.inner()) {
+            if let Some(other) = found
+                .iter()
+                .find(|n| n.def.ty.inner() != named.def.ty.inner())
+            {
                 self.error(
                     span,
                     format!(
@@ -293,7 +297,9 @@ impl Checker<'_> {
                     "cases disagree",
                 );
             }
-            let always = found.len() == cases.len()
+            // A message variable is never absent: where no case sets it, it
+            // keeps its type's default.
+            let always = (named.hidden || found.len() == cases.len())
                 && found.iter().all(|n| !matches!(n.def.ty, Type::Optional(_)));
             let ty = if always {
                 named.def.ty.clone()
@@ -439,7 +445,9 @@ impl Checker<'_> {
                     );
                     return None;
                 }
-                let ty = if matches!(input, Type::Optional(_)) || matches!(factor.ty, Type::Optional(_)) {
+                let ty = if matches!(input, Type::Optional(_))
+                    || matches!(factor.ty, Type::Optional(_))
+                {
                     optional(Type::Int)
                 } else {
                     Type::Int
@@ -463,7 +471,12 @@ impl Checker<'_> {
             }
             "number" | "text" | "hex" | "ip" => {
                 let (func, result, accepted, needs): (Func, Type, Vec<Type>, &str) = match name {
-                    "number" => (Func::Number, optional(Type::Int), vec![Type::Str], "a string"),
+                    "number" => (
+                        Func::Number,
+                        optional(Type::Int),
+                        vec![Type::Str],
+                        "a string",
+                    ),
                     "text" => (
                         Func::Text,
                         Type::Str,

@@ -77,7 +77,6 @@ fn visit(element: &Element, f: &mut dyn FnMut(&Element)) {
     }
 }
 
-
 /// The generic transforms a chunked `bytes` may name.
 const TRANSFORMS: &[(&str, ir::Transform)] = &[("unstuff", ir::Transform::Unstuff)];
 
@@ -107,8 +106,9 @@ impl Checker<'_> {
         let shape = self.shape(id).unwrap_or_default();
         let mut in_scope: Vec<FieldDef> = Vec::new();
         let mut items = Vec::new();
+        self.current_hidden = shape.hidden.clone();
         for (i, item) in decl.items.iter().enumerate() {
-            items.push(self.lower_item(item, &in_scope, &shape.hidden));
+            items.push(self.lower_item(item, &in_scope));
             in_scope.extend(
                 shape
                     .per_item
@@ -127,13 +127,7 @@ impl Checker<'_> {
     }
 
     /// One item: `name: element [as C]`, `element`, `let`/`var`, `verify`.
-    /// `hidden` are the record's message variables with their types.
-    fn lower_item(
-        &mut self,
-        item: &ast::Item,
-        in_scope: &[FieldDef],
-        hidden: &[FieldDef],
-    ) -> Element {
+    fn lower_item(&mut self, item: &ast::Item, in_scope: &[FieldDef]) -> Element {
         let element = match &item.element.kind {
             ElementKind::Let { value, ty } => self.lower_let(value, ty.as_ref(), in_scope),
             _ => self.lower_element(&item.element, in_scope),
@@ -202,7 +196,8 @@ impl Checker<'_> {
             .set_hint("name the items inside the block, or make it a record");
         }
         if item.hidden {
-            let ty = hidden
+            let ty = self
+                .current_hidden
                 .iter()
                 .find(|f| f.name == name.name)
                 .map_or(Type::Bool, |f| f.ty.clone());
@@ -242,7 +237,11 @@ impl Checker<'_> {
             (Some(expr), Some(want)) if expr.ty.inner() != want.inner() => {
                 self.error(
                     value.span,
-                    format!("this is {}, but the type written is {}", a(&expr.ty), a(&want)),
+                    format!(
+                        "this is {}, but the type written is {}",
+                        a(&expr.ty),
+                        a(&want)
+                    ),
                     "types disagree",
                 );
                 Element::Let(placeholder())
@@ -258,12 +257,7 @@ impl Checker<'_> {
         let mut lowered = Vec::new();
         for item in items {
             let names = self.quietly(|c| c.item_fields(item, &scope));
-            let hidden: Vec<FieldDef> = names
-                .iter()
-                .filter(|n| n.hidden)
-                .map(|n| n.def.clone())
-                .collect();
-            lowered.push(self.lower_item(item, &scope, &hidden));
+            lowered.push(self.lower_item(item, &scope));
             scope.extend(names.into_iter().map(|n| n.def));
         }
         lowered
@@ -339,7 +333,9 @@ impl Checker<'_> {
                 }
             }
             ElementKind::Continue => Element::Empty,
-            ElementKind::Number(number) => Element::Number(self.number_format(number, element.span)),
+            ElementKind::Number(number) => {
+                Element::Number(self.number_format(number, element.span))
+            }
             ElementKind::Flag => Element::Flag,
             ElementKind::Padding { bits, align } => {
                 if *bits == 0 || (*align && bits % 8 != 0) {
@@ -368,20 +364,16 @@ impl Checker<'_> {
                 let is_try = matches!(element.kind, ElementKind::Try(_));
                 let alternatives: Vec<Element> = items
                     .iter()
-                    .map(|item| {
-                        let hidden: Vec<FieldDef> = self
-                            .quietly(|c| c.item_fields(item, in_scope))
-                            .into_iter()
-                            .filter(|n| n.hidden)
-                            .map(|n| n.def)
-                            .collect();
-                        self.lower_item(item, in_scope, &hidden)
-                    })
+                    .map(|item| self.lower_item(item, in_scope))
                     .collect();
                 let keyword = if is_try { "try" } else { "union" };
                 if alternatives.is_empty() {
-                    self.error(element.span, format!("an empty `{keyword}`"), "nothing inside")
-                        .set_hint("list the alternatives, one item each");
+                    self.error(
+                        element.span,
+                        format!("an empty `{keyword}`"),
+                        "nothing inside",
+                    )
+                    .set_hint("list the alternatives, one item each");
                 }
                 if alternatives.iter().any(streams) {
                     self.error(
@@ -389,7 +381,9 @@ impl Checker<'_> {
                         format!("a `{keyword}` cannot stream chunks"),
                         "an alternative has a chunked field",
                     )
-                    .set_hint("chunks sent to an event cannot be taken back when the input is read again");
+                    .set_hint(
+                        "chunks sent to an event cannot be taken back when the input is read again",
+                    );
                 }
                 if is_try {
                     Element::Try(alternatives)
@@ -397,7 +391,10 @@ impl Checker<'_> {
                     Element::Union(alternatives)
                 }
             }
-            ElementKind::At { offset, element: target } => {
+            ElementKind::At {
+                offset,
+                element: target,
+            } => {
                 let offset = self.integer(offset, in_scope, "a position");
                 let record = match &target.kind {
                     ElementKind::Ref(name) => match self.grammar_index.get(&name.name).copied() {
@@ -417,7 +414,9 @@ impl Checker<'_> {
                     },
                     _ => {
                         self.error(target.span, "`at` parses a record", "not a record name")
-                            .set_hint("`at OFFSET RECORD`: put what is at that position in a record");
+                            .set_hint(
+                                "`at OFFSET RECORD`: put what is at that position in a record",
+                            );
                         None
                     }
                 };
@@ -834,10 +833,7 @@ impl Checker<'_> {
         if let Some(bits) = end.filter(|b| *b != 0) {
             self.error(
                 record.name.span,
-                format!(
-                    "record `{}` ends {bits} bits into a byte",
-                    record.name.name
-                ),
+                format!("record `{}` ends {bits} bits into a byte", record.name.name),
                 "bit fields do not fill whole bytes",
             )
             .set_hint("add bit fields or `padding N` to reach a byte boundary");
@@ -862,7 +858,9 @@ impl Checker<'_> {
                     format!("{what} starts {at} bits into a byte"),
                     "not on a byte boundary",
                 )
-                .set_hint("bit fields before it must fill whole bytes: add bit fields or `padding N`");
+                .set_hint(
+                    "bit fields before it must fill whole bytes: add bit fields or `padding N`",
+                );
                 return None;
             }
             Some(0)
@@ -885,7 +883,10 @@ impl Checker<'_> {
             ElementKind::Sequence(items) => self.align_items(items, at),
             ElementKind::Branch { cases, .. } => {
                 let mut end: Option<u64> = None;
-                for case in cases.iter().filter(|c| !matches!(c.element.kind, ElementKind::Fail(_))) {
+                for case in cases
+                    .iter()
+                    .filter(|c| !matches!(c.element.kind, ElementKind::Fail(_)))
+                {
                     let after = self.align_element(&case.element, at)?;
                     match end {
                         Some(other) if other != after => {
@@ -894,7 +895,9 @@ impl Checker<'_> {
                                 format!("this case ends {after} bits into a byte, another {other}"),
                                 "cases disagree on the bit position",
                             )
-                            .set_hint("every case must leave the same number of bits of its last byte");
+                            .set_hint(
+                                "every case must leave the same number of bits of its last byte",
+                            );
                             return None;
                         }
                         _ => end = Some(after),

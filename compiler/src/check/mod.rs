@@ -138,6 +138,8 @@ struct Checker<'a> {
     /// Records reported for merging themselves in (not reported again as
     /// containing themselves).
     merged_into_self: Vec<usize>,
+    /// The message variables of the record being lowered, with their types.
+    current_hidden: Vec<ir::FieldDef>,
 }
 
 impl<'a> Checker<'a> {
@@ -165,6 +167,7 @@ impl<'a> Checker<'a> {
             state_index: HashMap::new(),
             vars: Vec::new(),
             merged_into_self: Vec::new(),
+            current_hidden: Vec::new(),
         }
     }
 

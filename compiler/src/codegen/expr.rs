@@ -415,7 +415,12 @@ impl<'a> Translator<'a> {
             // `list.field`: the field of every element.
             let field_ty = self.field_type(element, name, ty);
             let var = self.fresh();
-            let inner = RustValue::new(format!("{var}.{field}"), field_ty.clone(), false, Form::Place);
+            let inner = RustValue::new(
+                format!("{var}.{field}"),
+                field_ty.clone(),
+                false,
+                Form::Place,
+            );
             let each = format!("iter().map(|{var}| {}).collect::<Vec<_>>()", owned(&inner));
             let b = borrowed(base);
             let code = if base.nullable {
@@ -542,11 +547,12 @@ impl<'a> Translator<'a> {
         if func == Func::Offset {
             // Only in grammar steps, which have `input`.
             return RustValue::new(
-                "(input.message_offset() as i64)",
+                "input.message_offset() as i64",
                 Type::Int,
                 false,
                 Form::Borrowed,
-            );
+            )
+            .with_prec(Prec::Cast);
         }
         if func == Func::Join {
             let (Some(list), Some(sep)) = (args.first(), args.get(1)) else {
@@ -558,8 +564,16 @@ impl<'a> Translator<'a> {
                 (false, false) => format!("join_text({}, {})", list.code, sep.code),
                 _ => format!(
                     "{}.zip({}).map(|(list, sep)| join_text(list, sep))",
-                    if list.nullable { list.recv() } else { format!("Some({})", list.code) },
-                    if sep.nullable { sep.recv() } else { format!("Some({})", sep.code) },
+                    if list.nullable {
+                        list.recv()
+                    } else {
+                        format!("Some({})", list.code)
+                    },
+                    if sep.nullable {
+                        sep.recv()
+                    } else {
+                        format!("Some({})", sep.code)
+                    },
                 ),
             };
             let nullable = list.nullable || sep.nullable;

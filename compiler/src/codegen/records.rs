@@ -568,8 +568,10 @@ impl<'a> Builder<'a> {
                 let mut t = self.translator();
                 let key = t.translate(key);
                 let field = dest.site_name("branch");
+                let int_key = key.ty == Type::Int;
                 let scrutinee = match (key.nullable, key.form) {
                     (true, _) => super::expr::borrowed(&key).code,
+                    (false, _) if int_key => super::expr::borrowed(&key).code,
                     (false, Form::Borrowed) => key.code.clone(),
                     (false, _) => format!("{}.as_str()", key.code),
                 };
@@ -577,10 +579,15 @@ impl<'a> Builder<'a> {
                 let default_label = default.as_ref().map(|_| self.new_label());
                 let mut pieces = vec![text(format!("self.step = match {scrutinee} {{\n"))];
                 for ((case, _), label) in cases.iter().zip(&labels) {
-                    let pat = if key.nullable {
-                        format!("Some({})", names::str_lit(case))
+                    let literal = if int_key {
+                        case.clone()
                     } else {
                         names::str_lit(case)
+                    };
+                    let pat = if key.nullable {
+                        format!("Some({literal})")
+                    } else {
+                        literal
                     };
                     pieces.extend([
                         text(format!("{pat} => ")),
@@ -1142,7 +1149,11 @@ impl<'a> Builder<'a> {
              cx.check_message_len(input, {site})?;\n\
              }}"
         );
-        self.emit(vec![Piece::Text(body), Piece::Goto(next), Piece::Text(rest)]);
+        self.emit(vec![
+            Piece::Text(body),
+            Piece::Goto(next),
+            Piece::Text(rest),
+        ]);
     }
 
     /// `array ELEMENT while COND`: `COND` before each element; an element
@@ -1185,7 +1196,11 @@ impl<'a> Builder<'a> {
              }}\n\
              cx.check_message_len(input, {site})?;"
         );
-        self.emit(vec![Piece::Text(body), Piece::Goto(next), Piece::Text(rest)]);
+        self.emit(vec![
+            Piece::Text(body),
+            Piece::Goto(next),
+            Piece::Text(rest),
+        ]);
     }
 
     fn finish(
@@ -1390,7 +1405,10 @@ fn hidden_vars(record: &Record) -> Vec<FieldDef> {
 /// A number type as a spec writes it: `u16be`, `i8`, `u4`, `u32le`.
 pub fn number_name(format: &crate::ir::NumberFormat) -> String {
     let sign = if format.signed { "i" } else { "u" };
-    let order = match (format.little_endian, format.bits % 8 == 0 && format.bits > 8) {
+    let order = match (
+        format.little_endian,
+        format.bits % 8 == 0 && format.bits > 8,
+    ) {
         (true, _) => "le",
         (false, true) => "be",
         (false, false) => "",
@@ -1400,7 +1418,11 @@ pub fn number_name(format: &crate::ir::NumberFormat) -> String {
 
 /// `NumberFormat::big(16, false)`: the runtime's description of a number.
 fn number_format(format: &crate::ir::NumberFormat) -> String {
-    let order = if format.little_endian { "little" } else { "big" };
+    let order = if format.little_endian {
+        "little"
+    } else {
+        "big"
+    };
     format!("NumberFormat::{order}({}, {})", format.bits, format.signed)
 }
 

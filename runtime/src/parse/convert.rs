@@ -90,10 +90,7 @@ mod tests {
         assert_eq!(ip_text(&v6).as_deref(), Some("2001:db8::1"));
         // RFC 5952 4.2.2: a single zero group is not compressed.
         let one_zero = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1];
-        assert_eq!(
-            ip_text(&one_zero).as_deref(),
-            Some("2001:db8:0:1:1:1:1:1")
-        );
+        assert_eq!(ip_text(&one_zero).as_deref(), Some("2001:db8:0:1:1:1:1:1"));
         // 4.2.3: the first of equal longest runs is compressed.
         let tie = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1];
         assert_eq!(ip_text(&tie).as_deref(), Some("2001:db8::1:0:0:1"));
@@ -103,7 +100,12 @@ mod tests {
 
     #[test]
     fn join_skips_empty_and_absent_parts() {
-        let labels = ["www".to_string(), "example".into(), "test".into(), String::new()];
+        let labels = [
+            "www".to_string(),
+            "example".into(),
+            "test".into(),
+            String::new(),
+        ];
         assert_eq!(join_text(&labels, "."), "www.example.test");
         let optional = [Some("a".to_string()), None, Some("b".to_string())];
         assert_eq!(join_text(&optional, "-"), "a-b");

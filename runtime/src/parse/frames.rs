@@ -81,7 +81,8 @@ impl Deframer {
                 None => {
                     let need = usize::from(self.format.bytes) - self.header.len();
                     let take = need.min(data.len());
-                    self.header.extend_from_slice(data.get(..take).unwrap_or_default());
+                    self.header
+                        .extend_from_slice(data.get(..take).unwrap_or_default());
                     data = data.get(take..).unwrap_or_default();
                     if self.header.len() < usize::from(self.format.bytes) {
                         return Ok(());
@@ -111,7 +112,8 @@ impl Deframer {
                 continue;
             }
             let take = missing.min(data.len());
-            self.body.extend_from_slice(data.get(..take).unwrap_or_default());
+            self.body
+                .extend_from_slice(data.get(..take).unwrap_or_default());
             data = data.get(take..).unwrap_or_default();
             if self.body.len() == length {
                 let body = std::mem::take(&mut self.body);

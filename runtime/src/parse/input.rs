@@ -254,7 +254,12 @@ impl<'a> Input<'a> {
             let n = n.min(in_pending);
             if self.pending.journaling {
                 let read = self.pending.read;
-                let bytes = self.pending.bytes.get(read..read + n).unwrap_or_default().to_vec();
+                let bytes = self
+                    .pending
+                    .bytes
+                    .get(read..read + n)
+                    .unwrap_or_default()
+                    .to_vec();
                 self.pending.journal_bytes(&bytes);
             }
             self.pending.read += n;

@@ -109,11 +109,13 @@ impl Bits {
         }
         let raw = std::mem::take(&mut self.value);
         self.got = 0;
-        Ok(if format.signed && bits < 64 && raw >> (bits - 1) & 1 == 1 {
-            (raw | !mask(bits)) as i64
-        } else {
-            raw as i64
-        })
+        Ok(
+            if format.signed && bits < 64 && raw >> (bits - 1) & 1 == 1 {
+                (raw | !mask(bits)) as i64
+            } else {
+                raw as i64
+            },
+        )
     }
 
     /// `flag`: one bit, as a boolean.
@@ -204,7 +206,14 @@ mod tests {
 
     struct Quiet;
     impl EventSink for Quiet {
-        fn event(&mut self, _: &FlowInfo, _: Direction, _: f64, _: &'static str, _: &Value) -> Verdict {
+        fn event(
+            &mut self,
+            _: &FlowInfo,
+            _: Direction,
+            _: f64,
+            _: &'static str,
+            _: &Value,
+        ) -> Verdict {
             Verdict::Continue
         }
         fn stream(
@@ -278,7 +287,10 @@ mod tests {
         assert_eq!(read_all(&formats, &[&[0x85], &[0x83]]), expected);
         // A 14-bit field that straddles two bytes after a 2-bit one.
         let pointer = [NumberFormat::big(2, false), NumberFormat::big(14, false)];
-        assert_eq!(read_all(&pointer, &[&[0xc0], &[0x0c]]), vec![Some(3), Some(12)]);
+        assert_eq!(
+            read_all(&pointer, &[&[0xc0], &[0x0c]]),
+            vec![Some(3), Some(12)]
+        );
         let wide = [NumberFormat::big(64, false)];
         assert_eq!(read_all(&wide, &[&[0xff; 8]]), vec![Some(-1)]);
     }
@@ -301,13 +313,20 @@ mod tests {
         let mut input = Input::new(&mut pending, &[0b1010_0000, 1, 2, 3, 4, 0xaa]);
         let mut bits = Bits::default();
         let site = Site::new("r", "p");
-        assert_eq!(bits.read(NumberFormat::big(1, false), &mut input, &pcx, site), Ok(1));
+        assert_eq!(
+            bits.read(NumberFormat::big(1, false), &mut input, &pcx, site),
+            Ok(1)
+        );
         assert_eq!(bits.skip(1, &mut input), Ok(()));
         assert_eq!(bits.flag(&mut input, &pcx, site), Ok(true));
         assert_eq!(bits.align(32, &mut input, &pcx, site), Ok(()));
         assert_eq!(input.message_offset(), 4);
         assert_eq!(bits.left(), 0);
-        assert_eq!(bits.align(32, &mut input, &pcx, site), Ok(()), "already aligned");
+        assert_eq!(
+            bits.align(32, &mut input, &pcx, site),
+            Ok(()),
+            "already aligned"
+        );
         assert_eq!(input.message_offset(), 4);
         assert_eq!(bits.skip(8, &mut input), Ok(()));
         assert_eq!(input.chunk(), &[0xaa]);
