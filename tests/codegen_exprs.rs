@@ -61,6 +61,10 @@ impl Scope for Interpreter<'_> {
             Value::Null
         }
     }
+    /// Every message of the test comes from the client.
+    fn direction(&self) -> Option<&'static str> {
+        Some("up")
+    }
     fn lookup(&self, table: &str, key: &str) -> Value {
         self.spec
             .const_table(table)

@@ -9,7 +9,8 @@
 //! The test starts the server on a free port of 127.0.0.1, records the
 //! loopback with `tcpdump`, sends mails with two real clients (`swaks` with
 //! EHLO, Python's `smtplib` with HELO), stops the capture and runs
-//! `protoc-rs pcap` over it. Every child process is owned by a [`Guard`] that
+//! `protoc-rs pcap` over it. Every child process is owned by a `Guard` (in
+//! `tests/common/live.rs`, shared with `tests/smtp_real.rs`) that
 //! kills it when the test ends, also when it fails; every wait is bounded in
 //! time. `.ci/run` installs the tools: a missing one fails the test, it is
 //! never skipped.
@@ -17,19 +18,12 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::fs::{self, File};
-use std::io::Read;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::fs;
+use std::path::Path;
+use std::process::Command;
 
+use common::live::{run_bounded, MailServer, Tcpdump};
 use common::{parse_events, repo, Event};
-
-/// The longest any one step (a client, a tool, a start-up) may take.
-const STEP_LIMIT: Duration = Duration::from_secs(60);
-/// How often a bounded wait looks again.
-const POLL: Duration = Duration::from_millis(20);
 
 #[test]
 fn real_clients_and_server_agree_with_wireshark_and_with_the_stored_mails() {
@@ -38,7 +32,7 @@ fn real_clients_and_server_agree_with_wireshark_and_with_the_stored_mails() {
     let extract_dir = work.path().join("extracted");
     fs::create_dir(&mail_dir).expect("mail dir");
 
-    let server = SmtpServer::start(&mail_dir, work.path());
+    let server = MailServer::start("smtp_sink.py", &[], &mail_dir, work.path());
     let capture = Tcpdump::start(server.port, work.path());
 
     // The mails, in the order they are sent (the server numbers them in the
@@ -397,243 +391,6 @@ fn extracted_mail(events: &[Event], client_port: u16) -> Vec<u8> {
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
-}
-
-// ---------------------------------------------------------------------------
-// The server and the capture
-
-/// aiosmtpd on 127.0.0.1, storing mails in a directory.
-struct SmtpServer {
-    port: u16,
-    mail_dir: PathBuf,
-    _process: Guard,
-}
-
-/// A mail as the server received it.
-#[derive(Debug)]
-struct StoredMail {
-    client_port: u16,
-    mail_from: String,
-    rcpt_tos: Vec<String>,
-    content: Vec<u8>,
-}
-
-impl SmtpServer {
-    fn start(mail_dir: &Path, work: &Path) -> SmtpServer {
-        let stdout = work.join("server.stdout");
-        let stderr = work.join("server.stderr");
-        let process = Guard::spawn(
-            "smtp_sink.py",
-            Command::new("python3")
-                .arg(repo().join("tests/live/smtp_sink.py"))
-                .arg(mail_dir)
-                // The server runs until its stdin closes: the guard holds it.
-                .stdin(Stdio::piped())
-                .stdout(File::create(&stdout).expect("server stdout"))
-                .stderr(File::create(&stderr).expect("server stderr")),
-        );
-        let said = wait_for_text(&stdout, "listening on ", &stderr);
-        let port = said
-            .trim()
-            .rsplit(' ')
-            .next()
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("no port in the server's {said:?}"));
-        SmtpServer {
-            port,
-            mail_dir: mail_dir.to_path_buf(),
-            _process: process,
-        }
-    }
-
-    /// The first `count` mails, in order of arrival, once all are stored.
-    fn wait_for_mails(&self, count: usize) -> Vec<StoredMail> {
-        let started = Instant::now();
-        loop {
-            let mut names: Vec<String> = fs::read_dir(&self.mail_dir)
-                .expect("mail dir")
-                .filter_map(|e| e.ok()?.file_name().into_string().ok())
-                .filter_map(|name| name.strip_suffix(".json").map(str::to_string))
-                .filter(|name| !name.starts_with('.'))
-                .collect();
-            if names.len() >= count {
-                names.sort();
-                return names.iter().take(count).map(|n| self.read(n)).collect();
-            }
-            assert!(started.elapsed() < STEP_LIMIT, "only {names:?} stored");
-            thread::sleep(POLL);
-        }
-    }
-
-    /// `NNN-PORT.json` (the envelope) and `NNN-PORT.eml` (the content).
-    fn read(&self, name: &str) -> StoredMail {
-        let meta: serde_json::Value = serde_json::from_slice(
-            &fs::read(self.mail_dir.join(format!("{name}.json"))).expect("envelope"),
-        )
-        .expect("envelope JSON");
-        let text = |v: &serde_json::Value| v.as_str().expect("a string").to_string();
-        StoredMail {
-            client_port: meta["peer_port"]
-                .as_u64()
-                .and_then(|p| u16::try_from(p).ok())
-                .expect("peer_port"),
-            mail_from: text(&meta["mail_from"]),
-            rcpt_tos: meta["rcpt_tos"]
-                .as_array()
-                .expect("rcpt_tos")
-                .iter()
-                .map(text)
-                .collect(),
-            content: fs::read(self.mail_dir.join(format!("{name}.eml"))).expect("content"),
-        }
-    }
-}
-
-/// `tcpdump` recording one TCP port on the loopback into `work/live.pcap`.
-struct Tcpdump {
-    stderr: PathBuf,
-    process: Guard,
-}
-
-impl Tcpdump {
-    fn start(port: u16, work: &Path) -> Tcpdump {
-        let stderr = work.join("tcpdump.stderr");
-        let process = Guard::spawn(
-            "tcpdump",
-            Command::new("tcpdump")
-                .args(["-i", "lo", "-w"])
-                .arg(work.join("live.pcap"))
-                // Write each packet as it comes (-U) and get it from the kernel
-                // at once (--immediate-mode: otherwise packets wait in a kernel
-                // block that SIGINT may discard). -B: a 64 MiB kernel buffer,
-                // so the 1 MB mail in 64 KiB loopback segments drops nothing.
-                .args(["-U", "--immediate-mode", "-B", "65536"])
-                // As root, tcpdump switches to the user `tcpdump` before it
-                // opens the file, which may not write in our private tempdir.
-                .args(["-Z", "root"])
-                .arg(format!("tcp port {port}"))
-                .stdout(Stdio::null())
-                .stderr(File::create(&stderr).expect("tcpdump stderr")),
-        );
-        // tcpdump says so once the filter is installed and it reads packets.
-        wait_for_text(&stderr, "listening on", &stderr);
-        Tcpdump { stderr, process }
-    }
-
-    /// Stops tcpdump as a user would (SIGINT, so it flushes and says what it
-    /// saw), checks that the kernel dropped nothing, returns the packet count.
-    fn stop(mut self) -> u64 {
-        // Let the last FIN/ACK reach the capture.
-        thread::sleep(Duration::from_millis(300));
-        let status = Command::new("kill")
-            .args(["-INT", &self.process.child.id().to_string()])
-            .status()
-            .expect("kill runs");
-        assert!(status.success(), "kill -INT tcpdump");
-        let exit = self.process.wait();
-        let said = fs::read_to_string(&self.stderr).unwrap_or_default();
-        assert!(exit.success(), "tcpdump: {exit}: {said}");
-        let count = |what: &str| -> u64 {
-            said.lines()
-                .find_map(|l| l.strip_suffix(what)?.trim().parse().ok())
-                .unwrap_or_else(|| panic!("no `{what}` in tcpdump's {said}"))
-        };
-        assert_eq!(count(" packets dropped by kernel"), 0, "{said}");
-        let captured = count(" packets captured");
-        assert!(captured > 0, "{said}");
-        captured
-    }
-}
-
-// ---------------------------------------------------------------------------
-// Processes, bounded
-
-/// A child process that is killed and reaped when the guard is dropped,
-/// whichever way the test ends.
-struct Guard {
-    name: &'static str,
-    child: Child,
-}
-
-impl Guard {
-    fn spawn(name: &'static str, command: &mut Command) -> Guard {
-        let child = command.spawn().unwrap_or_else(|e| {
-            panic!("cannot run {name} (is it installed? .ci/run installs it): {e}")
-        });
-        Guard { name, child }
-    }
-
-    /// Waits for the process to end, at most [`STEP_LIMIT`].
-    fn wait(&mut self) -> ExitStatus {
-        let started = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                return status;
-            }
-            assert!(
-                started.elapsed() < STEP_LIMIT,
-                "{} still runs after {STEP_LIMIT:?}",
-                self.name
-            );
-            thread::sleep(POLL);
-        }
-    }
-}
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-        }
-        let _ = self.child.wait();
-    }
-}
-
-/// Runs a command to its end within [`STEP_LIMIT`], collecting its output.
-fn run_bounded(name: &'static str, command: &mut Command) -> Output {
-    let mut process = Guard::spawn(
-        name,
-        command
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped()),
-    );
-    let drain = |pipe: Option<Box<dyn Read + Send>>| {
-        thread::spawn(move || {
-            let mut bytes = Vec::new();
-            if let Some(mut pipe) = pipe {
-                let _ = pipe.read_to_end(&mut bytes);
-            }
-            bytes
-        })
-    };
-    let stdout = drain(process.child.stdout.take().map(|p| Box::new(p) as _));
-    let stderr = drain(process.child.stderr.take().map(|p| Box::new(p) as _));
-    let status = process.wait();
-    Output {
-        status,
-        stdout: stdout.join().expect("stdout reader"),
-        stderr: stderr.join().expect("stderr reader"),
-    }
-}
-
-/// Waits until `file` contains `needle` and returns its content; on timeout,
-/// panics with what `diagnostics` holds.
-fn wait_for_text(file: &Path, needle: &str, diagnostics: &Path) -> String {
-    let started = Instant::now();
-    loop {
-        let text = fs::read_to_string(file).unwrap_or_default();
-        if text.contains(needle) && text.ends_with('\n') {
-            return text;
-        }
-        assert!(
-            started.elapsed() < STEP_LIMIT,
-            "no `{needle}` in {} after {STEP_LIMIT:?}: {}",
-            file.display(),
-            fs::read_to_string(diagnostics).unwrap_or_default()
-        );
-        thread::sleep(POLL);
-    }
 }
 
 fn path_str(path: &Path) -> &str {

@@ -96,7 +96,7 @@ fn tooltips_carry_the_whole_transition() {
     let expected = format!(
         "line {line}: session_initiation on parse_error(err) {{ alert high \"invalid smtp response {{err}}\"; jump fail; }}"
     );
-    assert!(tooltips.iter().any(|t| *t == expected), "{tooltips:#?}");
+    assert!(tooltips.contains(&expected), "{tooltips:#?}");
 }
 
 #[test]

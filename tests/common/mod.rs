@@ -2,6 +2,8 @@
 //! JSON events, find the shared reference data, compare pcap records.
 #![allow(dead_code)]
 
+pub mod live;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

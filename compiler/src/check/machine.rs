@@ -52,6 +52,28 @@ struct Placed {
     line: usize,
 }
 
+/// Whether two lists of named values have the same names, in order, with
+/// the same types (optional or not).
+fn same_values(a: &[FieldDef], b: &[FieldDef]) -> bool {
+    a.len() == b.len()
+        && a.iter()
+            .zip(b)
+            .all(|(x, y)| x.name == y.name && x.ty.inner() == y.ty.inner())
+}
+
+/// Whether a typed expression may evaluate to the absent value: optional, or
+/// through a list index (past the end) or a function of such a value.
+fn can_be_absent(e: &ir::Expr) -> bool {
+    use crate::ir::ExprKind;
+    matches!(e.ty, Type::Optional(_))
+        || match &e.kind {
+            ExprKind::Index(..) | ExprKind::Lookup { .. } => true,
+            ExprKind::Field(base, _) => can_be_absent(base),
+            ExprKind::Call(_, args) => args.iter().any(can_be_absent),
+            _ => false,
+        }
+}
+
 impl<'a> Checker<'a> {
     pub(super) fn lower_machine(&mut self) -> Option<ir::StateMachine> {
         let Some(block) = self.states_block else {
@@ -678,9 +700,15 @@ impl<'a> Checker<'a> {
                 ok = false;
                 continue;
             };
+            // An index past the end is absent: the value is optional then.
+            let ty = if can_be_absent(&value) {
+                super::fields::optional(value.ty.clone())
+            } else {
+                value.ty.clone()
+            };
             defs.push(FieldDef {
                 name: name.name.clone(),
-                ty: value.ty.clone(),
+                ty,
             });
             lowered.push((name.name.clone(), value));
         }
@@ -700,32 +728,33 @@ impl<'a> Checker<'a> {
             );
             return None;
         }
-        match &self.events[index].named {
+        match &mut self.events[index].named {
             None => self.events[index].named = Some((defs, span)),
+            Some((first, _)) if same_values(first, &defs) => {
+                // Absent here or there: the value is optional.
+                for (kept, new) in first.iter_mut().zip(&defs) {
+                    if matches!(new.ty, Type::Optional(_)) {
+                        kept.ty = new.ty.clone();
+                    }
+                }
+            }
             Some((first, first_span)) => {
-                let same = first.len() == defs.len()
-                    && first
-                        .iter()
-                        .zip(&defs)
-                        .all(|(a, b)| a.name == b.name && a.ty.inner() == b.ty.inner());
-                if !same {
-                    let first_span = *first_span;
-                    let describe = |defs: &[FieldDef]| {
-                        defs.iter()
-                            .map(|d| format!("{}: {}", d.name, d.ty.describe()))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    };
-                    let (was, now) = (describe(first), describe(&defs));
-                    self.error(
+                let first_span = *first_span;
+                let describe = |defs: &[FieldDef]| {
+                    defs.iter()
+                        .map(|d| format!("{}: {}", d.name, d.ty.describe()))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                let (was, now) = (describe(first), describe(&defs));
+                self.error(
                         span,
                         format!("event `{}` is triggered with ({now}) here", event.name),
                         "different values",
                     )
                     .add_note(first_span, format!("but with ({was}) here"))
                     .set_hint("every trigger of an event passes the same names, in the same order, with the same types");
-                    return None;
-                }
+                return None;
             }
         }
         Some(Action::TriggerFields {

@@ -42,8 +42,10 @@ pub fn check(file: &str, source: &str, spec: &ast::SpecFile) -> Checked {
     let mut checker = Checker::new(file, source, &spec.protocol);
     checker.collect_names();
     checker.compute_all_fields();
-    let grammar = checker.lower_grammar();
+    let mut grammar = checker.lower_grammar();
     let machine = checker.lower_machine();
+    // The machine may add inline tokens (`resync /regex/`).
+    grammar.tokens = checker.tokens.clone();
     let spec = match (machine, checker.has_errors()) {
         (Some(machine), false) => Some(ir::Spec {
             name: spec.protocol.name.name.clone(),

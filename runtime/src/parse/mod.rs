@@ -52,17 +52,23 @@
 //!   the flow at once.
 //! - `gap(dir, len)` abandons `dir`'s message in progress (a chunked stream
 //!   gets its `last` call) and fires `gap(len)`; unhandled, it is a parse error
-//!   `gap of N bytes`. `end(dir)` fires the `end(dir)` transitions, then parses
-//!   bytes that waited for a grammar if the state now has one. A gap that falls inside a streamed `bytes count` field
+//!   `gap of N bytes`. A gap that falls inside a streamed `bytes count` field
 //!   is absorbed by it instead: the field skips the lost bytes (counted as
 //!   the stream's `missing`), the sink hears of the gap, and parsing goes on
-//!   in step, with no `gap` transition. `end(dir)` with a message in progress closes its
-//!   chunked stream, then is a parse error `unexpected end of stream`. `tick`
-//!   fires the `timeout(secs)` transitions that fell due.
-//! - `resync TOKEN;` (an action) makes the direction of the event being
-//!   handled skip its bytes up to and including the next match of `TOKEN`
-//!   before parsing again; after a `parse_error` it also keeps the bytes that
-//!   follow the error, which are otherwise discarded with the rest of the feed.
+//!   in step, with no `gap` transition.
+//! - `end(dir)` fires the `end(dir)` transitions, then parses bytes that
+//!   waited for a grammar if the state now has one; a message of `dir` still
+//!   in progress then closes its chunked stream and is a parse error
+//!   `unexpected end of stream`. `tick` fires the `timeout(secs)` transitions
+//!   that fell due.
+//! - bytes of one direction that waited for a grammar are older than what the
+//!   other direction sends next: as soon as a state change lets them be
+//!   parsed, they are, before the other direction's parse goes on.
+//! - `resync TOKEN [unless OTHER];` (an action) makes the direction of the
+//!   event being handled skip its bytes up to and including the next match
+//!   of `TOKEN` before parsing again (nothing when `OTHER` matches at once);
+//!   after a `parse_error` it also keeps the bytes that follow the error,
+//!   which are otherwise discarded with the rest of the feed.
 //! - `stop;` ends parsing quietly: the flow is `Finished`, its later bytes
 //!   pass unparsed, and no `finish` transition runs.
 
