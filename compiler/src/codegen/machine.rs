@@ -155,6 +155,7 @@ pub fn plan_machine(
                 format!("(Direction::{dir}, State::{})", names::pascal(&state.name)),
                 format!(
                     "match parsers.{parse}(&mut input, dir, &mut self.machine.streams, cx)? {{\n\
+                     DATAGRAM_REST\
                      Progress::Done(res) => {{\n\
                      machine::trace(cx, format_args!(\"grammar: parsed {record_name} ({{dir}}, {{}} bytes)\", input.message_offset()));\n\
                      self.machine.{method}(&res, cx)?;\n}}\n\
@@ -221,8 +222,24 @@ pub fn plan_machine(
     } else {
         "input.discard();\nself.machine.report_parse_error(&err, &context, cx)?;"
     };
+    // A whole message (a datagram, a frame) must end where its grammar
+    // does: bytes left over make it a parse error, and no event.
+    let datagrams =
+        spec.transport.udp() || matches!(spec.transport.tcp(), Some(crate::ir::TcpMode::Framed(_)));
+    let datagram_rest = if datagrams {
+        "Progress::Done(_) if single && !input.is_empty() => {\n\
+         let reason = format!(\"{} bytes after the end of the message\", input.remaining());\n\
+         let err = ParseError::new(input.message_offset(), Site::new(\"<message>\", \"<end>\"), reason);\n\
+         input.discard();\n\
+         self.machine.report_parse_error(&err, &[], cx)?;\n\
+         }\n"
+    } else {
+        ""
+    };
     for (_, body) in &mut arms {
-        *body = body.replace("ON_PARSE_ERROR", on_parse_error);
+        *body = body
+            .replace("ON_PARSE_ERROR", on_parse_error)
+            .replace("DATAGRAM_REST", datagram_rest);
     }
     let vars = machine
         .vars

@@ -278,6 +278,11 @@ impl<'a> Input<'a> {
         }
     }
 
+    /// How many bytes are left to read.
+    pub fn remaining(&self) -> usize {
+        self.pending.len() + self.data.len().saturating_sub(self.pos)
+    }
+
     /// Whether every byte is read.
     pub fn is_empty(&self) -> bool {
         self.pending.is_empty() && self.pos >= self.data.len()
