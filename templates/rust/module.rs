@@ -90,9 +90,9 @@ impl {{ r.parser_name }} {
         }
     }
 
-    /// A `try` alternative failed at `self.step`: back to where the `try`
-    /// started, with the fields it had then, and on to the next alternative.
-    /// `false` when no `try` can take the failure.
+    /// A `try` alternative failed at `self.step` (these steps are its
+    /// alternatives but the last): on to the next alternative. `false` when
+    /// no `try` can take the failure.
     fn backtrack(&mut self, input: &mut Input<'_>, cx: &mut ParseCx<'_>) -> Step<bool> {
         match self.step {
             {% for arm in r.backtrack_arms -%}
@@ -102,6 +102,10 @@ impl {{ r.parser_name }} {
         }
     }
 
+    {% for m in r.retry_methods -%}
+    {{ m }}
+
+    {% endfor -%}
     /// Forgets what a failed alternative left in the parser's slots.
     fn reset_slots(&mut self) {
         {% for s in r.reset_slots -%}

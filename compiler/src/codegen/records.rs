@@ -55,6 +55,8 @@ pub struct RecordPlan {
     pub backtrack_arms: Vec<String>,
     /// Statements of `reset_slots` (what a failed `try` alternative left).
     pub reset_slots: Vec<String>,
+    /// The `retry_N` methods, one per `try`.
+    pub retry_methods: Vec<String>,
     /// Whether the record needs the message journaled (`at`, `try`, `union`).
     pub journals: bool,
 }
@@ -343,6 +345,8 @@ struct Builder<'a> {
     block_slots: Vec<(String, String)>,
     /// Arms of `backtrack`: a failed `try` alternative's steps, and what to do.
     backtrack_arms: Vec<(usize, usize, Vec<Piece>)>,
+    /// One `retry_N` method per `try`, rendered.
+    retry_methods: Vec<String>,
     /// Whether the spec's messages must be journaled (`at`, `try`, `union`).
     journals: bool,
 }
@@ -378,6 +382,7 @@ impl<'a> Builder<'a> {
             uses_element_at: false,
             block_slots: Vec::new(),
             backtrack_arms: Vec::new(),
+            retry_methods: Vec::new(),
             journals: false,
         }
     }
@@ -428,8 +433,9 @@ impl<'a> Builder<'a> {
                     CONVERTED,
                     RustValue::new("value", ty.clone(), false, Form::Place),
                 );
-                let converted = owned(&t.translate(value));
-                let assign = self.assign(name, &converted, &value.ty);
+                let converted = t.translate(value);
+                let ty = as_translated(&converted);
+                let assign = self.assign(name, &owned(&converted), &ty);
                 format!("let value = {read};\n{assign}")
             }
         }
@@ -703,11 +709,12 @@ impl<'a> Builder<'a> {
                 } else {
                     ""
                 };
-                let code = owned(&self.translator().translate(value));
+                let translated = self.translator().translate(value);
+                let (code, ty) = (owned(&translated), as_translated(&translated));
                 let body = match dest.field() {
                     Some(name) => {
                         let name = name.to_string();
-                        format!("{lookahead}{}", self.assign(&name, &code, &value.ty))
+                        format!("{lookahead}{}", self.assign(&name, &code, &ty))
                     }
                     None => String::new(),
                 };
@@ -789,8 +796,27 @@ impl<'a> Builder<'a> {
         self.journals = true;
         self.uses_input = true;
         self.uses_cx = true;
-        let slot = format!("try_{}", self.block_slots.len() + 1);
+        let number = self.block_slots.len() + 1;
+        let slot = format!("try_{number}");
         let result_type = names::record_type(&self.record.name);
+        self.retry_methods.push(format!(
+            "/// An alternative of `try` number {number} failed: back to where the\n\
+             /// `try` started, with the fields it had then, and on to `next`.\n\
+             fn retry_{number}(&mut self, input: &mut Input<'_>, cx: &mut ParseCx<'_>, next: u32) -> Step<bool> {{\n\
+             let Some((start, saved)) = self.{slot}.take() else {{\n\
+             return Ok(false);\n\
+             }};\n\
+             if input.rewind_to(start).is_err() {{\n\
+             return Err(cx.error(input, {site}, \"too many bytes to read again\"));\n\
+             }}\n\
+             self.reset_slots();\n\
+             self.result = saved.clone();\n\
+             self.{slot} = Some((start, saved));\n\
+             self.step = next;\n\
+             Ok(true)\n\
+             }}",
+            site = self.site("try"),
+        ));
         self.block_slots
             .push((slot.clone(), format!("Option<(u64, {result_type})>")));
         let labels: Vec<Label> = alternatives.iter().map(|_| self.new_label()).collect();
@@ -806,7 +832,6 @@ impl<'a> Builder<'a> {
             Piece::Goto(first),
             Piece::Text(";".into()),
         ]);
-        let site = self.site("try");
         for (i, alternative) in alternatives.iter().enumerate() {
             let label = labels[i];
             self.place(label);
@@ -816,20 +841,9 @@ impl<'a> Builder<'a> {
             let end = self.steps.len();
             if let (Some(&retry), true) = (labels.get(i + 1), end > start) {
                 let arm = vec![
-                    Piece::Text(format!(
-                        "let Some((start, saved)) = self.{slot}.take() else {{\n\
-                         return Ok(false);\n\
-                         }};\n\
-                         if input.rewind_to(start).is_err() {{\n\
-                         return Err(cx.error(input, {site}, \"too many bytes to read again\"));\n\
-                         }}\n\
-                         self.reset_slots();\n\
-                         self.result = saved.clone();\n\
-                         self.{slot} = Some((start, saved));\n\
-                         self.step = "
-                    )),
+                    Piece::Text(format!("self.retry_{number}(input, cx, ")),
                     Piece::Goto(retry),
-                    Piece::Text(";\nOk(true)".into()),
+                    Piece::Text(")".into()),
                 ];
                 self.backtrack_arms.push((start, end - 1, arm));
             }
@@ -1301,7 +1315,7 @@ impl<'a> Builder<'a> {
                         Piece::Goto(label) => self.resolve(*label).to_string(),
                     })
                     .collect();
-                format!("{first}..={last} => {{\n{body}\n}}")
+                format!("{first}..={last} => {body},")
             })
             .collect();
         let loops = self
@@ -1356,6 +1370,7 @@ impl<'a> Builder<'a> {
             uses_cx: uses_cx || !backtrack_arms.is_empty(),
             backtrack_arms,
             reset_slots,
+            retry_methods: self.retry_methods,
             journals: self.journals,
         }
     }
@@ -1373,6 +1388,17 @@ impl<'a> Builder<'a> {
             }
         }
         self.steps.len()
+    }
+}
+
+/// The type of a translated value as Rust holds it: optional when the code
+/// is an `Option` (a field the record keeps optional, even where the
+/// checker knows it is set).
+fn as_translated(value: &RustValue) -> Type {
+    if value.nullable {
+        Type::Optional(Box::new(value.ty.clone()))
+    } else {
+        value.ty.clone()
     }
 }
 

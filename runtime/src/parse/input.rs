@@ -278,6 +278,19 @@ impl<'a> Input<'a> {
         }
     }
 
+    /// Skips `n` bytes that are known to be there (those a rewind handed
+    /// back: a `union` going on after its longest member).
+    pub fn skip_exactly(&mut self, mut n: u64) {
+        while n > 0 && !self.is_empty() {
+            let take = self
+                .chunk()
+                .len()
+                .min(usize::try_from(n).unwrap_or(usize::MAX));
+            self.advance(take);
+            n -= take as u64;
+        }
+    }
+
     /// How many bytes are left to read.
     pub fn remaining(&self) -> usize {
         self.pending.len() + self.data.len().saturating_sub(self.pos)
