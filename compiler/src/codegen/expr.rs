@@ -528,7 +528,13 @@ impl<'a> Translator<'a> {
             _ => ("checked_rem", true),
         };
         if !a.nullable && !b.nullable {
-            let code = format!("{}.{method}({})", a.recv(), b.code);
+            // An integer literal as a receiver needs its type spelled out.
+            let receiver = match a.code.parse::<i64>() {
+                Ok(n) if n < 0 => format!("({n}_i64)"),
+                Ok(n) => format!("{n}_i64"),
+                Err(_) => a.recv(),
+            };
+            let code = format!("{receiver}.{method}({})", b.code);
             return RustValue::new(code, Type::Int, checked, Form::Borrowed);
         }
         let map = if checked { "and_then" } else { "map" };
