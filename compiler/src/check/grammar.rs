@@ -831,9 +831,10 @@ impl Checker<'_> {
     fn check_alignment(&mut self, record: &ast::RecordDecl) {
         let end = self.align_items(&record.items, 0);
         if let Some(bits) = end.filter(|b| *b != 0) {
+            let s = if bits == 1 { "" } else { "s" };
             self.error(
                 record.name.span,
-                format!("record `{}` ends {bits} bits into a byte", record.name.name),
+                format!("record `{}` ends {bits} bit{s} into a byte", record.name.name),
                 "bit fields do not fill whole bytes",
             )
             .set_hint("add bit fields or `padding N` to reach a byte boundary");
@@ -855,7 +856,10 @@ impl Checker<'_> {
             if at != 0 {
                 this.error(
                     element.span,
-                    format!("{what} starts {at} bits into a byte"),
+                    format!(
+                        "{what} starts {at} bit{} into a byte",
+                        if at == 1 { "" } else { "s" }
+                    ),
                     "not on a byte boundary",
                 )
                 .set_hint(
@@ -870,7 +874,8 @@ impl Checker<'_> {
                 if number.little_endian && at != 0 {
                     return byte_level(self, "a little-endian number");
                 }
-                Some((at + u64::from(number.bits)) % 8)
+                // A width out of range is reported on its own.
+                Some((at + u64::from(number.bits.clamp(1, 64))) % 8)
             }
             ElementKind::Flag => Some((at + 1) % 8),
             ElementKind::Padding { bits, align: false } => Some((at + bits) % 8),
@@ -932,6 +937,11 @@ impl Checker<'_> {
                 }
                 Some(0)
             }
+            ElementKind::Ref(name) => byte_level(self, &format!("`{}`", name.name)),
+            ElementKind::Regex(_) => byte_level(self, "a token"),
+            ElementKind::Bytes { .. } => byte_level(self, "`bytes`"),
+            ElementKind::Array { .. } => byte_level(self, "an array"),
+            ElementKind::At { .. } => byte_level(self, "`at`"),
             _ => byte_level(self, "this element"),
         }
     }
