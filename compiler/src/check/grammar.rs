@@ -482,7 +482,7 @@ impl Checker<'_> {
                 "not 1 to 64 bits",
             )
             .set_hint("numbers are 1 to 64 bits wide: `u1` to `u64`");
-        } else if number.little_endian && number.bits % 8 != 0 {
+        } else if number.little_endian && !number.bits.is_multiple_of(8) {
             self.error(
                 span,
                 format!("a little-endian number of {} bits", number.bits),
@@ -834,7 +834,10 @@ impl Checker<'_> {
             let s = if bits == 1 { "" } else { "s" };
             self.error(
                 record.name.span,
-                format!("record `{}` ends {bits} bit{s} into a byte", record.name.name),
+                format!(
+                    "record `{}` ends {bits} bit{s} into a byte",
+                    record.name.name
+                ),
                 "bit fields do not fill whole bytes",
             )
             .set_hint("add bit fields or `padding N` to reach a byte boundary");
@@ -942,7 +945,6 @@ impl Checker<'_> {
             ElementKind::Bytes { .. } => byte_level(self, "`bytes`"),
             ElementKind::Array { .. } => byte_level(self, "an array"),
             ElementKind::At { .. } => byte_level(self, "`at`"),
-            _ => byte_level(self, "this element"),
         }
     }
 

@@ -130,7 +130,8 @@ impl<'a> Checker<'a> {
 
     /// The length prefix of `framed NUMBER`: whole bytes, 1 to 4 of them.
     fn frame_format(&mut self, number: ast::NumberType, span: Span) -> ir::FrameFormat {
-        let valid = number.bits % 8 == 0 && (8..=32).contains(&number.bits) && !number.signed;
+        let valid =
+            number.bits.is_multiple_of(8) && (8..=32).contains(&number.bits) && !number.signed;
         if !valid {
             self.error(
                 span,

@@ -690,9 +690,9 @@ impl<'a> Builder<'a> {
                 } else {
                     ""
                 };
-                let cond = self.translator().condition(cond);
+                let failed = self.translator().condition(&not(cond));
                 let body = format!(
-                    "{lookahead}if !({cond}) {{\nreturn Err(cx.error(input, {site}, {}));\n}}\n",
+                    "{lookahead}if {failed} {{\nreturn Err(cx.error(input, {site}, {}));\n}}\n",
                     names::str_lit(message)
                 );
                 self.emit(vec![
@@ -806,7 +806,7 @@ impl<'a> Builder<'a> {
              let Some((start, saved)) = self.{slot}.take() else {{\n\
              return Ok(false);\n\
              }};\n\
-             if input.rewind_to(start).is_err() {{\n\
+             if !input.rewind_to(start) {{\n\
              return Err(cx.error(input, {site}, \"too many bytes to read again\"));\n\
              }}\n\
              self.reset_slots();\n\
@@ -901,7 +901,7 @@ impl<'a> Builder<'a> {
                 Piece::Text(format!(
                     "let (start, end) = self.{slot}.unwrap_or_default();\n\
                      let end = end.max(input.message_offset());\n\
-                     if input.rewind_to(start).is_err() {{\n\
+                     if !input.rewind_to(start) {{\n\
                      return Err(cx.error(input, {site}, \"too many bytes to read again\"));\n\
                      }}\n\
                      {finish}self.step = "
@@ -1189,12 +1189,12 @@ impl<'a> Builder<'a> {
         } else {
             ""
         };
-        let cond = self.translator().condition(cond);
+        let over = self.translator().condition(&not(cond));
         let push = self.array_push(dest);
         let body = format!(
             "if self.element_at.is_none() {{\n\
              {lookahead}\
-             if !({cond}) {{\n\
+             if {over} {{\n\
              self.step = "
         );
         let rest = format!(
@@ -1402,6 +1402,17 @@ fn as_translated(value: &RustValue) -> Type {
     }
 }
 
+/// `!cond`, for the translator to write as simply as it can (`a != b`).
+fn not(cond: &Expr) -> Expr {
+    Expr {
+        kind: protoc_runtime::expr::ExprKind::Unary(
+            protoc_runtime::expr::UnOp::Not,
+            Box::new(cond.clone()),
+        ),
+        ty: Type::Bool,
+    }
+}
+
 /// Whether `code` mentions the identifier `name`.
 fn mentions(code: &str, name: &str) -> bool {
     code.match_indices(name).any(|(at, _)| {
@@ -1433,7 +1444,7 @@ pub fn number_name(format: &crate::ir::NumberFormat) -> String {
     let sign = if format.signed { "i" } else { "u" };
     let order = match (
         format.little_endian,
-        format.bits % 8 == 0 && format.bits > 8,
+        format.bits.is_multiple_of(8) && format.bits > 8,
     ) {
         (true, _) => "le",
         (false, true) => "be",

@@ -9,7 +9,11 @@
 //!   `array until …`, `optional if …` (dashed), the branch case (`"required"`,
 //!   `default`);
 //! - branches are diamonds, `bytes until` a note (with `chunked -> event`),
-//!   `empty` and `fail` small nodes of their own, one per occurrence.
+//!   `empty` and `fail` small nodes of their own, one per occurrence;
+//! - numbers, flags, padding and computed values (`let`, `var … =`) are
+//!   small dashed boxes; `verify` a hexagon; `sequence`, `union` and `try`
+//!   a node whose numbered edges lead to their items; `at` a dashed edge to
+//!   its record; `var` and converters label the edge that leads to them.
 
 use petgraph::graph::NodeIndex;
 
@@ -207,8 +211,14 @@ impl Builder<'_> {
                     attrs: attrs(&[("shape", "diamond")]),
                 });
                 self.graph.add_edge(from, branch, via.edge());
+                let int_key = key.ty.inner() == &crate::ir::Type::Int;
                 for (case, element) in cases {
-                    self.element(branch, element, Via::line(pretty::string_literal(case)));
+                    let label = if int_key {
+                        case.clone()
+                    } else {
+                        pretty::string_literal(case)
+                    };
+                    self.element(branch, element, Via::line(label));
                 }
                 if let Some(element) = default {
                     self.element(branch, element, Via::line("default"));

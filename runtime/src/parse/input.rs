@@ -217,25 +217,26 @@ impl<'a> Input<'a> {
 
     /// Goes back to `offset` in the current message (a `try` alternative
     /// that failed, a `union` member parsed): the bytes read since are read
-    /// again. Fails when they were not kept (journal cap, gap).
-    pub fn rewind_to(&mut self, offset: u64) -> Result<(), ()> {
+    /// again. `false` (nothing moves) when they were not kept (journal
+    /// cap, gap) or `offset` lies ahead.
+    pub fn rewind_to(&mut self, offset: u64) -> bool {
         let now = self.message_offset();
         if offset > now {
-            return Err(());
+            return false;
         }
         if offset == now {
-            return Ok(());
+            return true;
         }
         let (Ok(from), Ok(to)) = (usize::try_from(offset), usize::try_from(now)) else {
-            return Err(());
+            return false;
         };
         let kept_whole = self.view.is_some() || !self.pending.journal_stopped;
         let tail = match self.message_bytes().get(from..to) {
             Some(tail) if kept_whole => tail.to_vec(),
-            _ => return Err(()),
+            _ => return false,
         };
         self.unread(&tail);
-        Ok(())
+        true
     }
 
     /// The next contiguous unread bytes (empty when all is read). There may be
@@ -469,14 +470,14 @@ mod tests {
         let mut input = Input::new(&mut pending, b"cd");
         input.advance(1);
         assert_eq!(input.message_bytes(), b"abc");
-        assert_eq!(input.rewind_to(1), Ok(()));
+        assert!(input.rewind_to(1));
         assert_eq!(input.message_offset(), 1);
         assert_eq!(input.message_bytes(), b"a");
         assert_eq!(input.chunk(), b"bc");
         input.advance(2);
         assert_eq!(input.chunk(), b"d");
         assert_eq!(input.message_bytes(), b"abc");
-        assert_eq!(input.rewind_to(9), Err(()));
+        assert!(!input.rewind_to(9));
     }
 
     #[test]
@@ -491,7 +492,7 @@ mod tests {
         input.advance(2);
         assert_eq!(input.message_offset(), 8);
         assert_eq!(input.message_bytes(), message);
-        assert_eq!(input.rewind_to(7), Ok(()));
+        assert!(input.rewind_to(7));
         assert_eq!(input.chunk(), b"o");
         let mut other = Pending::default();
         assert!(Input::positioned(&mut other, message, 12).is_none());

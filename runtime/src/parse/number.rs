@@ -80,7 +80,7 @@ impl Bits {
             return Err(cx.error(input, site, format!("invalid number width {bits}")));
         }
         if format.little_endian {
-            if bits % 8 != 0 || self.left != 0 {
+            if !bits.is_multiple_of(8) || self.left != 0 {
                 return Err(cx.error(
                     input,
                     site,
