@@ -260,6 +260,8 @@ pub enum BytesEnd {
     Until(TokenRef),
     /// `count EXPR`: after that many bytes.
     Count(Expr),
+    /// `rest`: every byte left in a whole message (a datagram, a frame).
+    Rest,
 }
 
 /// A token named or written inline.

@@ -183,6 +183,9 @@ pub enum Element {
     },
     /// `bytes count EXPR …` (see [`BytesCount`]).
     BytesCount(Box<BytesCount>),
+    /// `bytes rest`: every byte left of a whole message (specs whose
+    /// messages are datagrams or frames only).
+    BytesRest,
     /// `array element count EXPR`: exactly `count` elements (absent or
     /// negative is a parse error).
     ArrayCount { element: Box<Element>, count: Expr },

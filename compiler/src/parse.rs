@@ -220,6 +220,7 @@ const KEYWORDS: &[&str] = &[
     "flag",
     "padding",
     "align",
+    "rest",
     "null",
     // rules.pest
     "rule",
@@ -797,7 +798,9 @@ impl Builder<'_> {
                 let end_rule = end_pair.as_rule();
                 let mut end_parts = end_pair.into_inner();
                 self.next(&mut end_parts, end_span, "bytes end keyword")?;
-                let end = if end_rule == Rule::bytes_count {
+                let end = if end_rule == Rule::bytes_rest {
+                    BytesEnd::Rest
+                } else if end_rule == Rule::bytes_count {
                     BytesEnd::Count(self.expr(self.next_rule(
                         &mut end_parts,
                         end_span,

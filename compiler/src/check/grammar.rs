@@ -453,6 +453,32 @@ impl Checker<'_> {
                 transform.as_ref(),
                 in_scope,
             ),
+            ElementKind::Bytes {
+                end: BytesEnd::Rest,
+                chunked,
+                ..
+            } => {
+                if let Some(event) = chunked {
+                    self.error(
+                        event.span,
+                        "`bytes rest` is not streamed",
+                        "the rest of a message is one value",
+                    )
+                    .set_hint("stream with `bytes count N chunked -> EVENT` or `bytes until TOKEN chunked -> EVENT`");
+                }
+                if matches!(
+                    self.transport.and_then(|t| t.tcp()),
+                    Some(ir::TcpMode::Stream)
+                ) {
+                    self.error(
+                        element.span,
+                        "`bytes rest` needs whole messages",
+                        "a TCP stream has no end of message",
+                    )
+                    .set_hint("it reads what is left of a datagram (`transport udp;`) or a frame (`transport tcp framed u16be;`)");
+                }
+                Element::BytesRest
+            }
             ElementKind::Branch { key, cases } => self.lower_branch(key, cases, in_scope),
         }
     }
@@ -507,6 +533,7 @@ impl Checker<'_> {
             | Element::At { .. } => true,
             Element::BytesUntil { chunked, .. } => chunked.is_none(),
             Element::BytesCount(count) => count.chunked.is_none(),
+            Element::BytesRest => true,
             // Undefined names were reported already.
             Element::Empty => matches!(element.kind, ElementKind::Ref(_)),
             _ => false,

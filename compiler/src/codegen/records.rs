@@ -651,7 +651,7 @@ impl<'a> Builder<'a> {
                 self.alias_if_empty(taken, next);
             }
             Element::Empty => {}
-            Element::Number(_) | Element::Flag | Element::At { .. } => {
+            Element::Number(_) | Element::Flag | Element::At { .. } | Element::BytesRest => {
                 let site = self.site(&dest.site_name("number"));
                 let Some((read, ty)) = self.single(element, &site) else {
                     return;
@@ -1058,6 +1058,7 @@ impl<'a> Builder<'a> {
                 self.uses_bits = true;
                 (format!("self.bits.flag(input, cx, {site})?"), Type::Bool)
             }
+            Element::BytesRest => (format!("read_rest(input, cx, {site})?"), Type::Bytes),
             Element::At { offset, record } => {
                 self.journals = true;
                 let offset = super::expr::borrowed(&self.translator().translate(offset));
@@ -1491,6 +1492,7 @@ pub fn describe(spec: &Spec, element: &Element) -> String {
         } => format!("{} as {written}", describe(spec, element)),
         Element::Number(format) => number_name(format),
         Element::Flag => "flag".into(),
+        Element::BytesRest => "bytes rest".into(),
         Element::Padding { bits, align: false } => format!("padding {bits}"),
         Element::Padding { bits, align: true } => format!("padding align {bits}"),
         Element::Verify { cond, message } => format!(

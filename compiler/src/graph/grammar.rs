@@ -130,6 +130,13 @@ impl Builder<'_> {
                 self.value_node(from, [crate::codegen::records::number_name(format)], via)
             }
             Element::Flag => self.value_node(from, ["flag".to_string()], via),
+            Element::BytesRest => {
+                let node = Node {
+                    label: Label::centered(["bytes rest"]),
+                    attrs: attrs(&[("shape", "note")]),
+                };
+                self.new_node_from(from, node, via);
+            }
             Element::Padding { bits, align } => {
                 let text = if *align {
                     format!("padding align {bits}")

@@ -175,6 +175,22 @@ impl CountState {
     }
 }
 
+/// `bytes rest`: every byte left of a whole message (a datagram or a
+/// frame, all there at once), at most `max_token_len` of them.
+pub fn read_rest(input: &mut Input<'_>, cx: &ParseCx<'_>, site: Site) -> Step<Vec<u8>> {
+    let mut out = Vec::new();
+    while !input.is_empty() {
+        let chunk = input.chunk();
+        if out.len() + chunk.len() > cx.limits.max_token_len {
+            return Err(cx.error(input, site, "field too long"));
+        }
+        out.extend_from_slice(chunk);
+        let taken = chunk.len();
+        input.advance(taken);
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
