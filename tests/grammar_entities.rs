@@ -249,6 +249,18 @@ fn sequences_at_positions_and_the_default_that_continues() {
 }
 
 #[test]
+fn the_grammar_reads_the_state_machine_s_variables() {
+    // `seen` counts the messages the state machine handled before.
+    let expected = [
+        record(&[("type", int(9))]),
+        record(&[("type", int(6)), ("before", int(1))]),
+        record(&[("type", int(6)), ("before", int(2))]),
+    ];
+    assert_eq!(run(&[9, 6, 6], &mut whole), expected);
+    assert_eq!(run(&[9, 6, 6], &mut bytewise), expected);
+}
+
+#[test]
 fn a_stream_of_every_kind_reads_each_message_in_turn() {
     let mut stream = NUMBERS.to_vec();
     stream.extend(alternatives(b"v2:abc\n"));

@@ -117,6 +117,10 @@ impl {{ r.parser_name }} {
     /// Runs the steps from `self.step` on; `?` returns `NeedMore` (state kept)
     /// and errors to the caller.
     {% if r.backtrack_arms.is_empty() %}pub fn run{% else %}fn steps{% endif %}(&mut self, {% if r.uses_input %}input{% else %}_input{% endif %}: &mut Input<'_>, {% if r.uses_cx %}cx{% else %}_cx{% endif %}: &mut ParseCx<'_>) -> Step<{{ r.type_name }}> {
+        {% if r.uses_vars -%}
+        protoc_comment!("The state machine's variables, which this record's expressions read.");
+        let vars: &Vars = cx.vars::<Vars>().unwrap_or(&NO_VARS);
+        {% endif -%}
         {% if r.steps.is_empty() -%}
         Ok(std::mem::take(self).result)
         {%- else -%}
@@ -208,6 +212,13 @@ struct Vars {
     {{ name }}: {{ ty }},
     {% endfor %}
 }
+
+/// The variables at their defaults, for a parser run without a state machine.
+static NO_VARS: Vars = Vars {
+    {% for (name, value) in machine.var_consts -%}
+    {{ name }}: {{ value }},
+    {% endfor %}
+};
 {%- endif %}
 
 /// Streamed events whose streams are hashed (the spec reads their `sha256`).
@@ -391,9 +402,9 @@ struct Parsers {
 impl Parsers {
     {% for m in machine.messages %}
     /// Resumes (or starts) a `{{ m.record }}` message.
-    fn {{ m.method }}(&mut self, input: &mut Input<'_>, dir: Direction, streams: &mut StreamBook, cx: &mut Cx<'_>) -> Result<Progress<{{ m.type_name }}>, Dropped> {
+    fn {{ m.method }}(&mut self, input: &mut Input<'_>, dir: Direction, streams: &mut StreamBook, cx: &mut Cx<'_>, vars: &dyn std::any::Any) -> Result<Progress<{{ m.type_name }}>, Dropped> {
         self.begin(Message::{{ m.variant }}, input, dir, streams, cx)?;
-        let mut pcx = ParseCx::with_streams(cx, dir, streams);
+        let mut pcx = ParseCx::with_streams(cx, dir, streams).with_vars(vars);
         let progress = self.{{ m.slot }}.parse(input, &mut pcx);
         if pcx.dropped() {
             return Err(Dropped);

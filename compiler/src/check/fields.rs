@@ -56,24 +56,30 @@ fn is_fail(element: &ast::Element) -> bool {
     matches!(element.kind, ElementKind::Fail(_))
 }
 
-/// The scope of a grammar expression: `names` (the fields and variables
-/// parsed before it), plus `elem` when given.
-pub(super) fn grammar_scope(names: &[FieldDef], elem: Option<Type>) -> Scope {
-    let mut vars: Vec<(String, Type)> = names
-        .iter()
-        .map(|f| (f.name.clone(), f.ty.clone()))
-        .collect();
-    let hint = if elem.is_some() {
-        "`elem` is the element just parsed; the record's earlier fields are in scope too"
-    } else {
-        "a grammar expression sees the fields and variables parsed before it in the same record"
-    };
-    vars.extend(elem.map(|ty| ("elem".to_string(), ty)));
-    Scope {
-        vars,
-        grammar: true,
-        poisoned: Vec::new(),
-        hint,
+impl Checker<'_> {
+    /// The scope of a grammar expression: the state machine's variables
+    /// (read-only, as they are when read), then `names` (the fields and
+    /// variables parsed before it, which hide flow variables of the same
+    /// name), plus `elem` when given.
+    pub(super) fn grammar_scope(&self, names: &[FieldDef], elem: Option<Type>) -> Scope {
+        let mut vars: Vec<(String, Type)> = self
+            .vars
+            .iter()
+            .map(|(v, _)| (v.name.clone(), v.ty.clone()))
+            .collect();
+        vars.extend(names.iter().map(|f| (f.name.clone(), f.ty.clone())));
+        let hint = if elem.is_some() {
+            "`elem` is the element just parsed; the record's earlier fields are in scope too"
+        } else {
+            "a grammar expression sees the fields and variables parsed before it in the same record, and the state machine's variables"
+        };
+        vars.extend(elem.map(|ty| ("elem".to_string(), ty)));
+        Scope {
+            vars,
+            grammar: true,
+            poisoned: Vec::new(),
+            hint,
+        }
     }
 }
 
@@ -180,7 +186,7 @@ impl Checker<'_> {
         if let Some(written) = written {
             return self.quietly(|c| c.let_type_name(written));
         }
-        let scope = grammar_scope(in_scope, None);
+        let scope = self.grammar_scope(in_scope, None);
         self.quietly(|c| c.type_expr(value, &scope)).map(|e| e.ty)
     }
 
@@ -430,7 +436,7 @@ impl Checker<'_> {
             _ => {}
         }
         let arg = match &convert.arg {
-            Some(arg) => Some(self.type_expr(arg, &grammar_scope(in_scope, None))?),
+            Some(arg) => Some(self.type_expr(arg, &self.grammar_scope(in_scope, None))?),
             None => None,
         };
         let wants = |want: &[Type]| want.iter().any(|w| w == input.inner());

@@ -16,7 +16,7 @@
 use std::collections::HashMap;
 
 use super::expr::{a, ExprEnv};
-use super::fields::{grammar_scope, Yields};
+use super::fields::Yields;
 use super::{Checker, GrammarName};
 use crate::ast::{self, ArrayEnd, BytesEnd, CaseKey, ElementKind, Span, TokenRef};
 use crate::diagnostic::did_you_mean;
@@ -231,7 +231,7 @@ impl Checker<'_> {
         written: Option<&ast::TypeName>,
         in_scope: &[FieldDef],
     ) -> Element {
-        let typed = self.type_expr(value, &grammar_scope(in_scope, None));
+        let typed = self.type_expr(value, &self.grammar_scope(in_scope, None));
         let written_ty = written.and_then(|w| self.let_type_name(w));
         match (typed, written_ty) {
             (Some(expr), Some(want)) if expr.ty.inner() != want.inner() => {
@@ -291,7 +291,7 @@ impl Checker<'_> {
                 element,
                 cond: Some(cond),
             } => {
-                let cond = self.condition(cond, &grammar_scope(in_scope, None));
+                let cond = self.condition(cond, &self.grammar_scope(in_scope, None));
                 Element::Optional {
                     element: Box::new(self.lower_element(element, in_scope)),
                     cond: cond.unwrap_or_else(placeholder),
@@ -311,14 +311,14 @@ impl Checker<'_> {
                 let element = Box::new(lowered);
                 match end {
                     ArrayEnd::Until(until) => {
-                        let until = self.condition(until, &grammar_scope(in_scope, elem));
+                        let until = self.condition(until, &self.grammar_scope(in_scope, elem));
                         Element::Array {
                             element,
                             until: until.unwrap_or_else(placeholder),
                         }
                     }
                     ArrayEnd::While(cond) => {
-                        let cond = self.condition(cond, &grammar_scope(in_scope, None));
+                        let cond = self.condition(cond, &self.grammar_scope(in_scope, None));
                         Element::ArrayWhile {
                             element,
                             cond: cond.unwrap_or_else(placeholder),
@@ -352,7 +352,7 @@ impl Checker<'_> {
                 }
             }
             ElementKind::Verify { cond, message } => {
-                let cond = self.condition(cond, &grammar_scope(in_scope, None));
+                let cond = self.condition(cond, &self.grammar_scope(in_scope, None));
                 Element::Verify {
                     cond: cond.unwrap_or_else(placeholder),
                     message: message.value.clone(),
@@ -486,7 +486,7 @@ impl Checker<'_> {
     /// An integer expression over the fields parsed so far (`what`: for
     /// the message).
     fn integer(&mut self, expr: &ast::Expr, in_scope: &[FieldDef], what: &str) -> Option<Expr> {
-        let typed = self.type_expr(expr, &grammar_scope(in_scope, None))?;
+        let typed = self.type_expr(expr, &self.grammar_scope(in_scope, None))?;
         if typed.ty.inner() == &Type::Int {
             return Some(typed);
         }
@@ -587,7 +587,7 @@ impl Checker<'_> {
         transform: Option<&ast::Ident>,
         in_scope: &[FieldDef],
     ) -> Element {
-        let scope = grammar_scope(in_scope, None);
+        let scope = self.grammar_scope(in_scope, None);
         let typed = self.type_expr(count, &scope).and_then(|c| {
             if c.ty.inner() == &Type::Int {
                 return Some(c);
@@ -728,7 +728,7 @@ impl Checker<'_> {
         cases: &[ast::BranchCase],
         in_scope: &[FieldDef],
     ) -> Element {
-        let key_typed = self.type_expr(key, &grammar_scope(in_scope, None));
+        let key_typed = self.type_expr(key, &self.grammar_scope(in_scope, None));
         let int_key = key_typed
             .as_ref()
             .is_some_and(|k| k.ty.inner() == &Type::Int);

@@ -44,6 +44,8 @@ pub struct MachinePlan {
     pub uses_resync: bool,
     /// The per-flow variables: `(field, Rust type)`.
     pub vars: Vec<(String, String)>,
+    /// Their defaults as constant expressions: `(field, value)`.
+    pub var_consts: Vec<(String, String)>,
     /// Rust string literals of the streamed events whose streams are hashed.
     pub digests: Vec<String>,
 }
@@ -154,7 +156,7 @@ pub fn plan_machine(
             arms.push((
                 format!("(Direction::{dir}, State::{})", names::pascal(&state.name)),
                 format!(
-                    "match parsers.{parse}(&mut input, dir, &mut self.machine.streams, cx)? {{\n\
+                    "match parsers.{parse}(&mut input, dir, &mut self.machine.streams, cx, @VARS@)? {{\n\
                      DATAGRAM_REST\
                      Progress::Done(res) => {{\n\
                      machine::trace(cx, format_args!(\"grammar: parsed {record_name} ({{dir}}, {{}} bytes)\", input.message_offset()));\n\
@@ -236,17 +238,38 @@ pub fn plan_machine(
     } else {
         ""
     };
+    // Grammar expressions read the state machine's variables.
+    let vars_arg = if machine.vars.is_empty() {
+        "&()"
+    } else {
+        "&self.machine.vars"
+    };
     for (_, body) in &mut arms {
         *body = body
             .replace("ON_PARSE_ERROR", on_parse_error)
-            .replace("DATAGRAM_REST", datagram_rest);
+            .replace("DATAGRAM_REST", datagram_rest)
+            .replace("@VARS@", vars_arg);
     }
     let vars = machine
         .vars
         .iter()
         .map(|v| (names::field(&v.name), super::records::rust_type(&v.ty)))
         .collect();
+    let var_consts = machine
+        .vars
+        .iter()
+        .map(|v| {
+            let value = match v.ty {
+                Type::Str => "String::new()",
+                Type::Int => "0",
+                Type::Bool => "false",
+                _ => "Vec::new()",
+            };
+            (names::field(&v.name), value.to_string())
+        })
+        .collect();
     MachinePlan {
+        var_consts,
         states,
         handlers,
         arms,

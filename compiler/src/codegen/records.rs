@@ -59,6 +59,8 @@ pub struct RecordPlan {
     pub retry_methods: Vec<String>,
     /// Whether the record needs the message journaled (`at`, `try`, `union`).
     pub journals: bool,
+    /// Whether its steps read the state machine's variables (`vars`).
+    pub uses_vars: bool,
 }
 
 /// One step of a record parser.
@@ -471,6 +473,15 @@ impl<'a> Builder<'a> {
     /// A translator that sees the fields parsed so far as `self.result.…`.
     fn translator(&mut self) -> Translator<'_> {
         let mut t = Translator::new(self.spec, self.patterns);
+        // The state machine's variables, read through `vars` (fields and
+        // message variables of the same name hide them).
+        for var in &self.spec.machine.vars {
+            let code = format!("vars.{}", names::field(&var.name));
+            t.bind(
+                &var.name,
+                RustValue::new(code, var.ty.clone(), false, Form::Place),
+            );
+        }
         for field in self.record.fields.iter().chain(&self.hidden) {
             let code = format!("self.result.{}", names::field(&field.name));
             t.bind(
@@ -1354,8 +1365,9 @@ impl<'a> Builder<'a> {
             })
             .collect();
         let bodies: String = steps.iter().map(|s| s.body.as_str()).collect();
+        let uses_vars = mentions(&bodies, "vars");
         let uses_input = self.uses_input || mentions(&bodies, "input");
-        let uses_cx = self.uses_cx || mentions(&bodies, "cx");
+        let uses_cx = self.uses_cx || uses_vars || mentions(&bodies, "cx");
         RecordPlan {
             name: self.record.name.clone(),
             type_name: names::record_type(&self.record.name),
@@ -1373,6 +1385,7 @@ impl<'a> Builder<'a> {
             reset_slots,
             retry_methods: self.retry_methods,
             journals: self.journals,
+            uses_vars,
         }
     }
 

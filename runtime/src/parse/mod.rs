@@ -84,6 +84,7 @@ pub mod token;
 pub mod unstuff;
 pub mod until;
 
+use std::any::Any;
 use std::fmt;
 
 use crate::dissector::{Cx, Direction, EventSink, FlowInfo, Verdict};
@@ -202,6 +203,9 @@ pub struct ParseCx<'a> {
     /// all (see [`at`]).
     pub at_depth: u32,
     pub at_read: u64,
+    /// The state machine's variables, which grammar expressions may read
+    /// (the generated `Vars` struct).
+    vars: Option<&'a dyn Any>,
 }
 
 impl<'a> ParseCx<'a> {
@@ -216,6 +220,7 @@ impl<'a> ParseCx<'a> {
             dropped: false,
             at_depth: 0,
             at_read: 0,
+            vars: None,
         }
     }
 
@@ -228,6 +233,18 @@ impl<'a> ParseCx<'a> {
         let mut pcx = ParseCx::new(cx, dir);
         pcx.streams = Some(streams);
         pcx
+    }
+
+    /// Lets grammar expressions read the state machine's variables.
+    pub fn with_vars(mut self, vars: &'a dyn Any) -> ParseCx<'a> {
+        self.vars = Some(vars);
+        self
+    }
+
+    /// The state machine's variables, if the dissector lent them (as its
+    /// own `T`).
+    pub fn vars<T: Any>(&self) -> Option<&'a T> {
+        self.vars.and_then(|v| v.downcast_ref::<T>())
     }
 
     /// Records `len` bytes of `event`'s open stream lost to a gap.
