@@ -184,8 +184,9 @@ pub enum Element {
     /// `bytes count EXPR …` (see [`BytesCount`]).
     BytesCount(Box<BytesCount>),
     /// `bytes rest`: every byte left of a whole message (specs whose
-    /// messages are datagrams or frames only).
-    BytesRest,
+    /// messages are datagrams or frames); `bytes rest chunked -> EVENT`:
+    /// every byte until the direction ends (or the message does), streamed.
+    BytesRest { chunked: Option<EventId> },
     /// `array element count EXPR`: exactly `count` elements (absent or
     /// negative is a parse error).
     ArrayCount { element: Box<Element>, count: Expr },

@@ -483,6 +483,9 @@ impl Parsers {
 struct Channel {
     pending: Pending,
     parsers: Parsers,
+    /// Whether no byte will follow the ones being parsed (the direction
+    /// ended, or a whole message is parsed): `bytes rest` completes.
+    ending: bool,
     {% if datagrams -%}
     /// Whether the bytes being parsed are one whole message (a datagram or
     /// a frame): parsing stops after one message.
@@ -547,8 +550,13 @@ impl {{ dissector }} {
         let completed = parsers.completed;
         {% endif -%}
         let mut input = Input::new(&mut channel.pending, data);
+        protoc_comment!("At the end of the direction, a message in progress gets one more pass.");
+        let mut last_pass = channel.ending && parsers.active.is_some();
+        if channel.ending {
+            input.set_ending();
+        }
         self.machine.dir = dir;
-        while self.machine.status == FlowStatus::Active && !input.is_empty() {
+        while self.machine.status == FlowStatus::Active && (!input.is_empty() || std::mem::take(&mut last_pass)) {
             {% if machine.uses_resync -%}
             if let Some(resync) = self.machine.resync.get_mut(dir.index()).and_then(Option::as_mut) {
                 protoc_comment!("A `resync` is pending: skip to just after its token first.");
@@ -650,12 +658,14 @@ impl {{ dissector }} {
         channel.parsers.abandon(dir, &mut self.machine.streams, cx)?;
         channel.pending.clear();
         channel.single = true;
+        channel.ending = true;
         let parsed = self.parse(dir, data, cx);
         let channel = match dir {
             Direction::Up => &mut self.up,
             Direction::Down => &mut self.down,
         };
         channel.single = false;
+        channel.ending = false;
         parsed?;
         if self.machine.status != FlowStatus::Active {
             return Ok(());
@@ -783,6 +793,13 @@ impl Dissector for {{ dissector }} {
             protoc_comment!("`end` transitions first: the state they reach may parse bytes that waited.");
             self.machine.on_end(dir.name(), cx)?;
             self.process_waiting(dir, cx)?;
+            self.machine.dir = dir;
+            if self.machine.status != FlowStatus::Active {
+                return Ok(());
+            }
+            protoc_comment!("A message reading `bytes rest` ends with the direction.");
+            self.channel(dir).ending = true;
+            self.parse(dir, &[], cx)?;
             self.machine.dir = dir;
             if self.machine.status != FlowStatus::Active {
                 return Ok(());

@@ -32,7 +32,7 @@ fn streams(element: &Element) -> bool {
             Element::BytesUntil {
                 chunked: Some(_),
                 ..
-            }
+            } | Element::BytesRest { chunked: Some(_) }
         ) || matches!(e, Element::BytesCount(count) if count.chunked.is_some());
     });
     found
@@ -456,28 +456,39 @@ impl Checker<'_> {
             ElementKind::Bytes {
                 end: BytesEnd::Rest,
                 chunked,
-                ..
+                ends,
+                transform,
             } => {
-                if let Some(event) = chunked {
+                if let Some(ends) = ends {
                     self.error(
-                        event.span,
-                        "`bytes rest` is not streamed",
-                        "the rest of a message is one value",
-                    )
-                    .set_hint("stream with `bytes count N chunked -> EVENT` or `bytes until TOKEN chunked -> EVENT`");
+                        ends.span,
+                        "`ends if` applies to `bytes count` fields only",
+                        "the rest of a direction ends with it",
+                    );
                 }
-                if matches!(
+                if let Some(name) = transform {
+                    self.error(
+                        name.span,
+                        "`bytes rest` takes no transform",
+                        "not supported here",
+                    );
+                }
+                let chunked_event = chunked.as_ref().and_then(|event| self.chunked_event(event));
+                let stream_tcp = matches!(
                     self.transport.and_then(|t| t.tcp()),
                     Some(ir::TcpMode::Stream)
-                ) {
+                );
+                if chunked.is_none() && stream_tcp {
                     self.error(
                         element.span,
                         "`bytes rest` needs whole messages",
                         "a TCP stream has no end of message",
                     )
-                    .set_hint("it reads what is left of a datagram (`transport udp;`) or a frame (`transport tcp framed u16be;`)");
+                    .set_hint("stream it to the end of the direction: `bytes rest chunked -> EVENT`; or read whole datagrams (`transport udp;`) or frames (`transport tcp framed u16be;`)");
                 }
-                Element::BytesRest
+                Element::BytesRest {
+                    chunked: chunked_event,
+                }
             }
             ElementKind::Branch { key, cases } => self.lower_branch(key, cases, in_scope),
         }
@@ -533,7 +544,7 @@ impl Checker<'_> {
             | Element::At { .. } => true,
             Element::BytesUntil { chunked, .. } => chunked.is_none(),
             Element::BytesCount(count) => count.chunked.is_none(),
-            Element::BytesRest => true,
+            Element::BytesRest { chunked } => chunked.is_none(),
             // Undefined names were reported already.
             Element::Empty => matches!(element.kind, ElementKind::Ref(_)),
             _ => false,

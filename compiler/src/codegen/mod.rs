@@ -265,6 +265,7 @@ const RUNTIME_NAMES: &[(&str, &str)] = &[
     ("NumberFormat", "protoc_runtime::parse"),
     ("parse_at", "protoc_runtime::parse"),
     ("read_rest", "protoc_runtime::parse"),
+    ("stream_rest", "protoc_runtime::parse"),
     ("Deframer", "protoc_runtime::parse"),
     ("FrameFormat", "protoc_runtime::parse"),
     ("bytes_text", "protoc_runtime::parse::convert"),

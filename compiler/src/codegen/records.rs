@@ -220,6 +220,7 @@ pub fn streaming_records(spec: &Spec, counted_only: bool) -> BTreeSet<RecordId> 
                     chunked: Some(_), ..
                 } if !counted_only => found = true,
                 Element::BytesCount(count) if count.chunked.is_some() => found = true,
+                Element::BytesRest { chunked: Some(_) } if !counted_only => found = true,
                 Element::Record(r) if streaming.contains(r) => found = true,
                 _ => {}
             });
@@ -662,7 +663,25 @@ impl<'a> Builder<'a> {
                 self.alias_if_empty(taken, next);
             }
             Element::Empty => {}
-            Element::Number(_) | Element::Flag | Element::At { .. } | Element::BytesRest => {
+            Element::BytesRest {
+                chunked: Some(event),
+            } => {
+                self.uses_input = true;
+                self.uses_cx = true;
+                let event = names::str_lit(&self.spec.event(*event).name);
+                self.stream_steps
+                    .push((self.steps.len(), format!("cx.stream({event}, &[], true)?")));
+                self.emit(vec![
+                    text(format!("stream_rest(input, cx, {event})?;\n")),
+                    text("self.step = ".into()),
+                    Piece::Goto(next),
+                    text(";".into()),
+                ]);
+            }
+            Element::Number(_)
+            | Element::Flag
+            | Element::At { .. }
+            | Element::BytesRest { chunked: None } => {
                 let site = self.site(&dest.site_name("number"));
                 let Some((read, ty)) = self.single(element, &site) else {
                     return;
@@ -1069,7 +1088,9 @@ impl<'a> Builder<'a> {
                 self.uses_bits = true;
                 (format!("self.bits.flag(input, cx, {site})?"), Type::Bool)
             }
-            Element::BytesRest => (format!("read_rest(input, cx, {site})?"), Type::Bytes),
+            Element::BytesRest { chunked: None } => {
+                (format!("read_rest(input, cx, {site})?"), Type::Bytes)
+            }
             Element::At { offset, record } => {
                 self.journals = true;
                 let offset = super::expr::borrowed(&self.translator().translate(offset));
@@ -1505,7 +1526,10 @@ pub fn describe(spec: &Spec, element: &Element) -> String {
         } => format!("{} as {written}", describe(spec, element)),
         Element::Number(format) => number_name(format),
         Element::Flag => "flag".into(),
-        Element::BytesRest => "bytes rest".into(),
+        Element::BytesRest { chunked: None } => "bytes rest".into(),
+        Element::BytesRest {
+            chunked: Some(event),
+        } => format!("bytes rest chunked -> {}", spec.event(*event).name),
         Element::Padding { bits, align: false } => format!("padding {bits}"),
         Element::Padding { bits, align: true } => format!("padding align {bits}"),
         Element::Verify { cond, message } => format!(

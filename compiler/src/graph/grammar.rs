@@ -130,9 +130,16 @@ impl Builder<'_> {
                 self.value_node(from, [crate::codegen::records::number_name(format)], via)
             }
             Element::Flag => self.value_node(from, ["flag".to_string()], via),
-            Element::BytesRest => {
+            Element::BytesRest { chunked } => {
+                let mut label = Label::centered(["bytes rest"]);
+                if let Some(event) = chunked {
+                    label.push(
+                        format!("chunked -> {}", pretty::event_name(self.spec, *event)),
+                        Align::Center,
+                    );
+                }
                 let node = Node {
-                    label: Label::centered(["bytes rest"]),
+                    label,
                     attrs: attrs(&[("shape", "note")]),
                 };
                 self.new_node_from(from, node, via);

@@ -191,6 +191,28 @@ pub fn read_rest(input: &mut Input<'_>, cx: &ParseCx<'_>, site: Site) -> Step<Ve
     Ok(out)
 }
 
+/// `bytes rest chunked -> EVENT` on a stream: every byte until the
+/// direction ends, each chunk to `event` as it comes, then its `last` call.
+pub fn stream_rest(input: &mut Input<'_>, cx: &mut ParseCx<'_>, event: &'static str) -> Step<()> {
+    loop {
+        let chunk = input.chunk();
+        if chunk.is_empty() {
+            break;
+        }
+        let taken = chunk.len();
+        let sent = cx.stream(event, chunk, false);
+        input.note_streamed(taken as u64);
+        input.advance(taken);
+        input.settle();
+        sent?;
+    }
+    if input.is_ending() {
+        cx.stream(event, &[], true)
+    } else {
+        Err(Stop::NeedMore)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

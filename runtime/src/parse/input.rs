@@ -152,6 +152,8 @@ pub struct Input<'a> {
     /// The whole message's bytes read so far, for an input made by
     /// [`Input::positioned`] (`None`: the journal has them).
     view: Option<&'a [u8]>,
+    /// Whether the direction ended after these bytes (no more will come).
+    ending: bool,
 }
 
 impl<'a> Input<'a> {
@@ -161,7 +163,19 @@ impl<'a> Input<'a> {
             data,
             pos: 0,
             view: None,
+            ending: false,
         }
+    }
+
+    /// Says that the direction ends after these bytes: `bytes rest`
+    /// completes instead of waiting for more.
+    pub fn set_ending(&mut self) {
+        self.ending = true;
+    }
+
+    /// Whether the direction ends after these bytes.
+    pub fn is_ending(&self) -> bool {
+        self.ending
     }
 
     /// An input over `message[offset..]`, where `message` is the bytes of
@@ -181,6 +195,7 @@ impl<'a> Input<'a> {
             data,
             pos: 0,
             view: Some(message),
+            ending: true,
         })
     }
 

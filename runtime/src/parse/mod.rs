@@ -90,7 +90,7 @@ use std::fmt;
 use crate::dissector::{Cx, Direction, EventSink, FlowInfo, Verdict};
 
 pub use at::parse_at;
-pub use count::{read_rest, CountState};
+pub use count::{read_rest, stream_rest, CountState};
 pub use frames::{Deframer, FrameFormat};
 pub use input::{Input, Pending};
 pub use number::{Bits, NumberFormat};
