@@ -108,6 +108,12 @@ fn generated_code_computes_what_the_interpreter_computes() {
             "192.0.2.1",
             "3",
             "false",
+            "1",
+            "",
+            "1",
+            "2748",
+            "13368",
+            "",
         ]
     );
     let second: Vec<&str> = rendered[1].split('|').collect();

@@ -29,7 +29,10 @@
 //!   replaced), a string as is; `hex(b)` is bytes in lowercase hex; `ip(b)`
 //!   is 4 or 16 bytes as an IP address (`Null` for other lengths);
 //!   `join(list, sep)` is the list's non-empty strings separated by `sep`
-//!   (see [`crate::parse::convert`]).
+//!   (see [`crate::parse::convert`]);
+//! - `upper`/`lower` of a list of strings map over it; `find(list, x)` is
+//!   the index of the first element equal to `x` (`Null` if none);
+//!   `number(s, base)` reads digits of `base` (2 to 36).
 
 use crate::parse::convert;
 use crate::value::Value;
@@ -145,6 +148,8 @@ pub enum Func {
     Ip,
     /// The non-empty strings of a list, separated.
     Join,
+    /// The index of the first element of a list equal to a value, or `Null`.
+    Find,
 }
 
 impl Func {
@@ -162,6 +167,7 @@ impl Func {
             Func::Hex => "hex",
             Func::Ip => "ip",
             Func::Join => "join",
+            Func::Find => "find",
         }
     }
 }
@@ -283,6 +289,29 @@ pub fn eval(expr: &Expr, scope: &dyn Scope) -> Value {
                 _ => Value::Null,
             }
         }
+        ExprKind::Call(Func::Find, args) => {
+            let list = args.first().map(|a| eval(a, scope));
+            let wanted = args.get(1).map(|a| eval(a, scope)).unwrap_or(Value::Null);
+            match list {
+                Some(Value::List(items)) => items
+                    .iter()
+                    .position(|item| compare(BinOp::Eq, item, &wanted))
+                    .and_then(|i| i64::try_from(i).ok())
+                    .map_or(Value::Null, Value::Int),
+                _ => Value::Null,
+            }
+        }
+        ExprKind::Call(Func::Number, args) if args.len() == 2 => {
+            let text = args.first().map(|a| eval(a, scope));
+            let base = args.get(1).map(|a| eval(a, scope));
+            match (text, base) {
+                (Some(Value::Str(s)), Some(Value::Int(base))) => u32::try_from(base)
+                    .ok()
+                    .and_then(|base| parse_number_in(&s, base))
+                    .map_or(Value::Null, Value::Int),
+                _ => Value::Null,
+            }
+        }
         ExprKind::Call(Func::Join, args) => {
             let list = args.first().map(|a| eval(a, scope));
             let sep = args.get(1).map(|a| eval(a, scope));
@@ -298,6 +327,18 @@ pub fn eval(expr: &Expr, scope: &dyn Scope) -> Value {
             let arg = args.first().map(|a| eval(a, scope)).unwrap_or(Value::Null);
             match (func, arg) {
                 (Func::Upper, Value::Str(s)) => Value::Str(s.to_ascii_uppercase()),
+                (Func::Upper | Func::Lower, Value::List(items)) => Value::List(
+                    items
+                        .iter()
+                        .map(|item| match item {
+                            Value::Str(s) if *func == Func::Upper => {
+                                Value::Str(s.to_ascii_uppercase())
+                            }
+                            Value::Str(s) => Value::Str(s.to_ascii_lowercase()),
+                            _ => Value::Null,
+                        })
+                        .collect(),
+                ),
                 (Func::Lower, Value::Str(s)) => Value::Str(s.to_ascii_lowercase()),
                 (Func::Len, Value::Str(s)) => Value::Int(s.len() as i64),
                 (Func::Len, Value::Bytes(b)) => Value::Int(b.len() as i64),
@@ -384,6 +425,15 @@ pub fn int_arithmetic(op: BinOp, x: i64, y: i64) -> Option<i64> {
         BinOp::Rem => x.checked_rem(y),
         _ => None,
     }
+}
+
+/// `number(s, base)`: the integer `s` spells in digits of `base` (2 to 36;
+/// letters in either case), or `None` if it spells none or exceeds `i64::MAX`.
+pub fn parse_number_in(s: &str, base: u32) -> Option<i64> {
+    if !(2..=36).contains(&base) || s.is_empty() || !s.chars().all(|c| c.is_digit(base)) {
+        return None;
+    }
+    i64::from_str_radix(s, base).ok()
 }
 
 /// A comparison under the module's `Null` rules.

@@ -51,6 +51,7 @@ const FUNCTIONS: &[(&str, Func)] = &[
     ("hex", Func::Hex),
     ("ip", Func::Ip),
     ("join", Func::Join),
+    ("find", Func::Find),
 ];
 
 fn typed(kind: ExprKind, ty: Type) -> Option<Expr> {
@@ -311,7 +312,9 @@ pub(crate) trait ExprEnv {
         };
         let arity = match func {
             Func::Lookahead | Func::Direction | Func::Offset => 0,
-            Func::Extract | Func::Join => 2,
+            Func::Extract | Func::Join | Func::Find => 2,
+            // `number(s)` or `number(s, base)`.
+            Func::Number if args.len() == 2 => 2,
             _ => 1,
         };
         if args.len() != arity {
@@ -354,6 +357,12 @@ pub(crate) trait ExprEnv {
         if func == Func::Join {
             return self.join_call(args, scope);
         }
+        if func == Func::Find {
+            return self.find_call(args, scope);
+        }
+        if func == Func::Number && args.len() == 2 {
+            return self.number_in_call(args, scope);
+        }
         if func == Func::Direction {
             if scope.grammar {
                 self.error(
@@ -373,6 +382,9 @@ pub(crate) trait ExprEnv {
         let arg = self.type_expr(args.first()?, scope)?;
         let result = match (func, arg.ty.inner()) {
             (Func::Upper | Func::Lower, Type::Str) => like(&arg.ty, Type::Str),
+            (Func::Upper | Func::Lower, Type::List(e)) if e.as_ref() == &Type::Str => {
+                like(&arg.ty, Type::List(Box::new(Type::Str)))
+            }
             (Func::Len, Type::Str | Type::Bytes | Type::List(_)) => like(&arg.ty, Type::Int),
             // Absent when the text is not a number.
             (Func::Number, Type::Str) => Type::Optional(Box::new(Type::Int)),
@@ -397,6 +409,82 @@ pub(crate) trait ExprEnv {
             }
         };
         typed(ExprKind::Call(func, vec![arg]), result)
+    }
+
+    /// `find(list, x)`: a list of strings, integers or booleans, and a value
+    /// of its elements' type; the index, optional.
+    fn find_call(&mut self, args: &[ast::Expr], scope: &Scope) -> Option<Expr> {
+        let (list, wanted) = (args.first()?, args.get(1)?);
+        let list_typed = self.type_expr(list, scope);
+        let wanted_typed = self.type_expr(wanted, scope);
+        let (list_typed, wanted_typed) = (list_typed?, wanted_typed?);
+        let element = match list_typed.ty.inner() {
+            Type::List(e) if matches!(e.as_ref(), Type::Str | Type::Int | Type::Bool) => {
+                e.as_ref().clone()
+            }
+            _ => {
+                self.error(
+                    list.span,
+                    format!(
+                        "`find` searches a list of strings, integers or booleans, found {}",
+                        a(&list_typed.ty)
+                    ),
+                    "not such a list",
+                );
+                return None;
+            }
+        };
+        if wanted_typed.ty.inner() != &element {
+            self.error(
+                wanted.span,
+                format!(
+                    "`find` looks for {} in this list, found {}",
+                    a(&element),
+                    a(&wanted_typed.ty)
+                ),
+                "not the elements' type",
+            );
+            return None;
+        }
+        typed(
+            ExprKind::Call(Func::Find, vec![list_typed, wanted_typed]),
+            optional(Type::Int),
+        )
+    }
+
+    /// `number(s, base)`: text and a base from 2 to 36, written as a number.
+    fn number_in_call(&mut self, args: &[ast::Expr], scope: &Scope) -> Option<Expr> {
+        let (text, base) = (args.first()?, args.get(1)?);
+        let text_typed = self.type_expr(text, scope)?;
+        if text_typed.ty.inner() != &Type::Str {
+            self.error(
+                text.span,
+                format!("`number` needs a string, found {}", a(&text_typed.ty)),
+                "not a string",
+            );
+            return None;
+        }
+        let A::Int(radix) = base.kind else {
+            self.error(
+                base.span,
+                "the base of `number` is written as a number",
+                "not a literal",
+            )
+            .set_hint("`number(size, 16)`");
+            return None;
+        };
+        if !(2..=36).contains(&radix) {
+            self.error(base.span, format!("a base of {radix}"), "not 2 to 36");
+            return None;
+        }
+        let base = Expr {
+            kind: ExprKind::Lit(Value::Int(radix)),
+            ty: Type::Int,
+        };
+        typed(
+            ExprKind::Call(Func::Number, vec![text_typed, base]),
+            optional(Type::Int),
+        )
     }
 
     /// `join(list, sep)`: a list of strings (optional ones too) and a string.

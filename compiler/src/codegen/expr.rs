@@ -560,6 +560,36 @@ impl<'a> Translator<'a> {
             )
             .with_prec(Prec::Cast);
         }
+        if func == Func::Find {
+            let (Some(list), Some(wanted)) = (args.first(), args.get(1)) else {
+                return unsupported("find() needs a list and a value", ty);
+            };
+            let list = borrowed(&self.translate(list));
+            let wanted = borrowed(&self.translate(wanted));
+            let search = |list: &str, wanted: &str| {
+                format!("{list}.iter().position(|v| *v == {wanted}).map(|i| i as i64)")
+            };
+            let code = match (list.nullable, wanted.nullable) {
+                (false, false) => search(&list.recv(), &wanted.code),
+                (true, false) => format!(
+                    "{}.and_then(|list| {})",
+                    list.recv(),
+                    search("list", &wanted.code)
+                ),
+                (false, true) => format!(
+                    "{}.and_then(|wanted| {})",
+                    wanted.recv(),
+                    search(&list.recv(), "wanted")
+                ),
+                (true, true) => format!(
+                    "{}.zip({}).and_then(|(list, wanted)| {})",
+                    list.recv(),
+                    wanted.recv(),
+                    search("list", "wanted")
+                ),
+            };
+            return RustValue::new(code, Type::Int, true, Form::Borrowed);
+        }
         if func == Func::Join {
             let (Some(list), Some(sep)) = (args.first(), args.get(1)) else {
                 return unsupported("join() needs a list and a separator", ty);
@@ -597,6 +627,21 @@ impl<'a> Translator<'a> {
         };
         let arg = self.translate(arg);
         match func {
+            Func::Upper | Func::Lower if matches!(arg.ty, Type::List(_)) => {
+                let method = if func == Func::Upper {
+                    "to_ascii_uppercase"
+                } else {
+                    "to_ascii_lowercase"
+                };
+                let each = format!("iter().map(|s| s.{method}()).collect::<Vec<_>>()");
+                let b = borrowed(&arg);
+                let code = if arg.nullable {
+                    format!("{}.map(|list| list.{each})", b.recv())
+                } else {
+                    format!("{}.{each}", b.recv())
+                };
+                RustValue::new(code, arg.ty.clone(), arg.nullable, Form::Owned)
+            }
             Func::Upper | Func::Lower => {
                 let method = if func == Func::Upper {
                     "to_ascii_uppercase"
@@ -631,6 +676,19 @@ impl<'a> Translator<'a> {
                     )
                     .with_prec(Prec::Cast)
                 }
+            }
+            Func::Number if args.len() == 2 => {
+                let b = borrowed(&arg);
+                let base = args
+                    .get(1)
+                    .map(|base| self.translate(base).code)
+                    .unwrap_or_else(|| "10".into());
+                let code = if arg.nullable {
+                    format!("{}.and_then(|s| parse_number_in(s, {base}))", b.recv())
+                } else {
+                    format!("parse_number_in({}, {base})", b.code)
+                };
+                RustValue::new(code, Type::Int, true, Form::Borrowed)
             }
             Func::Number => {
                 let b = borrowed(&arg);
@@ -673,9 +731,12 @@ impl<'a> Translator<'a> {
                 };
                 RustValue::new(code, Type::Str, true, Form::Owned)
             }
-            Func::Lookahead | Func::Direction | Func::Extract | Func::Offset | Func::Join => {
-                unsupported(func.name(), ty)
-            }
+            Func::Lookahead
+            | Func::Direction
+            | Func::Extract
+            | Func::Offset
+            | Func::Join
+            | Func::Find => unsupported(func.name(), ty),
         }
     }
 

@@ -261,6 +261,7 @@ const RUNTIME_NAMES: &[(&str, &str)] = &[
     ("Resync", "protoc_runtime::parse"),
     ("StreamBook", "protoc_runtime::parse"),
     ("parse_number", "protoc_runtime::expr"),
+    ("parse_number_in", "protoc_runtime::expr"),
     ("Bits", "protoc_runtime::parse"),
     ("NumberFormat", "protoc_runtime::parse"),
     ("parse_at", "protoc_runtime::parse"),
