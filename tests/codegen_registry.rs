@@ -33,7 +33,8 @@ fn specs_are_found_by_name_and_port() {
         Some("smtp_partial")
     );
     assert!(specs::by_name("nope").is_none());
-    assert!(specs::by_port(80).is_none());
+    assert_eq!(specs::by_port(80).map(|s| s.name), Some("http"));
+    assert!(specs::by_port(7).is_none());
 }
 
 #[test]

@@ -16,15 +16,18 @@
 
 mod common;
 
+#[path = "fixtures/process.rs"]
+mod process;
+
 use std::fs::{self, File};
-use std::net::{TcpListener, UdpSocket};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::live::{run_bounded, wait_for_text, POLL, STEP_LIMIT};
+use common::live::run_bounded;
 use common::{parse_events, protoc, Event};
+use process::{free_port, Capture, Process, STEP_LIMIT};
 
 /// The questions dig asks: (name, type), over UDP then over TCP.
 const QUESTIONS: &[(&str, &str)] = &[
@@ -51,7 +54,7 @@ fn dig_against_dnsmasq_reads_as_wireshark_reads_it() {
         }
     }
     capture.stop();
-    let pcap = work.path().join("dns.pcap");
+    let pcap = work.path().join("live.pcap");
 
     let port = server.port.to_string();
     let out = protoc(&[
@@ -389,103 +392,5 @@ impl Dnsmasq {
                 thread::sleep(Duration::from_millis(20));
             }
         }
-    }
-}
-
-/// A port free for both UDP and TCP on 127.0.0.1 right now.
-fn free_port() -> u16 {
-    loop {
-        let tcp = TcpListener::bind("127.0.0.1:0").expect("bind a TCP port");
-        let port = tcp.local_addr().expect("local address").port();
-        if UdpSocket::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-}
-
-/// tcpdump recording one port (UDP and TCP) on the loopback into `work/dns.pcap`.
-struct Capture {
-    stderr: PathBuf,
-    process: Process,
-}
-
-impl Capture {
-    fn start(port: u16, work: &Path) -> Capture {
-        let stderr = work.join("tcpdump.stderr");
-        let process = Process::spawn(
-            "tcpdump",
-            Command::new("tcpdump")
-                .args(["-i", "lo", "-w"])
-                .arg(work.join("dns.pcap"))
-                .args(["-U", "--immediate-mode", "-Z", "root"])
-                .arg(format!("port {port}"))
-                .stdout(Stdio::null())
-                .stderr(File::create(&stderr).expect("tcpdump stderr")),
-        );
-        wait_for_text(&stderr, "listening on", &stderr);
-        Capture { stderr, process }
-    }
-
-    /// Stops tcpdump with SIGINT (it flushes) and checks it dropped nothing.
-    fn stop(mut self) {
-        thread::sleep(Duration::from_millis(300));
-        let status = Command::new("kill")
-            .args(["-INT", &self.process.child.id().to_string()])
-            .status()
-            .expect("kill runs");
-        assert!(status.success(), "kill -INT tcpdump");
-        let exit = self.process.wait();
-        let said = fs::read_to_string(&self.stderr).unwrap_or_default();
-        assert!(exit.success(), "tcpdump: {exit}: {said}");
-        assert!(
-            said.lines()
-                .any(|l| l.trim() == "0 packets dropped by kernel"),
-            "{said}"
-        );
-    }
-}
-
-/// A child process killed and reaped when dropped, whichever way the test
-/// ends.
-struct Process {
-    name: &'static str,
-    child: Child,
-}
-
-impl Process {
-    fn spawn(name: &'static str, command: &mut Command) -> Process {
-        let child = command.spawn().unwrap_or_else(|e| {
-            panic!("cannot run {name} (is it installed? .ci/run installs it): {e}")
-        });
-        Process { name, child }
-    }
-
-    fn try_wait(&mut self) -> Option<ExitStatus> {
-        self.child.try_wait().ok().flatten()
-    }
-
-    /// Waits for the process to end, at most [`STEP_LIMIT`].
-    fn wait(&mut self) -> ExitStatus {
-        let started = Instant::now();
-        loop {
-            if let Some(status) = self.try_wait() {
-                return status;
-            }
-            assert!(
-                started.elapsed() < STEP_LIMIT,
-                "{} still runs after {STEP_LIMIT:?}",
-                self.name
-            );
-            thread::sleep(POLL);
-        }
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-        }
-        let _ = self.child.wait();
     }
 }
