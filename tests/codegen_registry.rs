@@ -9,9 +9,10 @@ mod specs;
 #[test]
 fn every_spec_is_registered_top_level_first() {
     let names: Vec<&str> = specs::names().collect();
-    assert_eq!(names.first(), Some(&"smtp"));
+    assert_eq!(names.first(), Some(&"dns"), "top-level specs by path");
     assert!(names.contains(&"smtp_partial"), "{names:?}");
     let position = |name| names.iter().position(|n| *n == name);
+    assert!(position("dns") < position("smtp"));
     assert!(position("smtp") < position("smtp_partial"));
 }
 
@@ -32,7 +33,8 @@ fn specs_are_found_by_name_and_port() {
         Some("smtp_partial")
     );
     assert!(specs::by_name("nope").is_none());
-    assert!(specs::by_port(80).is_none());
+    assert_eq!(specs::by_port(80).map(|s| s.name), Some("http"));
+    assert!(specs::by_port(7).is_none());
 }
 
 #[test]

@@ -65,14 +65,33 @@ pub struct Protocol {
 
 #[derive(Debug, Clone)]
 pub enum Declaration {
-    /// `transport tcp;`
-    Transport(Ident),
+    /// `transport tcp;`, `transport tcp framed u16be;`
+    Transport(TransportDecl),
     /// `port 25, 587;`
     Ports(Vec<Port>),
     Const(ConstDecl),
     Event(EventDecl),
     Grammar(GrammarBlock),
     States(StatesBlock),
+}
+
+/// `transport NAME [framed NUMBER];`
+#[derive(Debug, Clone)]
+pub struct TransportDecl {
+    pub name: Ident,
+    /// `framed u16be`: the length prefix that cuts the stream into messages.
+    pub framed: Option<(NumberType, Span)>,
+}
+
+/// A binary number type as written: `u16be`, `i8`, `u4`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NumberType {
+    /// Width in bits, as written (range checked by the checker).
+    pub bits: u32,
+    pub little_endian: bool,
+    /// Whether the byte order was written (`be`/`le`).
+    pub explicit_order: bool,
+    pub signed: bool,
 }
 
 /// One port number as written (range checked by the checker).
@@ -128,11 +147,25 @@ pub struct RecordDecl {
     pub span: Span,
 }
 
-/// `name: element;` or `element;`
+/// `name: element;`, `element;`, `let name = expr;`, `var name: element;`,
+/// `var name = expr;` or `verify cond "message";`.
 #[derive(Debug, Clone)]
 pub struct Item {
     pub name: Option<Ident>,
+    /// `var`: the value is in scope for the rest of the record but not part
+    /// of its result.
+    pub hidden: bool,
     pub element: Element,
+    /// `as CONVERTER` after the element.
+    pub convert: Option<Converter>,
+}
+
+/// `as NAME` or `as NAME(arg)`.
+#[derive(Debug, Clone)]
+pub struct Converter {
+    pub name: Ident,
+    pub arg: Option<Expr>,
+    pub span: Span,
 }
 
 #[derive(Debug, Clone)]
@@ -156,10 +189,43 @@ pub enum ElementKind {
         element: Box<Element>,
         cond: Option<Expr>,
     },
-    /// `array element until cond`
+    /// `array element until|while|count EXPR`
     Array {
         element: Box<Element>,
-        until: Expr,
+        end: ArrayEnd,
+    },
+    /// `continue` (nothing: a branch default that lets parsing go on).
+    Continue,
+    /// `u16be`, `i8`, `u4`…
+    Number(NumberType),
+    /// `flag`: one bit, a boolean.
+    Flag,
+    /// `padding N` (bits) or `padding align N`.
+    Padding {
+        bits: u64,
+        align: bool,
+    },
+    /// `sequence { items }`: items of the enclosing record, grouped.
+    Sequence(Vec<Item>),
+    /// `union { items }`: each item parsed from the same position.
+    Union(Vec<Item>),
+    /// `try { items }`: the first item that parses.
+    Try(Vec<Item>),
+    /// `at OFFSET RECORD`
+    At {
+        offset: Expr,
+        element: Box<Element>,
+    },
+    /// `let name = expr` / `var name = expr`: a computed value, with the
+    /// type written for it, if any.
+    Let {
+        value: Expr,
+        ty: Option<TypeName>,
+    },
+    /// `verify cond "message"`
+    Verify {
+        cond: Expr,
+        message: StrLit,
     },
     /// `bytes until TOKEN | count EXPR [chunked -> EVENT [ends if COND]] [transform NAME]`
     Bytes {
@@ -176,6 +242,17 @@ pub enum ElementKind {
     },
 }
 
+/// How an array ends.
+#[derive(Debug, Clone)]
+pub enum ArrayEnd {
+    /// `until COND`: after an element for which `COND` holds (`elem` bound).
+    Until(Expr),
+    /// `while COND`: before an element, unless `COND` holds.
+    While(Expr),
+    /// `count EXPR`: after that many elements.
+    Count(Expr),
+}
+
 /// Where a `bytes` element stops.
 #[derive(Debug, Clone)]
 pub enum BytesEnd {
@@ -183,6 +260,8 @@ pub enum BytesEnd {
     Until(TokenRef),
     /// `count EXPR`: after that many bytes.
     Count(Expr),
+    /// `rest`: every byte left in a whole message (a datagram, a frame).
+    Rest,
 }
 
 /// A token named or written inline.
@@ -202,6 +281,8 @@ pub struct BranchCase {
 #[derive(Debug, Clone)]
 pub enum CaseKey {
     Value(StrLit),
+    /// An integer (or character) case, for integer keys.
+    Int(i64, Span),
     Default(Span),
 }
 

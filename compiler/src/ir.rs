@@ -17,6 +17,7 @@
 
 pub use protoc_runtime::dissector::Severity;
 pub use protoc_runtime::expr::{BinOp, Expr, ExprKind, Func, Template, TemplatePart, Type, UnOp};
+pub use protoc_runtime::parse::{FrameFormat, NumberFormat};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TokenId(pub usize);
@@ -44,9 +45,39 @@ pub struct Spec {
     pub machine: StateMachine,
 }
 
+/// How the spec's flows are carried (its `transport` declarations).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Transport {
+    /// `transport tcp;` alone: a byte stream per direction.
     Tcp,
+    /// Other combinations: UDP (each datagram one message) and TCP as a
+    /// stream or cut into messages by a length prefix.
+    Carried { tcp: Option<TcpMode>, udp: bool },
+}
+
+/// How TCP flows of a spec are parsed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TcpMode {
+    /// A byte stream: messages follow one another as the grammar reads them.
+    Stream,
+    /// `framed u16be`: each length-prefixed frame is one message, parsed
+    /// like a datagram.
+    Framed(FrameFormat),
+}
+
+impl Transport {
+    /// How TCP flows are parsed, if the spec takes them.
+    pub fn tcp(&self) -> Option<TcpMode> {
+        match self {
+            Transport::Tcp => Some(TcpMode::Stream),
+            Transport::Carried { tcp, .. } => *tcp,
+        }
+    }
+
+    /// Whether the spec takes UDP flows.
+    pub fn udp(&self) -> bool {
+        matches!(self, Transport::Carried { udp: true, .. })
+    }
 }
 
 /// `const NAME = { "key": "value", … };`: a string-to-string table.
@@ -120,7 +151,8 @@ pub enum Element {
     /// `branch TABLE[key] { "case" => element; … default => element; }`:
     /// evaluate `key` (a `Lookup` into a const table, or any string
     /// expression), then parse the element of the matching case. With no
-    /// match and no default, it is a parse error.
+    /// match and no default, it is a parse error. When `key` is an integer,
+    /// the cases are integers written in decimal.
     Branch {
         key: Expr,
         cases: Vec<(String, Element)>,
@@ -151,7 +183,58 @@ pub enum Element {
     },
     /// `bytes count EXPR …` (see [`BytesCount`]).
     BytesCount(Box<BytesCount>),
+    /// `bytes rest`: every byte left of a whole message (specs whose
+    /// messages are datagrams or frames); `bytes rest chunked -> EVENT`:
+    /// every byte until the direction ends (or the message does), streamed.
+    BytesRest { chunked: Option<EventId> },
+    /// `array element count EXPR`: exactly `count` elements (absent or
+    /// negative is a parse error).
+    ArrayCount { element: Box<Element>, count: Expr },
+    /// `array element while COND`: elements while `COND` holds, evaluated
+    /// before each (it may use `lookahead()` and `offset()`).
+    ArrayWhile { element: Box<Element>, cond: Expr },
+    /// `u16be`, `i8`, `u4`…: a binary number (an integer).
+    Number(NumberFormat),
+    /// `flag`: one bit, a boolean.
+    Flag,
+    /// `padding N` (skip `bits` bits) or `padding align N` (skip to the next
+    /// multiple of `bits` bits from the message's start).
+    Padding { bits: u64, align: bool },
+    /// `verify COND "message"`: a parse error with the message unless `COND` holds.
+    Verify { cond: Expr, message: String },
+    /// `let NAME = EXPR` (under `Field`) or `var NAME = EXPR` (under
+    /// `Hidden`): a computed value.
+    Let(Expr),
+    /// `var NAME …`: like `Field`, but the value is not part of the
+    /// record's result (`ty` is its type, as later items see it).
+    Hidden {
+        name: String,
+        ty: Type,
+        element: Box<Element>,
+    },
+    /// `ELEMENT as CONVERTER`: the element's value, converted by `value`, an
+    /// expression over [`CONVERTED`] (`written` is the converter as written).
+    Convert {
+        element: Box<Element>,
+        value: Expr,
+        written: String,
+    },
+    /// `sequence { … }`: items of the enclosing record, grouped.
+    Sequence(Vec<Element>),
+    /// `union { … }`: each member parsed from the same position; parsing
+    /// goes on after the member that read the most.
+    Union(Vec<Element>),
+    /// `try { … }`: the first alternative that parses; the bytes a failed
+    /// alternative read are read again by the next (from the journal).
+    Try(Vec<Element>),
+    /// `at OFFSET RECORD`: the record parsed from the message's bytes read
+    /// so far, from position `offset`; the input does not move.
+    At { offset: Expr, record: RecordId },
 }
+
+/// The name a converter's expression gives the value it converts (not a
+/// name a spec can write).
+pub const CONVERTED: &str = "@value";
 
 /// `bytes count EXPR [chunked -> EVENT [ends if COND]] [transform NAME]`:
 /// exactly `count` bytes (an integer expression over fields parsed before;

@@ -133,9 +133,17 @@ fn describe_rule(rule: Rule) -> Option<String> {
         | Rule::or_expr
         | Rule::and_expr
         | Rule::cmp_expr
+        | Rule::add_expr
+        | Rule::mul_expr
         | Rule::unary
         | Rule::postfix => "an expression",
-        Rule::op_cmp | Rule::op_match | Rule::op_and | Rule::op_or => "an operator",
+        Rule::op_cmp
+        | Rule::op_match
+        | Rule::op_and
+        | Rule::op_or
+        | Rule::op_add
+        | Rule::op_mul => "an operator",
+        Rule::num_type => "a number type",
         Rule::element => "a grammar element",
         Rule::item => "a record item",
         Rule::action => "an action",
@@ -199,6 +207,20 @@ const KEYWORDS: &[&str] = &[
     "resync",
     "unless",
     "close",
+    "framed",
+    "let",
+    "verify",
+    "as",
+    "continue",
+    "while",
+    "sequence",
+    "union",
+    "try",
+    "at",
+    "flag",
+    "padding",
+    "align",
+    "rest",
     "null",
     // rules.pest
     "rule",
@@ -209,11 +231,15 @@ const KEYWORDS: &[&str] = &[
 /// operator" and dropping the delimiters of a literal already named.
 fn tidy_expected(expected: Vec<String>) -> Vec<String> {
     const OPERATORS: &[&str] = &[
-        "`==`", "`!=`", "`<`", "`<=`", "`>`", "`>=`", "`&&`", "`||`", "`~`", "`.`", "`[`",
+        "`==`", "`!=`", "`<`", "`<=`", "`>`", "`>=`", "`&&`", "`||`", "`~`", "`.`", "`[`", "`+`",
+        "`-`", "`*`", "`/`", "`%`",
     ];
-    // What the first character of a literal or name stands for.
+    // What the first character of a literal or name stands for; `/` is
+    // division where the other operators are expected too.
+    let division = expected.iter().any(|e| e == "`*`");
     let stands_for = |e: &str| match e {
         "`\"`" => "a string".to_string(),
+        "`/`" if division => "an operator".to_string(),
         "`/`" => "a `/regex/`".to_string(),
         "`_`" => "a name".to_string(),
         e if OPERATORS.contains(&e) => "an operator".to_string(),
@@ -326,7 +352,7 @@ fn syntax_hint(expected: &[String], found: &str) -> Option<String> {
     }
     if wants("a grammar element") {
         return Some(
-            "an element is a token or record name, `/regex/`, `empty`, `fail \"...\"`, `optional`, `array`, `bytes` or `branch`"
+            "an element is a token or record name, `/regex/`, a number (`u8`, `u16be`, `u4`…), `flag`, `padding`, `empty`, `continue`, `fail \"...\"`, `optional`, `array`, `bytes`, `at`, `branch`, `sequence`, `union` or `try`"
                 .into(),
         );
     }
@@ -336,6 +362,25 @@ fn syntax_hint(expected: &[String], found: &str) -> Option<String> {
         );
     }
     None
+}
+
+/// `u16be`, `i8`, `u4le`: the width (as written), byte order and sign.
+fn number_type(text: &str) -> NumberType {
+    let signed = text.starts_with('i');
+    let rest = text.get(1..).unwrap_or_default();
+    let (digits, little_endian, explicit_order) = match rest.strip_suffix("le") {
+        Some(digits) => (digits, true, true),
+        None => match rest.strip_suffix("be") {
+            Some(digits) => (digits, false, true),
+            None => (rest, false, false),
+        },
+    };
+    NumberType {
+        bits: digits.parse().unwrap_or(0),
+        little_endian,
+        explicit_order,
+        signed,
+    }
 }
 
 // ---- parse tree to AST ---------------------------------------------------------
@@ -443,9 +488,18 @@ impl Builder<'_> {
         match rule {
             Rule::transport_decl => {
                 self.next_rule(&mut children, span, Rule::kw_transport)?;
-                Ok(Declaration::Transport(
-                    self.next_ident(&mut children, span)?,
-                ))
+                let name = self.next_ident(&mut children, span)?;
+                let framed = match children.next() {
+                    Some(framed) => {
+                        let framed_span = span_of(&framed);
+                        let mut parts = framed.into_inner();
+                        self.next_rule(&mut parts, framed_span, Rule::kw_framed)?;
+                        let number = self.next_rule(&mut parts, framed_span, Rule::num_type)?;
+                        Some((number_type(number.as_str()), span_of(&number)))
+                    }
+                    None => None,
+                };
+                Ok(Declaration::Transport(TransportDecl { name, framed }))
             }
             Rule::port_decl => {
                 self.next_rule(&mut children, span, Rule::kw_port)?;
@@ -545,17 +599,118 @@ impl Builder<'_> {
         let span = span_of(&pair);
         let mut children = pair.into_inner();
         let mut first = self.next(&mut children, span, "item")?;
+        match first.as_rule() {
+            Rule::let_item | Rule::var_item => return self.let_or_var(first),
+            Rule::verify_item => {
+                let verify_span = span_of(&first);
+                let mut parts = first.into_inner();
+                self.next_rule(&mut parts, verify_span, Rule::kw_verify)?;
+                let cond = self.expr(self.next_rule(&mut parts, verify_span, Rule::expr)?)?;
+                let message = self.string(self.next_rule(&mut parts, verify_span, Rule::string)?);
+                return Ok(Item {
+                    name: None,
+                    hidden: false,
+                    element: Element {
+                        kind: ElementKind::Verify { cond, message },
+                        span: verify_span,
+                    },
+                    convert: None,
+                });
+            }
+            _ => {}
+        }
         let mut name = None;
         if first.as_rule() == Rule::field_name {
             let field_span = span_of(&first);
             name = Some(self.next_ident(&mut first.into_inner(), field_span)?);
             first = self.next(&mut children, span, "item element")?;
         }
-        let element = match first.as_rule() {
-            Rule::branch => self.branch(first)?,
-            _ => self.element(first)?,
+        let element = self.element_or_block(first)?;
+        let convert = match children.next() {
+            Some(convert) => Some(self.converter(convert)?),
+            None => None,
         };
-        Ok(Item { name, element })
+        Ok(Item {
+            name,
+            hidden: false,
+            element,
+            convert,
+        })
+    }
+
+    /// `let NAME [: TYPE] = EXPR;`, `var NAME: ELEMENT [as C];`, `var NAME [: TYPE] = EXPR;`.
+    fn let_or_var(&mut self, pair: Pair<'_, Rule>) -> Built<Item> {
+        let span = span_of(&pair);
+        let hidden = pair.as_rule() == Rule::var_item;
+        let mut children = pair.into_inner();
+        self.next(&mut children, span, "let or var keyword")?;
+        let name = self.next_ident(&mut children, span)?;
+        let mut ty = None;
+        let mut element = None;
+        let mut convert = None;
+        let mut value = None;
+        for child in children {
+            match child.as_rule() {
+                Rule::var_type => ty = Some(self.type_name(child)?),
+                Rule::element => element = Some(self.element(child)?),
+                Rule::convert => convert = Some(self.converter(child)?),
+                Rule::expr => value = Some(self.expr(child)?),
+                other => return Err(self.internal(span, &format!("let item {other:?}"))),
+            }
+        }
+        let element = match (element, value) {
+            (Some(element), _) => element,
+            (None, Some(value)) => Element {
+                span: value.span,
+                kind: ElementKind::Let { value, ty },
+            },
+            (None, None) => return Err(self.internal(span, "let without a value")),
+        };
+        Ok(Item {
+            name: Some(name),
+            hidden,
+            element,
+            convert,
+        })
+    }
+
+    fn converter(&mut self, pair: Pair<'_, Rule>) -> Built<Converter> {
+        let span = span_of(&pair);
+        let mut children = pair.into_inner();
+        self.next_rule(&mut children, span, Rule::kw_as)?;
+        let name = self.next_ident(&mut children, span)?;
+        let arg = match children.next() {
+            Some(arg) => Some(self.expr(arg)?),
+            None => None,
+        };
+        Ok(Converter { name, arg, span })
+    }
+
+    /// A block (`branch`, `sequence`, `union`, `try`) or an `element`.
+    fn element_or_block(&mut self, pair: Pair<'_, Rule>) -> Built<Element> {
+        match pair.as_rule() {
+            Rule::branch => self.branch(pair),
+            Rule::sequence | Rule::union | Rule::try_block => self.block(pair),
+            _ => self.element(pair),
+        }
+    }
+
+    /// `sequence { … }`, `union { … }`, `try { … }`.
+    fn block(&mut self, pair: Pair<'_, Rule>) -> Built<Element> {
+        let span = span_of(&pair);
+        let rule = pair.as_rule();
+        let mut children = pair.into_inner();
+        self.next(&mut children, span, "block keyword")?;
+        let mut items = Vec::new();
+        for item in children {
+            items.push(self.item(item)?);
+        }
+        let kind = match rule {
+            Rule::sequence => ElementKind::Sequence(items),
+            Rule::union => ElementKind::Union(items),
+            _ => ElementKind::Try(items),
+        };
+        Ok(Element { kind, span })
     }
 
     fn element(&mut self, pair: Pair<'_, Rule>) -> Built<Element> {
@@ -565,14 +720,41 @@ impl Builder<'_> {
         }
         let inner = self.next(&mut pair.into_inner(), span, "element")?;
         let rule = inner.as_rule();
-        if rule == Rule::branch {
-            return self.branch(inner);
+        if matches!(
+            rule,
+            Rule::branch | Rule::sequence | Rule::union | Rule::try_block
+        ) {
+            return self.element_or_block(inner);
         }
         let mut children = inner.clone().into_inner();
         let kind = match rule {
             Rule::ident => ElementKind::Ref(self.ident(inner)),
             Rule::regex => ElementKind::Regex(self.regex(inner)),
             Rule::empty => ElementKind::Empty,
+            Rule::continue_el => ElementKind::Continue,
+            Rule::num_type => ElementKind::Number(number_type(inner.as_str())),
+            Rule::flag => ElementKind::Flag,
+            Rule::padding => {
+                self.next_rule(&mut children, span, Rule::kw_padding)?;
+                let mut next = self.next(&mut children, span, "padding size")?;
+                let align = next.as_rule() == Rule::kw_align;
+                if align {
+                    next = self.next_rule(&mut children, span, Rule::int)?;
+                }
+                ElementKind::Padding {
+                    bits: self.unsigned(&next),
+                    align,
+                }
+            }
+            Rule::at => {
+                self.next_rule(&mut children, span, Rule::kw_at)?;
+                let offset = self.expr(self.next_rule(&mut children, span, Rule::expr)?)?;
+                let element = self.element(self.next(&mut children, span, "at element")?)?;
+                ElementKind::At {
+                    offset,
+                    element: Box::new(element),
+                }
+            }
             Rule::fail => {
                 self.next_rule(&mut children, span, Rule::kw_fail)?;
                 ElementKind::Fail(self.string(self.next_rule(&mut children, span, Rule::string)?))
@@ -595,11 +777,18 @@ impl Builder<'_> {
             Rule::array => {
                 self.next_rule(&mut children, span, Rule::kw_array)?;
                 let element = self.element(self.next(&mut children, span, "array element")?)?;
-                self.next_rule(&mut children, span, Rule::kw_until)?;
-                let until = self.expr(self.next_rule(&mut children, span, Rule::expr)?)?;
+                let keyword = self
+                    .next(&mut children, span, "array end keyword")?
+                    .as_rule();
+                let expr = self.expr(self.next_rule(&mut children, span, Rule::expr)?)?;
+                let end = match keyword {
+                    Rule::kw_while => ArrayEnd::While(expr),
+                    Rule::kw_count => ArrayEnd::Count(expr),
+                    _ => ArrayEnd::Until(expr),
+                };
                 ElementKind::Array {
                     element: Box::new(element),
-                    until,
+                    end,
                 }
             }
             Rule::bytes => {
@@ -609,7 +798,9 @@ impl Builder<'_> {
                 let end_rule = end_pair.as_rule();
                 let mut end_parts = end_pair.into_inner();
                 self.next(&mut end_parts, end_span, "bytes end keyword")?;
-                let end = if end_rule == Rule::bytes_count {
+                let end = if end_rule == Rule::bytes_rest {
+                    BytesEnd::Rest
+                } else if end_rule == Rule::bytes_count {
                     BytesEnd::Count(self.expr(self.next_rule(
                         &mut end_parts,
                         end_span,
@@ -693,9 +884,19 @@ impl Builder<'_> {
             let key_pair = self.next(&mut parts, case_span, "case key")?;
             let key = match key_pair.as_rule() {
                 Rule::string => CaseKey::Value(self.string(key_pair)),
+                Rule::int => {
+                    let key_span = span_of(&key_pair);
+                    let value = i64::try_from(self.unsigned(&key_pair)).unwrap_or(i64::MAX);
+                    CaseKey::Int(value, key_span)
+                }
+                Rule::char_lit => {
+                    let key_span = span_of(&key_pair);
+                    CaseKey::Int(self.char_value(key_pair)?, key_span)
+                }
                 _ => CaseKey::Default(span_of(&key_pair)),
             };
-            let element = self.element(self.next(&mut parts, case_span, "case element")?)?;
+            let element =
+                self.element_or_block(self.next(&mut parts, case_span, "case element")?)?;
             cases.push(BranchCase { key, element });
         }
         Ok(Element {
@@ -967,7 +1168,9 @@ impl Builder<'_> {
                 expr.span = span;
                 Ok(expr)
             }
-            Rule::or_expr | Rule::and_expr => self.binary_chain(pair),
+            Rule::or_expr | Rule::and_expr | Rule::add_expr | Rule::mul_expr => {
+                self.binary_chain(pair)
+            }
             Rule::cmp_expr => {
                 let mut children = pair.into_inner();
                 let left = self.expr(self.next(&mut children, span, "operand")?)?;
@@ -1103,6 +1306,11 @@ impl Builder<'_> {
             "<=" => BinOp::Le,
             ">" => BinOp::Gt,
             ">=" => BinOp::Ge,
+            "+" => BinOp::Add,
+            "-" => BinOp::Sub,
+            "*" => BinOp::Mul,
+            "/" => BinOp::Div,
+            "%" => BinOp::Rem,
             other => return Err(self.internal(span_of(pair), &format!("operator {other}"))),
         })
     }

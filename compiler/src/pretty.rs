@@ -26,6 +26,10 @@ enum Prec {
     Or,
     And,
     Compare,
+    /// `+`, `-`.
+    Add,
+    /// `*`, `/`, `%`.
+    Mul,
     Unary,
     Postfix,
 }
@@ -44,6 +48,8 @@ fn binop_prec(op: BinOp) -> Prec {
         BinOp::Or => Prec::Or,
         BinOp::And => Prec::And,
         BinOp::Eq | BinOp::Ne | BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge => Prec::Compare,
+        BinOp::Add | BinOp::Sub => Prec::Add,
+        BinOp::Mul | BinOp::Div | BinOp::Rem => Prec::Mul,
     }
 }
 
@@ -97,11 +103,7 @@ fn write_expr(out: &mut String, e: &Expr) {
             let own = binop_prec(*op);
             // Left-associative: the left operand may be at the same level,
             // except for comparisons, which do not chain.
-            let left_min = if own == Prec::Compare {
-                Prec::Unary
-            } else {
-                own
-            };
+            let left_min = if own == Prec::Compare { Prec::Add } else { own };
             let right_min = next_tighter(own);
             write_side(out, left, right, left_min);
             out.push(' ');
@@ -110,7 +112,7 @@ fn write_expr(out: &mut String, e: &Expr) {
             write_side(out, right, left, right_min);
         }
         ExprKind::Match(subject, pattern) => {
-            write_operand(out, subject, Prec::Unary);
+            write_operand(out, subject, Prec::Add);
             out.push_str(" ~ ");
             out.push_str(&regex_literal(pattern));
         }
@@ -121,7 +123,9 @@ fn next_tighter(p: Prec) -> Prec {
     match p {
         Prec::Or => Prec::And,
         Prec::And => Prec::Compare,
-        Prec::Compare => Prec::Unary,
+        Prec::Compare => Prec::Add,
+        Prec::Add => Prec::Mul,
+        Prec::Mul => Prec::Unary,
         Prec::Unary | Prec::Postfix => Prec::Postfix,
     }
 }

@@ -51,6 +51,7 @@ fn no_dissector() -> Box<dyn Dissector> {
 static SMTP: SpecDescriptor = SpecDescriptor {
     name: "smtp",
     ports: &[25],
+    transports: &[protoc_runtime::dissector::Transport::Tcp],
     events: &[
         EventSchema {
             name: "command",

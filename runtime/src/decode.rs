@@ -24,7 +24,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
-use etherparse::{EtherType, IpNumber, NetSlice, SlicedPacket, TcpSlice, TransportSlice};
+use etherparse::{EtherType, IpNumber, NetSlice, SlicedPacket, TcpSlice, TransportSlice, UdpSlice};
 use rustc_hash::FxHashMap;
 
 use crate::capture::LinkType;
@@ -50,11 +50,21 @@ pub struct TcpSegment<'a> {
     pub payload: &'a [u8],
 }
 
+/// A decoded UDP datagram. `payload` borrows the frame (or, for a
+/// reassembled IP datagram, the decoder's buffer).
+#[derive(Debug, Clone, Copy)]
+pub struct UdpDatagram<'a> {
+    pub src: SocketAddr,
+    pub dst: SocketAddr,
+    pub payload: &'a [u8],
+}
+
 /// What a frame turned out to be.
 #[derive(Debug)]
 pub enum Decoded<'a> {
     Tcp(TcpSegment<'a>),
-    /// IP, but not TCP (UDP, ICMP...).
+    Udp(UdpDatagram<'a>),
+    /// IP, but neither TCP nor UDP (ICMP...).
     OtherIp,
     /// An IP fragment, held until its datagram is complete.
     FragmentHeld,
@@ -170,12 +180,16 @@ impl Decoder {
                 Some(proto) if proto == IpNumber::TCP => {
                     tcp_segment(src_ip, dst_ip, &self.reassembled)
                 }
+                Some(proto) if proto == IpNumber::UDP => {
+                    udp_datagram(src_ip, dst_ip, &self.reassembled)
+                }
                 Some(_) => Decoded::OtherIp,
                 None => Decoded::FragmentHeld,
             };
         }
         match &sliced.transport {
             Some(TransportSlice::Tcp(tcp)) => Decoded::Tcp(segment_from(src_ip, dst_ip, tcp)),
+            Some(TransportSlice::Udp(udp)) => Decoded::Udp(datagram_from(src_ip, dst_ip, udp)),
             Some(_) => Decoded::OtherIp,
             None if ip_payload.ip_number == IpNumber::TCP => {
                 Decoded::Malformed("TCP header missing".to_string())
@@ -327,6 +341,21 @@ fn segment_from<'a>(src: IpAddr, dst: IpAddr, tcp: &TcpSlice<'a>) -> TcpSegment<
 fn tcp_segment(src: IpAddr, dst: IpAddr, datagram: &[u8]) -> Decoded<'_> {
     match TcpSlice::from_slice(datagram) {
         Ok(tcp) => Decoded::Tcp(segment_from(src, dst, &tcp)),
+        Err(err) => Decoded::Malformed(format!("reassembled datagram: {err}")),
+    }
+}
+
+fn datagram_from<'a>(src: IpAddr, dst: IpAddr, udp: &UdpSlice<'a>) -> UdpDatagram<'a> {
+    UdpDatagram {
+        src: SocketAddr::new(src, udp.source_port()),
+        dst: SocketAddr::new(dst, udp.destination_port()),
+        payload: udp.payload(),
+    }
+}
+
+fn udp_datagram(src: IpAddr, dst: IpAddr, datagram: &[u8]) -> Decoded<'_> {
+    match UdpSlice::from_slice(datagram) {
+        Ok(udp) => Decoded::Udp(datagram_from(src, dst, &udp)),
         Err(err) => Decoded::Malformed(format!("reassembled datagram: {err}")),
     }
 }

@@ -197,6 +197,12 @@ pub trait Dissector: Send {
     /// One direction ended (FIN, RST, or the end of the capture).
     fn end(&mut self, dir: Direction, cx: &mut Cx<'_>);
 
+    /// One datagram of a datagram flow (UDP): a whole message, parsed on
+    /// its own. Dissectors of stream-only specs treat it as stream bytes.
+    fn datagram(&mut self, dir: Direction, data: &[u8], cx: &mut Cx<'_>) {
+        self.feed(dir, data, cx);
+    }
+
     /// Capture time moved on to `cx.now`: run due `timeout` transitions.
     fn tick(&mut self, cx: &mut Cx<'_>);
 
@@ -235,6 +241,24 @@ pub struct EventSchema {
     pub fields: &'static [FieldSchema],
 }
 
+/// How a flow's bytes travel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Transport {
+    /// A TCP connection: a reassembled byte stream per direction.
+    Tcp,
+    /// UDP datagrams between two endpoints, each one message.
+    Udp,
+}
+
+impl Transport {
+    pub fn name(self) -> &'static str {
+        match self {
+            Transport::Tcp => "tcp",
+            Transport::Udp => "udp",
+        }
+    }
+}
+
 /// What the runtime knows of a compiled spec: how to pick it and how to make
 /// a dissector. Every generated module exports one `SPEC: SpecDescriptor`.
 #[derive(Clone, Copy)]
@@ -243,6 +267,8 @@ pub struct SpecDescriptor {
     pub name: &'static str,
     /// Default server ports.
     pub ports: &'static [u16],
+    /// The transports whose flows it dissects (`transport` declarations).
+    pub transports: &'static [Transport],
     pub events: &'static [EventSchema],
     /// A fresh dissector for a new flow.
     pub new_dissector: fn() -> Box<dyn Dissector>,

@@ -30,7 +30,12 @@
 //!   tracks and counts only the TCP flows whose [`shard_of`] is its own;
 //!   shard 0 also counts the packets that belong to no flow. So `n` engines
 //!   given the same packets together see each flow exactly once, with
-//!   disjoint flow ids, and their [`Stats`] add up ([`Stats::add`]).
+//!   disjoint flow ids, and their [`Stats`] add up ([`Stats::add`]); UDP
+//!   flows are split the same way;
+//! - a UDP datagram goes to its flow (see [`crate::udp`]) when the handler
+//!   dissects it (`open_datagram`), else it passes as ignored; UDP flows
+//!   share the TCP flows' id sequence, tick, end (both directions, then
+//!   `close`) on idle timeout, eviction and at the end of the capture.
 //!
 //! # Caps
 //!
@@ -57,13 +62,14 @@
 //! per segment.
 
 use crate::capture::{CaptureReader, LinkType, Packet};
-use crate::decode::{DecodeStats, Decoded, Decoder, DefragLimits, TcpSegment};
+use crate::decode::{DecodeStats, Decoded, Decoder, DefragLimits, TcpSegment, UdpDatagram};
 use crate::dissector::{CapHit, Direction, Dissector, EventSink, FlowInfo, Verdict};
 use crate::flow::{
     initiator, shard_of, Flow, FlowKey, FlowLimits, FlowTable, Tombstone, Tombstones,
 };
 use crate::parse::Limits;
 use crate::reassembly::{Budget, Chunk, HalfStream, ReassemblyLimits, StreamStats};
+use crate::udp::{datagram_initiator, UdpFlow, UdpFlows, UdpLimits};
 
 /// The consumer of reassembled streams.
 pub trait StreamHandler {
@@ -99,6 +105,24 @@ pub trait StreamHandler {
 
     /// Capture time passed (for timeouts).
     fn tick(&mut self, flow: &mut Self::Flow, info: &FlowInfo, ts: f64) -> Verdict;
+
+    /// A new UDP flow, at its first datagram. `None` (the default): the
+    /// flow is not dissected, and its datagrams pass as ignored.
+    fn open_datagram(&mut self, _info: &FlowInfo, _ts: f64) -> Option<Self::Flow> {
+        None
+    }
+
+    /// One datagram of a UDP flow `open_datagram` accepted.
+    fn datagram(
+        &mut self,
+        flow: &mut Self::Flow,
+        info: &FlowInfo,
+        dir: Direction,
+        ts: f64,
+        bytes: &[u8],
+    ) -> Verdict {
+        self.data(flow, info, dir, ts, bytes)
+    }
 
     /// The flow is freed; `end` tells why, with its counters.
     fn close(&mut self, flow: Self::Flow, info: &FlowInfo, ts: f64, end: &FlowEnd);
@@ -186,6 +210,7 @@ pub struct EngineConfig {
     pub max_tombstones: usize,
     /// Estimated bytes of all flows together (see the module's "Caps").
     pub memcap: usize,
+    pub udp: UdpLimits,
     /// Which flows this engine tracks.
     pub shard: Shard,
 }
@@ -208,6 +233,9 @@ impl Shard {
         }
         match decoded {
             Decoded::Tcp(seg) => shard_of(seg.src, seg.dst, self.count) == self.index,
+            Decoded::Udp(datagram) => {
+                shard_of(datagram.src, datagram.dst, self.count) == self.index
+            }
             _ => self.index == 0,
         }
     }
@@ -216,8 +244,9 @@ impl Shard {
 impl EngineConfig {
     /// The settings of shard `index` of `count`: the caps on flows, on
     /// reassembly memory, on tombstones and the memory cap are split evenly,
-    /// so that the shards together keep within this configuration's caps. (Every shard
-    /// reassembles every IP fragment: the defragmentation cap is per shard.)
+    /// so that the shards together keep within this configuration's caps.
+    /// (Every shard reassembles every IP fragment: the defragmentation cap is
+    /// per shard.)
     pub fn sharded(self, index: usize, count: usize) -> EngineConfig {
         let count = count.max(1);
         let split = |n: usize| (n / count).max(1);
@@ -232,6 +261,10 @@ impl EngineConfig {
             },
             max_tombstones: split(self.max_tombstones),
             memcap: split(self.memcap),
+            udp: UdpLimits {
+                max_flows: split(self.udp.max_flows),
+                ..self.udp
+            },
             shard: Shard {
                 index: index.min(count - 1),
                 count,
@@ -250,6 +283,7 @@ impl Default for EngineConfig {
             max_tombstones: 1 << 16,
             memcap: DEFAULT_MEMCAP,
             shard: Shard::WHOLE,
+            udp: UdpLimits::default(),
         }
     }
 }
@@ -263,6 +297,9 @@ pub struct Stats {
     pub tcp_packets: u64,
     /// TCP flows opened.
     pub tcp_flows: u64,
+    /// UDP datagrams of dissected flows, and those flows.
+    pub udp_packets: u64,
+    pub udp_flows: u64,
     /// IP packets that are not TCP, and frames that are not IP.
     pub ignored_packets: u64,
     /// Frames of a link type the decoder does not know.
@@ -307,6 +344,8 @@ impl Stats {
             bytes,
             tcp_packets,
             tcp_flows,
+            udp_packets,
+            udp_flows,
             ignored_packets,
             unsupported_link_packets,
             short_packets,
@@ -331,6 +370,8 @@ impl Stats {
         self.bytes += bytes;
         self.tcp_packets += tcp_packets;
         self.tcp_flows += tcp_flows;
+        self.udp_packets += udp_packets;
+        self.udp_flows += udp_flows;
         self.ignored_packets += ignored_packets;
         self.unsupported_link_packets += unsupported_link_packets;
         self.short_packets += short_packets;
@@ -390,6 +431,9 @@ struct Core<H: StreamHandler> {
     memcap: usize,
     warned_flow_memcap: bool,
     warned_fragments: bool,
+    udp: UdpFlows<H::Flow>,
+    /// Dropped UDP pairs: their later datagrams are dropped too.
+    udp_tombstones: Tombstones,
 }
 
 /// The packet pipeline, generic over its consumer.
@@ -421,6 +465,8 @@ impl<H: StreamHandler> Engine<H> {
                 memcap: config.memcap,
                 warned_flow_memcap: false,
                 warned_fragments: false,
+                udp: UdpFlows::new(config.udp),
+                udp_tombstones: Tombstones::new(config.max_tombstones),
             },
         }
     }
@@ -438,6 +484,7 @@ impl<H: StreamHandler> Engine<H> {
         core.stats.bytes += pkt.data.len() as u64;
         let verdict = match decoded {
             Decoded::Tcp(segment) => core.on_tcp(&segment, pkt.ts),
+            Decoded::Udp(datagram) => core.on_udp(&datagram, pkt.ts),
             Decoded::OtherIp | Decoded::NotIp => {
                 core.stats.ignored_packets += 1;
                 PacketVerdict::Pass
@@ -505,8 +552,17 @@ impl<H: StreamHandler> Engine<H> {
             .iter()
             .map(|f| f.last_seen)
             .fold(core.last_sweep.unwrap_or(0.0), f64::max);
+        let now = core
+            .udp
+            .keys_by_id()
+            .iter()
+            .filter_map(|key| core.udp.get_mut(key).map(|f| f.last_seen))
+            .fold(now, f64::max);
         for key in core.table.keys_by_id() {
             core.close(&key, CloseReason::EndOfCapture, now);
+        }
+        for key in core.udp.keys_by_id() {
+            core.close_udp(&key, CloseReason::EndOfCapture, now);
         }
     }
 
@@ -693,6 +749,99 @@ impl<H: StreamHandler> Core<H> {
         if let Some(inspect) = self.handler.inspect(handler_state) {
             inspect.sink.cap(&flow.info, dir, ts, hit);
         }
+    }
+
+    /// A UDP datagram: to its flow (made if the handler dissects it), then
+    /// the flow's tick.
+    fn on_udp(&mut self, datagram: &UdpDatagram<'_>, ts: f64) -> PacketVerdict {
+        let key = FlowKey::new(datagram.src, datagram.dst);
+        if self.udp.get_mut(&key).is_none() {
+            if let Some(Tombstone::Dropped) = self.udp_tombstones.get(&key) {
+                self.stats.dropped_packets += 1;
+                return PacketVerdict::Drop;
+            }
+            let (client, server) = datagram_initiator(datagram.src, datagram.dst);
+            let info = FlowInfo {
+                id: self.table.next_id(),
+                src: client,
+                dst: server,
+            };
+            let Some(handler_state) = self.handler.open_datagram(&info, ts) else {
+                self.stats.ignored_packets += 1;
+                return PacketVerdict::Pass;
+            };
+            if self.udp.is_full() {
+                let batch = (self.udp.limits().max_flows / 64).max(1);
+                for old in self.udp.oldest(batch) {
+                    self.stats.evictions += 1;
+                    self.close_udp(&old, CloseReason::Evicted, ts);
+                }
+            }
+            self.table.allocate_id();
+            self.udp.insert(info, ts, handler_state);
+            self.stats.udp_flows += 1;
+        }
+        self.stats.udp_packets += 1;
+        let Some(flow) = self.udp.get_mut(&key) else {
+            return PacketVerdict::Pass;
+        };
+        let dir = flow.direction_of(datagram.src);
+        flow.last_seen = ts;
+        flow.packets[dir.index()] += 1;
+        let UdpFlow { info, state, .. } = flow;
+        let mut verdict = self
+            .handler
+            .datagram(state, info, dir, ts, datagram.payload);
+        if verdict == Verdict::Continue {
+            verdict = self.handler.tick(state, info, ts);
+        }
+        if verdict == Verdict::Drop {
+            self.stats.dropped_packets += 1;
+            self.drop_udp(&key, ts);
+            return PacketVerdict::Drop;
+        }
+        PacketVerdict::Pass
+    }
+
+    /// Ends a UDP flow: both directions end, then the handler's `close`.
+    fn close_udp(&mut self, key: &FlowKey, reason: CloseReason, ts: f64) {
+        let Some(mut flow) = self.udp.remove(key) else {
+            return;
+        };
+        let mut reason = reason;
+        for dir in [Direction::Up, Direction::Down] {
+            if self.handler.end(&mut flow.state, &flow.info, dir, ts) == Verdict::Drop {
+                reason = CloseReason::Dropped;
+                self.stats.dropped_flows += 1;
+                self.udp_tombstones.insert(*key, Tombstone::Dropped);
+                break;
+            }
+        }
+        if reason == CloseReason::Idle {
+            self.stats.idle_closed += 1;
+        }
+        self.retire_udp(flow, reason, ts);
+    }
+
+    /// Drops a UDP flow after a drop verdict: nothing more is delivered.
+    fn drop_udp(&mut self, key: &FlowKey, ts: f64) {
+        let Some(flow) = self.udp.remove(key) else {
+            return;
+        };
+        self.stats.dropped_flows += 1;
+        self.udp_tombstones.insert(*key, Tombstone::Dropped);
+        self.retire_udp(flow, CloseReason::Dropped, ts);
+    }
+
+    fn retire_udp(&mut self, flow: UdpFlow<H::Flow>, reason: CloseReason, ts: f64) {
+        let end = FlowEnd {
+            reason,
+            first_seen: flow.first_seen,
+            last_seen: flow.last_seen,
+            packets: flow.packets,
+            streams: [StreamStats::default(); 2],
+        };
+        self.handler.close(flow.state, &flow.info, ts, &end);
     }
 
     /// Whether `seg` is the SYN of a new connection on the tuple of a live
@@ -976,6 +1125,20 @@ impl<H: StreamHandler> Core<H> {
         dropped.sort_unstable();
         for (_, key) in dropped {
             self.drop_flow(&key, now);
+        }
+        for key in self.udp.idle(now) {
+            self.close_udp(&key, CloseReason::Idle, now);
+        }
+        let mut dropped = Vec::new();
+        let handler = &mut self.handler;
+        for (key, flow) in self.udp.iter_mut() {
+            if handler.tick(&mut flow.state, &flow.info, now) == Verdict::Drop {
+                dropped.push((flow.info.id, *key));
+            }
+        }
+        dropped.sort_unstable();
+        for (_, key) in dropped {
+            self.drop_udp(&key, now);
         }
     }
 }

@@ -19,8 +19,22 @@
 //!   from (state machines only; `Null` elsewhere);
 //! - `extract(s, "re")` is the text of the first capture group of the first
 //!   match of the regex `re` in `s` (the whole match if it has no group), or
-//!   `Null` when it does not match.
+//!   `Null` when it does not match;
+//! - `+`, `-`, `*` on integers wrap around on overflow; `/` and `%` by zero
+//!   are `Null`; `+` on two strings concatenates them; any arithmetic with
+//!   `Null` is `Null`;
+//! - `x.f` on a list of records is the list of each element's `f`;
+//! - `offset()` is the position in the message being parsed (grammar only);
+//! - `text(x)` is an integer in decimal, bytes as text (invalid UTF-8
+//!   replaced), a string as is; `hex(b)` is bytes in lowercase hex; `ip(b)`
+//!   is 4 or 16 bytes as an IP address (`Null` for other lengths);
+//!   `join(list, sep)` is the list's non-empty strings separated by `sep`
+//!   (see [`crate::parse::convert`]);
+//! - `upper`/`lower` of a list of strings map over it; `find(list, x)` is
+//!   the index of the first element equal to `x` (`Null` if none);
+//!   `number(s, base)` reads digits of `base` (2 to 36).
 
+use crate::parse::convert;
 use crate::value::Value;
 
 /// The static type of an expression.
@@ -75,6 +89,11 @@ pub enum BinOp {
     Ge,
     And,
     Or,
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Rem,
 }
 
 impl BinOp {
@@ -88,7 +107,20 @@ impl BinOp {
             BinOp::Ge => ">=",
             BinOp::And => "&&",
             BinOp::Or => "||",
+            BinOp::Add => "+",
+            BinOp::Sub => "-",
+            BinOp::Mul => "*",
+            BinOp::Div => "/",
+            BinOp::Rem => "%",
         }
+    }
+
+    /// Whether this is an arithmetic operator (`+ - * / %`).
+    pub fn is_arithmetic(self) -> bool {
+        matches!(
+            self,
+            BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Rem
+        )
     }
 }
 
@@ -106,6 +138,18 @@ pub enum Func {
     Direction,
     /// The first capture group (or match) of a regex in a string, or `Null`.
     Extract,
+    /// The position in the message being parsed (grammar expressions only).
+    Offset,
+    /// An integer in decimal, bytes as text, a string as is.
+    Text,
+    /// Bytes in lowercase hex.
+    Hex,
+    /// 4 or 16 bytes as an IP address, or `Null`.
+    Ip,
+    /// The non-empty strings of a list, separated.
+    Join,
+    /// The index of the first element of a list equal to a value, or `Null`.
+    Find,
 }
 
 impl Func {
@@ -118,6 +162,12 @@ impl Func {
             Func::Number => "number",
             Func::Direction => "direction",
             Func::Extract => "extract",
+            Func::Offset => "offset",
+            Func::Text => "text",
+            Func::Hex => "hex",
+            Func::Ip => "ip",
+            Func::Join => "join",
+            Func::Find => "find",
         }
     }
 }
@@ -193,6 +243,10 @@ pub trait Scope {
     fn direction(&self) -> Option<&'static str> {
         None
     }
+    /// The position in the message being parsed, if any.
+    fn offset(&self) -> Option<u64> {
+        None
+    }
     /// A compiled regex for `pattern` (scopes cache them); `None` if invalid.
     fn regex(&self, pattern: &str) -> Option<regex::Regex> {
         regex::Regex::new(pattern).ok()
@@ -210,7 +264,12 @@ pub fn eval(expr: &Expr, scope: &dyn Scope) -> Value {
     match &expr.kind {
         ExprKind::Lit(v) => v.clone(),
         ExprKind::Var(name) => scope.var(name),
-        ExprKind::Field(base, name) => eval(base, scope).field(name).clone(),
+        ExprKind::Field(base, name) => match eval(base, scope) {
+            Value::List(items) => {
+                Value::List(items.iter().map(|item| item.field(name).clone()).collect())
+            }
+            record => record.field(name).clone(),
+        },
         ExprKind::Index(base, index) => match eval(index, scope) {
             Value::Int(i) => eval(base, scope).index(i).clone(),
             _ => Value::Null,
@@ -230,10 +289,56 @@ pub fn eval(expr: &Expr, scope: &dyn Scope) -> Value {
                 _ => Value::Null,
             }
         }
+        ExprKind::Call(Func::Find, args) => {
+            let list = args.first().map(|a| eval(a, scope));
+            let wanted = args.get(1).map(|a| eval(a, scope)).unwrap_or(Value::Null);
+            match list {
+                Some(Value::List(items)) => items
+                    .iter()
+                    .position(|item| compare(BinOp::Eq, item, &wanted))
+                    .and_then(|i| i64::try_from(i).ok())
+                    .map_or(Value::Null, Value::Int),
+                _ => Value::Null,
+            }
+        }
+        ExprKind::Call(Func::Number, args) if args.len() == 2 => {
+            let text = args.first().map(|a| eval(a, scope));
+            let base = args.get(1).map(|a| eval(a, scope));
+            match (text, base) {
+                (Some(Value::Str(s)), Some(Value::Int(base))) => u32::try_from(base)
+                    .ok()
+                    .and_then(|base| parse_number_in(&s, base))
+                    .map_or(Value::Null, Value::Int),
+                _ => Value::Null,
+            }
+        }
+        ExprKind::Call(Func::Join, args) => {
+            let list = args.first().map(|a| eval(a, scope));
+            let sep = args.get(1).map(|a| eval(a, scope));
+            match (list, sep) {
+                (Some(Value::List(items)), Some(Value::Str(sep))) => {
+                    let parts: Vec<Option<&str>> = items.iter().map(Value::as_str).collect();
+                    Value::Str(convert::join_text(&parts, &sep))
+                }
+                _ => Value::Null,
+            }
+        }
         ExprKind::Call(func, args) => {
             let arg = args.first().map(|a| eval(a, scope)).unwrap_or(Value::Null);
             match (func, arg) {
                 (Func::Upper, Value::Str(s)) => Value::Str(s.to_ascii_uppercase()),
+                (Func::Upper | Func::Lower, Value::List(items)) => Value::List(
+                    items
+                        .iter()
+                        .map(|item| match item {
+                            Value::Str(s) if *func == Func::Upper => {
+                                Value::Str(s.to_ascii_uppercase())
+                            }
+                            Value::Str(s) => Value::Str(s.to_ascii_lowercase()),
+                            _ => Value::Null,
+                        })
+                        .collect(),
+                ),
                 (Func::Lower, Value::Str(s)) => Value::Str(s.to_ascii_lowercase()),
                 (Func::Len, Value::Str(s)) => Value::Int(s.len() as i64),
                 (Func::Len, Value::Bytes(b)) => Value::Int(b.len() as i64),
@@ -245,6 +350,15 @@ pub fn eval(expr: &Expr, scope: &dyn Scope) -> Value {
                 (Func::Direction, _) => scope
                     .direction()
                     .map_or(Value::Null, |d| Value::Str(d.to_string())),
+                (Func::Offset, _) => scope
+                    .offset()
+                    .and_then(|o| i64::try_from(o).ok())
+                    .map_or(Value::Null, Value::Int),
+                (Func::Text, Value::Int(i)) => Value::Str(i.to_string()),
+                (Func::Text, Value::Bytes(b)) => Value::Str(convert::bytes_text(&b)),
+                (Func::Text, Value::Str(s)) => Value::Str(s),
+                (Func::Hex, Value::Bytes(b)) => Value::Str(convert::hex_text(&b)),
+                (Func::Ip, Value::Bytes(b)) => convert::ip_text(&b).map_or(Value::Null, Value::Str),
                 _ => Value::Null,
             }
         }
@@ -258,6 +372,9 @@ pub fn eval(expr: &Expr, scope: &dyn Scope) -> Value {
         }
         ExprKind::Binary(BinOp::Or, a, b) => {
             Value::Bool(eval(a, scope).truthy() || eval(b, scope).truthy())
+        }
+        ExprKind::Binary(op, a, b) if op.is_arithmetic() => {
+            arithmetic(*op, &eval(a, scope), &eval(b, scope))
         }
         ExprKind::Binary(op, a, b) => Value::Bool(compare(*op, &eval(a, scope), &eval(b, scope))),
         ExprKind::Match(subject, pattern) => match eval(subject, scope) {
@@ -286,6 +403,39 @@ pub fn parse_number(s: &str) -> Option<i64> {
     s.parse::<i64>().ok()
 }
 
+/// `a op b` for an arithmetic operator, under the module's rules.
+pub fn arithmetic(op: BinOp, a: &Value, b: &Value) -> Value {
+    match (op, a, b) {
+        (BinOp::Add, Value::Str(x), Value::Str(y)) => Value::Str(format!("{x}{y}")),
+        (_, Value::Int(x), Value::Int(y)) => {
+            int_arithmetic(op, *x, *y).map_or(Value::Null, Value::Int)
+        }
+        _ => Value::Null,
+    }
+}
+
+/// Integer arithmetic: wrapping `+ - *`; `/` and `%` are `None` by zero (and
+/// for `i64::MIN / -1`, which does not fit).
+pub fn int_arithmetic(op: BinOp, x: i64, y: i64) -> Option<i64> {
+    match op {
+        BinOp::Add => Some(x.wrapping_add(y)),
+        BinOp::Sub => Some(x.wrapping_sub(y)),
+        BinOp::Mul => Some(x.wrapping_mul(y)),
+        BinOp::Div => x.checked_div(y),
+        BinOp::Rem => x.checked_rem(y),
+        _ => None,
+    }
+}
+
+/// `number(s, base)`: the integer `s` spells in digits of `base` (2 to 36;
+/// letters in either case), or `None` if it spells none or exceeds `i64::MAX`.
+pub fn parse_number_in(s: &str, base: u32) -> Option<i64> {
+    if !(2..=36).contains(&base) || s.is_empty() || !s.chars().all(|c| c.is_digit(base)) {
+        return None;
+    }
+    i64::from_str_radix(s, base).ok()
+}
+
 /// A comparison under the module's `Null` rules.
 pub fn compare(op: BinOp, a: &Value, b: &Value) -> bool {
     use std::cmp::Ordering;
@@ -305,7 +455,7 @@ pub fn compare(op: BinOp, a: &Value, b: &Value) -> bool {
         BinOp::Le => matches!(ordering, Some(Ordering::Less | Ordering::Equal)),
         BinOp::Gt => ordering == Some(Ordering::Greater),
         BinOp::Ge => matches!(ordering, Some(Ordering::Greater | Ordering::Equal)),
-        BinOp::And | BinOp::Or => false,
+        _ => false,
     }
 }
 

@@ -197,6 +197,14 @@ impl<T> FlowTable<T> {
         self.next_id
     }
 
+    /// Takes the next id for a flow kept elsewhere (a UDP flow), so that
+    /// ids stay unique across both tables.
+    pub fn allocate_id(&mut self) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        id
+    }
+
     /// Adds a flow (the caller made room if the table was full) and gives it
     /// the next id.
     pub fn insert(

@@ -17,6 +17,7 @@
 //! - [`decode`]: link and IP layers down to TCP, IP fragment reassembly;
 //! - [`flow`]: the table of TCP connections, who is the client;
 //! - [`reassembly`]: in-order bytes of one direction, with gaps;
+//! - [`udp`]: the table of UDP datagram flows;
 //! - [`engine`]: the packet pipeline tying those to a [`engine::StreamHandler`];
 //! - [`output`]: events as JSON lines or text, and their counters;
 //! - [`pcap_writer`]: classic pcap output, packets byte-identical;
@@ -36,4 +37,5 @@ pub mod pcap_writer;
 pub mod reassembly;
 pub mod rules;
 pub mod synth;
+pub mod udp;
 pub mod value;

@@ -41,7 +41,9 @@ use protoc_runtime::capture::{
     CaptureWarning, ChunkReader, LinkType, Packet, PacketChunk, TsPrecision,
 };
 use protoc_runtime::decode::tcp_endpoints;
-use protoc_runtime::dissector::{Cx, Direction, Dissector, FlowInfo, FlowStatus, Verdict};
+use protoc_runtime::dissector::{
+    Cx, Direction, Dissector, FlowInfo, FlowStatus, Transport, Verdict,
+};
 use protoc_runtime::engine::{Engine, FlowEnd, Inspect, PacketVerdict, Stats, StreamHandler};
 use protoc_runtime::flow::shard_of;
 use protoc_runtime::output::{EventCounts, Format, OutputSink};
@@ -53,8 +55,9 @@ use crate::specs;
 
 /// Run the compiled dissectors over a capture: events, alerts, statistics.
 ///
-/// Each TCP flow is dissected by the spec whose ports include the flow's
-/// server port (every spec under `specs/` is built in). Events are written as
+/// Each TCP connection and UDP flow is dissected by the spec whose ports
+/// include the flow's server port, among the specs of its transport (every
+/// spec under `specs/` is built in). Events are written as
 /// JSON lines (`--format json`, the default when stdout is not a terminal) or
 /// as text; statistics go to stderr at the end.
 #[derive(clap::Args)]
@@ -199,7 +202,7 @@ fn print_stats(stats: &Stats, counts: &EventCounts, started: Instant) {
     eprintln!(
         "stats: {} packets, {} flows, {} bytes, {} events, {} alerts, {} drops, {} parse errors, {} gaps, {} caps, {} overlaps, {:.3} s, {:.1} MB/s",
         stats.packets,
-        stats.tcp_flows,
+        stats.tcp_flows + stats.udp_flows,
         stats.bytes,
         counts.events,
         counts.alerts,
@@ -508,6 +511,25 @@ impl<W: Write> StreamHandler for Dissect<W> {
 
     fn tick(&mut self, flow: &mut DissectedFlow, info: &FlowInfo, ts: f64) -> Verdict {
         self.with_cx(flow, info, ts, |d, cx| d.tick(cx))
+    }
+
+    fn open_datagram(&mut self, info: &FlowInfo, _ts: f64) -> Option<DissectedFlow> {
+        let spec = self.selector.for_flow(Transport::Udp, info.dst.port())?;
+        self.sink.set_proto(info.id, spec.name);
+        Some(DissectedFlow {
+            dissector: (spec.new_dissector)(),
+        })
+    }
+
+    fn datagram(
+        &mut self,
+        flow: &mut DissectedFlow,
+        info: &FlowInfo,
+        dir: Direction,
+        ts: f64,
+        bytes: &[u8],
+    ) -> Verdict {
+        self.with_cx(flow, info, ts, |d, cx| d.datagram(dir, bytes, cx))
     }
 
     fn close(&mut self, _flow: DissectedFlow, info: &FlowInfo, _ts: f64, _end: &FlowEnd) {

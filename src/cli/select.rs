@@ -3,8 +3,8 @@
 //! to run ([`load_rules`]) and the output format ([`FormatArg`]).
 //!
 //! Invariant: a [`Selector`] only ever answers with specs of the built-in
-//! registry (`crate::specs`), and `--port NAME=PORT` overrides a spec's own
-//! default ports.
+//! registry (`crate::specs`), for a transport the spec declares, and
+//! `--port NAME=PORT` overrides a spec's own default ports.
 
 use std::collections::HashMap;
 use std::io::{self, IsTerminal};
@@ -12,7 +12,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use protoc_compiler::rules::RulesError;
-use protoc_runtime::dissector::SpecDescriptor;
+use protoc_runtime::dissector::{SpecDescriptor, Transport};
 use protoc_runtime::output::Format;
 use protoc_runtime::rules::RuleSet;
 
@@ -54,10 +54,10 @@ pub fn load_rules(paths: &[PathBuf]) -> Result<RuleSet> {
     }
 }
 
-/// Which spec dissects a connection, by its server port.
+/// Which spec dissects a flow, by its transport and server port.
 pub struct Selector {
-    by_port: HashMap<u16, &'static SpecDescriptor>,
-    /// `--spec` with no port at all: every TCP connection.
+    by_port: HashMap<(Transport, u16), &'static SpecDescriptor>,
+    /// `--spec` with no port at all: every flow of its transports.
     every_flow: Option<&'static SpecDescriptor>,
 }
 
@@ -72,7 +72,9 @@ impl Selector {
         };
         for spec in &defaults {
             for port in spec.ports {
-                by_port.entry(*port).or_insert(*spec);
+                for transport in spec.transports {
+                    by_port.entry((*transport, *port)).or_insert(*spec);
+                }
             }
         }
         for arg in port_args {
@@ -89,7 +91,9 @@ impl Selector {
                     forced.map_or("", |f| f.name)
                 );
             }
-            by_port.insert(port, spec);
+            for transport in spec.transports {
+                by_port.insert((*transport, port), spec);
+            }
         }
         let every_flow = forced.filter(|_| by_port.is_empty());
         Ok(Selector {
@@ -98,10 +102,21 @@ impl Selector {
         })
     }
 
-    /// The spec for a connection to `server_port`, if any.
+    /// The spec for a TCP connection to `server_port`, if any.
     pub fn for_server_port(&self, server_port: u16) -> Option<&'static SpecDescriptor> {
-        self.every_flow
-            .or_else(|| self.by_port.get(&server_port).copied())
+        self.for_flow(Transport::Tcp, server_port)
+    }
+
+    /// The spec for a flow of `transport` to `server_port`, if any.
+    pub fn for_flow(
+        &self,
+        transport: Transport,
+        server_port: u16,
+    ) -> Option<&'static SpecDescriptor> {
+        match self.every_flow {
+            Some(spec) => spec.transports.contains(&transport).then_some(spec),
+            None => self.by_port.get(&(transport, server_port)).copied(),
+        }
     }
 
     /// The specs this selector can use, in registry order.

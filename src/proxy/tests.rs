@@ -69,6 +69,7 @@ fn new_lines() -> Box<dyn Dissector> {
 static LINES: SpecDescriptor = SpecDescriptor {
     name: "lines",
     ports: &[],
+    transports: &[protoc_runtime::dissector::Transport::Tcp],
     events: &[],
     new_dissector: new_lines,
     records: &[],

@@ -38,7 +38,8 @@ static PATTERN_{{ i }}: LazyRegex = LazyRegex::new({{ p|raw_lit }});
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct {{ r.type_name }} {
     {% for f in r.fields -%}
-    pub {{ f.ident }}: {{ f.rust_type }},
+    {% if f.hidden %}/// `var {{ f.name }}`: kept while parsing, not part of the record's value.
+    {% endif %}pub {{ f.ident }}: {{ f.rust_type }},
     {% endfor %}
 }
 
@@ -73,9 +74,53 @@ impl {{ r.parser_name }} {
         progress
     }
 
+    {% if !r.backtrack_arms.is_empty() -%}
+    /// Runs the steps; when a `try` alternative fails, rewinds and tries
+    /// the next one (see `backtrack`).
+    pub fn run(&mut self, input: &mut Input<'_>, cx: &mut ParseCx<'_>) -> Step<{{ r.type_name }}> {
+        loop {
+            match self.steps(input, cx) {
+                Err(Stop::Error(err)) => {
+                    if !self.backtrack(input, cx)? {
+                        return Err(Stop::Error(err));
+                    }
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// A `try` alternative failed at `self.step` (these steps are its
+    /// alternatives but the last): on to the next alternative. `false` when
+    /// no `try` can take the failure.
+    fn backtrack(&mut self, input: &mut Input<'_>, cx: &mut ParseCx<'_>) -> Step<bool> {
+        match self.step {
+            {% for arm in r.backtrack_arms -%}
+            {{ arm }}
+            {% endfor -%}
+            _ => Ok(false),
+        }
+    }
+
+    {% for m in r.retry_methods -%}
+    {{ m }}
+
+    {% endfor -%}
+    /// Forgets what a failed alternative left in the parser's slots.
+    fn reset_slots(&mut self) {
+        {% for s in r.reset_slots -%}
+        {{ s }}
+        {% endfor -%}
+    }
+
+    {% endif -%}
     /// Runs the steps from `self.step` on; `?` returns `NeedMore` (state kept)
     /// and errors to the caller.
-    pub fn run(&mut self, {% if r.uses_input %}input{% else %}_input{% endif %}: &mut Input<'_>, {% if r.uses_cx %}cx{% else %}_cx{% endif %}: &mut ParseCx<'_>) -> Step<{{ r.type_name }}> {
+    {% if r.backtrack_arms.is_empty() %}pub fn run{% else %}fn steps{% endif %}(&mut self, {% if r.uses_input %}input{% else %}_input{% endif %}: &mut Input<'_>, {% if r.uses_cx %}cx{% else %}_cx{% endif %}: &mut ParseCx<'_>) -> Step<{{ r.type_name }}> {
+        {% if r.uses_vars -%}
+        protoc_comment!("The state machine's variables, which this record's expressions read.");
+        let vars: &Vars = cx.vars::<Vars>().unwrap_or(&NO_VARS);
+        {% endif -%}
         {% if r.steps.is_empty() -%}
         Ok(std::mem::take(self).result)
         {%- else -%}
@@ -167,6 +212,13 @@ struct Vars {
     {{ name }}: {{ ty }},
     {% endfor %}
 }
+
+/// The variables at their defaults, for a parser run without a state machine.
+static NO_VARS: Vars = Vars {
+    {% for (name, value) in machine.var_consts -%}
+    {{ name }}: {{ value }},
+    {% endfor %}
+};
 {%- endif %}
 
 /// Streamed events whose streams are hashed (the spec reads their `sha256`).
@@ -340,6 +392,8 @@ impl Machine {
 #[derive(Debug, Default)]
 struct Parsers {
     active: Option<Message>,
+    /// Messages completed so far.
+    completed: u64,
     {% for m in machine.messages -%}
     {{ m.slot }}: {{ m.parser_name }},
     {% endfor %}
@@ -348,9 +402,9 @@ struct Parsers {
 impl Parsers {
     {% for m in machine.messages %}
     /// Resumes (or starts) a `{{ m.record }}` message.
-    fn {{ m.method }}(&mut self, input: &mut Input<'_>, dir: Direction, streams: &mut StreamBook, cx: &mut Cx<'_>) -> Result<Progress<{{ m.type_name }}>, Dropped> {
+    fn {{ m.method }}(&mut self, input: &mut Input<'_>, dir: Direction, streams: &mut StreamBook, cx: &mut Cx<'_>, vars: &dyn std::any::Any) -> Result<Progress<{{ m.type_name }}>, Dropped> {
         self.begin(Message::{{ m.variant }}, input, dir, streams, cx)?;
-        let mut pcx = ParseCx::with_streams(cx, dir, streams);
+        let mut pcx = ParseCx::with_streams(cx, dir, streams).with_vars(vars);
         let progress = self.{{ m.slot }}.parse(input, &mut pcx);
         if pcx.dropped() {
             return Err(Dropped);
@@ -358,6 +412,7 @@ impl Parsers {
         if let Progress::Done(_) = progress {
             protoc_comment!("The message is complete: its bytes are settled.");
             input.settle();
+            self.completed += 1;
         }
         if !matches!(progress, Progress::NeedMore) {
             self.active = None;
@@ -372,6 +427,10 @@ impl Parsers {
         if self.active != Some(message) {
             self.abandon(dir, streams, cx)?;
             self.active = Some(message);
+            {% if journals -%}
+            protoc_comment!("`at`, `try` and `union` read the message's bytes again: keep them.");
+            input.keep_journal();
+            {% endif -%}
             input.start_message();
         }
         Ok(())
@@ -424,6 +483,18 @@ impl Parsers {
 struct Channel {
     pending: Pending,
     parsers: Parsers,
+    /// Whether no byte will follow the ones being parsed (the direction
+    /// ended, or a whole message is parsed): `bytes rest` completes.
+    ending: bool,
+    {% if datagrams -%}
+    /// Whether the bytes being parsed are one whole message (a datagram or
+    /// a frame): parsing stops after one message.
+    single: bool,
+    {% endif -%}
+    {% if framing.is_some() -%}
+    /// The length-prefixed frames of a TCP stream (made on first use).
+    frames: Option<Deframer>,
+    {% endif -%}
 }
 
 /// The `{{ spec_name }}` dissector for one flow: parses each direction with
@@ -480,10 +551,21 @@ impl {{ dissector }} {
             Direction::Up => (&mut self.up, &self.down),
             Direction::Down => (&mut self.down, &self.up),
         };
+        {% if datagrams -%}
+        let single = channel.single;
+        {% endif -%}
         let parsers = &mut channel.parsers;
+        {% if datagrams -%}
+        let completed = parsers.completed;
+        {% endif -%}
         let mut input = Input::new(&mut channel.pending, data);
+        protoc_comment!("At the end of the direction, a message in progress gets one more pass.");
+        let mut last_pass = channel.ending && parsers.active.is_some();
+        if channel.ending {
+            input.set_ending();
+        }
         self.machine.dir = dir;
-        while self.machine.status == FlowStatus::Active && !input.is_empty() {
+        while self.machine.status == FlowStatus::Active && (!input.is_empty() || std::mem::take(&mut last_pass)) {
             {% if machine.uses_resync -%}
             if let Some(resync) = self.machine.resync.get_mut(dir.index()).and_then(Option::as_mut) {
                 protoc_comment!("A `resync` is pending: skip to just after its token first.");
@@ -514,6 +596,14 @@ impl {{ dissector }} {
                 {% if !grammars_exhaustive -%}
                 _ => {
                     self.machine.on_missing_grammar(dir.name(), cx)?;
+                    {% if datagrams -%}
+                    if single && self.machine.grammar(dir).is_none() {
+                        protoc_comment!("A whole message with no grammar for it: it is not parsed.");
+                        machine::trace(cx, format_args!("grammar: {dir}: no grammar for a message, skipped"));
+                        input.discard();
+                        break;
+                    }
+                    {% endif -%}
                     if self.machine.grammar(dir).is_none() {
                         protoc_comment!("Still no grammar: the bytes wait for a state that has one.");
                         let cap = usize::try_from(Limits::default().max_message_len).unwrap_or(usize::MAX);
@@ -530,6 +620,13 @@ impl {{ dissector }} {
                 }
                 {%- endif %}
             }
+            {% if datagrams -%}
+            if single && parsers.completed != completed {
+                protoc_comment!("One whole message was parsed: what follows is left for `message` to report.");
+                let _ = input.keep_rest(usize::MAX);
+                break;
+            }
+            {% endif -%}
             if yields && !other.pending.is_empty() && self.machine.grammar(dir.reverse()).is_some() && !input.is_empty() {
                 protoc_comment!("The other direction's waiting bytes go first; the rest of `data` waits (it is in memory already).");
                 let _ = input.keep_rest(usize::MAX);
@@ -559,6 +656,76 @@ impl {{ dissector }} {
         Ok(())
     }
 
+    {% if datagrams -%}
+    /// Parses `data` as one whole message of `dir` (a datagram, or a frame
+    /// of a TCP stream): a message it does not fill, or bytes after the
+    /// message, are a parse error for this message only.
+    fn message(&mut self, dir: Direction, data: &[u8], cx: &mut Cx<'_>) -> Result<(), Dropped> {
+        self.machine.dir = dir;
+        let channel = match dir {
+            Direction::Up => &mut self.up,
+            Direction::Down => &mut self.down,
+        };
+        channel.parsers.abandon(dir, &mut self.machine.streams, cx)?;
+        channel.pending.clear();
+        channel.single = true;
+        channel.ending = true;
+        let parsed = self.parse(dir, data, false, cx);
+        let channel = match dir {
+            Direction::Up => &mut self.up,
+            Direction::Down => &mut self.down,
+        };
+        channel.single = false;
+        channel.ending = false;
+        parsed?;
+        if self.machine.status != FlowStatus::Active {
+            return Ok(());
+        }
+        let left = channel.pending.len();
+        let reason = match channel.parsers.active {
+            Some(message) => {
+                let offset = channel.pending.message_offset();
+                channel.parsers.abandon(dir, &mut self.machine.streams, cx)?;
+                Some(ParseError::new(offset, Site::new(message.record(), "<unknown>"), "the message ends before its grammar does"))
+            }
+            None if left > 0 => {
+                let offset = channel.pending.message_offset();
+                Some(ParseError::new(offset, Site::new("<message>", "<end>"), format!("{left} bytes after the end of the message")))
+            }
+            None => None,
+        };
+        channel.pending.clear();
+        if let Some(err) = reason {
+            self.machine.report_parse_error(&err, &[], cx)?;
+        }
+        Ok(())
+    }
+    {%- endif %}
+
+    {% if let Some((prefix_bytes, little_endian)) = framing -%}
+    /// Cuts `dir`'s TCP stream into length-prefixed frames; each frame is
+    /// one message, parsed by `message`.
+    fn frames(&mut self, dir: Direction, data: &[u8], cx: &mut Cx<'_>) -> Result<(), Dropped> {
+        const FRAMING: FrameFormat = FrameFormat { bytes: {{ prefix_bytes }}, little_endian: {{ little_endian }} };
+        let cap = usize::try_from(Limits::default().max_message_len).unwrap_or(usize::MAX);
+        let mut deframer = self.channel(dir).frames.take().unwrap_or_else(|| Deframer::new(FRAMING));
+        let was_lost = deframer.is_lost();
+        let mut result = Ok(());
+        let cut = deframer.push(data, cap, |frame| {
+            result = self.message(dir, frame, cx);
+            result.is_ok() && self.machine.status == FlowStatus::Active
+        });
+        self.channel(dir).frames = Some(deframer);
+        result?;
+        if let (Err(err), false) = (cut, was_lost) {
+            self.machine.dir = dir;
+            let err = ParseError::new(0, Site::new("<frames>", "<length>"), err.to_string());
+            self.machine.report_parse_error(&err, &[], cx)?;
+        }
+        Ok(())
+    }
+    {%- endif %}
+
     /// Records the outcome of a call: `Err(Dropped)` drops the flow.
     fn settle(&mut self, result: Result<(), Dropped>, cx: &mut Cx<'_>) {
         if result.is_err() {
@@ -573,13 +740,26 @@ impl Dissector for {{ dissector }} {
         if self.machine.status != FlowStatus::Active {
             return;
         }
+        {% if framing.is_some() -%}
+        let result = self.machine.start(cx).and_then(|()| self.frames(dir, data, cx));
+        {%- else -%}
         let result = self
             .machine
             .start(cx)
             .and_then(|()| self.process(dir, data, cx))
             .and_then(|()| self.process_waiting(dir.reverse(), cx));
+        {%- endif %}
         self.settle(result, cx);
     }
+    {% if datagrams %}
+    fn datagram(&mut self, dir: Direction, data: &[u8], cx: &mut Cx<'_>) {
+        if self.machine.status != FlowStatus::Active {
+            return;
+        }
+        let result = self.machine.start(cx).and_then(|()| self.message(dir, data, cx));
+        self.settle(result, cx);
+    }
+    {% endif %}
 
     fn gap(&mut self, dir: Direction, len: u64, cx: &mut Cx<'_>) {
         if self.machine.status != FlowStatus::Active {
@@ -592,6 +772,10 @@ impl Dissector for {{ dissector }} {
                 Direction::Up => &mut self.up,
                 Direction::Down => &mut self.down,
             };
+            {% if framing.is_some() -%}
+            protoc_comment!("The frame boundaries are lost with the bytes.");
+            channel.frames.get_or_insert_with(|| Deframer::new(FrameFormat { bytes: 1, little_endian: false })).lose_sync();
+            {% endif -%}
             if channel.parsers.absorb_gap(dir, len, &mut self.machine.streams, cx) == 0 {
                 protoc_comment!("The gap lies inside a counted field: parsing stays in step.");
                 channel.pending.absorb_gap(len);
@@ -625,10 +809,24 @@ impl Dissector for {{ dissector }} {
             if self.machine.status != FlowStatus::Active {
                 return Ok(());
             }
+            protoc_comment!("A message reading `bytes rest` ends with the direction.");
+            self.channel(dir).ending = true;
+            self.parse(dir, &[], false, cx)?;
+            self.machine.dir = dir;
+            if self.machine.status != FlowStatus::Active {
+                return Ok(());
+            }
             let channel = match dir {
                 Direction::Up => &mut self.up,
                 Direction::Down => &mut self.down,
             };
+            {% if framing.is_some() -%}
+            if channel.frames.as_ref().is_some_and(Deframer::in_frame) {
+                channel.frames = None;
+                let err = ParseError::new(0, Site::new("<frames>", "<body>"), "the stream ends inside a frame");
+                return self.machine.report_parse_error(&err, &[], cx);
+            }
+            {% endif -%}
             let Some(message) = channel.parsers.active else {
                 return Ok(());
             };
@@ -689,6 +887,7 @@ const {{ r.const_name }}: &[FieldSchema] = &[
 pub static SPEC: SpecDescriptor = SpecDescriptor {
     name: {{ spec_name|str_lit }},
     ports: &[{{ ports }}],
+    transports: &[{% for t in transports %}Transport::{{ t }}, {% endfor %}],
     events: &[
         {% for e in events -%}
         EventSchema { name: {{ e.name|str_lit }}, streamed: {{ e.streamed }}, fields: {{ e.fields }} },

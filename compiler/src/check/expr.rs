@@ -46,6 +46,12 @@ const FUNCTIONS: &[(&str, Func)] = &[
     ("number", Func::Number),
     ("direction", Func::Direction),
     ("extract", Func::Extract),
+    ("offset", Func::Offset),
+    ("text", Func::Text),
+    ("hex", Func::Hex),
+    ("ip", Func::Ip),
+    ("join", Func::Join),
+    ("find", Func::Find),
 ];
 
 fn typed(kind: ExprKind, ty: Type) -> Option<Expr> {
@@ -122,6 +128,19 @@ pub(crate) trait ExprEnv {
             A::Name(name) => self.name(name, scope),
             A::Field(base, field) => {
                 let base = self.type_expr(base, scope)?;
+                // `list.field`: the field of every element.
+                if let Type::List(element) = base.ty.inner() {
+                    if let Type::Record(record) = element.inner() {
+                        let fields = self.record_fields(record);
+                        if let Some(def) = fields.iter().find(|f| f.name == field.name) {
+                            let ty = like(
+                                &base.ty,
+                                Type::List(Box::new(like(element, def.ty.clone()))),
+                            );
+                            return typed(ExprKind::Field(Box::new(base), field.name.clone()), ty);
+                        }
+                    }
+                }
                 let Type::Record(record) = base.ty.inner().clone() else {
                     self.error(
                         field.span,
@@ -281,7 +300,7 @@ pub(crate) trait ExprEnv {
         let Some(&(_, func)) = FUNCTIONS.iter().find(|(n, _)| *n == name.name) else {
             let hint =
                 did_you_mean(&name.name, FUNCTIONS.iter().map(|(n, _)| *n)).unwrap_or_else(|| {
-                    "the functions are `upper`, `lower`, `len`, `number`, `extract`, `lookahead` and `direction`".into()
+                    "the functions are `upper`, `lower`, `len`, `number`, `extract`, `text`, `hex`, `ip`, `join`, `lookahead`, `offset` and `direction`".into()
                 });
             self.error(
                 name.span,
@@ -292,8 +311,10 @@ pub(crate) trait ExprEnv {
             return None;
         };
         let arity = match func {
-            Func::Lookahead | Func::Direction => 0,
-            Func::Extract => 2,
+            Func::Lookahead | Func::Direction | Func::Offset => 0,
+            Func::Extract | Func::Join | Func::Find => 2,
+            // `number(s)` or `number(s, base)`.
+            Func::Number if args.len() == 2 => 2,
             _ => 1,
         };
         if args.len() != arity {
@@ -321,6 +342,27 @@ pub(crate) trait ExprEnv {
             }
             return typed(ExprKind::Call(func, Vec::new()), Type::Int);
         }
+        if func == Func::Offset {
+            if !scope.grammar {
+                self.error(
+                    span,
+                    "`offset()` is only available in grammar expressions",
+                    "not in a record",
+                )
+                .set_hint("it is the position in the message being parsed");
+                return None;
+            }
+            return typed(ExprKind::Call(func, Vec::new()), Type::Int);
+        }
+        if func == Func::Join {
+            return self.join_call(args, scope);
+        }
+        if func == Func::Find {
+            return self.find_call(args, scope);
+        }
+        if func == Func::Number && args.len() == 2 {
+            return self.number_in_call(args, scope);
+        }
         if func == Func::Direction {
             if scope.grammar {
                 self.error(
@@ -340,14 +382,22 @@ pub(crate) trait ExprEnv {
         let arg = self.type_expr(args.first()?, scope)?;
         let result = match (func, arg.ty.inner()) {
             (Func::Upper | Func::Lower, Type::Str) => like(&arg.ty, Type::Str),
+            (Func::Upper | Func::Lower, Type::List(e)) if e.as_ref() == &Type::Str => {
+                like(&arg.ty, Type::List(Box::new(Type::Str)))
+            }
             (Func::Len, Type::Str | Type::Bytes | Type::List(_)) => like(&arg.ty, Type::Int),
             // Absent when the text is not a number.
             (Func::Number, Type::Str) => Type::Optional(Box::new(Type::Int)),
+            (Func::Text, Type::Str | Type::Int | Type::Bytes) => like(&arg.ty, Type::Str),
+            (Func::Hex, Type::Bytes) => like(&arg.ty, Type::Str),
+            // Absent unless 4 or 16 bytes.
+            (Func::Ip, Type::Bytes) => Type::Optional(Box::new(Type::Str)),
             (_, found) => {
-                let wants = if func == Func::Len {
-                    "a string, bytes or a list"
-                } else {
-                    "a string"
+                let wants = match func {
+                    Func::Len => "a string, bytes or a list",
+                    Func::Text => "bytes, an integer or a string",
+                    Func::Hex | Func::Ip => "bytes",
+                    _ => "a string",
                 };
                 let found = a(found);
                 self.error(
@@ -359,6 +409,118 @@ pub(crate) trait ExprEnv {
             }
         };
         typed(ExprKind::Call(func, vec![arg]), result)
+    }
+
+    /// `find(list, x)`: a list of strings, integers or booleans, and a value
+    /// of its elements' type; the index, optional.
+    fn find_call(&mut self, args: &[ast::Expr], scope: &Scope) -> Option<Expr> {
+        let (list, wanted) = (args.first()?, args.get(1)?);
+        let list_typed = self.type_expr(list, scope);
+        let wanted_typed = self.type_expr(wanted, scope);
+        let (list_typed, wanted_typed) = (list_typed?, wanted_typed?);
+        let element = match list_typed.ty.inner() {
+            Type::List(e) if matches!(e.as_ref(), Type::Str | Type::Int | Type::Bool) => {
+                e.as_ref().clone()
+            }
+            _ => {
+                self.error(
+                    list.span,
+                    format!(
+                        "`find` searches a list of strings, integers or booleans, found {}",
+                        a(&list_typed.ty)
+                    ),
+                    "not such a list",
+                );
+                return None;
+            }
+        };
+        if wanted_typed.ty.inner() != &element {
+            self.error(
+                wanted.span,
+                format!(
+                    "`find` looks for {} in this list, found {}",
+                    a(&element),
+                    a(&wanted_typed.ty)
+                ),
+                "not the elements' type",
+            );
+            return None;
+        }
+        typed(
+            ExprKind::Call(Func::Find, vec![list_typed, wanted_typed]),
+            optional(Type::Int),
+        )
+    }
+
+    /// `number(s, base)`: text and a base from 2 to 36, written as a number.
+    fn number_in_call(&mut self, args: &[ast::Expr], scope: &Scope) -> Option<Expr> {
+        let (text, base) = (args.first()?, args.get(1)?);
+        let text_typed = self.type_expr(text, scope)?;
+        if text_typed.ty.inner() != &Type::Str {
+            self.error(
+                text.span,
+                format!("`number` needs a string, found {}", a(&text_typed.ty)),
+                "not a string",
+            );
+            return None;
+        }
+        let A::Int(radix) = base.kind else {
+            self.error(
+                base.span,
+                "the base of `number` is written as a number",
+                "not a literal",
+            )
+            .set_hint("`number(size, 16)`");
+            return None;
+        };
+        if !(2..=36).contains(&radix) {
+            self.error(base.span, format!("a base of {radix}"), "not 2 to 36");
+            return None;
+        }
+        let base = Expr {
+            kind: ExprKind::Lit(Value::Int(radix)),
+            ty: Type::Int,
+        };
+        typed(
+            ExprKind::Call(Func::Number, vec![text_typed, base]),
+            optional(Type::Int),
+        )
+    }
+
+    /// `join(list, sep)`: a list of strings (optional ones too) and a string.
+    fn join_call(&mut self, args: &[ast::Expr], scope: &Scope) -> Option<Expr> {
+        let (list, sep) = (args.first()?, args.get(1)?);
+        let list_typed = self.type_expr(list, scope);
+        let sep_typed = self.type_expr(sep, scope);
+        let (list_typed, sep_typed) = (list_typed?, sep_typed?);
+        let is_strings = matches!(list_typed.ty.inner(), Type::List(e) if e.inner() == &Type::Str);
+        if !is_strings {
+            self.error(
+                list.span,
+                format!(
+                    "`join` needs a list of strings, found {}",
+                    a(&list_typed.ty)
+                ),
+                "not a list of strings",
+            );
+            return None;
+        }
+        if sep_typed.ty.inner() != &Type::Str {
+            self.error(
+                sep.span,
+                format!("`join` separates with a string, found {}", a(&sep_typed.ty)),
+                "not a string",
+            );
+            return None;
+        }
+        let ty = if matches!(list_typed.ty, Type::Optional(_))
+            || matches!(sep_typed.ty, Type::Optional(_))
+        {
+            optional(Type::Str)
+        } else {
+            Type::Str
+        };
+        typed(ExprKind::Call(Func::Join, vec![list_typed, sep_typed]), ty)
     }
 
     /// `extract(text, "regex")`: the regex is a string literal, checked here.
@@ -420,6 +582,38 @@ pub(crate) trait ExprEnv {
             r.ty = optional(l.ty.inner().clone());
         } else if is_null(&l) && !is_null(&r) {
             l.ty = optional(r.ty.inner().clone());
+        }
+        if op.is_arithmetic() {
+            let (lt, rt) = (l.ty.inner().clone(), r.ty.inner().clone());
+            let result = match (op, &lt, &rt) {
+                (BinOp::Add, Type::Str, Type::Str) => Some(Type::Str),
+                (BinOp::Div | BinOp::Rem, Type::Int, Type::Int) => {
+                    // Absent when dividing by zero.
+                    return typed(
+                        ExprKind::Binary(op, Box::new(l), Box::new(r)),
+                        optional(Type::Int),
+                    );
+                }
+                (_, Type::Int, Type::Int) => Some(Type::Int),
+                _ => None,
+            };
+            let Some(result) = result else {
+                let (ld, rd) = (a(&l.ty), a(&r.ty));
+                let wants = if op == BinOp::Add {
+                    "integers or strings"
+                } else {
+                    "integers"
+                };
+                self.error(
+                    span,
+                    format!("`{}` needs {wants}, found {ld} and {rd}", op.symbol()),
+                    format!("{} `{}` {}", lt.describe(), op.symbol(), rt.describe()),
+                );
+                return None;
+            };
+            let nullable = matches!(l.ty, Type::Optional(_)) || matches!(r.ty, Type::Optional(_));
+            let ty = if nullable { optional(result) } else { result };
+            return typed(ExprKind::Binary(op, Box::new(l), Box::new(r)), ty);
         }
         match op {
             BinOp::And | BinOp::Or => {

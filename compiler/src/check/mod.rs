@@ -100,11 +100,14 @@ enum Shape {
     Failed,
 }
 
-/// A record's result fields: overall, and contributed by each item.
+/// A record's result fields and message variables: overall, and
+/// contributed by each item.
 #[derive(Debug, Clone, Default)]
 struct RecordShape {
     fields: Vec<ir::FieldDef>,
-    per_item: Vec<Vec<ir::FieldDef>>,
+    /// `var` items: in scope for later items, not part of the result.
+    hidden: Vec<ir::FieldDef>,
+    per_item: Vec<Vec<fields::Named>>,
 }
 
 struct Checker<'a> {
@@ -134,6 +137,11 @@ struct Checker<'a> {
     state_index: HashMap<String, usize>,
     /// Per-flow variables whose type resolved, with where they are declared.
     vars: Vec<(ir::Var, Span)>,
+    /// Records reported for merging themselves in (not reported again as
+    /// containing themselves).
+    merged_into_self: Vec<usize>,
+    /// The message variables of the record being lowered, with their types.
+    current_hidden: Vec<ir::FieldDef>,
 }
 
 impl<'a> Checker<'a> {
@@ -160,6 +168,8 @@ impl<'a> Checker<'a> {
             states: Vec::new(),
             state_index: HashMap::new(),
             vars: Vec::new(),
+            merged_into_self: Vec::new(),
+            current_hidden: Vec::new(),
         }
     }
 

@@ -19,17 +19,33 @@ const RESERVED_STATE_NAMES: &[&str] = &["any", "fail", "finish"];
 
 /// Names a token or record cannot take: a record item would read them as
 /// the element keyword.
-const ELEMENT_KEYWORDS: &[&str] = &["empty", "fail", "optional", "array", "bytes", "branch"];
+const ELEMENT_KEYWORDS: &[&str] = &[
+    "empty", "fail", "optional", "array", "bytes", "branch", "continue", "flag", "padding",
+    "sequence", "union", "try", "at",
+];
+
+/// Whether `name` reads as a number type (`u8`, `i16le`): it cannot name a
+/// token or record.
+fn is_number_type(name: &str) -> bool {
+    let Some(rest) = name.strip_prefix('u').or_else(|| name.strip_prefix('i')) else {
+        return false;
+    };
+    let digits = rest
+        .strip_suffix("be")
+        .or_else(|| rest.strip_suffix("le"))
+        .unwrap_or(rest);
+    (1..=2).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit())
+}
 
 impl<'a> Checker<'a> {
     pub(super) fn collect_names(&mut self) {
         let protocol = self.protocol;
-        let mut transport_span: Option<Span> = None;
+        let mut transport_spans: Vec<(String, Span)> = Vec::new();
         let mut port_spans: HashMap<u16, Span> = HashMap::new();
         let mut export_lists: Vec<&'a [ast::Ident]> = Vec::new();
         for declaration in &protocol.declarations {
             match declaration {
-                Declaration::Transport(name) => self.transport_decl(name, &mut transport_span),
+                Declaration::Transport(decl) => self.transport_decl(decl, &mut transport_spans),
                 Declaration::Ports(ports) => {
                     for port in ports {
                         self.port(port, &mut port_spans);
@@ -49,7 +65,7 @@ impl<'a> Checker<'a> {
                 Declaration::States(block) => self.states_block(block),
             }
         }
-        if transport_span.is_none() {
+        if transport_spans.is_empty() {
             self.error(
                 protocol.name.span,
                 format!("protocol `{}` declares no transport", protocol.name.name),
@@ -64,21 +80,69 @@ impl<'a> Checker<'a> {
         }
     }
 
-    fn transport_decl(&mut self, name: &ast::Ident, seen: &mut Option<Span>) {
-        if let Some(first) = *seen {
-            self.duplicate("transport declaration", name.span, first);
+    /// `transport tcp;`, `transport udp;`, `transport tcp framed u16be;`:
+    /// at most one declaration per transport.
+    fn transport_decl(&mut self, decl: &ast::TransportDecl, seen: &mut Vec<(String, Span)>) {
+        let name = &decl.name;
+        if let Some((_, first)) = seen.iter().find(|(n, _)| *n == name.name) {
+            let first = *first;
+            self.duplicate(
+                &format!("`transport {}` declaration", name.name),
+                name.span,
+                first,
+            );
             return;
         }
-        *seen = Some(name.span);
-        if name.name == "tcp" {
-            self.transport = Some(ir::Transport::Tcp);
-        } else {
+        seen.push((name.name.clone(), name.span));
+        let (mut tcp, mut udp) = match self.transport {
+            Some(transport) => (transport.tcp(), transport.udp()),
+            None => (None, false),
+        };
+        match name.name.as_str() {
+            "tcp" => {
+                tcp = Some(match decl.framed {
+                    Some((number, span)) => ir::TcpMode::Framed(self.frame_format(number, span)),
+                    None => ir::TcpMode::Stream,
+                })
+            }
+            "udp" => {
+                udp = true;
+                if let Some((_, span)) = decl.framed {
+                    self.error(span, "UDP is not framed", "datagrams are messages already")
+                        .set_hint("`framed` cuts a TCP stream into messages: `transport tcp framed u16be;`");
+                }
+            }
+            _ => {
+                self.error(
+                    name.span,
+                    format!("unsupported transport `{}`", name.name),
+                    "not supported",
+                )
+                .hint = Some("the transports are `tcp` and `udp`".into());
+                return;
+            }
+        }
+        self.transport = Some(match (tcp, udp) {
+            (Some(ir::TcpMode::Stream), false) => ir::Transport::Tcp,
+            (tcp, udp) => ir::Transport::Carried { tcp, udp },
+        });
+    }
+
+    /// The length prefix of `framed NUMBER`: whole bytes, 1 to 4 of them.
+    fn frame_format(&mut self, number: ast::NumberType, span: Span) -> ir::FrameFormat {
+        let valid =
+            number.bits.is_multiple_of(8) && (8..=32).contains(&number.bits) && !number.signed;
+        if !valid {
             self.error(
-                name.span,
-                format!("unsupported transport `{}`", name.name),
-                "not supported",
+                span,
+                format!("a frame length prefix of {} bits", number.bits),
+                "not a length prefix",
             )
-            .hint = Some("the only transport so far is `tcp`".into());
+            .set_hint("a length prefix is unsigned and 1 to 4 bytes: `u8`, `u16be`, `u32le`…");
+        }
+        ir::FrameFormat {
+            bytes: u8::try_from(number.bits / 8).unwrap_or(2).clamp(1, 4),
+            little_endian: number.little_endian,
         }
     }
 
@@ -156,14 +220,14 @@ impl<'a> Checker<'a> {
     /// Reports `name` if it is an element keyword or the grammar namespace
     /// already has it.
     fn grammar_name_taken(&mut self, name: &ast::Ident) -> bool {
-        if ELEMENT_KEYWORDS.contains(&name.name.as_str()) {
+        if ELEMENT_KEYWORDS.contains(&name.name.as_str()) || is_number_type(&name.name) {
             self.error(
                 name.span,
                 format!("`{}` cannot name a token or record", name.name),
                 "a keyword",
             )
             .set_hint(
-                "`empty`, `fail`, `optional`, `array`, `bytes` and `branch` are grammar keywords",
+                "element keywords (`empty`, `fail`, `optional`, `array`, `bytes`, `branch`, `flag`, `padding`, `sequence`, `union`, `try`, `at`, `continue`) and number types (`u8`, `i16le`…) are reserved",
             );
             return true;
         }
@@ -317,7 +381,7 @@ impl<'a> Checker<'a> {
     }
 
     /// A variable's type: `string`, `integer`, `boolean`, `bytes` or `list of TYPE`.
-    fn type_name(&mut self, ty: &ast::TypeName) -> Option<ir::Type> {
+    pub(super) fn type_name(&mut self, ty: &ast::TypeName) -> Option<ir::Type> {
         const TYPES: &[(&str, ir::Type)] = &[
             ("string", ir::Type::Str),
             ("integer", ir::Type::Int),

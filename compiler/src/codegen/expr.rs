@@ -194,6 +194,34 @@ pub fn display(v: &RustValue) -> String {
     }
 }
 
+/// Code of `v`'s owned Rust type (`String`, `i64`, `Vec<T>`, a record
+/// struct, or an `Option` of one): what a field is assigned.
+pub fn owned(v: &RustValue) -> String {
+    let r = v.recv();
+    let copy = matches!(v.ty, Type::Int | Type::Bool);
+    match (v.form, v.nullable) {
+        (Form::Owned, _) => v.code.clone(),
+        (Form::Place, _) if copy => v.code.clone(),
+        (Form::Place, _) => format!("{r}.clone()"),
+        (Form::Ref, false) if copy => format!("*{r}"),
+        (Form::Ref, false) => format!("{r}.clone()"),
+        (Form::Ref, true) if copy => format!("{r}.copied()"),
+        (Form::Ref, true) => format!("{r}.cloned()"),
+        (Form::Borrowed, false) => match v.ty {
+            Type::Str => format!("{r}.to_string()"),
+            Type::Bytes | Type::List(_) => format!("{r}.to_vec()"),
+            Type::Record(_) => format!("{r}.clone()"),
+            _ => v.code.clone(),
+        },
+        (Form::Borrowed, true) => match v.ty {
+            Type::Str => format!("{r}.map(str::to_string)"),
+            Type::Bytes | Type::List(_) => format!("{r}.map(<[_]>::to_vec)"),
+            Type::Record(_) => format!("{r}.cloned()"),
+            _ => v.code.clone(),
+        },
+    }
+}
+
 /// Code of type `protoc_runtime::value::Value` for `v`.
 pub fn value(v: &RustValue) -> String {
     match (v.form, v.nullable) {
@@ -323,6 +351,7 @@ impl<'a> Translator<'a> {
                 let code = format!("{} {} {}", a.at(prec), op.symbol(), b.at(prec));
                 RustValue::new(code, Type::Bool, false, Form::Borrowed).with_prec(prec)
             }
+            ExprKind::Binary(op, a, b) if op.is_arithmetic() => self.arithmetic(*op, a, b),
             ExprKind::Binary(op, a, b) => {
                 let lookahead_char =
                     |e: &Expr| matches!(e.kind, ExprKind::Call(Func::Lookahead, _));
@@ -382,6 +411,30 @@ impl<'a> Translator<'a> {
 
     fn field(&mut self, base: &RustValue, name: &str, ty: &Type) -> RustValue {
         let field = names::field(name);
+        if let Type::List(element) = &base.ty {
+            // `list.field`: the field of every element.
+            let field_ty = self.field_type(element, name, ty);
+            let var = self.fresh();
+            let inner = RustValue::new(
+                format!("{var}.{field}"),
+                field_ty.clone(),
+                false,
+                Form::Place,
+            );
+            let each = format!("iter().map(|{var}| {}).collect::<Vec<_>>()", owned(&inner));
+            let b = borrowed(base);
+            let code = if base.nullable {
+                format!("{}.map(|list| list.{each})", b.recv())
+            } else {
+                format!("{}.{each}", b.recv())
+            };
+            return RustValue::new(
+                code,
+                Type::List(Box::new(field_ty)),
+                base.nullable,
+                Form::Owned,
+            );
+        }
         let ty = self.field_type(&base.ty, name, ty);
         if !base.nullable {
             return RustValue::new(format!("{}.{field}", base.recv()), ty, false, Form::Place);
@@ -443,9 +496,124 @@ impl<'a> Translator<'a> {
         RustValue::new(code, elem, true, Form::Ref)
     }
 
+    /// `a + b`, `a * b`…: wrapping integer arithmetic, `/` and `%` absent
+    /// by zero, `+` of strings a concatenation; absent operands give absent.
+    fn arithmetic(&mut self, op: BinOp, a: &Expr, b: &Expr) -> RustValue {
+        let a = borrowed(&self.translate(a));
+        let b = borrowed(&self.translate(b));
+        let optional = |v: &RustValue| {
+            if v.nullable {
+                v.recv()
+            } else {
+                format!("Some({})", v.code)
+            }
+        };
+        if a.ty == Type::Str {
+            if !a.nullable && !b.nullable {
+                let code = format!("format!(\"{{}}{{}}\", {}, {})", a.code, b.code);
+                return RustValue::new(code, Type::Str, false, Form::Owned);
+            }
+            let code = format!(
+                "{}.zip({}).map(|(x, y)| format!(\"{{x}}{{y}}\"))",
+                optional(&a),
+                optional(&b)
+            );
+            return RustValue::new(code, Type::Str, true, Form::Owned);
+        }
+        let (method, checked) = match op {
+            BinOp::Add => ("wrapping_add", false),
+            BinOp::Sub => ("wrapping_sub", false),
+            BinOp::Mul => ("wrapping_mul", false),
+            BinOp::Div => ("checked_div", true),
+            _ => ("checked_rem", true),
+        };
+        if !a.nullable && !b.nullable {
+            // An integer literal as a receiver needs its type spelled out.
+            let receiver = match a.code.parse::<i64>() {
+                Ok(n) if n < 0 => format!("({n}_i64)"),
+                Ok(n) => format!("{n}_i64"),
+                Err(_) => a.recv(),
+            };
+            let code = format!("{receiver}.{method}({})", b.code);
+            return RustValue::new(code, Type::Int, checked, Form::Borrowed);
+        }
+        let map = if checked { "and_then" } else { "map" };
+        let code = format!(
+            "{}.zip({}).{map}(|(x, y)| x.{method}(y))",
+            optional(&a),
+            optional(&b)
+        );
+        RustValue::new(code, Type::Int, true, Form::Borrowed)
+    }
+
     fn call(&mut self, func: Func, args: &[Expr], ty: &Type) -> RustValue {
         if func == Func::Lookahead {
             return RustValue::new("lookahead", Type::Int, false, Form::Borrowed);
+        }
+        if func == Func::Offset {
+            // Only in grammar steps, which have `input`.
+            return RustValue::new(
+                "input.message_offset() as i64",
+                Type::Int,
+                false,
+                Form::Borrowed,
+            )
+            .with_prec(Prec::Cast);
+        }
+        if func == Func::Find {
+            let (Some(list), Some(wanted)) = (args.first(), args.get(1)) else {
+                return unsupported("find() needs a list and a value", ty);
+            };
+            let list = borrowed(&self.translate(list));
+            let wanted = borrowed(&self.translate(wanted));
+            let search = |list: &str, wanted: &str| {
+                format!("{list}.iter().position(|v| *v == {wanted}).map(|i| i as i64)")
+            };
+            let code = match (list.nullable, wanted.nullable) {
+                (false, false) => search(&list.recv(), &wanted.code),
+                (true, false) => format!(
+                    "{}.and_then(|list| {})",
+                    list.recv(),
+                    search("list", &wanted.code)
+                ),
+                (false, true) => format!(
+                    "{}.and_then(|wanted| {})",
+                    wanted.recv(),
+                    search(&list.recv(), "wanted")
+                ),
+                (true, true) => format!(
+                    "{}.zip({}).and_then(|(list, wanted)| {})",
+                    list.recv(),
+                    wanted.recv(),
+                    search("list", "wanted")
+                ),
+            };
+            return RustValue::new(code, Type::Int, true, Form::Borrowed);
+        }
+        if func == Func::Join {
+            let (Some(list), Some(sep)) = (args.first(), args.get(1)) else {
+                return unsupported("join() needs a list and a separator", ty);
+            };
+            let list = borrowed(&self.translate(list));
+            let sep = borrowed(&self.translate(sep));
+            let code = match (list.nullable, sep.nullable) {
+                (false, false) => format!("join_text({}, {})", list.code, sep.code),
+                _ => format!(
+                    "{}.zip({}).map(|(list, sep)| join_text(list, sep))",
+                    if list.nullable {
+                        list.recv()
+                    } else {
+                        format!("Some({})", list.code)
+                    },
+                    if sep.nullable {
+                        sep.recv()
+                    } else {
+                        format!("Some({})", sep.code)
+                    },
+                ),
+            };
+            let nullable = list.nullable || sep.nullable;
+            return RustValue::new(code, Type::Str, nullable, Form::Owned);
         }
         if func == Func::Direction {
             // Only in state machines, whose handlers know `self.dir`.
@@ -459,6 +627,21 @@ impl<'a> Translator<'a> {
         };
         let arg = self.translate(arg);
         match func {
+            Func::Upper | Func::Lower if matches!(arg.ty, Type::List(_)) => {
+                let method = if func == Func::Upper {
+                    "to_ascii_uppercase"
+                } else {
+                    "to_ascii_lowercase"
+                };
+                let each = format!("iter().map(|s| s.{method}()).collect::<Vec<_>>()");
+                let b = borrowed(&arg);
+                let code = if arg.nullable {
+                    format!("{}.map(|list| list.{each})", b.recv())
+                } else {
+                    format!("{}.{each}", b.recv())
+                };
+                RustValue::new(code, arg.ty.clone(), arg.nullable, Form::Owned)
+            }
             Func::Upper | Func::Lower => {
                 let method = if func == Func::Upper {
                     "to_ascii_uppercase"
@@ -494,6 +677,19 @@ impl<'a> Translator<'a> {
                     .with_prec(Prec::Cast)
                 }
             }
+            Func::Number if args.len() == 2 => {
+                let b = borrowed(&arg);
+                let base = args
+                    .get(1)
+                    .map(|base| self.translate(base).code)
+                    .unwrap_or_else(|| "10".into());
+                let code = if arg.nullable {
+                    format!("{}.and_then(|s| parse_number_in(s, {base}))", b.recv())
+                } else {
+                    format!("parse_number_in({}, {base})", b.code)
+                };
+                RustValue::new(code, Type::Int, true, Form::Borrowed)
+            }
             Func::Number => {
                 let b = borrowed(&arg);
                 let code = if arg.nullable {
@@ -503,7 +699,44 @@ impl<'a> Translator<'a> {
                 };
                 RustValue::new(code, Type::Int, true, Form::Borrowed)
             }
-            Func::Lookahead | Func::Direction | Func::Extract => unsupported(func.name(), ty),
+            Func::Text => {
+                let b = borrowed(&arg);
+                let each = match arg.ty {
+                    Type::Str => return arg,
+                    Type::Int => "|v| v.to_string()",
+                    _ => "bytes_text",
+                };
+                let code = match (arg.nullable, &arg.ty) {
+                    (false, Type::Int) => format!("{}.to_string()", b.recv()),
+                    (false, _) => format!("bytes_text({})", b.code),
+                    (true, _) => format!("{}.map({each})", b.recv()),
+                };
+                RustValue::new(code, Type::Str, arg.nullable, Form::Owned)
+            }
+            Func::Hex => {
+                let b = borrowed(&arg);
+                let code = if arg.nullable {
+                    format!("{}.map(hex_text)", b.recv())
+                } else {
+                    format!("hex_text({})", b.code)
+                };
+                RustValue::new(code, Type::Str, arg.nullable, Form::Owned)
+            }
+            Func::Ip => {
+                let b = borrowed(&arg);
+                let code = if arg.nullable {
+                    format!("{}.and_then(ip_text)", b.recv())
+                } else {
+                    format!("ip_text({})", b.code)
+                };
+                RustValue::new(code, Type::Str, true, Form::Owned)
+            }
+            Func::Lookahead
+            | Func::Direction
+            | Func::Extract
+            | Func::Offset
+            | Func::Join
+            | Func::Find => unsupported(func.name(), ty),
         }
     }
 

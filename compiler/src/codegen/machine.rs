@@ -44,6 +44,8 @@ pub struct MachinePlan {
     pub uses_resync: bool,
     /// The per-flow variables: `(field, Rust type)`.
     pub vars: Vec<(String, String)>,
+    /// Their defaults as constant expressions: `(field, value)`.
+    pub var_consts: Vec<(String, String)>,
     /// Rust string literals of the streamed events whose streams are hashed.
     pub digests: Vec<String>,
 }
@@ -154,7 +156,8 @@ pub fn plan_machine(
             arms.push((
                 format!("(Direction::{dir}, State::{})", names::pascal(&state.name)),
                 format!(
-                    "match parsers.{parse}(&mut input, dir, &mut self.machine.streams, cx)? {{\n\
+                    "match parsers.{parse}(&mut input, dir, &mut self.machine.streams, cx, @VARS@)? {{\n\
+                     DATAGRAM_REST\
                      Progress::Done(res) => {{\n\
                      machine::trace(cx, format_args!(\"grammar: parsed {record_name} ({{dir}}, {{}} bytes)\", input.message_offset()));\n\
                      self.machine.{method}(&res, cx)?;\n}}\n\
@@ -221,15 +224,52 @@ pub fn plan_machine(
     } else {
         "input.discard();\nself.machine.report_parse_error(&err, &context, cx)?;"
     };
+    // A whole message (a datagram, a frame) must end where its grammar
+    // does: bytes left over make it a parse error, and no event.
+    let datagrams =
+        spec.transport.udp() || matches!(spec.transport.tcp(), Some(crate::ir::TcpMode::Framed(_)));
+    let datagram_rest = if datagrams {
+        "Progress::Done(_) if single && !input.is_empty() => {\n\
+         let reason = format!(\"{} bytes after the end of the message\", input.remaining());\n\
+         let err = ParseError::new(input.message_offset(), Site::new(\"<message>\", \"<end>\"), reason);\n\
+         input.discard();\n\
+         self.machine.report_parse_error(&err, &[], cx)?;\n\
+         }\n"
+    } else {
+        ""
+    };
+    // Grammar expressions read the state machine's variables.
+    let vars_arg = if machine.vars.is_empty() {
+        "&()"
+    } else {
+        "&self.machine.vars"
+    };
     for (_, body) in &mut arms {
-        *body = body.replace("ON_PARSE_ERROR", on_parse_error);
+        *body = body
+            .replace("ON_PARSE_ERROR", on_parse_error)
+            .replace("DATAGRAM_REST", datagram_rest)
+            .replace("@VARS@", vars_arg);
     }
     let vars = machine
         .vars
         .iter()
         .map(|v| (names::field(&v.name), super::records::rust_type(&v.ty)))
         .collect();
+    let var_consts = machine
+        .vars
+        .iter()
+        .map(|v| {
+            let value = match v.ty {
+                Type::Str => "String::new()",
+                Type::Int => "0",
+                Type::Bool => "false",
+                _ => "Vec::new()",
+            };
+            (names::field(&v.name), value.to_string())
+        })
+        .collect();
     MachinePlan {
+        var_consts,
         states,
         handlers,
         arms,

@@ -67,6 +67,20 @@ fn render(spec: &Spec) -> String {
         &|name| absorbing.contains(name),
     );
     let grammars_exhaustive = machine.grammars.len() == 2 * spec.machine.states.len();
+    let journals = records.iter().any(|r| r.journals);
+    let tcp = spec.transport.tcp();
+    let framing = match tcp {
+        Some(crate::ir::TcpMode::Framed(format)) => Some((format.bytes, format.little_endian)),
+        _ => None,
+    };
+    let datagrams = spec.transport.udp() || framing.is_some();
+    let mut transports = Vec::new();
+    if tcp.is_some() {
+        transports.push("Tcp");
+    }
+    if spec.transport.udp() {
+        transports.push("Udp");
+    }
     let any_streams = machine.messages.iter().any(|m| m.streams);
     let any_absorbs = machine.messages.iter().any(|m| m.absorbs);
 
@@ -151,6 +165,10 @@ fn render(spec: &Spec) -> String {
         schema_records,
         event_schemas,
         events,
+        journals,
+        datagrams,
+        framing,
+        transports,
     };
     template.render().unwrap_or_else(|err| {
         format!(
@@ -220,6 +238,7 @@ const RUNTIME_NAMES: &[(&str, &str)] = &[
     ("FlowStatus", "protoc_runtime::dissector"),
     ("Severity", "protoc_runtime::dissector"),
     ("SpecDescriptor", "protoc_runtime::dissector"),
+    ("Transport", "protoc_runtime::dissector"),
     ("Dropped", "protoc_runtime::machine"),
     ("Handled", "protoc_runtime::machine"),
     ("ByteClass", "protoc_runtime::parse"),
@@ -241,8 +260,20 @@ const RUNTIME_NAMES: &[(&str, &str)] = &[
     ("CountState", "protoc_runtime::parse"),
     ("Resync", "protoc_runtime::parse"),
     ("StreamBook", "protoc_runtime::parse"),
-    ("Stop", "protoc_runtime::parse"),
     ("parse_number", "protoc_runtime::expr"),
+    ("parse_number_in", "protoc_runtime::expr"),
+    ("Bits", "protoc_runtime::parse"),
+    ("NumberFormat", "protoc_runtime::parse"),
+    ("parse_at", "protoc_runtime::parse"),
+    ("read_rest", "protoc_runtime::parse"),
+    ("stream_rest", "protoc_runtime::parse"),
+    ("Deframer", "protoc_runtime::parse"),
+    ("FrameFormat", "protoc_runtime::parse"),
+    ("bytes_text", "protoc_runtime::parse::convert"),
+    ("hex_text", "protoc_runtime::parse::convert"),
+    ("ip_text", "protoc_runtime::parse::convert"),
+    ("join_text", "protoc_runtime::parse::convert"),
+    ("Stop", "protoc_runtime::parse"),
     ("ToValue", "protoc_runtime::value"),
     ("Value", "protoc_runtime::value"),
 ];
@@ -380,6 +411,14 @@ struct ModuleTemplate<'a> {
     /// The named values of events triggered with them.
     event_schemas: Vec<SchemaRecord>,
     events: Vec<EventPlan>,
+    /// Whether messages are journaled (`at`, `try`, `union`).
+    journals: bool,
+    /// Whether the dissector parses whole messages (UDP datagrams, frames).
+    datagrams: bool,
+    /// A TCP length prefix: `(bytes, little endian)`.
+    framing: Option<(u8, bool)>,
+    /// `Tcp`, `Udp`: the transports of `SpecDescriptor`.
+    transports: Vec<&'static str>,
 }
 
 struct ConstPlan {

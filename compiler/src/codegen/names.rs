@@ -67,7 +67,21 @@ pub fn str_lit(text: &str) -> String {
 
 /// Type names the generated module defines itself.
 const RESERVED_TYPES: &[&str] = &[
-    "State", "Message", "Machine", "Parsers", "Channel", "Value", "Input", "Site", "Step",
+    "State",
+    "Message",
+    "Machine",
+    "Parsers",
+    "Channel",
+    "Value",
+    "Input",
+    "Site",
+    "Step",
+    "Bits",
+    "NumberFormat",
+    "Deframer",
+    "FrameFormat",
+    "Transport",
+    "Stop",
 ];
 
 /// The struct of record `name`: `smtp_command` → `SmtpCommand` (suffixed with

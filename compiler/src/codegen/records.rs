@@ -21,9 +21,9 @@ use std::collections::BTreeSet;
 
 use protoc_runtime::expr::{Func, Type};
 
-use super::expr::{Form, RustValue, Translator};
+use super::expr::{owned, Form, RustValue, Translator};
 use super::names;
-use crate::ir::{Element, Record, RecordId, Spec, Transform};
+use crate::ir::{Element, Expr, FieldDef, Record, RecordId, Spec, Transform, CONVERTED};
 
 /// What the template needs to render one record.
 #[derive(Debug, Clone)]
@@ -51,6 +51,16 @@ pub struct RecordPlan {
     /// Whether `run` reads its `input` / `cx` parameters.
     pub uses_input: bool,
     pub uses_cx: bool,
+    /// Arms of `backtrack`'s `match self.step` (empty: no `try`).
+    pub backtrack_arms: Vec<String>,
+    /// Statements of `reset_slots` (what a failed `try` alternative left).
+    pub reset_slots: Vec<String>,
+    /// The `retry_N` methods, one per `try`.
+    pub retry_methods: Vec<String>,
+    /// Whether the record needs the message journaled (`at`, `try`, `union`).
+    pub journals: bool,
+    /// Whether its steps read the state machine's variables (`vars`).
+    pub uses_vars: bool,
 }
 
 /// One step of a record parser.
@@ -72,6 +82,8 @@ pub struct FieldPlan {
     pub rust_type: String,
     /// Absent when `None` (omitted from the `Value::Record`).
     pub optional: bool,
+    /// A message variable (`var`): kept while parsing, not in the value.
+    pub hidden: bool,
 }
 
 /// A `bytes until` search the module needs as a static: `(name, token name, transform)`.
@@ -208,6 +220,7 @@ pub fn streaming_records(spec: &Spec, counted_only: bool) -> BTreeSet<RecordId> 
                     chunked: Some(_), ..
                 } if !counted_only => found = true,
                 Element::BytesCount(count) if count.chunked.is_some() => found = true,
+                Element::BytesRest { chunked: Some(_) } if !counted_only => found = true,
                 Element::Record(r) if streaming.contains(r) => found = true,
                 _ => {}
             });
@@ -232,8 +245,17 @@ fn visit_one<'e>(e: &'e Element, f: &mut dyn FnMut(&'e Element)) {
     f(e);
     match e {
         Element::Field { element, .. }
+        | Element::Hidden { element, .. }
+        | Element::Convert { element, .. }
         | Element::Optional { element, .. }
-        | Element::Array { element, .. } => visit_one(element, f),
+        | Element::Array { element, .. }
+        | Element::ArrayCount { element, .. }
+        | Element::ArrayWhile { element, .. } => visit_one(element, f),
+        Element::Sequence(items) | Element::Union(items) | Element::Try(items) => {
+            for item in items {
+                visit_one(item, f);
+            }
+        }
         Element::Branch { cases, default, .. } => {
             for (_, case) in cases {
                 visit_one(case, f);
@@ -265,10 +287,28 @@ enum Piece {
 /// Where an element's value goes.
 #[derive(Debug, Clone)]
 enum Dest {
-    /// Into a field of the result (`name: element`).
+    /// Into a field (or message variable) of the result (`name: element`).
     Field(String),
+    /// Into a field, through a converter: `value` is an expression over
+    /// [`CONVERTED`] (`name: element as CONVERTER`).
+    Converted(String, Expr),
     /// An unnamed record's fields merge into the result; other values are dropped.
     Merge,
+}
+
+impl Dest {
+    /// The field the value goes to, if any.
+    fn field(&self) -> Option<&str> {
+        match self {
+            Dest::Field(name) | Dest::Converted(name, _) => Some(name),
+            Dest::Merge => None,
+        }
+    }
+
+    /// The field's name, or `fallback` for error sites.
+    fn site_name(&self, fallback: &str) -> String {
+        self.field().unwrap_or(fallback).to_string()
+    }
 }
 
 struct Builder<'a> {
@@ -296,6 +336,22 @@ struct Builder<'a> {
     count_steps: Vec<(usize, String)>,
     /// Labels of elements that emitted no step, and where they lead instead.
     aliases: Vec<(Label, Label)>,
+    /// The record's message variables (`var`), in the result struct but not
+    /// in its value.
+    hidden: Vec<FieldDef>,
+    /// Whether a `Bits` slot reads numbers, a count array keeps its
+    /// remaining count, a `while` array its element start.
+    uses_bits: bool,
+    uses_counted: bool,
+    uses_element_at: bool,
+    /// Slots of `try` and `union` blocks: (name, type).
+    block_slots: Vec<(String, String)>,
+    /// Arms of `backtrack`: a failed `try` alternative's steps, and what to do.
+    backtrack_arms: Vec<(usize, usize, Vec<Piece>)>,
+    /// One `retry_N` method per `try`, rendered.
+    retry_methods: Vec<String>,
+    /// Whether the spec's messages must be journaled (`at`, `try`, `union`).
+    journals: bool,
 }
 
 impl<'a> Builder<'a> {
@@ -323,6 +379,14 @@ impl<'a> Builder<'a> {
             stream_steps: Vec::new(),
             count_steps: Vec::new(),
             aliases: Vec::new(),
+            hidden: hidden_vars(record),
+            uses_bits: false,
+            uses_counted: false,
+            uses_element_at: false,
+            block_slots: Vec::new(),
+            backtrack_arms: Vec::new(),
+            retry_methods: Vec::new(),
+            journals: false,
         }
     }
 
@@ -350,13 +414,34 @@ impl<'a> Builder<'a> {
         )
     }
 
-    /// The declared type of a result field.
+    /// The declared type of a result field or message variable.
     fn field_type(&self, name: &str) -> Option<&Type> {
         self.record
             .fields
             .iter()
+            .chain(&self.hidden)
             .find(|f| f.name == name)
             .map(|f| &f.ty)
+    }
+
+    /// The statement that stores `read` (code of type `ty`) where `dest`
+    /// says: a field, a converted field, or nowhere (`read;`).
+    fn store(&mut self, dest: &Dest, read: &str, ty: &Type) -> String {
+        match dest {
+            Dest::Field(name) => self.assign(name, read, ty),
+            Dest::Merge => format!("{read};"),
+            Dest::Converted(name, value) => {
+                let mut t = self.translator();
+                t.bind(
+                    CONVERTED,
+                    RustValue::new("value", ty.clone(), false, Form::Place),
+                );
+                let converted = t.translate(value);
+                let ty = as_translated(&converted);
+                let assign = self.assign(name, &owned(&converted), &ty);
+                format!("let value = {read};\n{assign}")
+            }
+        }
     }
 
     /// `self.result.NAME = value;` with `Some(…)` where the field is optional.
@@ -389,7 +474,16 @@ impl<'a> Builder<'a> {
     /// A translator that sees the fields parsed so far as `self.result.…`.
     fn translator(&mut self) -> Translator<'_> {
         let mut t = Translator::new(self.spec, self.patterns);
-        for field in &self.record.fields {
+        // The state machine's variables, read through `vars` (fields and
+        // message variables of the same name hide them).
+        for var in &self.spec.machine.vars {
+            let code = format!("vars.{}", names::field(&var.name));
+            t.bind(
+                &var.name,
+                RustValue::new(code, var.ty.clone(), false, Form::Place),
+            );
+        }
+        for field in self.record.fields.iter().chain(&self.hidden) {
             let code = format!("self.result.{}", names::field(&field.name));
             t.bind(
                 &field.name,
@@ -414,14 +508,21 @@ impl<'a> Builder<'a> {
         let text = |s: String| Piece::Text(s);
         if !matches!(element, Element::Field { .. }) {
             let described = describe(self.spec, element);
-            self.describing = match &dest {
-                Dest::Field(name) => format!("{name}: {described}"),
-                Dest::Merge => described,
+            self.describing = match dest.field() {
+                Some(name) => format!("{name}: {described}"),
+                None => described,
             };
         }
         match element {
-            Element::Field { name, element } => {
+            Element::Field { name, element } | Element::Hidden { name, element, .. } => {
                 self.compile(element, Dest::Field(name.clone()), next)
+            }
+            Element::Convert { element, value, .. } => {
+                let dest = match dest.field() {
+                    Some(name) => Dest::Converted(name.to_string(), value.clone()),
+                    None => dest,
+                };
+                self.compile(element, dest, next)
             }
             Element::Token(id) => {
                 self.uses_token = true;
@@ -429,13 +530,13 @@ impl<'a> Builder<'a> {
                 self.uses_cx = true;
                 let token = self.spec.token(*id);
                 let stat = names::token_static(&token.name);
-                let body = match &dest {
-                    Dest::Field(name) => {
+                let body = match dest.field() {
+                    Some(name) => {
                         let site = self.site(name);
                         let read = format!("{stat}.read(&mut self.token, input, cx, {site})?");
-                        self.assign(name, &read, &Type::Str)
+                        self.store(&dest, &read, &Type::Str)
                     }
-                    Dest::Merge => {
+                    None => {
                         let site = self.site(&token.name);
                         format!("{stat}.skip(&mut self.token, input, cx, {site})?;")
                     }
@@ -455,7 +556,9 @@ impl<'a> Builder<'a> {
                 let child = self.spec.record(*id);
                 let run = format!("self.{}.run(input, cx)?", slot_name(&child.name));
                 let body = match &dest {
-                    Dest::Field(name) => self.assign(name, &run, &Type::Record(child.name.clone())),
+                    Dest::Field(_) | Dest::Converted(..) => {
+                        self.store(&dest, &run, &Type::Record(child.name.clone()))
+                    }
                     Dest::Merge if child.fields.is_empty() => format!("{run};"),
                     Dest::Merge => {
                         let var = names::snake(&child.name);
@@ -482,12 +585,11 @@ impl<'a> Builder<'a> {
             } => {
                 let mut t = self.translator();
                 let key = t.translate(key);
-                let field = match &dest {
-                    Dest::Field(name) => name.clone(),
-                    Dest::Merge => "branch".to_string(),
-                };
+                let field = dest.site_name("branch");
+                let int_key = key.ty == Type::Int;
                 let scrutinee = match (key.nullable, key.form) {
                     (true, _) => super::expr::borrowed(&key).code,
+                    (false, _) if int_key => super::expr::borrowed(&key).code,
                     (false, Form::Borrowed) => key.code.clone(),
                     (false, _) => format!("{}.as_str()", key.code),
                 };
@@ -495,10 +597,15 @@ impl<'a> Builder<'a> {
                 let default_label = default.as_ref().map(|_| self.new_label());
                 let mut pieces = vec![text(format!("self.step = match {scrutinee} {{\n"))];
                 for ((case, _), label) in cases.iter().zip(&labels) {
-                    let pat = if key.nullable {
-                        format!("Some({})", names::str_lit(case))
+                    let literal = if int_key {
+                        case.clone()
                     } else {
                         names::str_lit(case)
+                    };
+                    let pat = if key.nullable {
+                        format!("Some({literal})")
+                    } else {
+                        literal
                     };
                     pieces.extend([
                         text(format!("{pat} => ")),
@@ -556,16 +663,114 @@ impl<'a> Builder<'a> {
                 self.alias_if_empty(taken, next);
             }
             Element::Empty => {}
+            Element::BytesRest {
+                chunked: Some(event),
+            } => {
+                self.uses_input = true;
+                self.uses_cx = true;
+                let event = names::str_lit(&self.spec.event(*event).name);
+                self.stream_steps
+                    .push((self.steps.len(), format!("cx.stream({event}, &[], true)?")));
+                self.emit(vec![
+                    text(format!("stream_rest(input, cx, {event})?;\n")),
+                    text("self.step = ".into()),
+                    Piece::Goto(next),
+                    text(";".into()),
+                ]);
+            }
+            Element::Number(_)
+            | Element::Flag
+            | Element::At { .. }
+            | Element::BytesRest { chunked: None } => {
+                let site = self.site(&dest.site_name("number"));
+                let Some((read, ty)) = self.single(element, &site) else {
+                    return;
+                };
+                let body = self.store(&dest, &read, &ty);
+                self.emit(vec![
+                    text(body),
+                    text("self.step = ".into()),
+                    Piece::Goto(next),
+                    text(";".into()),
+                ]);
+            }
+            Element::Padding { bits, align } => {
+                self.uses_bits = true;
+                self.uses_input = true;
+                let body = if *align {
+                    self.uses_cx = true;
+                    let site = self.site("padding");
+                    format!("self.bits.align({bits}, input, cx, {site})?;")
+                } else {
+                    format!("self.bits.skip({bits}, input)?;")
+                };
+                self.emit(vec![
+                    text(body),
+                    text("self.step = ".into()),
+                    Piece::Goto(next),
+                    text(";".into()),
+                ]);
+            }
+            Element::Verify { cond, message } => {
+                self.uses_input = true;
+                self.uses_cx = true;
+                let site = self.site("verify");
+                let lookahead = if expr_calls(cond, Func::Lookahead) {
+                    "let lookahead = input.lookahead()?;\n"
+                } else {
+                    ""
+                };
+                let failed = self.translator().condition(&not(cond));
+                let body = format!(
+                    "{lookahead}if {failed} {{\nreturn Err(cx.error(input, {site}, {}));\n}}\n",
+                    names::str_lit(message)
+                );
+                self.emit(vec![
+                    text(body),
+                    text("self.step = ".into()),
+                    Piece::Goto(next),
+                    text(";".into()),
+                ]);
+            }
+            Element::Let(value) => {
+                let lookahead = if expr_calls(value, Func::Lookahead) {
+                    self.uses_input = true;
+                    "let lookahead = input.lookahead()?;\n"
+                } else {
+                    ""
+                };
+                let translated = self.translator().translate(value);
+                let (code, ty) = (owned(&translated), as_translated(&translated));
+                let body = match dest.field() {
+                    Some(name) => {
+                        let name = name.to_string();
+                        format!("{lookahead}{}", self.assign(&name, &code, &ty))
+                    }
+                    None => String::new(),
+                };
+                self.emit(vec![
+                    text(body),
+                    text("self.step = ".into()),
+                    Piece::Goto(next),
+                    text(";".into()),
+                ]);
+            }
+            Element::Sequence(items) => self.compile_seq(items, Dest::Merge, next),
+            Element::Try(alternatives) => self.compile_try_block(alternatives, next),
+            Element::Union(members) => self.compile_union(members, next),
+            Element::ArrayCount { element, count } => {
+                self.compile_array_count(element, count, &dest, next)
+            }
+            Element::ArrayWhile { element, cond } => {
+                self.compile_array_while(element, cond, &dest, next)
+            }
             Element::TryToken(id) => self.compile_try(*id, &dest, next),
             Element::BytesCount(count) => self.compile_count(count, &dest, next),
             Element::Fail(reason) => {
                 self.uses_input = true;
                 self.uses_cx = true;
-                let field = match &dest {
-                    Dest::Field(name) => name.as_str(),
-                    Dest::Merge => "<unknown>",
-                };
-                let site = self.site(field);
+                let field = dest.site_name("<unknown>");
+                let site = self.site(&field);
                 self.emit(vec![text(format!(
                     "return Err(cx.error(input, {site}, {}));",
                     names::str_lit(reason)
@@ -581,10 +786,7 @@ impl<'a> Builder<'a> {
                 self.uses_input = true;
                 self.uses_cx = true;
                 let until = self.until_static(*token, *transform);
-                let field = match &dest {
-                    Dest::Field(name) => name.clone(),
-                    Dest::Merge => self.spec.token(*token).name.clone(),
-                };
+                let field = dest.site_name(&self.spec.token(*token).name);
                 let site = self.site(&field);
                 let body = match (chunked, &dest) {
                     (Some(event), _) => {
@@ -601,14 +803,11 @@ impl<'a> Builder<'a> {
                             names::str_lit(event)
                         )
                     }
-                    (None, Dest::Field(name)) => self.assign(
-                        name,
+                    (None, _) => self.store(
+                        &dest,
                         &format!("{until}.collect(&mut self.until, input, cx, {site})?"),
                         &Type::Bytes,
                     ),
-                    (None, Dest::Merge) => {
-                        format!("{until}.collect(&mut self.until, input, cx, {site})?;")
-                    }
                 };
                 self.emit(vec![
                     text(body),
@@ -620,6 +819,129 @@ impl<'a> Builder<'a> {
         }
     }
 
+    /// `try { A; B; … }`: a first step notes where the block starts (and
+    /// the result so far); each alternative but the last gets a
+    /// `backtrack` arm that rewinds there and tries the next one.
+    fn compile_try_block(&mut self, alternatives: &[Element], next: Label) {
+        self.journals = true;
+        self.uses_input = true;
+        self.uses_cx = true;
+        let number = self.block_slots.len() + 1;
+        let slot = format!("try_{number}");
+        let result_type = names::record_type(&self.record.name);
+        self.retry_methods.push(format!(
+            "/// An alternative of `try` number {number} failed: back to where the\n\
+             /// `try` started, with the fields it had then, and on to `next`.\n\
+             fn retry_{number}(&mut self, input: &mut Input<'_>, cx: &mut ParseCx<'_>, next: u32) -> Step<bool> {{\n\
+             let Some((start, saved)) = self.{slot}.take() else {{\n\
+             return Ok(false);\n\
+             }};\n\
+             if !input.rewind_to(start) {{\n\
+             return Err(cx.error(input, {site}, \"too many bytes to read again\"));\n\
+             }}\n\
+             self.reset_slots();\n\
+             self.result = saved.clone();\n\
+             self.{slot} = Some((start, saved));\n\
+             self.step = next;\n\
+             Ok(true)\n\
+             }}",
+            site = self.site("try"),
+        ));
+        self.block_slots
+            .push((slot.clone(), format!("Option<(u64, {result_type})>")));
+        let labels: Vec<Label> = alternatives.iter().map(|_| self.new_label()).collect();
+        let join = self.new_label();
+        let Some(&first) = labels.first() else {
+            return;
+        };
+        self.describing = "try: note where it starts".into();
+        self.emit(vec![
+            Piece::Text(format!(
+                "self.{slot} = Some((input.message_offset(), self.result.clone()));\nself.step = "
+            )),
+            Piece::Goto(first),
+            Piece::Text(";".into()),
+        ]);
+        for (i, alternative) in alternatives.iter().enumerate() {
+            let label = labels[i];
+            self.place(label);
+            let start = self.steps.len();
+            self.compile(alternative, Dest::Merge, join);
+            self.alias_if_empty(label, join);
+            let end = self.steps.len();
+            if let (Some(&retry), true) = (labels.get(i + 1), end > start) {
+                let arm = vec![
+                    Piece::Text(format!("self.retry_{number}(input, cx, ")),
+                    Piece::Goto(retry),
+                    Piece::Text(")".into()),
+                ];
+                self.backtrack_arms.push((start, end - 1, arm));
+            }
+        }
+        self.place(join);
+        self.describing = "try: an alternative parsed".into();
+        self.emit(vec![
+            Piece::Text(format!("self.{slot} = None;\nself.step = ")),
+            Piece::Goto(next),
+            Piece::Text(";".into()),
+        ]);
+    }
+
+    /// `union { A; B; … }`: each member from the block's start; parsing
+    /// goes on after the member that read the most.
+    fn compile_union(&mut self, members: &[Element], next: Label) {
+        self.journals = true;
+        self.uses_input = true;
+        self.uses_cx = true;
+        let slot = format!("union_{}", self.block_slots.len() + 1);
+        self.block_slots
+            .push((slot.clone(), "Option<(u64, u64)>".to_string()));
+        let site = self.site("union");
+        let labels: Vec<Label> = members.iter().map(|_| self.new_label()).collect();
+        let Some(&first) = labels.first() else {
+            return;
+        };
+        self.describing = "union: note where it starts".into();
+        self.emit(vec![
+            Piece::Text(format!(
+                "let start = input.message_offset();\nself.{slot} = Some((start, start));\nself.step = "
+            )),
+            Piece::Goto(first),
+            Piece::Text(";".into()),
+        ]);
+        for (i, member) in members.iter().enumerate() {
+            self.place(labels[i]);
+            let after = self.new_label();
+            self.compile(member, Dest::Merge, after);
+            self.alias_if_empty(labels[i], after);
+            self.place(after);
+            let last = i + 1 == members.len();
+            self.describing = if last {
+                "union: go on after the longest member".into()
+            } else {
+                "union: back to the start for the next member".into()
+            };
+            let target = labels.get(i + 1).copied().unwrap_or(next);
+            let finish = if last {
+                "input.skip_exactly(end - start);\nself.".to_string() + &slot + " = None;\n"
+            } else {
+                format!("self.{slot} = Some((start, end));\n")
+            };
+            self.emit(vec![
+                Piece::Text(format!(
+                    "let (start, end) = self.{slot}.unwrap_or_default();\n\
+                     let end = end.max(input.message_offset());\n\
+                     if !input.rewind_to(start) {{\n\
+                     return Err(cx.error(input, {site}, \"too many bytes to read again\"));\n\
+                     }}\n\
+                     {finish}self.step = "
+                )),
+                Piece::Goto(target),
+                Piece::Text(";".into()),
+            ]);
+        }
+    }
+
     /// `optional TOKEN`: the token if it matches here.
     fn compile_try(&mut self, id: crate::ir::TokenId, dest: &Dest, next: Label) {
         self.uses_token = true;
@@ -627,17 +949,9 @@ impl<'a> Builder<'a> {
         self.uses_cx = true;
         let token = self.spec.token(id);
         let stat = names::token_static(&token.name);
-        let body = match dest {
-            Dest::Field(name) => {
-                let site = self.site(name);
-                let read = format!("{stat}.try_read(&mut self.token, input, cx, {site})?");
-                self.assign(name, &read, &Type::Optional(Box::new(Type::Str)))
-            }
-            Dest::Merge => {
-                let site = self.site(&token.name);
-                format!("{stat}.try_read(&mut self.token, input, cx, {site})?;")
-            }
-        };
+        let site = self.site(&dest.site_name(&token.name));
+        let read = format!("{stat}.try_read(&mut self.token, input, cx, {site})?");
+        let body = self.store(dest, &read, &Type::Optional(Box::new(Type::Str)));
         self.emit(vec![
             Piece::Text(body),
             Piece::Text("self.step = ".into()),
@@ -664,11 +978,7 @@ impl<'a> Builder<'a> {
             Some(Transform::Unstuff) => "Some(Transform::Unstuff)",
             None => "None",
         };
-        let field = match dest {
-            Dest::Field(name) => name.clone(),
-            Dest::Merge => "bytes".to_string(),
-        };
-        let site = self.site(&field);
+        let site = self.site(&dest.site_name("bytes"));
         let mut body = format!("let count = {n};\n");
         match (count.chunked, dest) {
             (Some(event), _) => {
@@ -685,13 +995,10 @@ impl<'a> Builder<'a> {
                     "self.count.stream(count, input, cx, {site}, {event}, {transform}, ends)?;"
                 ));
             }
-            (None, Dest::Field(name)) => {
+            (None, _) => {
                 let collect = format!("self.count.collect(count, input, cx, {site}, {transform})?");
-                body.push_str(&self.assign(name, &collect, &Type::Bytes));
+                body.push_str(&self.store(dest, &collect, &Type::Bytes));
             }
-            (None, Dest::Merge) => body.push_str(&format!(
-                "self.count.collect(count, input, cx, {site}, {transform})?;"
-            )),
         }
         self.emit(vec![
             Piece::Text(body),
@@ -718,21 +1025,13 @@ impl<'a> Builder<'a> {
         until_static(self.spec, self.untils, token, transform)
     }
 
-    fn compile_array(
-        &mut self,
-        element: &Element,
-        until: &crate::ir::Expr,
-        dest: &Dest,
-        next: Label,
-    ) {
+    /// The code parsing one element of an array (or an `at` target), and
+    /// its type; `None` (after emitting a `compile_error!`) for what the
+    /// checker should have rejected.
+    fn single(&mut self, element: &Element, site: &str) -> Option<(String, Type)> {
         self.uses_input = true;
         self.uses_cx = true;
-        let field = match dest {
-            Dest::Field(name) => name.clone(),
-            Dest::Merge => "array".to_string(),
-        };
-        let site = self.site(&field);
-        let (parse, elem_ty) = match element {
+        Some(match element {
             Element::Token(id) => {
                 self.uses_token = true;
                 let stat = names::token_static(&self.spec.token(*id).name);
@@ -762,33 +1061,192 @@ impl<'a> Builder<'a> {
                     Type::Bytes,
                 )
             }
+            Element::BytesCount(count) if count.chunked.is_none() => {
+                self.uses_count = true;
+                let n = super::expr::borrowed(&self.translator().translate(&count.count));
+                let n = if n.nullable {
+                    n.code
+                } else {
+                    format!("Some({})", n.code)
+                };
+                (
+                    format!("self.count.collect({n}, input, cx, {site}, None)?"),
+                    Type::Bytes,
+                )
+            }
+            Element::Number(format) => {
+                self.uses_bits = true;
+                (
+                    format!(
+                        "self.bits.read({}, input, cx, {site})?",
+                        number_format(format)
+                    ),
+                    Type::Int,
+                )
+            }
+            Element::Flag => {
+                self.uses_bits = true;
+                (format!("self.bits.flag(input, cx, {site})?"), Type::Bool)
+            }
+            Element::BytesRest { chunked: None } => {
+                (format!("read_rest(input, cx, {site})?"), Type::Bytes)
+            }
+            Element::At { offset, record } => {
+                self.journals = true;
+                let offset = super::expr::borrowed(&self.translator().translate(offset));
+                let offset = if offset.nullable {
+                    offset.code
+                } else {
+                    format!("Some({})", offset.code)
+                };
+                let child = &self.spec.record(*record).name;
+                (
+                    format!(
+                        "parse_at({offset}, input, cx, {site}, |input, cx| {}::default().run(input, cx))?",
+                        parser_name(child)
+                    ),
+                    Type::Record(child.clone()),
+                )
+            }
             other => {
-                let msg = format!("protoc-rs codegen: unsupported array element {other:?}");
+                let msg = format!("protoc-rs codegen: unsupported element {other:?}");
                 self.emit(vec![Piece::Text(format!(
                     "compile_error!({});",
                     names::str_lit(&msg)
                 ))]);
-                return;
+                return None;
             }
+        })
+    }
+
+    /// The statement adding `elem` to the array's field (nothing when unnamed).
+    fn array_push(&self, dest: &Dest) -> String {
+        match dest.field() {
+            Some(name) if self.is_optional(name) => format!(
+                "self.result.{}.get_or_insert_with(Vec::new).push(elem);\n",
+                names::field(name)
+            ),
+            Some(name) => format!("self.result.{}.push(elem);\n", names::field(name)),
+            None => String::new(),
+        }
+    }
+
+    fn compile_array(
+        &mut self,
+        element: &Element,
+        until: &crate::ir::Expr,
+        dest: &Dest,
+        next: Label,
+    ) {
+        let site = self.site(&dest.site_name("array"));
+        let Some((parse, elem_ty)) = self.single(element, &site) else {
+            return;
         };
         let mut t = self.translator();
         t.bind("elem", RustValue::new("elem", elem_ty, false, Form::Place));
         let done = t.condition(until);
-        let push = match dest {
-            Dest::Field(name) if self.is_optional(name) => {
-                format!(
-                    "self.result.{}.get_or_insert_with(Vec::new).push(elem);\n",
-                    names::field(name)
-                )
-            }
-            Dest::Field(name) => format!("self.result.{}.push(elem);\n", names::field(name)),
-            Dest::Merge => String::new(),
-        };
+        let push = self.array_push(dest);
         let body = format!("let elem = {parse};\nlet done = {done};\n{push}cx.check_message_len(input, {site})?;\nif done {{ self.step = ");
         self.emit(vec![
             Piece::Text(body),
             Piece::Goto(next),
             Piece::Text("; }".into()),
+        ]);
+    }
+
+    /// `array ELEMENT count EXPR`: the count is evaluated once, before the
+    /// first element; then one element per pass of the step.
+    fn compile_array_count(
+        &mut self,
+        element: &Element,
+        count: &crate::ir::Expr,
+        dest: &Dest,
+        next: Label,
+    ) {
+        let site = self.site(&dest.site_name("array"));
+        let Some((parse, _)) = self.single(element, &site) else {
+            return;
+        };
+        self.uses_counted = true;
+        let n = super::expr::borrowed(&self.translator().translate(count));
+        let n = if n.nullable {
+            n.code
+        } else {
+            format!("Some({})", n.code)
+        };
+        let push = self.array_push(dest);
+        let body = format!(
+            "let left = match self.counted {{\n\
+             Some(left) => left,\n\
+             None => match {n}.and_then(|n| u64::try_from(n).ok()) {{\n\
+             Some(n) if n <= cx.limits.max_message_len => n,\n\
+             _ => return Err(cx.error(input, {site}, \"invalid element count\")),\n\
+             }},\n\
+             }};\n\
+             self.counted = Some(left);\n\
+             if left == 0 {{\n\
+             self.counted = None;\n\
+             self.step = "
+        );
+        let rest = format!(
+            ";\n}} else {{\n\
+             let elem = {parse};\n\
+             {push}\
+             self.counted = Some(left - 1);\n\
+             cx.check_message_len(input, {site})?;\n\
+             }}"
+        );
+        self.emit(vec![
+            Piece::Text(body),
+            Piece::Goto(next),
+            Piece::Text(rest),
+        ]);
+    }
+
+    /// `array ELEMENT while COND`: `COND` before each element; an element
+    /// that reads no byte is an error (the array would never end).
+    fn compile_array_while(
+        &mut self,
+        element: &Element,
+        cond: &crate::ir::Expr,
+        dest: &Dest,
+        next: Label,
+    ) {
+        let site = self.site(&dest.site_name("array"));
+        let Some((parse, _)) = self.single(element, &site) else {
+            return;
+        };
+        self.uses_element_at = true;
+        let lookahead = if expr_calls(cond, Func::Lookahead) {
+            "let lookahead = input.lookahead()?;\n"
+        } else {
+            ""
+        };
+        let over = self.translator().condition(&not(cond));
+        let push = self.array_push(dest);
+        let body = format!(
+            "if self.element_at.is_none() {{\n\
+             {lookahead}\
+             if {over} {{\n\
+             self.step = "
+        );
+        let rest = format!(
+            ";\n\
+             continue;\n\
+             }}\n\
+             self.element_at = Some(input.message_offset());\n\
+             }}\n\
+             let elem = {parse};\n\
+             {push}\
+             if self.element_at.take() == Some(input.message_offset()) {{\n\
+             return Err(cx.error(input, {site}, \"an array element read no byte\"));\n\
+             }}\n\
+             cx.check_message_len(input, {site})?;"
+        );
+        self.emit(vec![
+            Piece::Text(body),
+            Piece::Goto(next),
+            Piece::Text(rest),
         ]);
     }
 
@@ -831,6 +1289,15 @@ impl<'a> Builder<'a> {
         if self.uses_count {
             slots.push(("count".to_string(), "CountState".to_string()));
         }
+        if self.uses_bits {
+            slots.push(("bits".to_string(), "Bits".to_string()));
+        }
+        if self.uses_counted {
+            slots.push(("counted".to_string(), "Option<u64>".to_string()));
+        }
+        if self.uses_element_at {
+            slots.push(("element_at".to_string(), "Option<u64>".to_string()));
+        }
         let mut end_streams = Vec::new();
         match self.stream_steps.as_slice() {
             [] => {}
@@ -861,6 +1328,29 @@ impl<'a> Builder<'a> {
                 end_streams.push(format!("self.{}.end_streams(cx)?;", slot_name(name)));
             }
         }
+        let reset_slots: Vec<String> = if self.backtrack_arms.is_empty() {
+            Vec::new()
+        } else {
+            slots
+                .iter()
+                .map(|(name, _)| format!("self.{name} = Default::default();"))
+                .collect()
+        };
+        slots.extend(self.block_slots.iter().cloned());
+        let backtrack_arms: Vec<String> = self
+            .backtrack_arms
+            .iter()
+            .map(|(first, last, pieces)| {
+                let body: String = pieces
+                    .iter()
+                    .map(|piece| match piece {
+                        Piece::Text(s) => s.clone(),
+                        Piece::Goto(label) => self.resolve(*label).to_string(),
+                    })
+                    .collect();
+                format!("{first}..={last} => {body},")
+            })
+            .collect();
         let loops = self
             .steps
             .iter()
@@ -885,13 +1375,20 @@ impl<'a> Builder<'a> {
             .record
             .fields
             .iter()
-            .map(|f| FieldPlan {
+            .map(|f| (f, false))
+            .chain(self.hidden.iter().map(|f| (f, true)))
+            .map(|(f, hidden)| FieldPlan {
                 name: f.name.clone(),
                 ident: names::field(&f.name),
                 rust_type: rust_type(&f.ty),
                 optional: matches!(f.ty, Type::Optional(_)),
+                hidden,
             })
             .collect();
+        let bodies: String = steps.iter().map(|s| s.body.as_str()).collect();
+        let uses_vars = mentions(&bodies, "vars");
+        let uses_input = self.uses_input || mentions(&bodies, "input");
+        let uses_cx = self.uses_cx || uses_vars || mentions(&bodies, "cx");
         RecordPlan {
             name: self.record.name.clone(),
             type_name: names::record_type(&self.record.name),
@@ -903,8 +1400,13 @@ impl<'a> Builder<'a> {
             loops,
             end_streams,
             absorb_arms,
-            uses_input: self.uses_input,
-            uses_cx: self.uses_cx,
+            uses_input: uses_input || !backtrack_arms.is_empty(),
+            uses_cx: uses_cx || !backtrack_arms.is_empty(),
+            backtrack_arms,
+            reset_slots,
+            retry_methods: self.retry_methods,
+            journals: self.journals,
+            uses_vars,
         }
     }
 
@@ -922,6 +1424,78 @@ impl<'a> Builder<'a> {
         }
         self.steps.len()
     }
+}
+
+/// The type of a translated value as Rust holds it: optional when the code
+/// is an `Option` (a field the record keeps optional, even where the
+/// checker knows it is set).
+fn as_translated(value: &RustValue) -> Type {
+    if value.nullable {
+        Type::Optional(Box::new(value.ty.clone()))
+    } else {
+        value.ty.clone()
+    }
+}
+
+/// `!cond`, for the translator to write as simply as it can (`a != b`).
+fn not(cond: &Expr) -> Expr {
+    Expr {
+        kind: protoc_runtime::expr::ExprKind::Unary(
+            protoc_runtime::expr::UnOp::Not,
+            Box::new(cond.clone()),
+        ),
+        ty: Type::Bool,
+    }
+}
+
+/// Whether `code` mentions the identifier `name`.
+fn mentions(code: &str, name: &str) -> bool {
+    code.match_indices(name).any(|(at, _)| {
+        let before = code.get(..at).and_then(|s| s.chars().next_back());
+        let after = code.get(at + name.len()..).and_then(|s| s.chars().next());
+        let ident = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_');
+        !ident(before) && !ident(after) && before != Some('.')
+    })
+}
+
+/// The record's message variables (`var`), first declaration of each name.
+fn hidden_vars(record: &Record) -> Vec<FieldDef> {
+    let mut found: Vec<FieldDef> = Vec::new();
+    visit(&record.items, &mut |e| {
+        if let Element::Hidden { name, ty, .. } = e {
+            if !found.iter().any(|f| &f.name == name) {
+                found.push(FieldDef {
+                    name: name.clone(),
+                    ty: ty.clone(),
+                });
+            }
+        }
+    });
+    found
+}
+
+/// A number type as a spec writes it: `u16be`, `i8`, `u4`, `u32le`.
+pub fn number_name(format: &crate::ir::NumberFormat) -> String {
+    let sign = if format.signed { "i" } else { "u" };
+    let order = match (
+        format.little_endian,
+        format.bits.is_multiple_of(8) && format.bits > 8,
+    ) {
+        (true, _) => "le",
+        (false, true) => "be",
+        (false, false) => "",
+    };
+    format!("{sign}{}{order}", format.bits)
+}
+
+/// `NumberFormat::big(16, false)`: the runtime's description of a number.
+fn number_format(format: &crate::ir::NumberFormat) -> String {
+    let order = if format.little_endian {
+        "little"
+    } else {
+        "big"
+    };
+    format!("NumberFormat::{order}({}, {})", format.bits, format.signed)
 }
 
 /// Whether `expr` calls `func` anywhere.
@@ -944,6 +1518,44 @@ pub fn expr_calls(expr: &crate::ir::Expr, func: Func) -> bool {
 pub fn describe(spec: &Spec, element: &Element) -> String {
     match element {
         Element::Field { name, element } => format!("{name}: {}", describe(spec, element)),
+        Element::Hidden { name, element, .. } => {
+            format!("var {name}: {}", describe(spec, element))
+        }
+        Element::Convert {
+            element, written, ..
+        } => format!("{} as {written}", describe(spec, element)),
+        Element::Number(format) => number_name(format),
+        Element::Flag => "flag".into(),
+        Element::BytesRest { chunked: None } => "bytes rest".into(),
+        Element::BytesRest {
+            chunked: Some(event),
+        } => format!("bytes rest chunked -> {}", spec.event(*event).name),
+        Element::Padding { bits, align: false } => format!("padding {bits}"),
+        Element::Padding { bits, align: true } => format!("padding align {bits}"),
+        Element::Verify { cond, message } => format!(
+            "verify {} {}",
+            super::expr::source(cond),
+            names::str_lit(message)
+        ),
+        Element::Let(value) => format!("= {}", super::expr::source(value)),
+        Element::Sequence(_) => "sequence".into(),
+        Element::Union(_) => "union".into(),
+        Element::Try(_) => "try".into(),
+        Element::At { offset, record } => format!(
+            "at {} {}",
+            super::expr::source(offset),
+            spec.record(*record).name
+        ),
+        Element::ArrayCount { element, count } => format!(
+            "array {} count {}",
+            describe(spec, element),
+            super::expr::source(count)
+        ),
+        Element::ArrayWhile { element, cond } => format!(
+            "array {} while {}",
+            describe(spec, element),
+            super::expr::source(cond)
+        ),
         Element::Token(id) => spec.token(*id).name.clone(),
         Element::Record(id) => spec.record(*id).name.clone(),
         Element::Branch { key, .. } => format!("branch {}", super::expr::source(key)),

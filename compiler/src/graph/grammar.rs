@@ -9,7 +9,11 @@
 //!   `array until …`, `optional if …` (dashed), the branch case (`"required"`,
 //!   `default`);
 //! - branches are diamonds, `bytes until` a note (with `chunked -> event`),
-//!   `empty` and `fail` small nodes of their own, one per occurrence.
+//!   `empty` and `fail` small nodes of their own, one per occurrence;
+//! - numbers, flags, padding and computed values (`let`, `var … =`) are
+//!   small dashed boxes; `verify` a hexagon; `sequence`, `union` and `try`
+//!   a node whose numbered edges lead to their items; `at` a dashed edge to
+//!   its record; `var` and converters label the edge that leads to them.
 
 use petgraph::graph::NodeIndex;
 
@@ -116,6 +120,94 @@ impl Builder<'_> {
     fn element(&mut self, from: NodeIndex, element: &Element, via: Via) {
         match element {
             Element::Field { name, element } => self.element(from, element, via.with(name.clone())),
+            Element::Hidden { name, element, .. } => {
+                self.element(from, element, via.with(format!("var {name}")))
+            }
+            Element::Convert {
+                element, written, ..
+            } => self.element(from, element, via.with(format!("as {written}"))),
+            Element::Number(format) => {
+                self.value_node(from, [crate::codegen::records::number_name(format)], via)
+            }
+            Element::Flag => self.value_node(from, ["flag".to_string()], via),
+            Element::BytesRest { chunked } => {
+                let mut label = Label::centered(["bytes rest"]);
+                if let Some(event) = chunked {
+                    label.push(
+                        format!("chunked -> {}", pretty::event_name(self.spec, *event)),
+                        Align::Center,
+                    );
+                }
+                let node = Node {
+                    label,
+                    attrs: attrs(&[("shape", "note")]),
+                };
+                self.new_node_from(from, node, via);
+            }
+            Element::Padding { bits, align } => {
+                let text = if *align {
+                    format!("padding align {bits}")
+                } else {
+                    format!("padding {bits}")
+                };
+                self.value_node(from, [text], via)
+            }
+            Element::Verify { cond, message } => {
+                let node = Node {
+                    label: Label::centered([
+                        format!("verify {}", pretty::expr(cond)),
+                        pretty::string_literal(message),
+                    ]),
+                    attrs: attrs(&[("shape", "hexagon"), ("color", "firebrick")]),
+                };
+                self.new_node_from(from, node, via);
+            }
+            Element::Let(value) => {
+                self.value_node(from, [format!("= {}", pretty::expr(value))], via)
+            }
+            Element::ArrayCount { element, count } => {
+                let via = Via {
+                    repeated: true,
+                    ..via.with(format!("array count {}", pretty::expr(count)))
+                };
+                self.element(from, element, via);
+            }
+            Element::ArrayWhile { element, cond } => {
+                let via = Via {
+                    repeated: true,
+                    ..via.with(format!("array while {}", pretty::expr(cond)))
+                };
+                self.element(from, element, via);
+            }
+            Element::At { offset, record } => {
+                let via = Via {
+                    optional: true,
+                    ..via.with(format!("at {}", pretty::expr(offset)))
+                };
+                self.edge_to(from, self.records.get(record.0).copied(), via, || {
+                    missing("record", record.0)
+                });
+            }
+            Element::Sequence(items) | Element::Union(items) | Element::Try(items) => {
+                let (keyword, shape) = match element {
+                    Element::Sequence(_) => ("sequence", "box"),
+                    Element::Union(_) => ("union", "trapezium"),
+                    _ => ("try", "invhouse"),
+                };
+                let block = self.graph.add_node(Node {
+                    label: Label::centered([keyword]),
+                    attrs: attrs(&[("shape", shape), ("style", "rounded")]),
+                });
+                self.graph.add_edge(from, block, via.edge());
+                for (i, item) in items.iter().enumerate() {
+                    let line = match element {
+                        Element::Try(_) => format!("alternative {}", i + 1),
+                        Element::Union(_) => format!("member {}", i + 1),
+                        _ => format!("{}", i + 1),
+                    };
+                    self.element(block, item, Via::line(line));
+                }
+            }
             Element::Token(id) => self.edge_to(from, self.tokens.get(id.0).copied(), via, || {
                 missing("token", id.0)
             }),
@@ -133,8 +225,14 @@ impl Builder<'_> {
                     attrs: attrs(&[("shape", "diamond")]),
                 });
                 self.graph.add_edge(from, branch, via.edge());
+                let int_key = key.ty.inner() == &crate::ir::Type::Int;
                 for (case, element) in cases {
-                    self.element(branch, element, Via::line(pretty::string_literal(case)));
+                    let label = if int_key {
+                        case.clone()
+                    } else {
+                        pretty::string_literal(case)
+                    };
+                    self.element(branch, element, Via::line(label));
                 }
                 if let Some(element) = default {
                     self.element(branch, element, Via::line("default"));
@@ -243,6 +341,20 @@ impl Builder<'_> {
                 }
             }
         }
+    }
+
+    /// A small node for a value read in place (a number, a flag, padding, a
+    /// computed value).
+    fn value_node<I, T>(&mut self, from: NodeIndex, lines: I, via: Via)
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<String>,
+    {
+        let node = Node {
+            label: Label::centered(lines),
+            attrs: attrs(&[("shape", "box"), ("style", "rounded,dashed")]),
+        };
+        self.new_node_from(from, node, via);
     }
 
     /// An edge to an existing node; a dangling id (never produced by the

@@ -179,6 +179,44 @@ impl CountState {
     }
 }
 
+/// `bytes rest`: every byte left of a whole message (a datagram or a
+/// frame, all there at once), at most `max_token_len` of them.
+pub fn read_rest(input: &mut Input<'_>, cx: &ParseCx<'_>, site: Site) -> Step<Vec<u8>> {
+    let mut out = Vec::new();
+    while !input.is_empty() {
+        let chunk = input.chunk();
+        if out.len() + chunk.len() > cx.limits.max_token_len {
+            return Err(cx.error(input, site, "field too long"));
+        }
+        out.extend_from_slice(chunk);
+        let taken = chunk.len();
+        input.advance(taken);
+    }
+    Ok(out)
+}
+
+/// `bytes rest chunked -> EVENT` on a stream: every byte until the
+/// direction ends, each chunk to `event` as it comes, then its `last` call.
+pub fn stream_rest(input: &mut Input<'_>, cx: &mut ParseCx<'_>, event: &'static str) -> Step<()> {
+    loop {
+        let chunk = input.chunk();
+        if chunk.is_empty() {
+            break;
+        }
+        let taken = chunk.len();
+        let sent = cx.stream(event, chunk, false);
+        input.note_streamed(taken as u64);
+        input.advance(taken);
+        input.settle();
+        sent?;
+    }
+    if input.is_ending() {
+        cx.stream(event, &[], true)
+    } else {
+        Err(Stop::NeedMore)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -18,9 +18,18 @@
 //! - `pending.settled` (see [`Pending::settled`]) never decreases and never
 //!   passes the bytes consumed: bytes before it belong to completed messages,
 //!   to streamed chunks already emitted, or to messages abandoned or
-//!   discarded; the dissector will never read them again.
+//!   discarded; the dissector will never read them again;
+//! - when journaling (specs with `at`, `try` or `union`), `pending.journal`
+//!   holds the current message's bytes read so far, from its first byte, up
+//!   to [`JOURNAL_CAP`] bytes: exactly `journal.len() == message_offset()`
+//!   until the cap is reached or a gap is absorbed, after which only its
+//!   first bytes are kept. An `Input` made by [`Input::positioned`] (the
+//!   `at` of a spec) reads the message's bytes from a borrowed view instead.
 
 use super::{Step, Stop};
+
+/// The most bytes of one message a journal keeps (the default message cap).
+pub const JOURNAL_CAP: usize = 1024 * 1024;
 
 /// What one direction keeps between `feed` calls.
 #[derive(Debug, Default, Clone)]
@@ -39,6 +48,12 @@ pub struct Pending {
     /// Bytes of this direction, from the flow's start, that the dissector is
     /// done with (see [`Pending::settled`]).
     settled: u64,
+    /// Whether the bytes of each message are journaled.
+    journaling: bool,
+    /// The current message's bytes read so far (see the module doc).
+    journal: Vec<u8>,
+    /// Whether the journal stopped following the message (cap, gap).
+    journal_stopped: bool,
 }
 
 impl Pending {
@@ -73,6 +88,14 @@ impl Pending {
         self.message_start = self.consumed;
         self.streamed = 0;
         self.settle_to(self.consumed);
+        self.journal.clear();
+        self.journal_stopped = false;
+    }
+
+    /// Journals the bytes of every message from now on (for `at`, `try`
+    /// and `union`).
+    pub fn keep_journal(&mut self) {
+        self.journaling = true;
     }
 
     /// Bytes of this direction, counted from the flow's start, that the
@@ -95,6 +118,28 @@ impl Pending {
     pub fn absorb_gap(&mut self, len: u64) {
         self.consumed = self.consumed.saturating_add(len);
         self.streamed = self.streamed.saturating_add(len);
+        self.journal_stopped = true;
+    }
+
+    /// Appends consumed bytes to the journal, up to its cap.
+    fn journal_bytes(&mut self, bytes: &[u8]) {
+        if !self.journaling || self.journal_stopped {
+            return;
+        }
+        if self.journal.len() + bytes.len() > JOURNAL_CAP {
+            self.journal_stopped = true;
+            return;
+        }
+        self.journal.extend_from_slice(bytes);
+    }
+
+    /// Forgets journaled bytes beyond the current position (handed back).
+    fn truncate_journal(&mut self) {
+        let offset = usize::try_from(self.message_offset()).unwrap_or(usize::MAX);
+        if self.journal.len() > offset {
+            self.journal.truncate(offset);
+            self.journal_stopped = false;
+        }
     }
 }
 
@@ -104,6 +149,11 @@ pub struct Input<'a> {
     pending: &'a mut Pending,
     data: &'a [u8],
     pos: usize,
+    /// The whole message's bytes read so far, for an input made by
+    /// [`Input::positioned`] (`None`: the journal has them).
+    view: Option<&'a [u8]>,
+    /// Whether the direction ended after these bytes (no more will come).
+    ending: bool,
 }
 
 impl<'a> Input<'a> {
@@ -112,7 +162,96 @@ impl<'a> Input<'a> {
             pending,
             data,
             pos: 0,
+            view: None,
+            ending: false,
         }
+    }
+
+    /// Says that the direction ends after these bytes: `bytes rest`
+    /// completes instead of waiting for more.
+    pub fn set_ending(&mut self) {
+        self.ending = true;
+    }
+
+    /// Whether the direction ends after these bytes.
+    pub fn is_ending(&self) -> bool {
+        self.ending
+    }
+
+    /// An input over `message[offset..]`, where `message` is the bytes of
+    /// the current message read so far: what `at OFFSET RECORD` parses. Its
+    /// positions are the message's (`message_offset()` starts at `offset`);
+    /// `pending` must be fresh. `None` when `offset` lies past `message`.
+    pub fn positioned(
+        pending: &'a mut Pending,
+        message: &'a [u8],
+        offset: usize,
+    ) -> Option<Input<'a>> {
+        let data = message.get(offset..)?;
+        *pending = Pending::default();
+        pending.consumed = offset as u64;
+        Some(Input {
+            pending,
+            data,
+            pos: 0,
+            view: Some(message),
+            ending: true,
+        })
+    }
+
+    /// The bytes of the current message read so far that this input can
+    /// give back (from the message's first byte): the view of a positioned
+    /// input, else the journal.
+    pub fn message_bytes(&self) -> &[u8] {
+        match self.view {
+            Some(view) => view,
+            None => &self.pending.journal,
+        }
+    }
+
+    /// The view of a positioned input (the message's bytes read so far).
+    pub fn view(&self) -> Option<&'a [u8]> {
+        self.view
+    }
+
+    /// Takes the journal out (to lend it to a positioned input); give it
+    /// back with [`Input::restore_journal`]. A positioned input has none.
+    pub fn take_journal(&mut self) -> Option<(Vec<u8>, bool)> {
+        if self.view.is_some() {
+            return None;
+        }
+        let stopped = self.pending.journal_stopped;
+        Some((std::mem::take(&mut self.pending.journal), stopped))
+    }
+
+    /// Puts back a journal taken by [`Input::take_journal`].
+    pub fn restore_journal(&mut self, journal: (Vec<u8>, bool)) {
+        self.pending.journal = journal.0;
+        self.pending.journal_stopped = journal.1;
+    }
+
+    /// Goes back to `offset` in the current message (a `try` alternative
+    /// that failed, a `union` member parsed): the bytes read since are read
+    /// again. `false` (nothing moves) when they were not kept (journal
+    /// cap, gap) or `offset` lies ahead.
+    pub fn rewind_to(&mut self, offset: u64) -> bool {
+        let now = self.message_offset();
+        if offset > now {
+            return false;
+        }
+        if offset == now {
+            return true;
+        }
+        let (Ok(from), Ok(to)) = (usize::try_from(offset), usize::try_from(now)) else {
+            return false;
+        };
+        let kept_whole = self.view.is_some() || !self.pending.journal_stopped;
+        let tail = match self.message_bytes().get(from..to) {
+            Some(tail) if kept_whole => tail.to_vec(),
+            _ => return false,
+        };
+        self.unread(&tail);
+        true
     }
 
     /// The next contiguous unread bytes (empty when all is read). There may be
@@ -129,6 +268,16 @@ impl<'a> Input<'a> {
         let in_pending = self.pending.len();
         if in_pending > 0 {
             let n = n.min(in_pending);
+            if self.pending.journaling {
+                let read = self.pending.read;
+                let bytes = self
+                    .pending
+                    .bytes
+                    .get(read..read + n)
+                    .unwrap_or_default()
+                    .to_vec();
+                self.pending.journal_bytes(&bytes);
+            }
             self.pending.read += n;
             self.pending.consumed += n as u64;
             if self.pending.read == self.pending.bytes.len() {
@@ -136,9 +285,31 @@ impl<'a> Input<'a> {
             }
         } else {
             let n = n.min(self.data.len().saturating_sub(self.pos));
+            if self.pending.journaling {
+                let bytes = self.data.get(self.pos..self.pos + n).unwrap_or_default();
+                self.pending.journal_bytes(bytes);
+            }
             self.pos += n;
             self.pending.consumed += n as u64;
         }
+    }
+
+    /// Skips `n` bytes that are known to be there (those a rewind handed
+    /// back: a `union` going on after its longest member).
+    pub fn skip_exactly(&mut self, mut n: u64) {
+        while n > 0 && !self.is_empty() {
+            let take = self
+                .chunk()
+                .len()
+                .min(usize::try_from(n).unwrap_or(usize::MAX));
+            self.advance(take);
+            n -= take as u64;
+        }
+    }
+
+    /// How many bytes are left to read.
+    pub fn remaining(&self) -> usize {
+        self.pending.len() + self.data.len().saturating_sub(self.pos)
     }
 
     /// Whether every byte is read.
@@ -172,6 +343,7 @@ impl<'a> Input<'a> {
         self.pending.bytes = joined;
         self.pending.read = 0;
         self.pending.consumed = self.pending.consumed.saturating_sub(bytes.len() as u64);
+        self.pending.truncate_journal();
     }
 
     /// Moves every unread byte of the fed slice into `Pending`, to be read by a
@@ -249,6 +421,11 @@ impl<'a> Input<'a> {
         self.pending.start_message();
     }
 
+    /// Journals the bytes of every message from now on (see [`Pending::keep_journal`]).
+    pub fn keep_journal(&mut self) {
+        self.pending.keep_journal();
+    }
+
     /// Records that `n` bytes of the current message went to a chunked event.
     pub fn note_streamed(&mut self, n: u64) {
         self.pending.streamed += n;
@@ -308,6 +485,48 @@ mod tests {
         }
         let input = Input::new(&mut pending, b"!");
         assert_eq!(input.context(10), b"ello!");
+    }
+
+    #[test]
+    fn the_journal_follows_the_message_and_rewinds_across_feeds() {
+        let mut pending = Pending::default();
+        pending.keep_journal();
+        {
+            let mut input = Input::new(&mut pending, b"xyab");
+            input.advance(2);
+            input.start_message();
+            input.advance(2);
+            assert_eq!(input.message_bytes(), b"ab");
+        }
+        let mut input = Input::new(&mut pending, b"cd");
+        input.advance(1);
+        assert_eq!(input.message_bytes(), b"abc");
+        assert!(input.rewind_to(1));
+        assert_eq!(input.message_offset(), 1);
+        assert_eq!(input.message_bytes(), b"a");
+        assert_eq!(input.chunk(), b"bc");
+        input.advance(2);
+        assert_eq!(input.chunk(), b"d");
+        assert_eq!(input.message_bytes(), b"abc");
+        assert!(!input.rewind_to(9));
+    }
+
+    #[test]
+    fn a_positioned_input_reads_the_message_from_an_offset() {
+        let message = b"hello world";
+        let mut pending = Pending::default();
+        let Some(mut input) = Input::positioned(&mut pending, message, 6) else {
+            panic!("offset 6 lies inside the message");
+        };
+        assert_eq!(input.message_offset(), 6);
+        assert_eq!(input.chunk(), b"world");
+        input.advance(2);
+        assert_eq!(input.message_offset(), 8);
+        assert_eq!(input.message_bytes(), message);
+        assert!(input.rewind_to(7));
+        assert_eq!(input.chunk(), b"o");
+        let mut other = Pending::default();
+        assert!(Input::positioned(&mut other, message, 12).is_none());
     }
 
     #[test]

@@ -15,7 +15,12 @@
 //! - [`count`]: `bytes count N`, exactly N bytes, streamed or collected;
 //! - [`unstuff`]: RFC 5321 dot-unstuffing of a chunk stream;
 //! - [`streams`]: which streamed events have a stream open, and their tallies;
-//! - [`resync`]: skipping to just after the next match of a token.
+//! - [`resync`]: skipping to just after the next match of a token;
+//! - [`number`]: binary numbers and bit fields, `flag`, `padding`;
+//! - [`at`]: `at OFFSET RECORD`, a record parsed from an earlier position;
+//! - [`convert`]: `text`, `hex`, `ip`, `join` (expressions and converters);
+//! - [`frames`]: messages cut out of a byte stream by a length prefix
+//!   (`transport tcp framed u16be;`).
 //!
 //! Errors read like Haka's: `parse error at byte N for field F in R: REASON`,
 //! N counted from the start of the message. Caps ([`Limits`]) bound every
@@ -72,21 +77,29 @@
 //! - `stop;` ends parsing quietly: the flow is `Finished`, its later bytes
 //!   pass unparsed, and no `finish` transition runs.
 
+pub mod at;
+pub mod convert;
 pub mod count;
+pub mod frames;
 pub mod input;
+pub mod number;
 pub mod resync;
 pub mod streams;
 pub mod token;
 pub mod unstuff;
 pub mod until;
 
+use std::any::Any;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use crate::dissector::{Cx, Direction, EventSink, FlowInfo, Verdict};
 
-pub use count::CountState;
+pub use at::parse_at;
+pub use count::{read_rest, stream_rest, CountState};
+pub use frames::{Deframer, FrameFormat};
 pub use input::{Input, Pending};
+pub use number::{Bits, NumberFormat};
 pub use resync::Resync;
 pub use streams::{StreamBook, StreamTally};
 pub use token::{ByteClass, FirstBytes, LazyRegex, TokenDfa, TokenState};
@@ -237,6 +250,13 @@ pub struct ParseCx<'a> {
     /// The flow's stream book, told of every chunk (when the dissector keeps one).
     streams: Option<&'a mut StreamBook>,
     dropped: bool,
+    /// How deeply `at` parses are nested now, and the bytes they read in
+    /// all (see [`at`]).
+    pub at_depth: u32,
+    pub at_read: u64,
+    /// The state machine's variables, which grammar expressions may read
+    /// (the generated `Vars` struct).
+    vars: Option<&'a dyn Any>,
 }
 
 impl<'a> ParseCx<'a> {
@@ -249,6 +269,9 @@ impl<'a> ParseCx<'a> {
             limits: Limits::default(),
             streams: None,
             dropped: false,
+            at_depth: 0,
+            at_read: 0,
+            vars: None,
         }
     }
 
@@ -261,6 +284,18 @@ impl<'a> ParseCx<'a> {
         let mut pcx = ParseCx::new(cx, dir);
         pcx.streams = Some(streams);
         pcx
+    }
+
+    /// Lets grammar expressions read the state machine's variables.
+    pub fn with_vars(mut self, vars: &'a dyn Any) -> ParseCx<'a> {
+        self.vars = Some(vars);
+        self
+    }
+
+    /// The state machine's variables, if the dissector lent them (as its
+    /// own `T`).
+    pub fn vars<T: Any>(&self) -> Option<&'a T> {
+        self.vars.and_then(|v| v.downcast_ref::<T>())
     }
 
     /// Records `len` bytes of `event`'s open stream lost to a gap.

@@ -436,7 +436,16 @@ impl TokenDfa {
         let dfa = self
             .compiled()
             .map_err(|err| cx.error(input, site, format!("invalid token {}: {err}", self.name)))?;
-        let mut current = state.dfa.unwrap_or(dfa.start());
+        let mut current = match state.dfa {
+            Some(current) => current,
+            None => {
+                // A pattern that matches the empty string matches here at least.
+                if dfa.accepts(dfa.start()) {
+                    state.last_accept = Some(0);
+                }
+                dfa.start()
+            }
+        };
         loop {
             let chunk = input.chunk();
             if chunk.is_empty() {
