@@ -67,8 +67,11 @@ fn rules_syntax_error(file: &str, source: &str, error: &pest::error::Error<Rule>
             .filter(|f| !f.is_empty())
             .map_or("end of file".to_string(), |f| format!("`{f}`"));
         diagnostic.message = format!("syntax error: expected `.`, found {found}");
-        diagnostic.hint =
-            Some("a rule hooks one event of one spec, as in `on smtp.command`".into());
+        if let Some(spec) = words.first() {
+            diagnostic.hint = Some(format!(
+                "a rule hooks one event of one spec: `on {spec}.EVENT`"
+            ));
+        }
     }
     diagnostic
 }
