@@ -756,8 +756,16 @@ fn describe(spec: &Spec, state: &str, t: &Transition) -> String {
 /// statements that compute its values.
 fn template(tr: &mut Translator<'_>, t: &Template, lets: &mut String) -> String {
     let fmt = format_string(tr, t, lets);
+    let lone_name = fmt
+        .strip_prefix('{')
+        .and_then(|f| f.strip_suffix('}'))
+        .filter(|name| {
+            !name.is_empty() && name.chars().all(|c| c == '_' || c.is_ascii_alphanumeric())
+        });
     if t.parts.iter().all(|p| matches!(p, TemplatePart::Text(_))) {
         names::str_lit(&fmt.replace("{{", "{").replace("}}", "}"))
+    } else if let Some(name) = lone_name {
+        format!("&{name}.to_string()")
     } else {
         format!("&format!({})", names::str_lit(&fmt))
     }
