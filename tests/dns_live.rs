@@ -20,9 +20,9 @@ use std::fs::{self, File};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use common::live::{free_port, run_bounded, Guard, Tcpdump};
+use common::live::{free_port, protoc_bounded, run_bounded, Guard, Tcpdump};
 use common::tshark::{tshark_fields, values};
-use common::{parse_events, protoc, Event};
+use common::{alerts, parse_events, Event};
 
 /// The questions dig asks: (name, type), over UDP then over TCP.
 const QUESTIONS: &[(&str, &str)] = &[
@@ -51,7 +51,7 @@ fn dig_against_dnsmasq_reads_as_wireshark_reads_it() {
     let pcap = capture.stop().pcap;
 
     let port = server.port.to_string();
-    let out = protoc(&[
+    let out = protoc_bounded(&[
         "pcap",
         pcap.to_str().expect("utf-8 path"),
         "--port",
@@ -131,16 +131,7 @@ fn dig_against_dnsmasq_reads_as_wireshark_reads_it() {
 
     // The example rules: one alert per query for the watched domain, one
     // per NXDOMAIN answer (nothere.example.test and c2.suspicious.org).
-    let alerts: Vec<(&str, &str)> = events
-        .iter()
-        .filter(|e| e.event == "alert")
-        .map(|e| {
-            (
-                e.raw["rule"].as_str().unwrap_or_default(),
-                e.raw["description"].as_str().unwrap_or_default(),
-            )
-        })
-        .collect();
+    let alerts = alerts(&events);
     let count = |rule: &str| alerts.iter().filter(|(r, _)| *r == rule).count();
     assert_eq!(count("watched_domain"), 2, "{alerts:?}");
     assert!(alerts.contains(&(

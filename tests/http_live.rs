@@ -29,9 +29,9 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::live::{free_port, run_bounded, Guard, Tcpdump};
+use common::live::{free_port, protoc_bounded, run_bounded, Guard, Tcpdump};
 use common::tshark::{tshark_fields, values};
-use common::{parse_events, protoc, Event};
+use common::{alerts, parse_events, Event};
 
 /// A transcript item of one connection.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -122,7 +122,7 @@ fn curl_and_pipelined_requests_read_as_wireshark_reads_them() {
     )
     .expect("rules");
     let extract_dir = work.path().join("bodies");
-    let out = protoc(&[
+    let out = protoc_bounded(&[
         "pcap",
         pcap.to_str().expect("utf-8"),
         "--port",
@@ -211,16 +211,7 @@ fn curl_and_pipelined_requests_read_as_wireshark_reads_them() {
     );
 
     // The example rules.
-    let alerts: Vec<(&str, &str)> = events
-        .iter()
-        .filter(|e| e.event == "alert")
-        .map(|e| {
-            (
-                e.raw["rule"].as_str().unwrap_or_default(),
-                e.raw["description"].as_str().unwrap_or_default(),
-            )
-        })
-        .collect();
+    let alerts = alerts(&events);
     assert!(
         alerts.contains(&("path_traversal", "path traversal: GET /../../etc/passwd")),
         "{alerts:?}"

@@ -21,7 +21,7 @@ use std::fs;
 use std::path::Path;
 use std::process::Command;
 
-use common::live::{run_bounded, MailServer, Tcpdump};
+use common::live::{protoc_bounded, run_bounded, MailServer, Tcpdump};
 use common::tshark::{tshark_fields, AGGREGATOR};
 use common::{parse_events, repo, Event};
 
@@ -66,14 +66,18 @@ fn real_clients_and_server_agree_with_wireshark_and_with_the_stored_mails() {
 
     // protoc-rs over the capture, with the seed's mail dump to files.
     let port_arg = format!("smtp={}", server.port);
-    let ours = run_bounded(
-        "protoc-rs",
-        Command::new(env!("CARGO_BIN_EXE_protoc-rs"))
-            .current_dir(repo())
-            .args(["pcap", path_str(&capture_file), "--port", &port_arg])
-            .args(["--format", "json", "--rules", "rules/mail_content.rules"])
-            .args(["--extract-dir", path_str(&extract_dir)]),
-    );
+    let ours = protoc_bounded(&[
+        "pcap",
+        path_str(&capture_file),
+        "--port",
+        &port_arg,
+        "--format",
+        "json",
+        "--rules",
+        "rules/mail_content.rules",
+        "--extract-dir",
+        path_str(&extract_dir),
+    ]);
     let stderr = String::from_utf8_lossy(&ours.stderr);
     assert!(ours.status.success(), "protoc-rs failed: {stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");

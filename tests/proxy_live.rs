@@ -12,11 +12,10 @@ mod harness;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::live::{run_bounded, MailServer};
+use common::live::{protoc_bounded, MailServer};
 use common::sha256_hex;
 use harness::{mail_of_size, smtplib_send, swaks_send, Proxy};
 
@@ -84,13 +83,14 @@ fn a_clean_multi_megabyte_mail_arrives_byte_exact() {
     assert_eq!(run.status.code(), Some(0), "{}", run.stderr);
 
     // The relayed-traffic capture reads back with the same events.
-    let replay = run_bounded(
-        "protoc-rs pcap",
-        Command::new(env!("CARGO_BIN_EXE_protoc-rs"))
-            .args(["pcap", "--format", "json", "--port"])
-            .arg(format!("smtp={}", server.port))
-            .arg(&pcap),
-    );
+    let replay = protoc_bounded(&[
+        "pcap",
+        "--format",
+        "json",
+        "--port",
+        &format!("smtp={}", server.port),
+        pcap.to_str().unwrap(),
+    ]);
     assert!(
         replay.status.success(),
         "{}",
@@ -426,14 +426,8 @@ fn an_unreachable_upstream_closes_the_client_and_is_counted() {
 
 #[test]
 fn the_spec_comes_from_the_ports_or_the_proxy_refuses_to_start() {
-    let run = |args: &[&str]| {
-        run_bounded(
-            "protoc-rs proxy",
-            Command::new(env!("CARGO_BIN_EXE_protoc-rs"))
-                .args(["proxy", "--listen", "127.0.0.1:0"])
-                .args(args),
-        )
-    };
+    let run =
+        |args: &[&str]| protoc_bounded(&[&["proxy", "--listen", "127.0.0.1:0"], args].concat());
     let refused = run(&["--upstream", "127.0.0.1:9"]);
     assert!(!refused.status.success());
     let message = String::from_utf8_lossy(&refused.stderr);

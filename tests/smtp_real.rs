@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::live::{run_bounded, MailServer, StoredMail, Tcpdump};
+use common::live::{protoc_bounded, run_bounded, MailServer, StoredMail, Tcpdump};
 use common::tshark::{tshark_fields, values};
 use common::{parse_events, protoc, repo, sha256_hex, Event};
 
@@ -714,14 +714,18 @@ fn real_clients_pipelining_authenticating_and_starting_tls_read_as_the_server_sa
     let (capture_file, packets) = (recording.pcap, recording.packets);
 
     let port_arg = format!("smtp={}", server.port);
-    let out = run_bounded(
-        "protoc-rs",
-        Command::new(env!("CARGO_BIN_EXE_protoc-rs"))
-            .current_dir(repo())
-            .args(["pcap", path_str(&capture_file), "--port", &port_arg])
-            .args(["--format", "json", "--rules", "rules/mail_content.rules"])
-            .args(["--extract-dir", path_str(&extract_dir)]),
-    );
+    let out = protoc_bounded(&[
+        "pcap",
+        path_str(&capture_file),
+        "--port",
+        &port_arg,
+        "--format",
+        "json",
+        "--rules",
+        "rules/mail_content.rules",
+        "--extract-dir",
+        path_str(&extract_dir),
+    ]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(

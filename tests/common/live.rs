@@ -164,6 +164,16 @@ pub fn run_within(name: &'static str, command: &mut Command, limit: Duration) ->
     }
 }
 
+/// Runs `protoc-rs ARGS` from the repository root within [`STEP_LIMIT`].
+pub fn protoc_bounded(args: &[&str]) -> Output {
+    run_bounded(
+        "protoc-rs",
+        Command::new(env!("CARGO_BIN_EXE_protoc-rs"))
+            .args(args)
+            .current_dir(repo()),
+    )
+}
+
 /// A port free for both TCP and UDP on 127.0.0.1 right now.
 pub fn free_port() -> u16 {
     loop {

@@ -122,6 +122,20 @@ pub fn pcap_records(file: &[u8]) -> Vec<(u32, u32, u32, Vec<u8>)> {
     records
 }
 
+/// The alerts among `events`: (rule, description), in order.
+pub fn alerts(events: &[Event]) -> Vec<(&str, &str)> {
+    events
+        .iter()
+        .filter(|e| e.event == "alert")
+        .map(|e| {
+            (
+                e.raw["rule"].as_str().unwrap_or_default(),
+                e.raw["description"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
 /// The SHA-256 of `bytes` in lower-case hex, as events and the mail server write it.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::{Digest, Sha256};
