@@ -11,8 +11,9 @@
 //! order, with tshark's id, QR bit, question name and type, rcode, answer
 //! count, answer types, A and AAAA addresses, CNAME, MX, TXT and PTR data.
 //! Every child process is owned by a guard (`tests/common/live.rs`) that
-//! kills it when the test ends; every wait is bounded. `.ci/run` installs dnsmasq and dig
-//! (`dnsmasq-base`, `bind9-dnsutils`): a missing tool fails the test.
+//! kills it when the test ends; every wait is bounded. `.ci/run` installs
+//! dnsmasq and dig (`dnsmasq-base`, `bind9-dnsutils`): a missing tool fails
+//! the test.
 
 mod common;
 
