@@ -159,10 +159,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
     progress.done();
     let capture_warnings = reader.take_warnings();
     for warning in &capture_warnings {
-        eprintln!("warning: {warning}");
+        eprintln_lossy!("warning: {warning}");
     }
     for warning in engine.take_warnings() {
-        eprintln!("warning: {warning}");
+        eprintln_lossy!("warning: {warning}");
     }
     if let Some(out) = pass_through {
         out.finish(&reader)?;
@@ -199,7 +199,7 @@ fn make_sink<W: Write>(
 /// The statistics line on stderr.
 fn print_stats(stats: &Stats, counts: &EventCounts, started: Instant) {
     let seconds = started.elapsed().as_secs_f64();
-    eprintln!(
+    eprintln_lossy!(
         "stats: {} packets, {} flows, {} bytes, {} events, {} alerts, {} drops, {} parse errors, {} gaps, {} caps, {} overlaps, {:.3} s, {:.1} MB/s",
         stats.packets,
         stats.tcp_flows + stats.udp_flows,
@@ -379,10 +379,10 @@ fn run_threads(args: &Args, rules: RuleSet, format: Format) -> Result<ExitCode> 
     }
     let capture_warnings = reader.take_warnings();
     for warning in &capture_warnings {
-        eprintln!("warning: {warning}");
+        eprintln_lossy!("warning: {warning}");
     }
     for warning in ends.iter().flat_map(|end| &end.warnings) {
-        eprintln!("warning: {warning}");
+        eprintln_lossy!("warning: {warning}");
     }
     if let Some(pass) = pass_through {
         pass.finish(&reader)?;
