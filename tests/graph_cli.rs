@@ -223,3 +223,22 @@ fn every_shipped_spec_checks_and_renders() {
         assert_grammar_graph_complete(name);
     }
 }
+
+/// A reader of stderr that goes away (`protoc-rs pcap … 2>&1 | head -1`
+/// after the reader quits) costs the warnings and the stats line, never the
+/// run: no panic, exit status 0, every event written.
+#[test]
+fn a_closed_stderr_is_not_an_error() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_protoc-rs"))
+        .args(["pcap", "samples/smtp.pcap", "--format", "json"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("protoc-rs runs");
+    drop(child.stderr.take());
+    let output = child.wait_with_output().expect("protoc-rs exits");
+    assert!(output.status.success(), "{:?}", output.status);
+    let events = String::from_utf8_lossy(&output.stdout).lines().count();
+    assert!(events >= 12, "{events} events");
+}

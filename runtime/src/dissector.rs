@@ -105,6 +105,28 @@ pub enum FlowStatus {
     Dropped,
 }
 
+/// Where a flow goes after its spec's `handover` action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HandoverTarget {
+    /// The spec of this name (`handover smtp;`).
+    Spec(&'static str),
+    /// The spec that claims this TCP port (`handover port EXPR;`).
+    Port(u16),
+}
+
+/// What a dissector that ran `handover` passes on (see
+/// [`Dissector::take_handover`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Handover {
+    pub to: HandoverTarget,
+    /// The direction whose message led to the handover: its bytes go first.
+    pub dir: Direction,
+    /// Per direction ([`Direction::index`]), the bytes received and not
+    /// parsed (a message in progress is abandoned, its bytes are not
+    /// passed on).
+    pub rest: [Vec<u8>; 2],
+}
+
 /// Receives what dissectors find. Implemented by the runtime's output and
 /// rules engine; tests implement it to record events.
 pub trait EventSink {
@@ -221,6 +243,15 @@ pub trait Dissector: Send {
     /// rule's `drop` stops a message before its receiver sees it. It never
     /// decreases.
     fn settled(&self, dir: Direction) -> u64;
+
+    /// After a `handover` action (the status is then [`FlowStatus::Finished`]):
+    /// where the rest of the flow goes, and the bytes received and not
+    /// parsed, once. A user that supports handovers makes the target spec's
+    /// dissector, feeds it `rest` (`dir`'s first) and every later byte of
+    /// the flow; one that does not lets the flow end as after `stop`.
+    fn take_handover(&mut self) -> Option<Handover> {
+        None
+    }
 }
 
 /// The type of one field of an event, for checking rules against a spec.

@@ -201,7 +201,7 @@ impl<T> FlowTable<T> {
     /// ids stay unique across both tables.
     pub fn allocate_id(&mut self) -> u64 {
         let id = self.next_id;
-        self.next_id += 1;
+        self.next_id += self.id_step;
         id
     }
 
@@ -220,6 +220,13 @@ impl<T> FlowTable<T> {
             dst: server,
         };
         self.next_id += self.id_step;
+        self.insert_with_id(info, ts, state)
+    }
+
+    /// Adds a flow whose id was taken from another table (a UDP flow's, from
+    /// the TCP table: see [`FlowTable::allocate_id`]).
+    pub fn insert_with_id(&mut self, info: FlowInfo, ts: f64, state: T) -> &mut Flow<T> {
+        let key = FlowKey::new(info.src, info.dst);
         let flow = Flow {
             info,
             first_seen: ts,
@@ -227,7 +234,7 @@ impl<T> FlowTable<T> {
             packets: [0, 0],
             state,
         };
-        match self.flows.entry(FlowKey::new(client, server)) {
+        match self.flows.entry(key) {
             Entry::Occupied(mut slot) => {
                 slot.insert(flow);
                 slot.into_mut()
@@ -399,6 +406,8 @@ mod tests {
             })
             .collect();
         assert_eq!(ids, [2, 5, 8]);
+        // Ids taken for flows kept elsewhere (UDP) follow the same sequence.
+        assert_eq!([table.allocate_id(), table.allocate_id()], [11, 14]);
     }
 
     #[test]

@@ -142,6 +142,7 @@ fn rule_decl(builder: &mut Builder<'_>, pair: Pair<'_, Rule>) -> Built<RuleDecl>
                     | ActionKind::Pop(_)
                     | ActionKind::Clear(_)
                     | ActionKind::Stop
+                    | ActionKind::Handover(_)
                     | ActionKind::Resync { .. }
                     | ActionKind::Close(_) => {
                         return Err(builder.internal(action.span, "state-machine action in a rule"))
