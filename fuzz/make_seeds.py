@@ -14,7 +14,12 @@ fuzzer starts from every container format and link type the runtime reads.
 - smtp_dissector:    session scripts (see fuzz_targets/smtp_dissector.rs) made
                      from tests/transcripts/*.txt and samples/smtp.pcap's SMTP
                      session, with cut marks every few bytes, each with the
-                     built-in caps and with tiny caps.
+                     built-in caps and with tiny caps;
+- http_dissector:    session scripts of the conversations of tests/http_messages.rs
+                     and of the Zeek HTTP trace (a CONNECT), likewise;
+- dns_dissector:     binary session scripts (0x02 escapes) of the queries and
+                     answers of tests/dns_messages.rs: as datagrams, and as TCP
+                     streams of length-prefixed frames with cut marks.
 
 Deterministic: the same sources give the same files. Run from anywhere:
     python3 fuzz/make_seeds.py
@@ -210,13 +215,27 @@ def transcript_steps(path):
     return steps
 
 
-def script(steps, tiny, every):
+def script(steps, tiny, every, binary=False):
     """A session script: flags byte, then steps separated by 0x00, with a cut
-    mark (0x01) every `every` bytes of data."""
+    mark (0x01) every `every` bytes of data. A text script drops the bytes
+    0x00 and 0x01 of the data; a binary one escapes 0x00, 0x01 and 0x02 as
+    0x02 followed by the byte + 0x10. Steps of side `D`/`d` are datagrams:
+    no cut marks."""
+
+    def escape(data):
+        if not binary:
+            return [bytes([b]) for b in data if b > 1]
+        return [bytes([2, b + 0x10]) if b <= 2 else bytes([b]) for b in data]
+
     out = bytes([1 if tiny else 0])
     for side, data in steps:
-        data = data.replace(b"\x00", b"").replace(b"\x01", b"")
-        marked = b"\x01".join(data[i : i + every] for i in range(0, len(data), every))
+        units = escape(data)
+        if side in "Dd":
+            marked = b"".join(units)
+        else:
+            marked = b"\x01".join(
+                b"".join(units[i : i + every]) for i in range(0, len(units), every)
+            )
         out += b"\x00" + side.encode() + marked
     return out + b"\x00E\x00e"
 
@@ -246,9 +265,148 @@ def dissector_seeds():
                 f.write(script(steps, tiny, every))
 
 
+def tcp_payloads(path, port):
+    """[(side, bytes)] of the TCP payloads to and from `port` of an Ethernet
+    IPv4 pcap, consecutive payloads of one side joined (C: to the port)."""
+    _, packets = read_pcap(path)
+    steps = []
+    for _, _, d, _ in packets:
+        if len(d) < 34 or d[12:14] != b"\x08\x00" or d[23] != 6:
+            continue
+        ihl = (d[14] & 0x0F) * 4
+        tcp = 14 + ihl
+        sport, dport = struct.unpack("!HH", d[tcp : tcp + 4])
+        payload = d[tcp + (d[tcp + 12] >> 4) * 4 :]
+        if port not in (sport, dport) or not payload:
+            continue
+        side = "C" if dport == port else "S"
+        if steps and steps[-1][0] == side:
+            steps[-1] = (side, steps[-1][1] + payload)
+        else:
+            steps.append((side, payload))
+    return steps
+
+
+# The conversations of tests/http_messages.rs.
+HTTP_SESSIONS = {
+    "chunked": [
+        ("C", b"GET /c HTTP/1.1\r\nHost: h\r\n\r\n"),
+        ("S", b"HTTP/1.1 200 OK\r\ntransfer-ENCODING: Chunked\r\n\r\n"
+              b"5;name=value\r\nhello\r\n7\r\n, world\r\n0\r\nX-Trailer: t\r\n\r\n"),
+    ],
+    "until-close": [
+        ("C", b"GET /old HTTP/1.0\r\n\r\n"),
+        ("S", b"HTTP/1.0 200 OK\r\nServer: s\r\n\r\nall of it\nuntil the end"),
+    ],
+    "interim-head-204-304": [
+        ("C", b"POST /up HTTP/1.1\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n"),
+        ("S", b"HTTP/1.1 100 Continue\r\n\r\n"),
+        ("C", b"dataHEAD /big HTTP/1.1\r\n\r\nGET /gone HTTP/1.1\r\n\r\n"
+              b"GET /same HTTP/1.1\r\n\r\n"),
+        ("S", b"HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok"
+              b"HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n"
+              b"HTTP/1.1 204 No Content\r\n\r\n"
+              b"HTTP/1.1 304 Not Modified\r\nContent-Length: 9\r\n\r\n"),
+    ],
+    "header-values": [
+        ("C", b"GET / HTTP/1.1\r\nHost:  example.test  \r\nX-Empty:\r\n\r\n"),
+    ],
+    "not-http": [
+        ("C", b"\x16\x03\x01\x02\x00 not http\r\n\r\nGET / HTTP/1.1\r\n\r\n"),
+    ],
+}
+
+
+def http_seeds():
+    dest = out_dir("http_dissector")
+    sessions = dict(HTTP_SESSIONS)
+    sessions["zeek-connect"] = tcp_payloads(
+        os.path.join(ZEEK, "http", "connect-with-smtp.pcap"), 8240
+    )
+    for name, steps in sessions.items():
+        for tiny, every, suffix in ((False, 7, ""), (True, 5, "-tiny")):
+            with open(os.path.join(dest, name + suffix), "wb") as f:
+                f.write(script(steps, tiny, every))
+
+
+# DNS messages, as tests/dns_messages.rs builds them.
+def dns_name(text):
+    out = b""
+    for label in filter(None, text.split(".")):
+        out += bytes([len(label)]) + label.encode()
+    return out + b"\x00"
+
+
+def dns_pointer(offset):
+    return struct.pack("!H", 0xC000 | offset)
+
+
+def dns_header(ident, flags, counts):
+    return struct.pack("!HH4H", ident, flags, *counts)
+
+
+def dns_question(owner, qtype):
+    return owner + struct.pack("!HH", qtype, 1)
+
+
+def dns_record(owner, rtype, ttl, data):
+    return owner + struct.pack("!HHIH", rtype, 1, ttl, len(data)) + data
+
+
+def dns_query(ident, qname, qtype):
+    return dns_header(ident, 0x0100, (1, 0, 0, 0)) + dns_question(dns_name(qname), qtype)
+
+
+def dns_answer(ident):
+    out = dns_header(ident, 0x8180, (1, 2, 0, 0))
+    out += dns_question(dns_name("www.example.test"), 1)
+    out += dns_record(dns_pointer(12), 1, 300, bytes([192, 0, 2, 1]))
+    out += dns_record(dns_pointer(12), 1, 300, bytes([192, 0, 2, 2]))
+    return out
+
+
+def dns_seeds():
+    dest = out_dir("dns_dissector")
+    cname = dns_header(7, 0x8180, (1, 2, 0, 0))
+    cname += dns_question(dns_name("www.example.test"), 5)
+    cname += dns_record(dns_pointer(12), 5, 60, b"\x04mail" + dns_pointer(12))
+    cname += dns_record(b"\x00", 16, 0, b"\x03one\x03two")
+    self_loop = dns_header(1, 0x0100, (1, 0, 0, 0)) + dns_pointer(12) + b"\x00\x01\x00\x01"
+    cycle = dns_header(3, 0x0100, (2, 0, 0, 0)) + b"\x01a" + dns_pointer(12)
+    cycle += b"\x00\x01\x00\x01" + dns_pointer(14) + b"\x00\x01\x00\x01"
+    edns = dns_header(9, 0x0100, (1, 0, 0, 1)) + dns_question(dns_name("example.test"), 28)
+    edns += dns_record(b"\x00", 41, 0, struct.pack("!HH", 10, 8) + b"cookie!!")
+    q = dns_query(5, "example.test", 1)
+    datagrams = {
+        "udp-query-answer": [("D", dns_query(21, "www.example.test", 1)), ("d", dns_answer(21))],
+        "udp-cname-txt": [("D", dns_query(7, "www.example.test", 5)), ("d", cname)],
+        "udp-pointer-loops": [("D", self_loop), ("D", cycle)],
+        "udp-edns": [("D", edns)],
+        "udp-short-long": [("D", q[:-2]), ("D", q + b"xx"), ("D", q)],
+    }
+    def framed(*messages):
+        return b"".join(struct.pack("!H", len(m)) + m for m in messages)
+    streams = {
+        "tcp-queries-answers": [
+            ("C", framed(dns_query(21, "www.example.test", 1), dns_query(22, "www.example.test", 1))),
+            ("S", framed(dns_answer(21), dns_answer(22))),
+        ],
+        "tcp-cname-cut-frame": [
+            ("C", framed(dns_query(7, "www.example.test", 5))),
+            ("S", framed(cname)[:-5]),
+        ],
+    }
+    for name, steps in {**datagrams, **streams}.items():
+        for tiny, every, suffix in ((False, 7, ""), (True, 3, "-tiny")):
+            with open(os.path.join(dest, name + suffix), "wb") as f:
+                f.write(script(steps, tiny, every, binary=True))
+
+
 if __name__ == "__main__":
     spec_seeds()
     capture_seeds()
     reassembly_seeds()
     rules_seeds()
     dissector_seeds()
+    http_seeds()
+    dns_seeds()

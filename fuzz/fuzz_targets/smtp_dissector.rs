@@ -23,11 +23,9 @@
 
 #![no_main]
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use libfuzzer_sys::fuzz_target;
 
+mod heap;
 mod session;
 
 #[allow(dead_code, clippy::all)]
@@ -35,39 +33,10 @@ mod specs {
     include!(concat!(env!("OUT_DIR"), "/specs_registry.rs"));
 }
 
-/// Counts the live heap bytes of the process.
-struct Counting;
-
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size(), Ordering::Relaxed);
-        System.alloc(layout)
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-        System.dealloc(ptr, layout)
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size(), Ordering::Relaxed);
-        System.alloc_zeroed(layout)
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-        LIVE.fetch_add(new_size, Ordering::Relaxed);
-        System.realloc(ptr, layout, new_size)
-    }
-}
-
 #[global_allocator]
-static ALLOCATOR: Counting = Counting;
+static ALLOCATOR: heap::Counting = heap::Counting;
 
 fuzz_target!(|data: &[u8]| {
     let script = session::Script::parse(data);
-    let live_heap = || LIVE.load(Ordering::Relaxed);
-    session::check_script(&script, specs::smtp::SPEC.new_dissector, &live_heap);
+    session::check_script(&script, specs::smtp::SPEC.new_dissector, &heap::live);
 });

@@ -1,12 +1,14 @@
-//! Session scripts for the generated SMTP dissector: what the fuzz target
-//! `smtp_dissector` runs, and what the tests replay its regression inputs
-//! with (`tests/fuzz_regressions.rs` includes this file by path).
+//! Session scripts for generated dissectors: what the fuzz targets
+//! `smtp_dissector`, `http_dissector` and `dns_dissector` run, and what the
+//! tests replay their regression inputs with (`tests/fuzz_regressions.rs`
+//! includes this file by path).
 //!
-//! One job: parse a script ([`Script::parse`]), run it on a fresh dissector
-//! cut one of three ways ([`Cutting`]), record what the sink heard
-//! ([`Record`]), and check after every call that the bytes received and not
-//! settled stay within what the parser caps allow ([`held_bound`]) and that
-//! the heap (as the caller measures it) grows by less than [`HEAP_BOUND`].
+//! One job: parse a script ([`Script::parse`], [`Script::parse_binary`]),
+//! run it on a fresh dissector of any spec cut one of three ways
+//! ([`Cutting`]), record what the sink heard ([`Record`]), and check after
+//! every call that the bytes received and not settled stay within what the
+//! parser caps allow ([`held_bound`]) and that the heap (as the caller
+//! measures it) grows by less than [`HEAP_BOUND`].
 
 use std::fmt;
 
@@ -43,6 +45,8 @@ pub enum Step {
     End(Direction),
     /// One second of capture time passes.
     Tick,
+    /// A whole datagram (UDP): never cut.
+    Datagram(Direction, Vec<u8>),
 }
 
 /// A session script.
@@ -61,7 +65,22 @@ impl Script {
     /// of that side are skipped, as the engine delivers nothing after an
     /// end), `T` a tick.
     /// Any other step is client bytes, its first byte included.
+    #[allow(dead_code)] // each target reads one format
     pub fn parse(data: &[u8]) -> Script {
+        Script::parse_steps(data, false)
+    }
+
+    /// A script for a binary protocol: as [`Script::parse`], and `D`/`d`
+    /// steps are whole datagrams of the client/server (for specs with
+    /// `transport udp`); in data and datagram steps, `0x02` escapes the
+    /// next byte `b`, which stands for `b - 0x10` (so `02 10` is a `0x00`,
+    /// `02 11` a `0x01`, `02 12` a `0x02`). A datagram has no cut marks.
+    #[allow(dead_code)] // each target reads one format
+    pub fn parse_binary(data: &[u8]) -> Script {
+        Script::parse_steps(data, true)
+    }
+
+    fn parse_steps(data: &[u8], binary: bool) -> Script {
         let Some((&flags, body)) = data.split_first() else {
             return Script {
                 tiny_caps: false,
@@ -75,14 +94,16 @@ impl Script {
                 let (&kind, rest) = step.split_first().unwrap_or((&b'C', &[]));
                 let gap = (rest.len() as u64).max(1);
                 match kind {
-                    b'C' => data_step(Direction::Up, rest),
-                    b'S' => data_step(Direction::Down, rest),
+                    b'C' => data_step(Direction::Up, rest, binary),
+                    b'S' => data_step(Direction::Down, rest, binary),
                     b'G' => Step::Gap(Direction::Up, gap),
                     b'g' => Step::Gap(Direction::Down, gap),
                     b'E' => Step::End(Direction::Up),
                     b'e' => Step::End(Direction::Down),
                     b'T' => Step::Tick,
-                    _ => data_step(Direction::Up, step),
+                    b'D' if binary => datagram_step(Direction::Up, rest),
+                    b'd' if binary => datagram_step(Direction::Down, rest),
+                    _ => data_step(Direction::Up, step, binary),
                 }
             })
             .collect();
@@ -93,18 +114,38 @@ impl Script {
     }
 }
 
-/// A data step: the bytes without their cut marks, and the cut offsets.
-fn data_step(dir: Direction, raw: &[u8]) -> Step {
+/// A data step: the bytes without their cut marks (escapes decoded in a
+/// binary script), and the cut offsets.
+fn data_step(dir: Direction, raw: &[u8], binary: bool) -> Step {
+    let (bytes, cuts) = decode(raw, binary);
+    Step::Data(dir, bytes, cuts)
+}
+
+/// A datagram step of a binary script: its bytes, escapes decoded, cut
+/// marks dropped.
+fn datagram_step(dir: Direction, raw: &[u8]) -> Step {
+    let (bytes, _) = decode(raw, true);
+    Step::Datagram(dir, bytes)
+}
+
+/// The bytes of a step and its cut marks' offsets; with `binary`, `0x02 b`
+/// is the byte `b - 0x10` (a `0x02` at the end is dropped).
+fn decode(raw: &[u8], binary: bool) -> (Vec<u8>, Vec<usize>) {
     let mut bytes = Vec::with_capacity(raw.len());
     let mut cuts = Vec::new();
-    for &b in raw {
-        if b == 1 {
-            cuts.push(bytes.len());
-        } else {
-            bytes.push(b);
+    let mut raw = raw.iter();
+    while let Some(&b) = raw.next() {
+        match b {
+            1 => cuts.push(bytes.len()),
+            2 if binary => {
+                if let Some(&escaped) = raw.next() {
+                    bytes.push(escaped.wrapping_sub(0x10));
+                }
+            }
+            _ => bytes.push(b),
         }
     }
-    Step::Data(dir, bytes, cuts)
+    (bytes, cuts)
 }
 
 /// How a run cuts each data step.
@@ -258,7 +299,9 @@ pub fn run(
             break;
         }
         let dir = match step {
-            Step::Data(dir, ..) | Step::Gap(dir, _) | Step::End(dir) => Some(*dir),
+            Step::Data(dir, ..) | Step::Gap(dir, _) | Step::End(dir) | Step::Datagram(dir, _) => {
+                Some(*dir)
+            }
             Step::Tick => None,
         };
         if dir.is_some_and(|dir| ended[dir.index()]) {
@@ -288,6 +331,11 @@ pub fn run(
                 ended[dir.index()] = true;
             }
             Step::Tick => dissector.tick(&mut cx),
+            Step::Datagram(dir, bytes) => {
+                dissector.datagram(*dir, bytes, &mut cx);
+                received[dir.index()] += bytes.len() as u64;
+                check_held(dissector.as_ref(), &received, &gaps, limits, bytes.len());
+            }
         }
         let grown = live_heap().saturating_sub(heap_before);
         assert!(

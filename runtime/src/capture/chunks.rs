@@ -21,9 +21,11 @@
 //!   more than [`MAX_PACKET`] bytes is corrupt and ends reading, a record
 //!   longer than the snap length is read with one warning, a record cut by
 //!   the end of the file is a warning naming the bytes present;
-//! - a chunk holds at most [`CHUNK_SIZE`] bytes of packets (a record never
-//!   exceeds [`MAX_PACKET`] plus its header, far less): memory follows the
-//!   number of chunks alive, never the capture's size;
+//! - a chunk holds at most [`CHUNK_SIZE`] bytes of packets, or the size
+//!   [`ChunkReader::with_chunk_size`] sets (a record larger than that makes a
+//!   chunk of its own; a record never exceeds [`MAX_PACKET`] plus its header,
+//!   far less than [`CHUNK_SIZE`]): memory follows the number of chunks
+//!   alive, never the capture's size;
 //! - buffers are reused once no [`PacketChunk`] refers to them any more.
 
 use std::io::{self, Read};
@@ -141,6 +143,8 @@ pub struct ChunkReader {
     mode: Mode,
     /// Buffers of chunks handed out, reused when no one holds them any more.
     pool: Vec<Arc<ChunkData>>,
+    /// Bytes of packets per chunk, at most (but one record always fits).
+    chunk_size: usize,
     packets: u64,
     warnings: Vec<CaptureWarning>,
     done: bool,
@@ -151,7 +155,20 @@ impl ChunkReader {
     pub fn open(path: impl AsRef<Path>) -> Result<ChunkReader, CaptureError> {
         let path = path.as_ref();
         let source = source::open_path(path)?;
-        let name = path.display().to_string();
+        ChunkReader::from_source(source, path.display().to_string())
+    }
+
+    /// Reads a capture from any byte stream (plain or gzip), as
+    /// [`CaptureReader::from_reader`] does.
+    pub fn from_reader(
+        reader: impl Read + 'static,
+        name: &str,
+    ) -> Result<ChunkReader, CaptureError> {
+        let source = source::open_reader(Box::new(reader), name)?;
+        ChunkReader::from_source(source, name.to_string())
+    }
+
+    fn from_source(source: source::Source, name: String) -> Result<ChunkReader, CaptureError> {
         let format = recognise(&source.prefix, &name)?;
         let header = match format {
             CaptureFormat::Pcap => classic_header(&source.prefix),
@@ -183,10 +200,20 @@ impl ChunkReader {
         Ok(ChunkReader::with_mode(mode))
     }
 
+    /// Sets how many bytes of packets a chunk holds, at most (at least 1;
+    /// [`CHUNK_SIZE`] by default). A record larger than that still makes a
+    /// chunk of its own. Small sizes are for tests: they cut records across
+    /// reads all the time.
+    pub fn with_chunk_size(mut self, bytes: usize) -> ChunkReader {
+        self.chunk_size = bytes.max(1);
+        self
+    }
+
     fn with_mode(mode: Mode) -> ChunkReader {
         ChunkReader {
             mode,
             pool: Vec::new(),
+            chunk_size: CHUNK_SIZE,
             packets: 0,
             warnings: Vec::new(),
             done: false,
@@ -247,12 +274,15 @@ impl ChunkReader {
         data.first = self.packets;
         match &mut self.mode {
             Mode::Classic(classic) => {
-                let done = classic.fill(&mut data, &mut self.warnings);
-                self.done = done;
+                // A read that ends inside a record header leaves no whole
+                // record (with a chunk size below a record): read on.
+                while !self.done && data.slots.is_empty() {
+                    self.done = classic.fill(&mut data, self.chunk_size, &mut self.warnings);
+                }
             }
             Mode::Copying(reader) => {
                 data.bytes.clear();
-                while data.bytes.len() < CHUNK_SIZE {
+                while data.bytes.len() < self.chunk_size {
                     let Some(packet) = reader.next_packet() else {
                         self.done = true;
                         break;
@@ -334,9 +364,14 @@ fn read_u32(bytes: &[u8], at: usize, big_endian: bool) -> Option<u32> {
 impl Classic {
     /// Reads into `data` and finds the whole records in it. Returns whether
     /// the capture is over (its end, a corrupt record, a read error).
-    fn fill(&mut self, data: &mut ChunkData, warnings: &mut Vec<CaptureWarning>) -> bool {
+    fn fill(
+        &mut self,
+        data: &mut ChunkData,
+        chunk_size: usize,
+        warnings: &mut Vec<CaptureWarning>,
+    ) -> bool {
         let carried = self.carry.len();
-        let size = CHUNK_SIZE.max(carried + RECORD_HEADER);
+        let size = chunk_size.max(self.carried_record_len());
         if data.bytes.len() < size {
             data.bytes.resize(size, 0);
         }
@@ -344,7 +379,7 @@ impl Classic {
             head.copy_from_slice(&self.carry);
         }
         self.carry.clear();
-        let read_failed = self.read_into(data, carried);
+        let read_failed = self.read_into(data, carried, size);
         if self.records(data, warnings) {
             return true;
         }
@@ -377,10 +412,20 @@ impl Classic {
         false
     }
 
+    /// How many bytes the record begun in `carry` needs: all of it when its
+    /// header says (and the length is not corrupt), else a header's worth
+    /// more. A read of that size always completes the header or the record.
+    fn carried_record_len(&self) -> usize {
+        match read_u32(&self.carry, 8, self.header.big_endian) {
+            Some(caplen) if caplen <= MAX_PACKET => RECORD_HEADER + caplen as usize,
+            _ => self.carry.len() + RECORD_HEADER,
+        }
+    }
+
     /// Reads after the first `filled` bytes of the chunk's buffer until it
-    /// is full or the stream ends or fails; says whether it failed.
-    fn read_into(&mut self, data: &mut ChunkData, mut filled: usize) -> bool {
-        let bytes = &mut data.bytes;
+    /// holds `size` bytes or the stream ends or fails; says whether it failed.
+    fn read_into(&mut self, data: &mut ChunkData, mut filled: usize, size: usize) -> bool {
+        let bytes = data.bytes.get_mut(..size).unwrap_or_default();
         let mut failed = false;
         while filled < bytes.len() {
             match self
@@ -472,5 +517,81 @@ impl Classic {
         }
         data.filled = pos;
         corrupt
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Cursor;
+
+    use super::*;
+
+    const SAMPLE: &[u8] = include_bytes!("../../../samples/smtp.pcap");
+
+    /// Packets (as debug text) and warnings of `CaptureReader`.
+    fn by_capture_reader(bytes: &[u8]) -> (Vec<String>, Vec<CaptureWarning>) {
+        let mut reader = CaptureReader::from_reader(Cursor::new(bytes.to_vec()), "t")
+            .unwrap_or_else(|e| panic!("opens: {e}"));
+        let mut packets = Vec::new();
+        while let Some(p) = reader.next_packet() {
+            packets.push(format!("{p:?}"));
+        }
+        (packets, reader.take_warnings())
+    }
+
+    /// The same through `ChunkReader` with chunks of `chunk_size` bytes.
+    fn by_chunk_reader(bytes: &[u8], chunk_size: usize) -> (Vec<String>, Vec<CaptureWarning>) {
+        let mut reader = ChunkReader::from_reader(Cursor::new(bytes.to_vec()), "t")
+            .unwrap_or_else(|e| panic!("opens: {e}"))
+            .with_chunk_size(chunk_size);
+        assert!(!reader.copies_packets());
+        let mut packets = Vec::new();
+        while let Some(chunk) = reader.next_chunk() {
+            assert_eq!(chunk.first_packet(), packets.len() as u64);
+            packets.extend(chunk.packets().map(|p| format!("{p:?}")));
+        }
+        (packets, reader.take_warnings())
+    }
+
+    /// Chunks smaller than a record, than a record header, of one byte: every
+    /// read ends inside a record, which is carried over whole; the packets
+    /// and warnings stay `CaptureReader`'s, on the intact sample and on the
+    /// sample cut inside its last record's header and inside its data.
+    #[test]
+    fn tiny_chunks_read_what_the_capture_reader_reads() {
+        let intact = by_capture_reader(SAMPLE);
+        assert!(intact.0.len() > 10, "{}", intact.0.len());
+        assert!(intact.1.is_empty());
+        for cut in [
+            SAMPLE.len(),
+            SAMPLE.len() - 1,
+            SAMPLE.len() - 60,
+            24 + 10,
+            24 + 16,
+        ] {
+            let bytes = &SAMPLE[..cut];
+            let expected = by_capture_reader(bytes);
+            for chunk_size in [1, 2, 15, 16, 17, 100, 1500, CHUNK_SIZE] {
+                assert_eq!(
+                    by_chunk_reader(bytes, chunk_size),
+                    expected,
+                    "cut at {cut}, chunks of {chunk_size}"
+                );
+            }
+        }
+    }
+
+    /// A chunk size of 1 still holds one whole record per chunk.
+    #[test]
+    fn a_one_byte_chunk_size_gives_a_record_per_chunk() {
+        let mut reader = ChunkReader::from_reader(Cursor::new(SAMPLE.to_vec()), "t")
+            .unwrap_or_else(|e| panic!("opens: {e}"))
+            .with_chunk_size(0);
+        let mut chunks = 0;
+        while let Some(chunk) = reader.next_chunk() {
+            assert_eq!(chunk.len(), 1);
+            chunks += 1;
+        }
+        assert_eq!(chunks, by_capture_reader(SAMPLE).0.len());
     }
 }

@@ -15,8 +15,8 @@
 //!   follows (`DATA_END;` in SMTP);
 //! - a failed candidate emits its first byte and hands the rest back to the
 //!   input to be searched again, so overlapping candidates are not missed;
-//! - after a streaming call, the input's settled mark covers every consumed
-//!   byte except those held as a possible end token;
+//! - after a streaming or skipping call, the input's settled mark covers
+//!   every consumed byte except those held as a possible end token;
 //! - the search first skips, with one unanchored regex search per chunk
 //!   (literal prefilters, SIMD), the bytes that cannot start the end token:
 //!   every position before the chunk's leftmost whole match, and before the
@@ -232,7 +232,9 @@ impl UntilToken {
     }
 
     /// Consumes input up to the end token (left unread), discarding the
-    /// bytes before it; adds their number to `skipped`.
+    /// bytes before it; adds their number to `skipped`. The discarded bytes
+    /// are settled as they go (all but a possible end token held back), so
+    /// a long skip holds nothing back from an inline user.
     pub fn skip(
         &self,
         state: &mut UntilState,
@@ -244,10 +246,13 @@ impl UntilToken {
         let UntilState {
             candidate, started, ..
         } = state;
-        self.scan(candidate, started, input, cx, site, &mut |_, piece| {
+        let scanned = self.scan(candidate, started, input, cx, site, &mut |_, piece| {
             *skipped += piece.len() as u64;
             Ok(())
-        })?;
+        });
+        let held = candidate.as_ref().map_or(0, |cand| cand.held.len() as u64);
+        input.settle_except(held);
+        scanned?;
         *state = UntilState::default();
         Ok(())
     }
@@ -507,6 +512,44 @@ mod tests {
         // `abc` | `\r` held | `\r\n.` held | `\r\n.x` failed, `\r\n` held | `\r\n.` held
         assert_eq!(settled_after, [3, 3, 7, 7]);
         assert_eq!(sink.bytes, b"abc\r\n.x");
+    }
+
+    /// Found by the `smtp_dissector` fuzz target: `resync CRLF` after a
+    /// server line without a line end skipped its bytes but never settled
+    /// them, so an inline user held back every byte up to the next line end,
+    /// without bound. Skipped bytes settle as they go, but for a possible
+    /// end token held back. (Input:
+    /// `fuzz/regressions/smtp_dissector/resync-skips-without-settling`.)
+    #[test]
+    fn skipped_bytes_are_settled_but_not_a_held_end_token() {
+        let flow = flow();
+        let mut sink = Chunks::default();
+        let mut pending = Pending::default();
+        let mut state = UntilState::default();
+        let mut skipped = 0;
+        let mut settled_after = Vec::new();
+        for segment in [&b"garbage"[..], b" more\r", b"\n.", b"x"] {
+            let mut cx = Cx {
+                flow: &flow,
+                now: 0.0,
+                sink: &mut sink,
+            };
+            let mut pcx = ParseCx::new(&mut cx, Direction::Up);
+            let mut input = Input::new(&mut pending, segment);
+            let step = UNTIL_DATA_END.skip(
+                &mut state,
+                &mut input,
+                &mut pcx,
+                Site::new("r", "f"),
+                &mut skipped,
+            );
+            assert_eq!(step, Err(Stop::NeedMore));
+            settled_after.push(input.settled());
+        }
+        // `garbage` | ` more` skipped, `\r` held | `\r\n.` held | all skipped
+        assert_eq!(settled_after, [7, 12, 12, 16]);
+        assert_eq!(skipped, 16);
+        assert!(sink.bytes.is_empty(), "skipped bytes reach no event");
     }
 
     proptest::proptest! {
