@@ -70,7 +70,7 @@ enum SkipSearch {
     /// is as far as no match can start. (`\r?\n\.\r?\n` gives `\n.` at
     /// offset 0 or 1: one memmem search, no regex engine.)
     Needle {
-        finder: memchr::memmem::Finder<'static>,
+        finder: Box<memchr::memmem::Finder<'static>>,
         max_offset: usize,
     },
     /// Anything else: the leftmost match of the token itself.
@@ -87,7 +87,7 @@ impl Skipper {
         let max_len = properties.maximum_len()?;
         let search = match common_needle(&hir) {
             Some((needle, max_offset)) => SkipSearch::Needle {
-                finder: memchr::memmem::Finder::new(&needle).into_owned(),
+                finder: Box::new(memchr::memmem::Finder::new(&needle).into_owned()),
                 max_offset,
             },
             None => SkipSearch::Regex(
