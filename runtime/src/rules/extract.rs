@@ -44,8 +44,10 @@ use crate::value::Value;
 /// Identifies one stream: (flow id, direction, event name).
 pub(super) use crate::output::StreamKey;
 
-/// How many extraction files may be open at once, by default.
-const DEFAULT_MAX_OPEN_FILES: usize = 64;
+/// How many extraction files may be open at once, by default (a quarter of
+/// the usual limit of 1,024 descriptors per process; enough for hundreds of
+/// mails in flight without closing and reopening their files).
+pub const DEFAULT_MAX_OPEN_FILES: usize = 256;
 
 /// A file's buffer is written out once it holds this many bytes.
 pub const FLUSH_AT: usize = 64 * 1024;

@@ -104,7 +104,8 @@ impl<W: Write> RulesSink<W> {
         Ok(self)
     }
 
-    /// Caps how many extraction files are open at once (default 64; at least 1).
+    /// Caps how many extraction files are open at once (default
+    /// [`DEFAULT_MAX_OPEN_FILES`](super::DEFAULT_MAX_OPEN_FILES); at least 1).
     pub fn with_max_open_files(mut self, max: usize) -> Self {
         self.extractor.set_max_open_files(max);
         self
