@@ -227,6 +227,89 @@ mod tests {
         );
     }
 
+    /// A sink that hashes the streams of `mail` (its digest is a marker,
+    /// so the test sees whose digest the book took).
+    struct HashingSink {
+        asked: usize,
+    }
+
+    impl EventSink for HashingSink {
+        fn event(
+            &mut self,
+            _: &FlowInfo,
+            _: Direction,
+            _: f64,
+            _: &'static str,
+            _: &crate::value::Value,
+        ) -> crate::dissector::Verdict {
+            crate::dissector::Verdict::Continue
+        }
+        fn stream(
+            &mut self,
+            _: &FlowInfo,
+            _: Direction,
+            _: f64,
+            _: &'static str,
+            _: &[u8],
+            _: bool,
+        ) -> crate::dissector::Verdict {
+            crate::dissector::Verdict::Continue
+        }
+        fn alert(
+            &mut self,
+            _: &FlowInfo,
+            _: Direction,
+            _: f64,
+            _: crate::dissector::Severity,
+            _: &str,
+        ) {
+        }
+        fn hashes_stream(&mut self, _: &FlowInfo, _: Direction, name: &'static str) -> bool {
+            self.asked += 1;
+            name == "mail"
+        }
+        fn stream_digest(
+            &mut self,
+            _: &FlowInfo,
+            _: Direction,
+            _: &'static str,
+        ) -> Option<[u8; 32]> {
+            Some([0xab; 32])
+        }
+    }
+
+    #[test]
+    fn a_stream_the_sink_hashes_takes_the_sinks_digest() {
+        let flow = FlowInfo {
+            id: 1,
+            src: "10.0.0.1:1000".parse().expect("address"),
+            dst: "10.0.0.2:25".parse().expect("address"),
+        };
+        let mut sink = HashingSink { asked: 0 };
+        let mut book = StreamBook::new(&["mail", "body"]);
+        for (event, chunk, last) in [
+            ("mail", &b"ab"[..], false),
+            ("mail", b"c", true),
+            ("body", b"abc", false),
+            ("body", b"", true),
+        ] {
+            let digests = SinkDigests {
+                flow: &flow,
+                sink: &mut sink,
+            };
+            book.record_with(event, Direction::Up, chunk, last, Some(digests));
+        }
+        // Asked once per stream, at its first chunk.
+        assert_eq!(sink.asked, 2);
+        assert_eq!(book.get("mail").sha256, "ab".repeat(32));
+        assert_eq!(book.get("mail").size, 3);
+        // The sink does not hash `body`: the book does.
+        assert_eq!(
+            book.get("body").sha256,
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+
     #[test]
     fn unhashed_events_and_unknown_events_have_no_digest() {
         let mut book = StreamBook::new(&[]);
