@@ -271,6 +271,10 @@ impl<W: Write> EventSink for RulesSink<W> {
         chunk: &[u8],
         last: bool,
     ) -> Verdict {
+        if self.rules.is_empty() {
+            // No rule: nothing to run or extract, only the output.
+            return self.output.stream(flow, dir, now, name, chunk, last);
+        }
         let key: StreamKey = (flow.id, dir, name);
         let mut ruled = Verdict::Continue;
         let extracting = match self.current {
