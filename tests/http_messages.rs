@@ -229,7 +229,11 @@ fn a_connect_tunnel_hands_the_bytes_after_its_answer_over() {
                 }
             }
         }
-        assert_eq!(handed_to, Some(HandoverTarget::Port(25)), "cut every {split}");
+        assert_eq!(
+            handed_to,
+            Some(HandoverTarget::Port(25)),
+            "cut every {split}"
+        );
         assert_eq!(
             String::from_utf8_lossy(&tunnel[DOWN.index()]),
             "220 mail ESMTP\r\n250 mail\r\n",
@@ -256,6 +260,10 @@ fn a_connect_tunnel_hands_the_bytes_after_its_answer_over() {
                 _ => None,
             })
             .collect();
-        assert_eq!(events, ["request CONNECT", "response 200"], "cut every {split}");
+        assert_eq!(
+            events,
+            ["request CONNECT", "response 200"],
+            "cut every {split}"
+        );
     }
 }

@@ -152,6 +152,28 @@ pub trait EventSink {
         last: bool,
     ) -> Verdict;
 
+    /// Asked right after the first `stream` call of a stream (its first
+    /// chunk handed over): whether the sink computes the SHA-256 of the whole
+    /// stream, from that chunk to the last (an extraction does). A sink that
+    /// answers yes gives the digest with [`EventSink::stream_digest`] right
+    /// after the stream's `last` call, so that a dissector that needs it too
+    /// (its spec reads `EVENT.sha256`) does not hash the stream a second
+    /// time.
+    fn hashes_stream(&mut self, _flow: &FlowInfo, _dir: Direction, _name: &'static str) -> bool {
+        false
+    }
+
+    /// The SHA-256 of the stream of `name` in `dir` that the latest `last`
+    /// call ended, when [`EventSink::hashes_stream`] said the sink hashes it.
+    fn stream_digest(
+        &mut self,
+        _flow: &FlowInfo,
+        _dir: Direction,
+        _name: &'static str,
+    ) -> Option<[u8; 32]> {
+        None
+    }
+
     /// An alert raised by the spec's state machine.
     fn alert(
         &mut self,

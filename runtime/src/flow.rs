@@ -32,10 +32,30 @@ use crate::decode::TcpFlags;
 use crate::dissector::{Direction, FlowInfo};
 
 /// A connection's two endpoints in a canonical order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct FlowKey {
     low: SocketAddr,
     high: SocketAddr,
+}
+
+/// Hashes each endpoint as one or two words (address and port packed), not
+/// field by field: the flow table hashes a key several times per packet.
+/// Keys that are equal hash equally (an IPv6 endpoint's flow label and
+/// scope, which equality also compares, are merely left out).
+impl std::hash::Hash for FlowKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        for endpoint in [self.low, self.high] {
+            match endpoint {
+                SocketAddr::V4(v4) => {
+                    state.write_u64((u64::from(u32::from(*v4.ip())) << 16) | u64::from(v4.port()));
+                }
+                SocketAddr::V6(v6) => {
+                    state.write_u128(u128::from(*v6.ip()));
+                    state.write_u16(v6.port());
+                }
+            }
+        }
+    }
 }
 
 impl FlowKey {

@@ -48,7 +48,7 @@ use protoc_runtime::engine::{Engine, FlowEnd, Inspect, PacketVerdict, Stats, Str
 use protoc_runtime::flow::shard_of;
 use protoc_runtime::output::{EventCounts, Format, OutputSink};
 use protoc_runtime::pcap_writer::{PcapWriter, DEFAULT_SNAPLEN};
-use protoc_runtime::rules::{RuleSet, RulesSink};
+use protoc_runtime::rules::{RuleSet, RulesSink, DEFAULT_MAX_OPEN_FILES};
 
 use super::select::{load_rules, resolve_format, FormatArg, Selector};
 use crate::specs;
@@ -282,7 +282,9 @@ fn run_threads(args: &Args, rules: RuleSet, format: Format) -> Result<ExitCode> 
     let mut engines = Vec::with_capacity(count);
     for index in 0..count {
         let selector = Selector::new(args.spec.as_deref(), &args.ports)?;
-        let sink = make_sink(Vec::with_capacity(1 << 16), args, rules.clone(), format)?;
+        // The process's open extraction files stay under one thread's cap.
+        let sink = make_sink(Vec::with_capacity(1 << 16), args, rules.clone(), format)?
+            .with_max_open_files((DEFAULT_MAX_OPEN_FILES / count).max(16));
         engines.push(Engine::new(
             Dissect { sink, selector },
             config.sharded(index, count),
@@ -413,7 +415,9 @@ fn dissect_shard(
             }
         }
         drop(chunk);
-        let lines = std::mem::take(engine.handler_mut().sink.output_mut().writer_mut());
+        // The next chunk's lines go to a buffer of this one's size (no regrowing).
+        let writer = engine.handler_mut().sink.output_mut().writer_mut();
+        let lines = std::mem::replace(writer, Vec::with_capacity(writer.len()));
         if results.send(FromThread::Chunk { lines, dropped }).is_err() {
             // The merge stopped (and reports why).
             return;
