@@ -12,7 +12,11 @@
 # EXTRACT_BASE (where `--extract-dir` writes; default /dev/shm, so that the
 # disk's speed stays out of the figure), TSHARK_LIMIT (seconds before a tshark
 # run is stopped; default 300), BEFORE (another protoc-rs binary, e.g. a
-# build of an earlier commit: it runs too, for before/after ratios).
+# build of an earlier commit: it runs too, for before/after ratios),
+# QUIET_WAIT (default 0: before each round of runs, wait up to this many
+# seconds for a second during which other processes keep less than a fifth
+# of a core busy; on a shared machine this makes `--threads` figures mean
+# something).
 #
 # The captures (`protoc-rs synth`, Ethernet/IPv4/TCP, full-size 1460-byte
 # segments, the receiver ACKing every 2 segments as TCP stacks do):
@@ -50,6 +54,7 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 
 RUNS=${RUNS:-3}
+QUIET_WAIT=${QUIET_WAIT:-0}
 THREADS=${THREADS:-2}
 FULL=${FULL:-0}
 TSHARK_LIMIT=${TSHARK_LIMIT:-300}
@@ -218,6 +223,26 @@ wc_run() {
     timed "$1" "wc -l" "echo \$(cut -d' ' -f1 $WORK/stdout.txt) lines" -- wc -l "$WORK/$1.pcap"
 }
 
+# wait_quiet: returns once a second passes with other processes using less
+# than 0.2 of a core (the machine's busy time from /proc/stat), or after
+# QUIET_WAIT seconds.
+wait_quiet() {
+    [ "$QUIET_WAIT" -gt 0 ] || return 0
+    python3 - "$QUIET_WAIT" << 'PY'
+import os, sys, time
+def busy():
+    with open("/proc/stat") as f:
+        t = [int(x) for x in f.readline().split()[1:]]
+    return (t[0] + t[1] + t[2] + sum(t[5:8])) / os.sysconf("SC_CLK_TCK")
+deadline = time.time() + float(sys.argv[1])
+while time.time() < deadline:
+    before = busy(); time.sleep(1.0); used = busy() - before
+    if used < 0.2:
+        sys.exit(0)
+print(f"not quiet after {sys.argv[1]} s: measuring anyway", file=sys.stderr)
+PY
+}
+
 echo "load before: $(uptime)" >&2
 for name in "${CAPTURES[@]}"; do
     cat "$WORK/$name.pcap" > /dev/null # warm the page cache
@@ -226,6 +251,7 @@ for name in "${CAPTURES[@]}"; do
     [ "$name" != smtp-200m ] && [ "$name" != smtp-10m ] && slow_runs=1
     for run in $(seq "$RUNS"); do
         echo "[$name] run $run of $RUNS..." >&2
+        wait_quiet
         protoc_full "$name" 1
         protoc_json "$name" 1
         [ -n "${BEFORE:-}" ] && before_runs "$name"
@@ -266,6 +292,7 @@ def median(values):
     return statistics.median(values) if values else math.nan
 
 summary = {}
+best = {}
 current = None
 for name, tool in order:
     mb = sizes[name] / 1e6
@@ -281,13 +308,15 @@ for name, tool in order:
     rss = max((r[2] for r in runs if not math.isnan(r[2])), default=math.nan)
     others = median([r[3] for r in runs])
     summary[(name, tool)] = (wall, cpu)
+    best[(name, tool)] = min(finished, default=math.nan)
     if finished:
         span = f"{min(finished):.3f}/{wall:.3f}/{max(finished):.3f}"
         print(f"  {tool:<20} {span:>22} {mb / wall:8.1f} {cpu:7.3f} {mb / max(cpu, 1e-9):9.1f} {rss:9.1f} {others:6.2f}  {runs[-1][4]}")
     else:
         print(f"  {tool:<20} {'did not finish':>22}")
 
-print("\nratios (median wall time of the other command / protoc-rs's; in brackets the same with CPU time):")
+print("\nratios (median wall time of the other command / protoc-rs's; in brackets the same with CPU time,")
+print("then with each command's fastest run: noise only ever adds time)")
 for name in dict.fromkeys(n for n, _ in order):
     for ours in ("protoc-rs json", "protoc-rs full"):
         if (name, ours) not in summary:
@@ -301,18 +330,22 @@ for name in dict.fromkeys(n for n, _ in order):
             if math.isnan(w):
                 parts.append(f"{other} n/a")
             else:
-                parts.append(f"{w / wall:.1f}x {other} ({c / max(cpu, 1e-9):.1f}x)")
+                fastest = best[(name, other)] / best[(name, ours)]
+                parts.append(f"{w / wall:.1f}x {other} ({c / max(cpu, 1e-9):.1f}x; {fastest:.1f}x)")
         print(f"  [{name}] {ours}: " + ", ".join(parts))
     for ours in ("protoc-rs json", "protoc-rs full"):
         before = ours.replace("protoc-rs", "before")
         if (name, before) in summary and (name, ours) in summary:
             (wb, cb), (wa, ca) = summary[(name, before)], summary[(name, ours)]
-            print(f"  [{name}] {ours}: {wb / wa:.2f}x the speed of the BEFORE binary (cpu {cb / max(ca, 1e-9):.2f}x)")
+            fastest = best[(name, before)] / best[(name, ours)]
+            print(f"  [{name}] {ours}: {wb / wa:.2f}x the speed of the BEFORE binary "
+                  f"(cpu {cb / max(ca, 1e-9):.2f}x; fastest runs {fastest:.2f}x)")
     for threads_tool in [t for n, t in order if n == name and "-t" in t]:
         single = threads_tool.split(" -t")[0]
         if (name, single) in summary:
             w1, c1 = summary[(name, single)]
             wn, cn = summary[(name, threads_tool)]
-            print(f"  [{name}] {threads_tool}: {w1 / wn:.2f}x the speed of one thread (wall); "
-                  f"{cn / max(c1, 1e-9):.2f}x its CPU time")
+            b1, bn = best[(name, single)], best[(name, threads_tool)]
+            print(f"  [{name}] {threads_tool}: {w1 / wn:.2f}x the speed of one thread (wall; "
+                  f"fastest runs: {b1 / bn:.2f}x); {cn / max(c1, 1e-9):.2f}x its CPU time")
 PY
