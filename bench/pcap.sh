@@ -37,10 +37,14 @@
 #
 # Printed per capture and command: wall seconds (min/median/max), MB/s at the
 # median, CPU seconds (user+sys, median) and MB per CPU-second, peak RSS
-# (`/usr/bin/time -f %M`), and what it produced (events, lines, records) as a
-# check that it did the work; then the ratios of the medians. On a loaded
-# machine the wall time includes waiting for a core: the CPU figures say what
-# each tool costs, the wall figures what a user waits.
+# (`/usr/bin/time -f %M`), `others`: how many cores other processes kept busy
+# during the run (median; from /proc/stat), and what it produced (events,
+# lines, records) as a check that it did the work; then the ratios of the
+# medians. On a loaded machine the wall time includes waiting for a core: the
+# CPU figures say what each tool costs, the wall figures what a user waits.
+# (Linux's autogroup scheduling gives each session an equal share of the
+# cores whatever its processes' nice values: a `nice 19` job started from
+# another session still takes up to a core from the benchmark.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -66,6 +70,8 @@ install_missing() {
     [ ${#missing[@]} -eq 0 ] && return
     echo "installing: ${missing[*]}" >&2
     export DEBIAN_FRONTEND=noninteractive
+    # Root installs directly; anyone else through sudo.
+    apt-get() { if [ "$(id -u)" = 0 ]; then command apt-get "$@"; else sudo -E apt-get "$@"; fi; }
     apt-get update -qq
     local rest=()
     for package in "${missing[@]}"; do
@@ -73,8 +79,9 @@ install_missing() {
             # Debian 12 ships Suricata in its backports only.
             local codename
             codename=$(. /etc/os-release && echo "$VERSION_CODENAME")
-            echo "deb http://deb.debian.org/debian ${codename}-backports main" \
-                > "/etc/apt/sources.list.d/${codename}-backports.list"
+            echo "deb http://deb.debian.org/debian ${codename}-backports main" |
+                if [ "$(id -u)" = 0 ]; then cat > "/etc/apt/sources.list.d/${codename}-backports.list"
+                else sudo tee "/etc/apt/sources.list.d/${codename}-backports.list" > /dev/null; fi
             apt-get update -qq
             apt-get install -y -qq -t "${codename}-backports" suricata > /dev/null
         else
@@ -147,8 +154,8 @@ timed() {
     local times=$WORK/time.txt
     rm -f "$times"
     python3 "$ROOT/bench/timeit.py" "$times" "$@" > "$WORK/stdout.txt" 2> "$WORK/stderr.txt" || true
-    local wall cpu rss produced
-    read -r wall cpu rss < "$times"
+    local wall cpu rss others produced
+    read -r wall cpu rss others < "$times"
     if [ "$wall" = nan ]; then
         # Stopped by its time limit, or failed: say so rather than print a figure.
         echo "warning: $tool on $name did not finish: $(tail -c 300 "$WORK/stderr.txt")" >&2
@@ -156,7 +163,7 @@ timed() {
     else
         produced=$(eval "$count" 2> /dev/null || echo "?")
     fi
-    echo -e "$name\t$(stat -c %s "$WORK/$name.pcap")\t$tool\t$wall\t$cpu\t$rss\t$produced" >> "$RESULTS"
+    echo -e "$name\t$(stat -c %s "$WORK/$name.pcap")\t$tool\t$wall\t$cpu\t$rss\t$others\t$produced" >> "$RESULTS"
 }
 
 events() { grep -o '[0-9]* events' "$WORK/stderr.txt" | head -1; }
@@ -248,11 +255,11 @@ rows = defaultdict(list)
 sizes = {}
 order = []
 for line in open(sys.argv[1]):
-    name, size, tool, wall, cpu, rss, produced = line.rstrip("\n").split("\t")
+    name, size, tool, wall, cpu, rss, others, produced = line.rstrip("\n").split("\t")
     sizes[name] = int(size)
     if (name, tool) not in rows:
         order.append((name, tool))
-    rows[(name, tool)].append((float(wall), float(cpu), float(rss) / 1024, produced))
+    rows[(name, tool)].append((float(wall), float(cpu), float(rss) / 1024, float(others), produced))
 
 def median(values):
     values = [v for v in values if not math.isnan(v)]
@@ -265,17 +272,18 @@ for name, tool in order:
     if name != current:
         current = name
         print(f"\n[{name}] {mb:.1f} MB")
-        print(f"  {'command':<20} {'wall s min/med/max':>22} {'MB/s':>8} {'cpu s':>7} {'MB/cpu-s':>9} {'peak MiB':>9}  produced")
+        print(f"  {'command':<20} {'wall s min/med/max':>22} {'MB/s':>8} {'cpu s':>7} {'MB/cpu-s':>9} {'peak MiB':>9} {'others':>6}  produced")
     runs = rows[(name, tool)]
     walls = [r[0] for r in runs]
     finished = [w for w in walls if not math.isnan(w)]
     wall = median(walls)
     cpu = median([r[1] for r in runs])
     rss = max((r[2] for r in runs if not math.isnan(r[2])), default=math.nan)
+    others = median([r[3] for r in runs])
     summary[(name, tool)] = (wall, cpu)
     if finished:
         span = f"{min(finished):.3f}/{wall:.3f}/{max(finished):.3f}"
-        print(f"  {tool:<20} {span:>22} {mb / wall:8.1f} {cpu:7.3f} {mb / max(cpu, 1e-9):9.1f} {rss:9.1f}  {runs[-1][3]}")
+        print(f"  {tool:<20} {span:>22} {mb / wall:8.1f} {cpu:7.3f} {mb / max(cpu, 1e-9):9.1f} {rss:9.1f} {others:6.2f}  {runs[-1][4]}")
     else:
         print(f"  {tool:<20} {'did not finish':>22}")
 
@@ -303,7 +311,8 @@ for name in dict.fromkeys(n for n, _ in order):
     for threads_tool in [t for n, t in order if n == name and "-t" in t]:
         single = threads_tool.split(" -t")[0]
         if (name, single) in summary:
-            w1, _ = summary[(name, single)]
-            wn, _ = summary[(name, threads_tool)]
-            print(f"  [{name}] {threads_tool}: {w1 / wn:.2f}x the speed of one thread (wall)")
+            w1, c1 = summary[(name, single)]
+            wn, cn = summary[(name, threads_tool)]
+            print(f"  [{name}] {threads_tool}: {w1 / wn:.2f}x the speed of one thread (wall); "
+                  f"{cn / max(c1, 1e-9):.2f}x its CPU time")
 PY

@@ -1,5 +1,22 @@
 //! `protoc-rs`: the command-line tool. Each subcommand lives in `cli/`.
 
+/// `eprint!` that never panics: with stderr closed (`2>&-`, a reader gone),
+/// the message is lost, not the run (`eprint!` would panic).
+macro_rules! eprint_lossy {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stderr(), $($arg)*);
+    }};
+}
+
+/// `eprintln!` that never panics (see `eprint_lossy!`).
+macro_rules! eprintln_lossy {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 mod cli;
 mod proxy;
 // The registry of built-in specs: not every command uses all of its API.
@@ -52,7 +69,7 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(err) if cli::is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln_lossy!("error: {err:#}");
             ExitCode::FAILURE
         }
     }

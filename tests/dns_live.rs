@@ -10,24 +10,20 @@
 //! `rules/dns_watchlist.rules` over it. Every message must be there, in
 //! order, with tshark's id, QR bit, question name and type, rcode, answer
 //! count, answer types, A and AAAA addresses, CNAME, MX, TXT and PTR data.
-//! Every child process is owned by a guard that kills it when the test ends;
-//! every wait is bounded. `.ci/run` installs dnsmasq and dig
-//! (`dnsmasq-base`, `bind9-dnsutils`): a missing tool fails the test.
+//! Every child process is owned by a guard (`tests/common/live.rs`) that
+//! kills it when the test ends; every wait is bounded. `.ci/run` installs
+//! dnsmasq and dig (`dnsmasq-base`, `bind9-dnsutils`): a missing tool fails
+//! the test.
 
 mod common;
-
-#[path = "fixtures/process.rs"]
-mod process;
 
 use std::fs::{self, File};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::thread;
-use std::time::{Duration, Instant};
 
-use common::live::run_bounded;
-use common::{parse_events, protoc, Event};
-use process::{free_port, Capture, Process, STEP_LIMIT};
+use common::live::{free_port, protoc_bounded, run_bounded, Guard, Tcpdump};
+use common::tshark::{tshark_fields, values};
+use common::{alerts, parse_events, Event};
 
 /// The questions dig asks: (name, type), over UDP then over TCP.
 const QUESTIONS: &[(&str, &str)] = &[
@@ -47,17 +43,16 @@ const QUESTIONS: &[(&str, &str)] = &[
 fn dig_against_dnsmasq_reads_as_wireshark_reads_it() {
     let work = tempfile::tempdir().expect("tempdir");
     let server = Dnsmasq::start(work.path());
-    let capture = Capture::start(server.port, work.path());
+    let capture = Tcpdump::start(server.port, work.path());
     for (name, qtype) in QUESTIONS {
         for transport in ["+notcp", "+tcp"] {
             dig(server.port, name, qtype, transport);
         }
     }
-    capture.stop();
-    let pcap = work.path().join("live.pcap");
+    let pcap = capture.stop().pcap;
 
     let port = server.port.to_string();
-    let out = protoc(&[
+    let out = protoc_bounded(&[
         "pcap",
         pcap.to_str().expect("utf-8 path"),
         "--port",
@@ -137,16 +132,7 @@ fn dig_against_dnsmasq_reads_as_wireshark_reads_it() {
 
     // The example rules: one alert per query for the watched domain, one
     // per NXDOMAIN answer (nothere.example.test and c2.suspicious.org).
-    let alerts: Vec<(&str, &str)> = events
-        .iter()
-        .filter(|e| e.event == "alert")
-        .map(|e| {
-            (
-                e.raw["rule"].as_str().unwrap_or_default(),
-                e.raw["description"].as_str().unwrap_or_default(),
-            )
-        })
-        .collect();
+    let alerts = alerts(&events);
     let count = |rule: &str| alerts.iter().filter(|(r, _)| *r == rule).count();
     assert_eq!(count("watched_domain"), 2, "{alerts:?}");
     assert!(alerts.contains(&(
@@ -235,36 +221,32 @@ fn answers(event: &Event) -> Vec<(u64, u64, String)> {
 /// `dns.resp.type`, and its A, AAAA, CNAME, MX, TXT and PTR values are the
 /// first ones of their fields.
 fn wireshark_messages(capture: &Path, port: u16) -> Vec<Message> {
-    const AGGREGATOR: char = '\u{1f}';
-    let output = run_bounded(
-        "tshark",
-        Command::new("tshark")
-            .arg("-r")
-            .arg(capture)
-            .args(["-d", &format!("udp.port=={port},dns")])
-            .args(["-d", &format!("tcp.port=={port},dns")])
-            .args(["-Y", "dns", "-T", "fields", "-E", "separator=/t"])
-            .args(["-E", &format!("aggregator={AGGREGATOR}")])
-            .args(["-e", "dns.id", "-e", "dns.flags.response"])
-            .args(["-e", "dns.qry.name", "-e", "dns.qry.type"])
-            .args(["-e", "dns.flags.rcode", "-e", "dns.count.answers"])
-            .args(["-e", "dns.resp.type", "-e", "dns.a", "-e", "dns.aaaa"])
-            .args(["-e", "dns.cname", "-e", "dns.ptr.domain_name"])
-            .args(["-e", "dns.mx.preference", "-e", "dns.mx.mail_exchange"])
-            .args(["-e", "dns.txt"]),
+    let rows = tshark_fields(
+        capture,
+        &[
+            format!("udp.port=={port},dns"),
+            format!("tcp.port=={port},dns"),
+        ],
+        "dns",
+        [
+            "dns.id",
+            "dns.flags.response",
+            "dns.qry.name",
+            "dns.qry.type",
+            "dns.flags.rcode",
+            "dns.count.answers",
+            "dns.resp.type",
+            "dns.a",
+            "dns.aaaa",
+            "dns.cname",
+            "dns.ptr.domain_name",
+            "dns.mx.preference",
+            "dns.mx.mail_exchange",
+            "dns.txt",
+        ],
     );
-    assert!(
-        output.status.success(),
-        "tshark failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let list = |field: &str| -> Vec<String> {
-        if field.is_empty() {
-            Vec::new()
-        } else {
-            field.split(AGGREGATOR).map(str::to_string).collect()
-        }
-    };
+    let list =
+        |cell: &str| -> Vec<String> { values(cell).into_iter().map(str::to_string).collect() };
     let number = |field: &str| -> u64 {
         match field.strip_prefix("0x") {
             Some(hex) => u64::from_str_radix(hex, 16).expect("hex number"),
@@ -273,15 +255,11 @@ fn wireshark_messages(capture: &Path, port: u16) -> Vec<Message> {
         }
     };
     let mut messages = Vec::new();
-    for row in String::from_utf8_lossy(&output.stdout).lines() {
-        let cols: Vec<&str> = row.split('\t').collect();
-        let [id, response, name, qtype, rcode, count, types, a, aaaa, cname, ptr, pref, mx, txt] =
-            cols[..]
-        else {
-            panic!("unexpected tshark row {row:?}");
-        };
+    for [id, response, name, qtype, rcode, count, types, a, aaaa, cname, ptr, pref, mx, txt] in
+        &rows
+    {
         let count = usize::try_from(number(count)).expect("count");
-        let types: Vec<u64> = list(types).iter().map(|t| number(t)).collect();
+        let types: Vec<u64> = values(types).into_iter().map(number).collect();
         let answer_types: Vec<u64> = types.iter().take(count).copied().collect();
         let answers_of = |t: u64| answer_types.iter().filter(|&&x| x == t).count();
         let first = |values: Vec<String>, t: u64| -> Vec<String> {
@@ -304,7 +282,7 @@ fn wireshark_messages(capture: &Path, port: u16) -> Vec<Message> {
         messages.push(Message {
             id: number(id),
             qr: response == "1" || response == "True",
-            name: name.to_string(),
+            name: name.clone(),
             qtype: number(qtype),
             rcode: number(rcode),
             addresses_v4: first(list(a), 1),
@@ -338,18 +316,19 @@ fn dig(port: u16, name: &str, qtype: &str, transport: &str) {
 /// answering from its command line only.
 struct Dnsmasq {
     port: u16,
-    _process: Process,
+    _process: Guard,
 }
 
 impl Dnsmasq {
+    /// Starts dnsmasq on a free port; another one if it exits (the port was
+    /// taken in between), five times at most.
     fn start(work: &Path) -> Dnsmasq {
-        let started = Instant::now();
         let mut attempt = 0;
         loop {
             attempt += 1;
             let port = free_port();
             let log = work.join(format!("dnsmasq-{attempt}.log"));
-            let mut process = Process::spawn(
+            let mut process = Guard::spawn(
                 "dnsmasq",
                 Command::new("dnsmasq")
                     .args([
@@ -373,23 +352,18 @@ impl Dnsmasq {
                     .stderr(File::create(&log).expect("dnsmasq log")),
             );
             // dnsmasq says it started once its sockets are bound, or exits.
-            loop {
-                let said = fs::read_to_string(&log).unwrap_or_default();
-                if said.contains("started, version") {
+            match process.wait_for_line(&log, "started, version") {
+                Ok(_) => {
                     return Dnsmasq {
                         port,
                         _process: process,
-                    };
+                    }
                 }
-                if let Some(status) = process.try_wait() {
-                    assert!(attempt < 5, "dnsmasq exited ({status}) five times: {said}");
-                    break;
-                }
-                assert!(
-                    started.elapsed() < STEP_LIMIT,
-                    "dnsmasq did not start: {said}"
-                );
-                thread::sleep(Duration::from_millis(20));
+                Err(status) => assert!(
+                    attempt < 5,
+                    "dnsmasq exited ({status}) five times: {}",
+                    fs::read_to_string(&log).unwrap_or_default()
+                ),
             }
         }
     }

@@ -127,6 +127,13 @@ fn multi_megabyte_stuffed_mails_in_concurrent_flows_extract_to_the_original_byte
         assert_eq!(written.len(), expected.len());
         assert_eq!(sha256_hex(&written), expected_hash, "{path}");
     }
+    // The transactions' digests are the extraction's (the mail is hashed
+    // once, by the extraction, and the spec's `mail_content.sha256` takes it).
+    let transactions: Vec<_> = events.iter().filter(|e| e.event == "transaction").collect();
+    assert_eq!(transactions.len(), 8);
+    for t in &transactions {
+        assert_eq!(t.fields["sha256"], expected_hash.as_str(), "{:?}", t.raw);
+    }
     assert!(events
         .iter()
         .all(|e| e.event != "alert" && e.event != "parse_error"));

@@ -21,9 +21,6 @@
 
 mod common;
 
-#[path = "fixtures/process.rs"]
-mod process;
-
 use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::{Read, Write};
@@ -32,9 +29,9 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::live::run_bounded;
-use common::{parse_events, protoc, Event};
-use process::{free_port, wait_for_text, Capture, Process};
+use common::live::{free_port, protoc_bounded, run_bounded, Guard, Tcpdump};
+use common::tshark::{tshark_fields, values};
+use common::{alerts, parse_events, Event};
 
 /// A transcript item of one connection.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -57,7 +54,7 @@ fn curl_and_pipelined_requests_read_as_wireshark_reads_them() {
 
     let port = free_port();
     let server_log = work.path().join("server.log");
-    let _server = Process::spawn(
+    let mut server = Guard::spawn(
         "python3 -m http.server",
         Command::new("python3")
             .args(["-u", "-m", "http.server", &port.to_string()])
@@ -73,8 +70,8 @@ fn curl_and_pipelined_requests_read_as_wireshark_reads_them() {
             .stdout(File::create(&server_log).expect("server log"))
             .stderr(Stdio::null()),
     );
-    wait_for_text(&server_log, "Serving HTTP");
-    let capture = Capture::start(port, work.path());
+    server.expect_line(&server_log, "Serving HTTP");
+    let capture = Tcpdump::start(port, work.path());
 
     let base = format!("http://127.0.0.1:{port}");
     // Keep-alive: one connection, three requests, the last a 404.
@@ -116,8 +113,7 @@ fn curl_and_pipelined_requests_read_as_wireshark_reads_them() {
     ]);
     curl(&["-o", "/dev/null", &format!("{base}/admin/")]);
     let pipelined_codes = pipelined(port);
-    capture.stop();
-    let pcap = work.path().join("live.pcap");
+    let pcap = capture.stop().pcap;
 
     let extract_rules = work.path().join("bodies.rules");
     fs::write(
@@ -126,7 +122,7 @@ fn curl_and_pipelined_requests_read_as_wireshark_reads_them() {
     )
     .expect("rules");
     let extract_dir = work.path().join("bodies");
-    let out = protoc(&[
+    let out = protoc_bounded(&[
         "pcap",
         pcap.to_str().expect("utf-8"),
         "--port",
@@ -215,16 +211,7 @@ fn curl_and_pipelined_requests_read_as_wireshark_reads_them() {
     );
 
     // The example rules.
-    let alerts: Vec<(&str, &str)> = events
-        .iter()
-        .filter(|e| e.event == "alert")
-        .map(|e| {
-            (
-                e.raw["rule"].as_str().unwrap_or_default(),
-                e.raw["description"].as_str().unwrap_or_default(),
-            )
-        })
-        .collect();
+    let alerts = alerts(&events);
     assert!(
         alerts.contains(&("path_traversal", "path traversal: GET /../../etc/passwd")),
         "{alerts:?}"
@@ -310,45 +297,31 @@ fn our_transcripts(events: &[Event]) -> BTreeMap<u64, Vec<Item>> {
 /// tshark's requests and responses per connection, in order. A frame may
 /// carry several pipelined requests (their fields come aggregated).
 fn wireshark_transcripts(capture: &Path, port: u16) -> BTreeMap<u64, Vec<Item>> {
-    const AGGREGATOR: char = '\u{1f}';
-    let output = run_bounded(
-        "tshark",
-        Command::new("tshark")
-            .arg("-r")
-            .arg(capture)
-            .args(["-d", &format!("tcp.port=={port},http"), "-Y", "http"])
-            .args(["-T", "fields", "-E", "separator=/t"])
-            .args(["-E", &format!("aggregator={AGGREGATOR}")])
-            .args(["-e", "tcp.srcport", "-e", "tcp.dstport"])
-            .args(["-e", "http.request.method", "-e", "http.request.uri"])
-            .args(["-e", "http.response.code"]),
-    );
-    assert!(
-        output.status.success(),
-        "tshark failed: {}",
-        String::from_utf8_lossy(&output.stderr)
+    let rows = tshark_fields(
+        capture,
+        &[format!("tcp.port=={port},http")],
+        "http",
+        [
+            "tcp.srcport",
+            "tcp.dstport",
+            "http.request.method",
+            "http.request.uri",
+            "http.response.code",
+        ],
     );
     let mut flows: BTreeMap<u64, Vec<Item>> = BTreeMap::new();
-    for row in String::from_utf8_lossy(&output.stdout).lines() {
-        let cols: Vec<&str> = row.split('\t').collect();
-        let [src, dst, methods, uris, codes] = cols[..] else {
-            panic!("unexpected tshark row {row:?}");
-        };
+    for [src, dst, methods, uris, codes] in &rows {
         let src: u64 = src.parse().expect("port");
         let dst: u64 = dst.parse().expect("port");
         let client = if src == u64::from(port) { dst } else { src };
         let items = flows.entry(client).or_default();
-        if !methods.is_empty() {
-            for (method, uri) in methods.split(AGGREGATOR).zip(uris.split(AGGREGATOR)) {
-                items.push(request(method, uri));
-            }
+        for (method, uri) in values(methods).into_iter().zip(values(uris)) {
+            items.push(request(method, uri));
         }
-        if !codes.is_empty() {
-            for code in codes.split(AGGREGATOR) {
-                items.push(Item::Response {
-                    code: code.parse().expect("code"),
-                });
-            }
+        for code in values(codes) {
+            items.push(Item::Response {
+                code: code.parse().expect("code"),
+            });
         }
     }
     flows

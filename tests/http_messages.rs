@@ -181,3 +181,89 @@ fn something_that_is_not_http_is_reported_and_parsing_stops() {
     assert_eq!(said.len(), 1, "{said:?}");
     assert!(said[0].starts_with("!invalid http message: "), "{said:?}");
 }
+
+/// A CONNECT answered with a 2xx opens a tunnel: the dissector hands the
+/// connection over (`handover port`, to the port the CONNECT names) and
+/// stops. The bytes after the answer, whether they came in its segment or
+/// later, are the next spec's: `take_handover` gives those it had received,
+/// and the user feeds it the later ones. Whatever the cuts, the next spec
+/// gets exactly the tunnel's bytes.
+#[test]
+fn a_connect_tunnel_hands_the_bytes_after_its_answer_over() {
+    use protoc_runtime::dissector::{Cx, Dissector, HandoverTarget};
+    let segments: [(Direction, &[u8]); 4] = [
+        (
+            UP,
+            b"CONNECT mail.example:25 HTTP/1.1\r\nHost: mail.example:25\r\n\r\n",
+        ),
+        (
+            DOWN,
+            b"HTTP/1.1 200 Connection established\r\n\r\n220 mail ESMTP\r\n",
+        ),
+        (UP, b"EHLO client\r\n"),
+        (DOWN, b"250 mail\r\n"),
+    ];
+    let longest = segments.iter().map(|(_, b)| b.len()).max().unwrap_or(0);
+    for split in 1..=longest {
+        let mut dissector = http::HttpDissector::new();
+        let mut recorder = Recorder::default();
+        let flow = recorder::flow();
+        let mut handed_to = None;
+        let mut tunnel: [Vec<u8>; 2] = [Vec::new(), Vec::new()];
+        for (dir, bytes) in segments {
+            for piece in bytes.chunks(split) {
+                if handed_to.is_some() {
+                    tunnel[dir.index()].extend_from_slice(piece);
+                    continue;
+                }
+                let mut cx = Cx {
+                    flow: &flow,
+                    now: 0.0,
+                    sink: &mut recorder,
+                };
+                dissector.feed(dir, piece, &mut cx);
+                if let Some(handover) = dissector.take_handover() {
+                    assert_eq!(handover.dir, DOWN, "cut every {split}");
+                    handed_to = Some(handover.to);
+                    tunnel = handover.rest;
+                }
+            }
+        }
+        assert_eq!(
+            handed_to,
+            Some(HandoverTarget::Port(25)),
+            "cut every {split}"
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&tunnel[DOWN.index()]),
+            "220 mail ESMTP\r\n250 mail\r\n",
+            "cut every {split}"
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&tunnel[UP.index()]),
+            "EHLO client\r\n",
+            "cut every {split}"
+        );
+        let events: Vec<String> = recorder
+            .entries
+            .iter()
+            .filter_map(|entry| match entry {
+                Entry::Event { name, fields, .. } => Some(format!(
+                    "{name} {}",
+                    fields
+                        .field("method")
+                        .as_str()
+                        .map(str::to_string)
+                        .or_else(|| fields.field("code").as_int().map(|c| c.to_string()))
+                        .unwrap_or_default()
+                )),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            events,
+            ["request CONNECT", "response 200"],
+            "cut every {split}"
+        );
+    }
+}

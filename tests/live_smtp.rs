@@ -3,16 +3,15 @@
 //!
 //! - Wireshark's own SMTP dissector (`tshark`): every command and its
 //!   parameter, every reply code and reply text, in order, per flow;
-//! - the SMTP server itself (aiosmtpd, `tests/live/smtp_sink.py`): every
+//! - the SMTP server itself (aiosmtpd, `tests/live/smtp_server.py`): every
 //!   mail's content byte for byte, and its envelope (MAIL FROM, RCPT TO).
 //!
 //! The test starts the server on a free port of 127.0.0.1, records the
 //! loopback with `tcpdump`, sends mails with two real clients (`swaks` with
 //! EHLO, Python's `smtplib` with HELO), stops the capture and runs
 //! `protoc-rs pcap` over it. Every child process is owned by a `Guard` (in
-//! `tests/common/live.rs`, shared with `tests/smtp_real.rs`) that
-//! kills it when the test ends, also when it fails; every wait is bounded in
-//! time. `.ci/run` installs the tools: a missing one fails the test, it is
+//! `tests/common/live.rs`, shared by the live tests) that kills it when the
+//! test ends, also when it fails; every wait is bounded in time. `.ci/run` installs the tools: a missing one fails the test, it is
 //! never skipped.
 
 mod common;
@@ -22,17 +21,16 @@ use std::fs;
 use std::path::Path;
 use std::process::Command;
 
-use common::live::{run_bounded, MailServer, Tcpdump};
+use common::live::{protoc_bounded, run_bounded, MailServer, Tcpdump};
+use common::tshark::{tshark_fields, AGGREGATOR};
 use common::{parse_events, repo, Event};
 
 #[test]
 fn real_clients_and_server_agree_with_wireshark_and_with_the_stored_mails() {
     let work = tempfile::tempdir().expect("tempdir");
-    let mail_dir = work.path().join("received");
     let extract_dir = work.path().join("extracted");
-    fs::create_dir(&mail_dir).expect("mail dir");
 
-    let server = MailServer::start("smtp_sink.py", &[], &mail_dir, work.path());
+    let server = MailServer::start(&["--keep-content"]);
     let capture = Tcpdump::start(server.port, work.path());
 
     // The mails, in the order they are sent (the server numbers them in the
@@ -63,19 +61,23 @@ fn real_clients_and_server_agree_with_wireshark_and_with_the_stored_mails() {
         mail.send(server.port);
     }
     let mails = server.wait_for_mails(sent.len());
-    let packets = capture.stop();
-    let capture_file = work.path().join("live.pcap");
+    let recording = capture.stop();
+    let (capture_file, packets) = (recording.pcap, recording.packets);
 
     // protoc-rs over the capture, with the seed's mail dump to files.
     let port_arg = format!("smtp={}", server.port);
-    let ours = run_bounded(
-        "protoc-rs",
-        Command::new(env!("CARGO_BIN_EXE_protoc-rs"))
-            .current_dir(repo())
-            .args(["pcap", path_str(&capture_file), "--port", &port_arg])
-            .args(["--format", "json", "--rules", "rules/mail_content.rules"])
-            .args(["--extract-dir", path_str(&extract_dir)]),
-    );
+    let ours = protoc_bounded(&[
+        "pcap",
+        path_str(&capture_file),
+        "--port",
+        &port_arg,
+        "--format",
+        "json",
+        "--rules",
+        "rules/mail_content.rules",
+        "--extract-dir",
+        path_str(&extract_dir),
+    ]);
     let stderr = String::from_utf8_lossy(&ours.stderr);
     assert!(ours.status.success(), "protoc-rs failed: {stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
@@ -129,14 +131,14 @@ fn real_clients_and_server_agree_with_wireshark_and_with_the_stored_mails() {
         // `data: bytes until DATA_END` with DATA_END = `\r\n.\r\n`: that CRLF is
         // the first half of the end token, so the extracted content stops just
         // before it. Everything else, dot-unstuffing included, is identical.
-        assert!(stored.content.ends_with(b"\r\n"));
+        assert!(stored.content().ends_with(b"\r\n"));
         assert_eq!(
             [extracted.as_slice(), b"\r\n"].concat(),
-            stored.content,
+            stored.content(),
             "mail from client port {}: ours ({} bytes) + CRLF vs the server's ({} bytes)",
             stored.client_port,
             extracted.len(),
-            stored.content.len()
+            stored.content().len()
         );
     }
 
@@ -148,14 +150,14 @@ fn real_clients_and_server_agree_with_wireshark_and_with_the_stored_mails() {
         "swaks stuffs"
     );
     assert!(contains(
-        &mails[1].content,
+        mails[1].content(),
         b"\r\n..two leading dots\r\n.\r\n"
     ));
     assert!(
         contains(&wire, b"\r\n..This line starts with a dot.\r\n"),
         "smtplib stuffs"
     );
-    assert!(mails[2].content.len() > 1_000_000, "the big mail is big");
+    assert!(mails[2].content().len() > 1_000_000, "the big mail is big");
 }
 
 // ---------------------------------------------------------------------------
@@ -306,30 +308,22 @@ fn our_transcripts(events: &[Event]) -> BTreeMap<u16, Vec<Line>> {
 /// (RFC 5321 4.2.1: every line of a reply has the same code). Rows of the
 /// mail content carry no command and no reply.
 fn wireshark_transcripts(capture: &Path, server_port: u16) -> BTreeMap<u16, Vec<Line>> {
-    const AGGREGATOR: char = '\u{1f}';
-    let output = run_bounded(
-        "tshark",
-        Command::new("tshark")
-            .arg("-r")
-            .arg(capture)
-            .args(["-d", &format!("tcp.port=={server_port},smtp"), "-Y", "smtp"])
-            .args(["-T", "fields", "-E", "separator=/t"])
-            .args(["-E", &format!("aggregator={AGGREGATOR}")])
-            .args(["-e", "tcp.srcport", "-e", "tcp.dstport"])
-            .args(["-e", "smtp.req.command", "-e", "smtp.req.parameter"])
-            .args(["-e", "smtp.response.code", "-e", "smtp.rsp.parameter"]),
-    );
-    assert!(
-        output.status.success(),
-        "tshark failed: {}",
-        String::from_utf8_lossy(&output.stderr)
+    let rows = tshark_fields(
+        capture,
+        &[format!("tcp.port=={server_port},smtp")],
+        "smtp",
+        [
+            "tcp.srcport",
+            "tcp.dstport",
+            "smtp.req.command",
+            "smtp.req.parameter",
+            "smtp.response.code",
+            "smtp.rsp.parameter",
+        ],
     );
     let mut flows: BTreeMap<u16, Vec<Line>> = BTreeMap::new();
-    for row in String::from_utf8_lossy(&output.stdout).lines() {
-        let cols: Vec<&str> = row.split('\t').collect();
-        let [src, dst, command, parameter, code, texts] = cols[..] else {
-            panic!("unexpected tshark row {row:?}");
-        };
+    for row in &rows {
+        let [src, dst, command, parameter, code, texts] = row;
         let src: u16 = src.parse().expect("tcp.srcport");
         let dst: u16 = dst.parse().expect("tcp.dstport");
         let client = if src == server_port { dst } else { src };
@@ -340,8 +334,8 @@ fn wireshark_transcripts(capture: &Path, server_port: u16) -> BTreeMap<u16, Vec<
                 "one command per packet (no pipelining here): {row:?}"
             );
             lines.push(Line::Command {
-                command: command.to_string(),
-                parameter: parameter.to_string(),
+                command: command.clone(),
+                parameter: parameter.clone(),
             });
         }
         if !code.is_empty() {
@@ -349,8 +343,9 @@ fn wireshark_transcripts(capture: &Path, server_port: u16) -> BTreeMap<u16, Vec<
                 !code.contains(AGGREGATOR),
                 "one reply code per row: {row:?}"
             );
+            // A reply line without text is one empty text.
             lines.extend(texts.split(AGGREGATOR).map(|text| Line::Reply {
-                code: code.to_string(),
+                code: code.clone(),
                 text: text.to_string(),
             }));
         }

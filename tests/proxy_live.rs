@@ -6,6 +6,7 @@
 //! byte-identical both ways; idle sessions time out; SIGTERM drains, then
 //! closes, and prints the stats.
 
+mod common;
 #[path = "live/harness.rs"]
 mod harness;
 
@@ -14,7 +15,9 @@ use std::net::{TcpListener, TcpStream};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use harness::{mail_of_size, sha256_hex, smtplib_send, swaks_send, Proxy, SmtpServer};
+use common::live::{protoc_bounded, MailServer};
+use common::sha256_hex;
+use harness::{mail_of_size, smtplib_send, swaks_send, Proxy};
 
 const SPAM_RULES: &str = "rules/spam_filter.rules";
 
@@ -24,7 +27,7 @@ fn events_named<'a>(events: &'a [serde_json::Value], name: &str) -> Vec<&'a serd
 
 #[test]
 fn a_clean_multi_megabyte_mail_arrives_byte_exact() {
-    let server = SmtpServer::start(true);
+    let server = MailServer::start(&["--keep-content"]);
     let dir = tempfile::tempdir().unwrap();
     let pcap = dir.path().join("relayed.pcap");
     let proxy = Proxy::start(
@@ -51,12 +54,12 @@ fn a_clean_multi_megabyte_mail_arrives_byte_exact() {
     assert_eq!(code, Some(0), "smtplib through the proxy: {output}");
     let run = proxy.stop();
 
-    let envelopes = server.envelopes();
-    assert_eq!(envelopes.len(), 1, "{envelopes:?}");
-    assert_eq!(envelopes[0]["mail_from"], "alice@example.org");
-    assert_eq!(envelopes[0]["sha256"], sha256_hex(&mail));
+    let stored = server.mails();
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    assert_eq!(stored[0].mail_from, "alice@example.org");
+    assert_eq!(stored[0].sha256, sha256_hex(&mail));
     assert!(
-        server.content(1) == mail,
+        stored[0].content() == mail,
         "the stored mail differs from the one sent"
     );
 
@@ -77,15 +80,17 @@ fn a_clean_multi_megabyte_mail_arrives_byte_exact() {
     assert!(events_named(&events, "alert").is_empty());
     assert_eq!(run.stat("completed"), 1.0, "{}", run.stderr);
     assert_eq!(run.stat("dropped"), 0.0);
-    assert_eq!(run.status.and_then(|s| s.code()), Some(0), "{}", run.stderr);
+    assert_eq!(run.status.code(), Some(0), "{}", run.stderr);
 
     // The relayed-traffic capture reads back with the same events.
-    let replay = std::process::Command::new(env!("CARGO_BIN_EXE_protoc-rs"))
-        .args(["pcap", "--format", "json", "--port"])
-        .arg(format!("smtp={}", server.port))
-        .arg(&pcap)
-        .output()
-        .unwrap();
+    let replay = protoc_bounded(&[
+        "pcap",
+        "--format",
+        "json",
+        "--port",
+        &format!("smtp={}", server.port),
+        pcap.to_str().unwrap(),
+    ]);
     assert!(
         replay.status.success(),
         "{}",
@@ -121,7 +126,7 @@ fn a_clean_multi_megabyte_mail_arrives_byte_exact() {
 
 #[test]
 fn swaks_through_the_proxy_stores_what_swaks_stores_directly() {
-    let server = SmtpServer::start(true);
+    let server = MailServer::start(&["--keep-content"]);
     let proxy = Proxy::start(&server.addr(), &["--spec", "smtp", "--rules", SPAM_RULES]);
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data.eml");
@@ -139,11 +144,11 @@ fn swaks_through_the_proxy_stores_what_swaks_stores_directly() {
     assert_eq!(proxied, Some(0), "swaks through the proxy: {output}");
     let run = proxy.stop();
 
-    let envelopes = server.envelopes();
-    assert_eq!(envelopes.len(), 2, "{envelopes:?}");
-    assert!(server.content(1).len() > 1024 * 1024);
+    let stored = server.mails();
+    assert_eq!(stored.len(), 2, "{stored:?}");
+    assert!(stored[0].content().len() > 1024 * 1024);
     assert!(
-        server.content(1) == server.content(2),
+        stored[0].content() == stored[1].content(),
         "the proxied mail differs from the direct one"
     );
     assert_eq!(run.stat("completed"), 1.0, "{}", run.stderr);
@@ -151,7 +156,7 @@ fn swaks_through_the_proxy_stores_what_swaks_stores_directly() {
 
 #[test]
 fn a_mail_from_suspicious_org_never_reaches_the_server() {
-    let server = SmtpServer::start(false);
+    let server = MailServer::start(&[]);
     let proxy = Proxy::start(&server.addr(), &["--spec", "smtp", "--rules", SPAM_RULES]);
     let dir = tempfile::tempdir().unwrap();
     let message = dir.path().join("spam.eml");
@@ -191,9 +196,9 @@ fn a_mail_from_suspicious_org_never_reaches_the_server() {
         seen.contains("MAIL alice@example.org"),
         "the server saw: {seen}"
     );
-    let envelopes = server.envelopes();
-    assert_eq!(envelopes.len(), 1);
-    assert_eq!(envelopes[0]["mail_from"], "alice@example.org");
+    let stored = server.mails();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].mail_from, "alice@example.org");
 
     let events = run.events();
     let alerts = events_named(&events, "alert");
@@ -376,7 +381,7 @@ fn sigterm_drains_then_closes_open_sessions_and_prints_the_stats() {
     );
     let run = proxy.wait();
     let took = started.elapsed();
-    assert_eq!(run.status.and_then(|s| s.code()), Some(0), "{}", run.stderr);
+    assert_eq!(run.status.code(), Some(0), "{}", run.stderr);
     assert!(
         took >= Duration::from_millis(900),
         "stopped after {took:?}: no drain"
@@ -421,13 +426,8 @@ fn an_unreachable_upstream_closes_the_client_and_is_counted() {
 
 #[test]
 fn the_spec_comes_from_the_ports_or_the_proxy_refuses_to_start() {
-    let run = |args: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_protoc-rs"))
-            .args(["proxy", "--listen", "127.0.0.1:0"])
-            .args(args)
-            .output()
-            .unwrap()
-    };
+    let run =
+        |args: &[&str]| protoc_bounded(&[&["proxy", "--listen", "127.0.0.1:0"], args].concat());
     let refused = run(&["--upstream", "127.0.0.1:9"]);
     assert!(!refused.status.success());
     let message = String::from_utf8_lossy(&refused.stderr);
@@ -440,7 +440,7 @@ fn the_spec_comes_from_the_ports_or_the_proxy_refuses_to_start() {
     // `--port smtp=PORT` names the spec of the upstream port: it starts.
     let proxy = Proxy::start("127.0.0.1:9", &["--port", "smtp=9"]);
     let run = proxy.stop();
-    assert_eq!(run.status.and_then(|s| s.code()), Some(0), "{}", run.stderr);
+    assert_eq!(run.status.code(), Some(0), "{}", run.stderr);
     assert!(run.stderr.contains("through spec smtp"), "{}", run.stderr);
     assert_eq!(run.stat("sessions"), 0.0);
 }

@@ -5,6 +5,7 @@
 //! figures that `docs/PROXY.md` quotes: sessions/s, latency percentiles
 //! (direct, proxied, added) and the proxy's peak RSS.
 
+mod common;
 #[path = "live/harness.rs"]
 mod harness;
 
@@ -12,21 +13,24 @@ use std::collections::HashSet;
 use std::process::Command;
 use std::time::Duration;
 
-use harness::{repo, run_bounded, Proxy, SmtpServer};
+use common::live::{run_within, MailServer};
+use common::repo;
+use harness::{code_and_text, Proxy};
 
 const SESSIONS: u64 = 2000;
 const CONCURRENCY: u64 = 200;
 
 /// Runs the load client against `target`; its JSON result.
 fn load(target: &str, tag: &str) -> serde_json::Value {
-    let (code, output) = run_bounded(
+    let (code, output) = code_and_text(run_within(
+        "load.py",
         Command::new("python3")
             .arg(repo().join("tests/live/load.py"))
             .args(["--target", target, "--tag", tag, "--deadline", "240"])
             .args(["--sessions", &SESSIONS.to_string()])
             .args(["--concurrency", &CONCURRENCY.to_string()]),
         Duration::from_secs(300),
-    );
+    ));
     let line = output
         .lines()
         .find(|line| line.starts_with('{'))
@@ -38,7 +42,7 @@ fn load(target: &str, tag: &str) -> serde_json::Value {
 
 #[test]
 fn two_thousand_sessions_two_hundred_at_once_all_delivered() {
-    let server = SmtpServer::start(false);
+    let server = MailServer::start(&[]);
     let proxy = Proxy::start(
         &server.addr(),
         &["--spec", "smtp", "--rules", "rules/spam_filter.rules"],
@@ -52,11 +56,10 @@ fn two_thousand_sessions_two_hundred_at_once_all_delivered() {
         assert_eq!(result["failed"].as_u64(), Some(0), "{result}");
     }
     let delivered: HashSet<String> = server
-        .envelopes()
-        .iter()
-        .filter_map(|e| e["mail_from"].as_str())
+        .mails()
+        .into_iter()
+        .map(|mail| mail.mail_from)
         .filter(|from| from.starts_with("load-proxy-"))
-        .map(str::to_string)
         .collect();
     assert_eq!(
         delivered.len() as u64,

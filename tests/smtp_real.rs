@@ -10,12 +10,13 @@
 
 mod common;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::live::{run_bounded, MailServer, Tcpdump};
-use common::{parse_events, protoc, repo, Event};
-use sha2::{Digest, Sha256};
+use common::live::{protoc_bounded, run_bounded, MailServer, StoredMail, Tcpdump};
+use common::tshark::{tshark_fields, values};
+use common::{parse_events, protoc, repo, sha256_hex, Event};
 
 /// A session read by `protoc-rs pcap`: its events, and the mails extracted.
 struct Session {
@@ -153,13 +154,6 @@ fn session(transcript: &str) -> Session {
         assert_eq!(cut.mails, whole.mails, "{transcript} {options:?}");
     }
     whole
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 /// A transaction's facts: (sender, recipients, method, size, sha256, reply).
@@ -454,33 +448,23 @@ fn the_seed_session_still_reads_as_haka_read_it_with_its_transaction() {
 
 /// The frame numbers of the packets whose TCP payload contains `text`.
 fn frames_with(capture: &Path, text: &str) -> Vec<u32> {
-    let out = Command::new("tshark")
-        .arg("-r")
-        .arg(capture)
-        .args(["-Y", &format!("tcp.payload contains \"{text}\"")])
-        .args(["-T", "fields", "-e", "frame.number"])
-        .output()
-        .expect("tshark runs (.ci/run installs it)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.trim().parse().ok())
+    let filter = format!("tcp.payload contains \"{text}\"");
+    tshark_fields(capture, &[], &filter, ["frame.number"])
+        .iter()
+        .map(|[frame]| frame.parse().expect("frame.number"))
         .collect()
 }
 
 /// `capture` without packet `frame` (editcap), in `dir`.
 fn without_frame(capture: &Path, frame: u32, dir: &Path) -> PathBuf {
     let out_path = dir.join(format!("without-{frame}.pcap"));
-    let out = Command::new("editcap")
-        .arg(capture)
-        .arg(&out_path)
-        .arg(frame.to_string())
-        .output()
-        .expect("editcap runs (.ci/run installs it)");
+    let out = run_bounded(
+        "editcap",
+        Command::new("editcap")
+            .arg(capture)
+            .arg(&out_path)
+            .arg(frame.to_string()),
+    );
     assert!(
         out.status.success(),
         "{}",
@@ -671,40 +655,19 @@ impl LiveClient {
 }
 
 /// Wireshark's commands (`smtp.req.command`), by client port, in order.
-fn wireshark_commands(
-    capture: &Path,
-    server_port: u16,
-) -> std::collections::BTreeMap<u16, Vec<String>> {
-    const AGGREGATOR: char = '\u{1f}';
-    let output = run_bounded(
-        "tshark",
-        Command::new("tshark")
-            .arg("-r")
-            .arg(capture)
-            .args([
-                "-d",
-                &format!("tcp.port=={server_port},smtp"),
-                "-Y",
-                "smtp.req",
-            ])
-            .args(["-T", "fields", "-E", "separator=/t"])
-            .args(["-E", &format!("aggregator={AGGREGATOR}")])
-            .args(["-e", "tcp.srcport", "-e", "smtp.req.command"]),
+fn wireshark_commands(capture: &Path, server_port: u16) -> BTreeMap<u16, Vec<String>> {
+    let rows = tshark_fields(
+        capture,
+        &[format!("tcp.port=={server_port},smtp")],
+        "smtp.req",
+        ["tcp.srcport", "smtp.req.command"],
     );
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let mut flows: std::collections::BTreeMap<u16, Vec<String>> = Default::default();
-    for row in String::from_utf8_lossy(&output.stdout).lines() {
-        let Some((port, commands)) = row.split_once('\t') else {
-            continue;
-        };
+    let mut flows: BTreeMap<u16, Vec<String>> = BTreeMap::new();
+    for [port, commands] in &rows {
         let port: u16 = port.parse().expect("tcp.srcport");
         flows.entry(port).or_default().extend(
-            commands
-                .split(AGGREGATOR)
+            values(commands)
+                .into_iter()
                 .filter(|c| !c.is_empty())
                 .map(str::to_string),
         );
@@ -715,9 +678,7 @@ fn wireshark_commands(
 #[test]
 fn real_clients_pipelining_authenticating_and_starting_tls_read_as_the_server_saw_them() {
     let work = tempfile::tempdir().expect("tempdir");
-    let mail_dir = work.path().join("received");
     let extract_dir = work.path().join("extracted");
-    std::fs::create_dir(&mail_dir).expect("mail dir");
     let (cert, key) = (work.path().join("cert.pem"), work.path().join("key.pem"));
     let made = run_bounded(
         "openssl",
@@ -725,7 +686,7 @@ fn real_clients_pipelining_authenticating_and_starting_tls_read_as_the_server_sa
             .args([
                 "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
             ])
-            .args(["-subj", "/CN=features.test", "-keyout"])
+            .args(["-subj", "/CN=mx.test", "-keyout"])
             .arg(&key)
             .arg("-out")
             .arg(&cert),
@@ -736,12 +697,12 @@ fn real_clients_pipelining_authenticating_and_starting_tls_read_as_the_server_sa
         String::from_utf8_lossy(&made.stderr)
     );
 
-    let server = MailServer::start(
-        "smtp_features.py",
-        &[path_str(&cert), path_str(&key)],
-        &mail_dir,
-        work.path(),
-    );
+    let server = MailServer::start(&[
+        "--keep-content",
+        "--extensions",
+        path_str(&cert),
+        path_str(&key),
+    ]);
     let capture = Tcpdump::start(server.port, work.path());
     let clients = live_clients();
     for client in &clients {
@@ -749,18 +710,22 @@ fn real_clients_pipelining_authenticating_and_starting_tls_read_as_the_server_sa
     }
     // Four swaks mails (one inside TLS), three of smtplib.
     let stored = server.wait_for_mails(7);
-    let packets = capture.stop();
-    let capture_file = work.path().join("live.pcap");
+    let recording = capture.stop();
+    let (capture_file, packets) = (recording.pcap, recording.packets);
 
     let port_arg = format!("smtp={}", server.port);
-    let out = run_bounded(
-        "protoc-rs",
-        Command::new(env!("CARGO_BIN_EXE_protoc-rs"))
-            .current_dir(repo())
-            .args(["pcap", path_str(&capture_file), "--port", &port_arg])
-            .args(["--format", "json", "--rules", "rules/mail_content.rules"])
-            .args(["--extract-dir", path_str(&extract_dir)]),
-    );
+    let out = protoc_bounded(&[
+        "pcap",
+        path_str(&capture_file),
+        "--port",
+        &port_arg,
+        "--format",
+        "json",
+        "--rules",
+        "rules/mail_content.rules",
+        "--extract-dir",
+        path_str(&extract_dir),
+    ]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(
@@ -796,8 +761,7 @@ fn real_clients_pipelining_authenticating_and_starting_tls_read_as_the_server_sa
     // Every mail outside TLS: its envelope and content are the server's.
     let tls_port = ports[3];
     for port in ports.iter().copied().filter(|p| *p != tls_port) {
-        let theirs: Vec<&common::live::StoredMail> =
-            stored.iter().filter(|m| m.client_port == port).collect();
+        let theirs: Vec<&StoredMail> = stored.iter().filter(|m| m.client_port == port).collect();
         let transactions = of_port(port, "transaction");
         let extracts = of_port(port, "extract");
         assert_eq!(transactions.len(), theirs.len(), "client port {port}");
@@ -809,12 +773,12 @@ fn real_clients_pipelining_authenticating_and_starting_tls_read_as_the_server_sa
             let ours = std::fs::read(extract.fields["path"].as_str().expect("path")).expect("mail");
             // The server keeps the CRLF that ends the last line; the seed's
             // end-of-data token begins with it. An empty mail is empty on both.
-            let expected = if mail.content.is_empty() {
+            let expected = if mail.content().is_empty() {
                 Vec::new()
             } else {
                 [ours.as_slice(), b"\r\n"].concat()
             };
-            assert_eq!(expected, mail.content, "client port {port}");
+            assert_eq!(expected, mail.content(), "client port {port}");
             assert_eq!(tx.fields["size"].as_u64(), Some(ours.len() as u64));
             assert_eq!(tx.fields["sha256"], sha256_hex(&ours).as_str());
         }

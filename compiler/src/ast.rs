@@ -408,6 +408,8 @@ pub enum ActionKind {
     Clear(Ident),
     /// `stop`
     Stop,
+    /// `handover SPEC` / `handover port EXPR`
+    Handover(HandoverTo),
     /// `resync TOKEN [unless TOKEN]`
     Resync {
         token: TokenRef,
@@ -415,6 +417,15 @@ pub enum ActionKind {
     },
     /// `close EVENT`
     Close(Ident),
+}
+
+/// Where `handover` sends the rest of a flow.
+#[derive(Debug, Clone, PartialEq)]
+pub enum HandoverTo {
+    /// A spec by name (`handover smtp`).
+    Spec(Ident),
+    /// The spec that claims a TCP port (`handover port tunnel_port`).
+    Port(Expr),
 }
 
 /// A string with `{expr}` interpolations.

@@ -403,6 +403,20 @@ pub enum Action {
     /// `stop;`: end parsing quietly (the flow's later bytes pass unparsed;
     /// `finish` transitions do not run). Always the last action.
     Stop,
+    /// `handover SPEC;` / `handover port EXPR;`: end parsing as `stop` does,
+    /// and pass the rest of the flow (the bytes of both directions not yet
+    /// parsed, then every later one) to another spec's dissector, which
+    /// starts as on a new flow. Always the last action.
+    Handover(HandoverTo),
+}
+
+/// Where `handover` sends the rest of a flow.
+#[derive(Debug, Clone, PartialEq)]
+pub enum HandoverTo {
+    /// A spec by name.
+    Spec(String),
+    /// The spec that claims this TCP port (an integer expression).
+    Port(Expr),
 }
 
 impl Spec {

@@ -204,6 +204,7 @@ const KEYWORDS: &[&str] = &[
     "pop",
     "clear",
     "stop",
+    "handover",
     "resync",
     "unless",
     "close",
@@ -358,7 +359,7 @@ fn syntax_hint(expected: &[String], found: &str) -> Option<String> {
     }
     if wants("an action") || wants("`trigger`") {
         return Some(
-            "actions are `trigger`, `alert`, `drop`, `log`, `set`, `push`, `pop`, `clear`, `close`, `resync`, `stop` and `jump`, each ending with `;`".into(),
+            "actions are `trigger`, `alert`, `drop`, `log`, `set`, `push`, `pop`, `clear`, `close`, `resync`, `stop`, `handover` and `jump`, each ending with `;`".into(),
         );
     }
     None
@@ -1025,6 +1026,16 @@ impl Builder<'_> {
             Rule::pop => ActionKind::Pop(self.next_ident(&mut children, span)?),
             Rule::clear => ActionKind::Clear(self.next_ident(&mut children, span)?),
             Rule::stop => ActionKind::Stop,
+            Rule::handover => match children.next() {
+                Some(name) if name.as_rule() == Rule::ident => {
+                    ActionKind::Handover(HandoverTo::Spec(self.ident(name)))
+                }
+                Some(_kw_port) => {
+                    let port = self.expr(self.next_rule(&mut children, span, Rule::expr)?)?;
+                    ActionKind::Handover(HandoverTo::Port(port))
+                }
+                None => return Err(self.internal(span, "handover target")),
+            },
             Rule::resync => {
                 let token = self.token_ref(self.next(&mut children, span, "resync token")?);
                 let unless = match children.next() {

@@ -15,8 +15,8 @@
 use protoc_runtime::value::Value;
 
 use crate::ir::{
-    Action, BinOp, Expr, ExprKind, Func, Spec, Template, TemplatePart, Transition, TransitionEvent,
-    Type, UnOp,
+    Action, BinOp, Expr, ExprKind, Func, HandoverTo, Spec, Template, TemplatePart, Transition,
+    TransitionEvent, Type, UnOp,
 };
 
 /// Binding strength, loosest first. Operands of an operator bind at least as
@@ -324,6 +324,8 @@ pub fn action(spec: &Spec, a: &Action) -> String {
             None => format!("resync {};", token_name(spec, *token)),
         },
         Action::Stop => "stop;".into(),
+        Action::Handover(HandoverTo::Spec(name)) => format!("handover {name};"),
+        Action::Handover(HandoverTo::Port(port)) => format!("handover port {};", expr(port)),
     }
 }
 
@@ -351,6 +353,8 @@ pub fn action_summary(spec: &Spec, a: &Action) -> String {
         Action::Close(event) => format!("close {}", event_name(spec, *event)),
         Action::Resync { token, .. } => format!("resync {}", token_name(spec, *token)),
         Action::Stop => "stop".into(),
+        Action::Handover(HandoverTo::Spec(name)) => format!("handover {name}"),
+        Action::Handover(HandoverTo::Port(_)) => "handover port".into(),
     }
 }
 

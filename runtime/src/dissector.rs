@@ -105,6 +105,28 @@ pub enum FlowStatus {
     Dropped,
 }
 
+/// Where a flow goes after its spec's `handover` action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HandoverTarget {
+    /// The spec of this name (`handover smtp;`).
+    Spec(&'static str),
+    /// The spec that claims this TCP port (`handover port EXPR;`).
+    Port(u16),
+}
+
+/// What a dissector that ran `handover` passes on (see
+/// [`Dissector::take_handover`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Handover {
+    pub to: HandoverTarget,
+    /// The direction whose message led to the handover: its bytes go first.
+    pub dir: Direction,
+    /// Per direction ([`Direction::index`]), the bytes received and not
+    /// parsed (a message in progress is abandoned, its bytes are not
+    /// passed on).
+    pub rest: [Vec<u8>; 2],
+}
+
 /// Receives what dissectors find. Implemented by the runtime's output and
 /// rules engine; tests implement it to record events.
 pub trait EventSink {
@@ -129,6 +151,28 @@ pub trait EventSink {
         chunk: &[u8],
         last: bool,
     ) -> Verdict;
+
+    /// Asked right after the first `stream` call of a stream (its first
+    /// chunk handed over): whether the sink computes the SHA-256 of the whole
+    /// stream, from that chunk to the last (an extraction does). A sink that
+    /// answers yes gives the digest with [`EventSink::stream_digest`] right
+    /// after the stream's `last` call, so that a dissector that needs it too
+    /// (its spec reads `EVENT.sha256`) does not hash the stream a second
+    /// time.
+    fn hashes_stream(&mut self, _flow: &FlowInfo, _dir: Direction, _name: &'static str) -> bool {
+        false
+    }
+
+    /// The SHA-256 of the stream of `name` in `dir` that the latest `last`
+    /// call ended, when [`EventSink::hashes_stream`] said the sink hashes it.
+    fn stream_digest(
+        &mut self,
+        _flow: &FlowInfo,
+        _dir: Direction,
+        _name: &'static str,
+    ) -> Option<[u8; 32]> {
+        None
+    }
 
     /// An alert raised by the spec's state machine.
     fn alert(
@@ -221,6 +265,15 @@ pub trait Dissector: Send {
     /// rule's `drop` stops a message before its receiver sees it. It never
     /// decreases.
     fn settled(&self, dir: Direction) -> u64;
+
+    /// After a `handover` action (the status is then [`FlowStatus::Finished`]):
+    /// where the rest of the flow goes, and the bytes received and not
+    /// parsed, once. A user that supports handovers makes the target spec's
+    /// dissector, feeds it `rest` (`dir`'s first) and every later byte of
+    /// the flow; one that does not lets the flow end as after `stop`.
+    fn take_handover(&mut self) -> Option<Handover> {
+        None
+    }
 }
 
 /// The type of one field of an event, for checking rules against a spec.

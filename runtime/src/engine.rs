@@ -47,12 +47,13 @@
 //!   longest idle flows (each reported);
 //! - `max-ooo-per-flow`, `max-ooo-total` ([`ReassemblyLimits`]): holes are
 //!   given up early, as gaps (reported once per flow and direction);
-//! - `memcap` ([`EngineConfig::memcap`]): the estimated memory of all flows
-//!   (each flow's fixed cost, its dissector's size and the bytes it holds but
-//!   has not settled (see `held_by_dissector`), plus every byte buffered out
-//!   of order) stays under it:
-//!   beyond it the longest idle flows are evicted (each reported) until it is
-//!   15/16 full;
+//! - `memcap` ([`EngineConfig::memcap`]): the estimated memory of all flows,
+//!   TCP and UDP (each flow's fixed cost, its dissector's size and the bytes
+//!   it holds but has not settled (see `held_by_dissector`), plus every byte
+//!   buffered out of order) stays under it: beyond it the longest idle flows
+//!   are evicted (each reported) until it is 15/16 full;
+//! - `max-udp-flows` ([`EngineConfig::udp`]): a full UDP table evicts its
+//!   longest idle flows (each reported);
 //! - `max-fragments` ([`DefragLimits`]): the oldest incomplete datagrams are
 //!   dropped (counted in [`DecodeStats`], warned about once; no flow to
 //!   report it on).
@@ -69,7 +70,7 @@ use crate::flow::{
 };
 use crate::parse::Limits;
 use crate::reassembly::{Budget, Chunk, HalfStream, ReassemblyLimits, StreamStats};
-use crate::udp::{datagram_initiator, UdpFlow, UdpFlows, UdpLimits};
+use crate::udp::{datagram_initiator, DEFAULT_UDP_LIMITS};
 
 /// The consumer of reassembled streams.
 pub trait StreamHandler {
@@ -210,7 +211,8 @@ pub struct EngineConfig {
     pub max_tombstones: usize,
     /// Estimated bytes of all flows together (see the module's "Caps").
     pub memcap: usize,
-    pub udp: UdpLimits,
+    /// The UDP flow table's caps and idle timeout.
+    pub udp: FlowLimits,
     /// Which flows this engine tracks.
     pub shard: Shard,
 }
@@ -261,7 +263,7 @@ impl EngineConfig {
             },
             max_tombstones: split(self.max_tombstones),
             memcap: split(self.memcap),
-            udp: UdpLimits {
+            udp: FlowLimits {
                 max_flows: split(self.udp.max_flows),
                 ..self.udp
             },
@@ -283,7 +285,7 @@ impl Default for EngineConfig {
             max_tombstones: 1 << 16,
             memcap: DEFAULT_MEMCAP,
             shard: Shard::WHOLE,
-            udp: UdpLimits::default(),
+            udp: DEFAULT_UDP_LIMITS,
         }
     }
 }
@@ -409,6 +411,14 @@ struct FlowState<F> {
     caps_reported: u8,
 }
 
+/// Per-flow state of a UDP flow in its table.
+struct DatagramState<F> {
+    handler: F,
+    /// This flow's share of [`Core::memory`] (fixed: a datagram dissector
+    /// holds no bytes between datagrams).
+    footprint: usize,
+}
+
 /// Caps reported once per flow and direction: their bit in `caps_reported`.
 const OOO_PER_FLOW: u8 = 0;
 const OOO_TOTAL: u8 = 1;
@@ -426,12 +436,12 @@ struct Core<H: StreamHandler> {
     last_sweep: Option<f64>,
     warned_unsupported: Vec<LinkType>,
     warned_memcap: bool,
-    /// Sum of the live flows' `footprint`s.
+    /// Sum of the live flows' `footprint`s, TCP and UDP.
     footprints: usize,
     memcap: usize,
     warned_flow_memcap: bool,
     warned_fragments: bool,
-    udp: UdpFlows<H::Flow>,
+    udp: FlowTable<DatagramState<H::Flow>>,
     /// Dropped UDP pairs: their later datagrams are dropped too.
     udp_tombstones: Tombstones,
 }
@@ -465,7 +475,7 @@ impl<H: StreamHandler> Engine<H> {
                 memcap: config.memcap,
                 warned_flow_memcap: false,
                 warned_fragments: false,
-                udp: UdpFlows::new(config.udp),
+                udp: FlowTable::new(config.udp),
                 udp_tombstones: Tombstones::new(config.max_tombstones),
             },
         }
@@ -720,20 +730,38 @@ impl<H: StreamHandler> Core<H> {
             ));
         }
         let target = self.memcap - self.memcap / 16;
-        while self.memory() > target && !self.table.is_empty() {
-            let batch = (self.table.len() / 64).max(1);
+        let hit = CapHit {
+            cap: "memcap",
+            limit: self.memcap as u64,
+            action: "flow evicted",
+        };
+        while self.memory() > target && !(self.table.is_empty() && self.udp.is_empty()) {
+            // The idlest of both tables' idlest, TCP and UDP alike.
+            let batch = ((self.table.len() + self.udp.len()) / 64).max(1);
+            let mut idlest: Vec<(f64, bool, FlowKey)> = Vec::with_capacity(2 * batch);
             for key in self.table.oldest(batch) {
+                if let Some(flow) = self.table.get_mut(&key) {
+                    idlest.push((flow.last_seen, false, key));
+                }
+            }
+            for key in self.udp.oldest(batch) {
+                if let Some(flow) = self.udp.get_mut(&key) {
+                    idlest.push((flow.last_seen, true, key));
+                }
+            }
+            idlest.sort_by(|a, b| a.0.total_cmp(&b.0));
+            for (_, udp, key) in idlest.into_iter().take(batch) {
                 if self.memory() <= target {
                     break;
                 }
                 self.stats.memcap_evictions += 1;
-                let hit = CapHit {
-                    cap: "memcap",
-                    limit: self.memcap as u64,
-                    action: "flow evicted",
-                };
-                self.report_cap(&key, Direction::Up, ts, &hit);
-                self.close(&key, CloseReason::Evicted, ts);
+                if udp {
+                    self.report_udp_cap(&key, ts, &hit);
+                    self.close_udp(&key, CloseReason::Evicted, ts);
+                } else {
+                    self.report_cap(&key, Direction::Up, ts, &hit);
+                    self.close(&key, CloseReason::Evicted, ts);
+                }
             }
         }
     }
@@ -771,15 +799,30 @@ impl<H: StreamHandler> Core<H> {
                 return PacketVerdict::Pass;
             };
             if self.udp.is_full() {
-                let batch = (self.udp.limits().max_flows / 64).max(1);
-                for old in self.udp.oldest(batch) {
+                let max_flows = self.udp.limits().max_flows;
+                let hit = CapHit {
+                    cap: "max-udp-flows",
+                    limit: max_flows as u64,
+                    action: "flow evicted",
+                };
+                for old in self.udp.oldest((max_flows / 64).max(1)) {
                     self.stats.evictions += 1;
+                    self.report_udp_cap(&old, ts, &hit);
                     self.close_udp(&old, CloseReason::Evicted, ts);
                 }
             }
+            let mut handler = handler_state;
+            let mut footprint =
+                std::mem::size_of::<Flow<DatagramState<H::Flow>>>() + FLOW_BOOKKEEPING;
+            if let Some(inspect) = self.handler.inspect(&mut handler) {
+                footprint += std::mem::size_of_val(inspect.dissector);
+            }
+            self.footprints = self.footprints.saturating_add(footprint);
             self.table.allocate_id();
-            self.udp.insert(info, ts, handler_state);
+            self.udp
+                .insert_with_id(info, ts, DatagramState { handler, footprint });
             self.stats.udp_flows += 1;
+            self.enforce_memcap(ts);
         }
         self.stats.udp_packets += 1;
         let Some(flow) = self.udp.get_mut(&key) else {
@@ -788,7 +831,8 @@ impl<H: StreamHandler> Core<H> {
         let dir = flow.direction_of(datagram.src);
         flow.last_seen = ts;
         flow.packets[dir.index()] += 1;
-        let UdpFlow { info, state, .. } = flow;
+        let Flow { info, state, .. } = flow;
+        let state = &mut state.handler;
         let mut verdict = self
             .handler
             .datagram(state, info, dir, ts, datagram.payload);
@@ -800,6 +844,7 @@ impl<H: StreamHandler> Core<H> {
             self.drop_udp(&key, ts);
             return PacketVerdict::Drop;
         }
+        self.stats.peak_memory = self.stats.peak_memory.max(self.memory());
         PacketVerdict::Pass
     }
 
@@ -810,7 +855,11 @@ impl<H: StreamHandler> Core<H> {
         };
         let mut reason = reason;
         for dir in [Direction::Up, Direction::Down] {
-            if self.handler.end(&mut flow.state, &flow.info, dir, ts) == Verdict::Drop {
+            if self
+                .handler
+                .end(&mut flow.state.handler, &flow.info, dir, ts)
+                == Verdict::Drop
+            {
                 reason = CloseReason::Dropped;
                 self.stats.dropped_flows += 1;
                 self.udp_tombstones.insert(*key, Tombstone::Dropped);
@@ -833,7 +882,8 @@ impl<H: StreamHandler> Core<H> {
         self.retire_udp(flow, CloseReason::Dropped, ts);
     }
 
-    fn retire_udp(&mut self, flow: UdpFlow<H::Flow>, reason: CloseReason, ts: f64) {
+    fn retire_udp(&mut self, flow: Flow<DatagramState<H::Flow>>, reason: CloseReason, ts: f64) {
+        self.footprints = self.footprints.saturating_sub(flow.state.footprint);
         let end = FlowEnd {
             reason,
             first_seen: flow.first_seen,
@@ -841,7 +891,17 @@ impl<H: StreamHandler> Core<H> {
             packets: flow.packets,
             streams: [StreamStats::default(); 2],
         };
-        self.handler.close(flow.state, &flow.info, ts, &end);
+        self.handler.close(flow.state.handler, &flow.info, ts, &end);
+    }
+
+    /// Reports a cap hit on the UDP flow at `key` to its dissector's sink.
+    fn report_udp_cap(&mut self, key: &FlowKey, ts: f64, hit: &CapHit<'_>) {
+        let Some(flow) = self.udp.get_mut(key) else {
+            return;
+        };
+        if let Some(inspect) = self.handler.inspect(&mut flow.state.handler) {
+            inspect.sink.cap(&flow.info, Direction::Up, ts, hit);
+        }
     }
 
     /// Whether `seg` is the SYN of a new connection on the tuple of a live
@@ -1132,7 +1192,7 @@ impl<H: StreamHandler> Core<H> {
         let mut dropped = Vec::new();
         let handler = &mut self.handler;
         for (key, flow) in self.udp.iter_mut() {
-            if handler.tick(&mut flow.state, &flow.info, now) == Verdict::Drop {
+            if handler.tick(&mut flow.state.handler, &flow.info, now) == Verdict::Drop {
                 dropped.push((flow.info.id, *key));
             }
         }

@@ -32,10 +32,30 @@ use crate::decode::TcpFlags;
 use crate::dissector::{Direction, FlowInfo};
 
 /// A connection's two endpoints in a canonical order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct FlowKey {
     low: SocketAddr,
     high: SocketAddr,
+}
+
+/// Hashes each endpoint as one or two words (address and port packed), not
+/// field by field: the flow table hashes a key several times per packet.
+/// Keys that are equal hash equally (an IPv6 endpoint's flow label and
+/// scope, which equality also compares, are merely left out).
+impl std::hash::Hash for FlowKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        for endpoint in [self.low, self.high] {
+            match endpoint {
+                SocketAddr::V4(v4) => {
+                    state.write_u64((u64::from(u32::from(*v4.ip())) << 16) | u64::from(v4.port()));
+                }
+                SocketAddr::V6(v6) => {
+                    state.write_u128(u128::from(*v6.ip()));
+                    state.write_u16(v6.port());
+                }
+            }
+        }
+    }
 }
 
 impl FlowKey {
@@ -201,7 +221,7 @@ impl<T> FlowTable<T> {
     /// ids stay unique across both tables.
     pub fn allocate_id(&mut self) -> u64 {
         let id = self.next_id;
-        self.next_id += 1;
+        self.next_id += self.id_step;
         id
     }
 
@@ -220,6 +240,13 @@ impl<T> FlowTable<T> {
             dst: server,
         };
         self.next_id += self.id_step;
+        self.insert_with_id(info, ts, state)
+    }
+
+    /// Adds a flow whose id was taken from another table (a UDP flow's, from
+    /// the TCP table: see [`FlowTable::allocate_id`]).
+    pub fn insert_with_id(&mut self, info: FlowInfo, ts: f64, state: T) -> &mut Flow<T> {
+        let key = FlowKey::new(info.src, info.dst);
         let flow = Flow {
             info,
             first_seen: ts,
@@ -227,7 +254,7 @@ impl<T> FlowTable<T> {
             packets: [0, 0],
             state,
         };
-        match self.flows.entry(FlowKey::new(client, server)) {
+        match self.flows.entry(key) {
             Entry::Occupied(mut slot) => {
                 slot.insert(flow);
                 slot.into_mut()
@@ -399,6 +426,8 @@ mod tests {
             })
             .collect();
         assert_eq!(ids, [2, 5, 8]);
+        // Ids taken for flows kept elsewhere (UDP) follow the same sequence.
+        assert_eq!([table.allocate_id(), table.allocate_id()], [11, 14]);
     }
 
     #[test]

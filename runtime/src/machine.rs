@@ -14,7 +14,7 @@
 use std::fmt;
 
 use crate::dissector::{CapHit, Cx, Direction, Severity, Verdict};
-use crate::parse::{escape_bytes, ParseError, StreamBook};
+use crate::parse::{escape_bytes, ParseError, SinkDigests, StreamBook};
 use crate::value::{ToValue, Value};
 
 /// The flow must be dropped: its dissector stops and its packets are withheld.
@@ -150,9 +150,15 @@ pub fn close_stream(
     let Some(dir) = streams.open_direction(event) else {
         return Ok(());
     };
-    streams.record(event, dir, &[], true);
     trace(cx, format_args!("state machine: close stream {event}"));
-    match cx.sink.stream(cx.flow, dir, cx.now, event, &[], true) {
+    let verdict = cx.sink.stream(cx.flow, dir, cx.now, event, &[], true);
+    // After the sink, which may have hashed the stream for the book.
+    let sink = SinkDigests {
+        flow: cx.flow,
+        sink: &mut *cx.sink,
+    };
+    streams.record_with(event, dir, &[], true, Some(sink));
+    match verdict {
         Verdict::Continue => Ok(()),
         Verdict::Drop => Err(Dropped),
     }

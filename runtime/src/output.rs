@@ -15,8 +15,8 @@
 //!
 //! Cost: a line is built in one reused `String` and written with one
 //! `write_all` into the caller's (buffered) writer; a flow's address part of
-//! the JSON header is formatted once and reused; a stream's counters stay
-//! at hand while its chunks come in a row (no lookup per chunk).
+//! the JSON header is formatted once and reused; a stream's counters cost
+//! one lookup per chunk.
 
 use std::fmt::{self, Write as _};
 use std::io::{self, Write};
@@ -93,11 +93,8 @@ pub struct OutputSink<W: Write> {
     format: Format,
     /// Each flow whose dissector is chosen.
     flows: FxHashMap<u64, FlowOut>,
-    /// Bytes and chunks of streamed events in progress, except the one in
-    /// `current_stream`.
+    /// Bytes and chunks of each streamed event in progress.
     streams: FxHashMap<StreamKey, (u64, u64)>,
-    /// The stream of the latest chunk, with its counters.
-    current_stream: Option<(StreamKey, (u64, u64))>,
     counts: EventCounts,
     trace: bool,
     error: Option<io::Error>,
@@ -111,7 +108,6 @@ impl<W: Write> OutputSink<W> {
             format,
             flows: FxHashMap::default(),
             streams: FxHashMap::default(),
-            current_stream: None,
             counts: EventCounts::default(),
             trace: false,
             error: None,
@@ -141,9 +137,6 @@ impl<W: Write> OutputSink<W> {
         self.flows.remove(&flow);
         if !self.streams.is_empty() {
             self.streams.retain(|(f, _, _), _| *f != flow);
-        }
-        if self.current_stream.is_some_and(|((f, _, _), _)| f == flow) {
-            self.current_stream = None;
         }
     }
 
@@ -340,23 +333,15 @@ impl<W: Write> EventSink for OutputSink<W> {
     ) -> Verdict {
         self.counts.stream_bytes += chunk.len() as u64;
         let key = (flow.id, dir, name);
-        let counters = match &mut self.current_stream {
-            Some((current, counters)) if same_stream(current, &key) => counters,
-            slot => {
-                if let Some((previous, counters)) = slot.take() {
-                    self.streams.insert(previous, counters);
-                }
-                let counters = self.streams.remove(&key).unwrap_or((0, 0));
-                &mut slot.insert((key, counters)).1
-            }
-        };
+        // One lookup per chunk; the entry stays until the stream ends (no
+        // insert and remove each time chunks of another stream came between).
+        let counters = self.streams.entry(key).or_insert((0, 0));
         counters.0 += chunk.len() as u64;
         if !chunk.is_empty() {
             counters.1 += 1;
         }
         if last {
-            let (size, chunks) = *counters;
-            self.current_stream = None;
+            let (size, chunks) = self.streams.remove(&key).unwrap_or((0, 0));
             self.counts.events += 1;
             self.counts.streams += 1;
             let fields = Value::Record(vec![

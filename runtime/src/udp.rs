@@ -1,9 +1,9 @@
 //! UDP datagram flows: the datagrams two endpoints exchange, as one flow.
 //!
-//! One job: find the flow a datagram belongs to, whichever way it goes, and
-//! remember who spoke first. UDP has no connection: a flow starts with the
+//! One job: say who the client of a UDP flow is, and how long and how many
+//! UDP flows are tracked. UDP has no connection: a flow starts with the
 //! first datagram a handler wants dissected and ends when it stays idle for
-//! [`UdpLimits::idle_timeout`] seconds of capture time, when the table is
+//! `idle_timeout` seconds of capture time, when the table is
 //! full and it is the idlest, when it is dropped, or at the end of the
 //! capture. Each datagram is one message for the flow's dissector.
 //!
@@ -11,60 +11,22 @@
 //! datagram, unless it comes from a well-known port (below 1024) to a port
 //! that is not (a reply whose request was not captured).
 //!
-//! Invariants:
-//! - at most [`UdpLimits::max_flows`] flows: the caller makes room (with
-//!   [`UdpFlows::oldest`]) before inserting into a full table;
-//! - flow ids come from the caller (the engine shares one id sequence
-//!   between TCP and UDP flows), so they are unique within a run;
-//! - a flow's key is symmetric: both directions find it.
+//! The flows themselves live in a [`crate::flow::FlowTable`] of their own
+//! (the engine's), with [`DEFAULT_UDP_LIMITS`] unless configured: its keys
+//! are symmetric, so both directions find a flow; its ids are taken from
+//! the TCP table ([`crate::flow::FlowTable::allocate_id`]), so they are
+//! unique within a run.
 
-use std::collections::hash_map::Entry;
 use std::net::SocketAddr;
 
-use rustc_hash::FxHashMap;
+use crate::flow::FlowLimits;
 
-use crate::dissector::{Direction, FlowInfo};
-use crate::flow::FlowKey;
-
-/// Caps and timeouts of the UDP flow table.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct UdpLimits {
-    /// Seconds of capture time without a datagram after which a flow ends.
-    pub idle_timeout: f64,
-    /// Flows tracked at once; beyond, the longest idle ones end.
-    pub max_flows: usize,
-}
-
-impl Default for UdpLimits {
-    fn default() -> Self {
-        UdpLimits {
-            idle_timeout: 60.0,
-            max_flows: 1 << 18,
-        }
-    }
-}
-
-/// One UDP flow with the caller's state `T`.
-#[derive(Debug)]
-pub struct UdpFlow<T> {
-    pub info: FlowInfo,
-    pub first_seen: f64,
-    pub last_seen: f64,
-    /// Datagrams seen, by [`Direction::index`].
-    pub packets: [u64; 2],
-    pub state: T,
-}
-
-impl<T> UdpFlow<T> {
-    /// The direction of a datagram sent by `src`.
-    pub fn direction_of(&self, src: SocketAddr) -> Direction {
-        if src == self.info.src {
-            Direction::Up
-        } else {
-            Direction::Down
-        }
-    }
-}
+/// The default caps and timeout of the UDP flow table: a flow ends after 60
+/// seconds of capture time without a datagram; at most 65,536 at once.
+pub const DEFAULT_UDP_LIMITS: FlowLimits = FlowLimits {
+    idle_timeout: 60.0,
+    max_flows: 1 << 16,
+};
 
 /// Decides which endpoint of a new UDP flow is the client, from its first
 /// datagram (sent by `src` to `dst`). Returns `(client, server)`.
@@ -76,113 +38,18 @@ pub fn datagram_initiator(src: SocketAddr, dst: SocketAddr) -> (SocketAddr, Sock
     }
 }
 
-/// The table of live UDP flows.
-#[derive(Debug)]
-pub struct UdpFlows<T> {
-    flows: FxHashMap<FlowKey, UdpFlow<T>>,
-    limits: UdpLimits,
-}
-
-impl<T> UdpFlows<T> {
-    pub fn new(limits: UdpLimits) -> UdpFlows<T> {
-        UdpFlows {
-            flows: FxHashMap::default(),
-            limits,
-        }
-    }
-
-    pub fn limits(&self) -> &UdpLimits {
-        &self.limits
-    }
-
-    pub fn len(&self) -> usize {
-        self.flows.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.flows.is_empty()
-    }
-
-    pub fn is_full(&self) -> bool {
-        self.flows.len() >= self.limits.max_flows.max(1)
-    }
-
-    pub fn get_mut(&mut self, key: &FlowKey) -> Option<&mut UdpFlow<T>> {
-        self.flows.get_mut(key)
-    }
-
-    /// Adds a flow whose first datagram came at `ts` (the caller made room).
-    pub fn insert(&mut self, info: FlowInfo, ts: f64, state: T) -> &mut UdpFlow<T> {
-        let key = FlowKey::new(info.src, info.dst);
-        let flow = UdpFlow {
-            info,
-            first_seen: ts,
-            last_seen: ts,
-            packets: [0, 0],
-            state,
-        };
-        match self.flows.entry(key) {
-            Entry::Occupied(mut slot) => {
-                slot.insert(flow);
-                slot.into_mut()
-            }
-            Entry::Vacant(slot) => slot.insert(flow),
-        }
-    }
-
-    pub fn remove(&mut self, key: &FlowKey) -> Option<UdpFlow<T>> {
-        self.flows.remove(key)
-    }
-
-    /// Every key, in order of flow id.
-    pub fn keys_by_id(&self) -> Vec<FlowKey> {
-        let mut keys: Vec<(u64, FlowKey)> =
-            self.flows.iter().map(|(k, f)| (f.info.id, *k)).collect();
-        keys.sort_unstable();
-        keys.into_iter().map(|(_, k)| k).collect()
-    }
-
-    /// Flows without a datagram for longer than the idle timeout at `now`, by id.
-    pub fn idle(&self, now: f64) -> Vec<FlowKey> {
-        let timeout = self.limits.idle_timeout;
-        let mut keys: Vec<(u64, FlowKey)> = self
-            .flows
-            .iter()
-            .filter(|(_, f)| now - f.last_seen > timeout)
-            .map(|(k, f)| (f.info.id, *k))
-            .collect();
-        keys.sort_unstable();
-        keys.into_iter().map(|(_, k)| k).collect()
-    }
-
-    /// The `count` flows idle the longest (ties: lowest id first), oldest first.
-    pub fn oldest(&self, count: usize) -> Vec<FlowKey> {
-        let mut all: Vec<(f64, u64, FlowKey)> = self
-            .flows
-            .iter()
-            .map(|(k, f)| (f.last_seen, f.info.id, *k))
-            .collect();
-        all.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-        all.truncate(count);
-        all.into_iter().map(|(_, _, k)| k).collect()
-    }
-
-    /// Every flow, mutably (in no particular order).
-    pub fn iter_mut(&mut self) -> impl Iterator<Item = (&FlowKey, &mut UdpFlow<T>)> {
-        self.flows.iter_mut()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dissector::Direction;
+    use crate::flow::{FlowKey, FlowTable};
 
     fn addr(s: &str) -> SocketAddr {
         s.parse().unwrap()
     }
 
-    fn info(id: u64, client: &str, server: &str) -> FlowInfo {
-        FlowInfo {
+    fn info(id: u64, client: &str, server: &str) -> crate::dissector::FlowInfo {
+        crate::dissector::FlowInfo {
             id,
             src: addr(client),
             dst: addr(server),
@@ -202,12 +69,12 @@ mod tests {
 
     #[test]
     fn both_directions_find_the_flow_and_idle_ones_are_listed_by_id() {
-        let mut flows: UdpFlows<u32> = UdpFlows::new(UdpLimits {
+        let mut flows: FlowTable<u32> = FlowTable::new(FlowLimits {
             idle_timeout: 10.0,
             max_flows: 2,
         });
-        flows.insert(info(7, "10.0.0.1:4000", "10.0.0.2:53"), 1.0, 0);
-        flows.insert(info(3, "10.0.0.1:4001", "10.0.0.2:53"), 2.0, 0);
+        flows.insert_with_id(info(7, "10.0.0.1:4000", "10.0.0.2:53"), 1.0, 0);
+        flows.insert_with_id(info(3, "10.0.0.1:4001", "10.0.0.2:53"), 2.0, 0);
         assert!(flows.is_full());
         let reverse = FlowKey::new(addr("10.0.0.2:53"), addr("10.0.0.1:4000"));
         let flow = flows

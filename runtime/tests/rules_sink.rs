@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use protoc_runtime::dissector::{Direction, EventSink, FlowInfo, Severity, Verdict};
 use protoc_runtime::expr::{BinOp, Expr, ExprKind, Func, Template, TemplatePart, Type};
 use protoc_runtime::output::{Format, OutputSink};
+use protoc_runtime::parse::{SinkDigests, StreamBook};
 use protoc_runtime::rules::{file_suffix, Rule, RuleAction, RuleOrigin, RuleSet, RulesSink};
 use protoc_runtime::value::Value;
 use sha2::{Digest, Sha256};
@@ -613,4 +614,87 @@ fn labels_become_safe_file_suffixes() {
     assert_eq!(file_suffix("../../etc/passwd"), "______etc_passwd");
     assert_eq!(file_suffix("a-b_c"), "a-b_c");
     assert_eq!(file_suffix("  "), "data");
+}
+
+/// What a parser does with each chunk: the sink first, then the flow's
+/// stream book, which may take the sink's digest.
+fn stream_through_book(
+    sink: &mut RulesSink<Vec<u8>>,
+    book: &mut StreamBook,
+    id: u64,
+    event: &'static str,
+    chunks: &[&[u8]],
+) {
+    let info = flow(id);
+    for (i, chunk) in chunks.iter().enumerate() {
+        let last = i + 1 == chunks.len();
+        sink.stream(&info, Direction::Up, 2.0, event, chunk, last);
+        let digests = SinkDigests {
+            flow: &info,
+            sink: &mut *sink,
+        };
+        book.record_with(event, Direction::Up, chunk, last, Some(digests));
+    }
+}
+
+#[test]
+fn an_extracted_stream_is_hashed_once_and_its_digest_is_the_dissectors_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut sink = sink(vec![extract("mail")], Format::Json)
+        .with_extract_dir(dir.path())
+        .unwrap();
+    let mut book = StreamBook::new(&["mail_content", "other"]);
+
+    // Extracted: the sink says it hashes the stream, and hands the digest on.
+    let info = flow(1);
+    sink.stream(&info, Direction::Up, 2.0, "mail_content", b"hello ", false);
+    assert!(sink.hashes_stream(&info, Direction::Up, "mail_content"));
+    book.record_with(
+        "mail_content",
+        Direction::Up,
+        b"hello ",
+        false,
+        Some(SinkDigests {
+            flow: &info,
+            sink: &mut sink,
+        }),
+    );
+    stream_through_book(&mut sink, &mut book, 1, "mail_content", &[b"world"]);
+    assert_eq!(book.get("mail_content").sha256, sha256_hex(b"hello world"));
+    // Taken once.
+    assert_eq!(
+        sink.stream_digest(&info, Direction::Up, "mail_content"),
+        None
+    );
+
+    // A stream of one chunk: extraction started and ended in one call.
+    stream_through_book(&mut sink, &mut book, 2, "mail_content", &[b"one piece"]);
+    assert_eq!(book.get("mail_content").sha256, sha256_hex(b"one piece"));
+
+    // Not extracted (no rule on the event): the book hashes it itself.
+    let info3 = flow(3);
+    sink.stream(&info3, Direction::Up, 2.0, "other", b"abc", false);
+    assert!(!sink.hashes_stream(&info3, Direction::Up, "other"));
+    let mut book3 = StreamBook::new(&["other"]);
+    book3.record_with(
+        "other",
+        Direction::Up,
+        b"abc",
+        false,
+        Some(SinkDigests {
+            flow: &info3,
+            sink: &mut sink,
+        }),
+    );
+    stream_through_book(&mut sink, &mut book3, 3, "other", &[b"def"]);
+    assert_eq!(book3.get("other").sha256, sha256_hex(b"abcdef"));
+
+    // The extract records carry the same digests, and the files the bytes.
+    let lines = json_lines(sink);
+    let records: Vec<&serde_json::Value> =
+        lines.iter().filter(|l| l["event"] == "extract").collect();
+    assert_eq!(records.len(), 2);
+    assert_eq!(records[0]["fields"]["sha256"], sha256_hex(b"hello world"));
+    assert_eq!(records[1]["fields"]["sha256"], sha256_hex(b"one piece"));
+    assert_eq!(read(&dir.path().join("1-1.mail")), b"hello world");
 }

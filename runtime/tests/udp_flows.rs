@@ -12,7 +12,7 @@ use protoc_runtime::dissector::{Direction, FlowInfo, Verdict};
 use protoc_runtime::engine::{
     CloseReason, Engine, EngineConfig, FlowEnd, PacketVerdict, StreamHandler,
 };
-use protoc_runtime::udp::UdpLimits;
+use protoc_runtime::flow::FlowLimits;
 
 /// What happened to one flow.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -142,7 +142,7 @@ const SERVER: ([u8; 4], u16) = ([10, 0, 0, 2], 53);
 
 fn config(max_flows: usize) -> EngineConfig {
     EngineConfig {
-        udp: UdpLimits {
+        udp: FlowLimits {
             idle_timeout: 30.0,
             max_flows,
         },
@@ -262,4 +262,45 @@ fn a_dropped_flow_stays_dropped_and_a_full_table_evicts_the_idlest() {
     );
     assert_eq!(stats.dropped_packets, 2);
     assert_eq!(stats.evictions, 1);
+}
+
+/// UDP flows count against the memory cap as TCP flows do: a flood of
+/// datagrams from 20,000 ports keeps the estimated memory under the cap
+/// (each packet's peak, after evictions), the idlest flows are evicted, and
+/// the newest ones are still tracked.
+#[test]
+fn udp_flows_count_against_the_memory_cap() {
+    let memcap = 256 << 10;
+    let mut engine = Engine::new(
+        Handler::default(),
+        EngineConfig {
+            memcap,
+            ..config(1 << 20)
+        },
+    );
+    let flows = 20_000u16;
+    for i in 0..flows {
+        let client = ([10, 0, 1, 1], 10_000 + i);
+        send(&mut engine, 0, &udp(client, SERVER, b"q"));
+    }
+    let stats = engine.stats().clone();
+    assert_eq!(stats.udp_flows, u64::from(flows));
+    assert!(stats.memcap_evictions > 0, "{stats:?}");
+    assert!(stats.peak_memory <= memcap, "{stats:?}");
+    let last = ([10, 0, 1, 1], 10_000 + flows - 1);
+    send(&mut engine, 1, &udp(SERVER, last, b"a"));
+    engine.finish();
+    let handler = engine.into_handler();
+    let newest = handler.flows.last().expect("flows");
+    assert_eq!(
+        newest.datagrams.len(),
+        2,
+        "the newest flow is still tracked"
+    );
+    let evicted = handler
+        .flows
+        .iter()
+        .filter(|f| f.closed.map(|c| c.0) == Some(CloseReason::Evicted))
+        .count() as u64;
+    assert_eq!(evicted, stats.memcap_evictions);
 }

@@ -42,7 +42,7 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let checked = protoc_compiler::check_file(&args.spec)?;
     if !checked.diagnostics.is_empty() {
-        eprint!("{}", checked.render());
+        eprint_lossy!("{}", checked.render());
     }
     let Some(spec) = checked.spec else {
         return Ok(ExitCode::FAILURE);
@@ -63,6 +63,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let output = out_dir.join(format!("{stem}.rs"));
     let code = protoc_compiler::codegen::generate(&spec);
     std::fs::write(&output, code).with_context(|| format!("writing {}", output.display()))?;
-    eprintln!("wrote {}", output.display());
+    eprintln_lossy!("wrote {}", output.display());
     Ok(ExitCode::SUCCESS)
 }

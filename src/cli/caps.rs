@@ -2,8 +2,8 @@
 //! peer may make protoc-rs track and buffer.
 //!
 //! One job: turn `--max-flows`, `--flow-timeout`, `--max-ooo-per-flow`,
-//! `--max-ooo-total`, `--max-fragments`, `--memcap` (the engine's caps, `pcap`
-//! only) and `--max-token`, `--max-message` (the parsers' caps, both
+//! `--max-ooo-total`, `--max-udp-flows`, `--udp-timeout`, `--max-fragments`,
+//! `--memcap` (the engine's caps, `pcap` only) and `--max-token`, `--max-message` (the parsers' caps, both
 //! commands) into the runtime's settings. Invariants: every default shown in
 //! `--help` is the runtime's own default (read from it, never repeated here);
 //! sizes take `K`, `M`, `G` suffixes (powers of 1024); a zero or otherwise
@@ -18,6 +18,7 @@ use protoc_runtime::engine::EngineConfig;
 use protoc_runtime::flow::FlowLimits;
 use protoc_runtime::parse::Limits;
 use protoc_runtime::reassembly::ReassemblyLimits;
+use protoc_runtime::udp::DEFAULT_UDP_LIMITS;
 
 /// The engine's and the parsers' caps (`pcap`).
 #[derive(clap::Args, Debug, Clone)]
@@ -38,6 +39,14 @@ pub struct Caps {
     /// Bytes held out of order over all flows; beyond, holes are given up as gaps.
     #[arg(long, value_name = "BYTES", default_value_t = Size::of(ReassemblyLimits::default().total))]
     pub max_ooo_total: Size,
+
+    /// UDP flows tracked at once; beyond, the longest idle ones are evicted.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_UDP_LIMITS.max_flows)]
+    pub max_udp_flows: usize,
+
+    /// Seconds of capture time without a datagram after which a UDP flow ends.
+    #[arg(long, value_name = "SECS", default_value_t = DEFAULT_UDP_LIMITS.idle_timeout)]
+    pub udp_timeout: f64,
 
     /// IP datagrams being reassembled from fragments at once; beyond, the oldest are dropped.
     #[arg(long, value_name = "N", default_value_t = DefragLimits::default().max_datagrams)]
@@ -76,6 +85,12 @@ impl Caps {
             self.flow_timeout
         );
         ensure!(self.memcap.0 > 0, "--memcap must be at least 1 byte");
+        ensure!(self.max_udp_flows > 0, "--max-udp-flows must be at least 1");
+        ensure!(
+            self.udp_timeout.is_finite() && self.udp_timeout > 0.0,
+            "--udp-timeout must be a positive number of seconds, not {}",
+            self.udp_timeout
+        );
         self.parser.apply()?;
         let defaults = EngineConfig::default();
         Ok(EngineConfig {
@@ -92,6 +107,10 @@ impl Caps {
                 ..defaults.defrag
             },
             memcap: self.memcap.bytes(),
+            udp: FlowLimits {
+                idle_timeout: self.udp_timeout,
+                max_flows: self.max_udp_flows,
+            },
             ..defaults
         })
     }

@@ -35,7 +35,7 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let checked = protoc_compiler::check_file(&args.spec)?;
     if !checked.diagnostics.is_empty() {
-        eprint!("{}", checked.render());
+        eprint_lossy!("{}", checked.render());
     }
     let Some(spec) = checked.spec else {
         return Ok(ExitCode::FAILURE);

@@ -42,13 +42,13 @@ use protoc_runtime::capture::{
 };
 use protoc_runtime::decode::tcp_endpoints;
 use protoc_runtime::dissector::{
-    Cx, Direction, Dissector, FlowInfo, FlowStatus, Transport, Verdict,
+    Cx, Direction, Dissector, FlowInfo, FlowStatus, Handover, HandoverTarget, Transport, Verdict,
 };
 use protoc_runtime::engine::{Engine, FlowEnd, Inspect, PacketVerdict, Stats, StreamHandler};
 use protoc_runtime::flow::shard_of;
 use protoc_runtime::output::{EventCounts, Format, OutputSink};
 use protoc_runtime::pcap_writer::{PcapWriter, DEFAULT_SNAPLEN};
-use protoc_runtime::rules::{RuleSet, RulesSink};
+use protoc_runtime::rules::{RuleSet, RulesSink, DEFAULT_MAX_OPEN_FILES};
 
 use super::select::{load_rules, resolve_format, FormatArg, Selector};
 use crate::specs;
@@ -159,10 +159,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
     progress.done();
     let capture_warnings = reader.take_warnings();
     for warning in &capture_warnings {
-        eprintln!("warning: {warning}");
+        eprintln_lossy!("warning: {warning}");
     }
     for warning in engine.take_warnings() {
-        eprintln!("warning: {warning}");
+        eprintln_lossy!("warning: {warning}");
     }
     if let Some(out) = pass_through {
         out.finish(&reader)?;
@@ -199,7 +199,7 @@ fn make_sink<W: Write>(
 /// The statistics line on stderr.
 fn print_stats(stats: &Stats, counts: &EventCounts, started: Instant) {
     let seconds = started.elapsed().as_secs_f64();
-    eprintln!(
+    eprintln_lossy!(
         "stats: {} packets, {} flows, {} bytes, {} events, {} alerts, {} drops, {} parse errors, {} gaps, {} caps, {} overlaps, {:.3} s, {:.1} MB/s",
         stats.packets,
         stats.tcp_flows + stats.udp_flows,
@@ -282,7 +282,9 @@ fn run_threads(args: &Args, rules: RuleSet, format: Format) -> Result<ExitCode> 
     let mut engines = Vec::with_capacity(count);
     for index in 0..count {
         let selector = Selector::new(args.spec.as_deref(), &args.ports)?;
-        let sink = make_sink(Vec::with_capacity(1 << 16), args, rules.clone(), format)?;
+        // The process's open extraction files stay under one thread's cap.
+        let sink = make_sink(Vec::with_capacity(1 << 16), args, rules.clone(), format)?
+            .with_max_open_files((DEFAULT_MAX_OPEN_FILES / count).max(16));
         engines.push(Engine::new(
             Dissect { sink, selector },
             config.sharded(index, count),
@@ -379,10 +381,10 @@ fn run_threads(args: &Args, rules: RuleSet, format: Format) -> Result<ExitCode> 
     }
     let capture_warnings = reader.take_warnings();
     for warning in &capture_warnings {
-        eprintln!("warning: {warning}");
+        eprintln_lossy!("warning: {warning}");
     }
     for warning in ends.iter().flat_map(|end| &end.warnings) {
-        eprintln!("warning: {warning}");
+        eprintln_lossy!("warning: {warning}");
     }
     if let Some(pass) = pass_through {
         pass.finish(&reader)?;
@@ -413,7 +415,9 @@ fn dissect_shard(
             }
         }
         drop(chunk);
-        let lines = std::mem::take(engine.handler_mut().sink.output_mut().writer_mut());
+        // The next chunk's lines go to a buffer of this one's size (no regrowing).
+        let writer = engine.handler_mut().sink.output_mut().writer_mut();
+        let lines = std::mem::replace(writer, Vec::with_capacity(writer.len()));
         if results.send(FromThread::Chunk { lines, dropped }).is_err() {
             // The merge stopped (and reports why).
             return;
@@ -459,9 +463,43 @@ impl<W: Write> Dissect<W> {
             sink: &mut self.sink,
         };
         call(flow.dissector.as_mut(), &mut cx);
+        if let Some(handover) = flow.dissector.take_handover() {
+            self.hand_over(flow, info, now, handover);
+        }
         match flow.dissector.status() {
             FlowStatus::Dropped => Verdict::Drop,
             FlowStatus::Active | FlowStatus::Finished => Verdict::Continue,
+        }
+    }
+}
+
+impl<W: Write> Dissect<W> {
+    /// A spec's `handover`: the flow goes on with the target spec's dissector
+    /// (found by name, or by server port as `--port` maps ports), fed first
+    /// the bytes the old one had not parsed, the handing-over direction's
+    /// first. An unknown target leaves the flow stopped.
+    fn hand_over(
+        &mut self,
+        flow: &mut DissectedFlow,
+        info: &FlowInfo,
+        now: f64,
+        handover: Handover,
+    ) {
+        let spec = match handover.to {
+            HandoverTarget::Spec(name) => specs::by_name(name),
+            HandoverTarget::Port(port) => self.selector.for_server_port(port),
+        };
+        let Some(spec) = spec else {
+            return;
+        };
+        self.sink.set_proto(info.id, spec.name);
+        flow.dissector = (spec.new_dissector)();
+        let Handover { dir, mut rest, .. } = handover;
+        for dir in [dir, dir.reverse()] {
+            let bytes = std::mem::take(&mut rest[dir.index()]);
+            if !bytes.is_empty() {
+                let _ = self.with_cx(flow, info, now, |d, cx| d.feed(dir, &bytes, cx));
+            }
         }
     }
 }

@@ -134,7 +134,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
         let bound = listener.local_addr().unwrap_or(listen);
-        eprintln!(
+        eprintln_lossy!(
             "proxy: listening on {bound}, relaying to {upstream} through spec {} with {rule_count} rule(s)",
             spec.name
         );

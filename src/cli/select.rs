@@ -43,11 +43,11 @@ pub fn load_rules(paths: &[PathBuf]) -> Result<RuleSet> {
     }
     match protoc_compiler::rules::load_rules(paths, specs::SPECS) {
         Ok(loaded) => {
-            eprint!("{}", loaded.warnings);
+            eprint_lossy!("{}", loaded.warnings);
             Ok(loaded.rules)
         }
         Err(RulesError::Invalid { report, .. }) => {
-            eprint!("{report}");
+            eprint_lossy!("{report}");
             bail!("the rules have errors; nothing was run")
         }
         Err(err) => Err(err.into()),

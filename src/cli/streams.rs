@@ -80,10 +80,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut engine = Engine::new(handler, EngineConfig::default());
     engine.run(&mut reader);
     for warning in engine.take_warnings() {
-        eprintln!("warning: {warning}");
+        eprintln_lossy!("warning: {warning}");
     }
     if args.stats {
-        eprintln!("{:#?}", engine.stats());
+        eprintln_lossy!("{:#?}", engine.stats());
     }
     let flows = engine.into_handler().done;
     let mut out = crate::cli::stdout();

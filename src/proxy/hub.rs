@@ -96,7 +96,7 @@ impl Hub {
     fn keep_error(&self, what: &str, err: io::Error) {
         let mut kept = lock(&self.error);
         if kept.is_none() {
-            eprintln!("warning: {what}: {err}; the proxy goes on relaying");
+            eprintln_lossy!("warning: {what}: {err}; the proxy goes on relaying");
             *kept = Some(io::Error::new(err.kind(), format!("{what}: {err}")));
         }
     }

@@ -82,7 +82,7 @@ pub async fn serve(
             Err(err) => {
                 // Out of file descriptors, or a connection reset while queued:
                 // wait a little rather than spin.
-                eprintln!("warning: accepting a client: {err}");
+                eprintln_lossy!("warning: accepting a client: {err}");
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
@@ -90,7 +90,7 @@ pub async fn serve(
     drop(listener);
     let open = sessions.len();
     if open > 0 {
-        eprintln!(
+        eprintln_lossy!(
             "proxy: shutting down; {open} session(s) open, waiting up to {:.0} s (again to close now)",
             config.drain_timeout.as_secs_f64()
         );
@@ -116,7 +116,7 @@ async fn session(
     let upstream = match connect(&config).await {
         Ok(upstream) => upstream,
         Err(err) => {
-            eprintln!(
+            eprintln_lossy!(
                 "warning: client {peer}: cannot reach upstream {}: {err}",
                 config.upstream
             );
@@ -150,7 +150,7 @@ async fn session(
         Outcome::TimedOut => SessionEnd::TimedOut,
         Outcome::Closed => SessionEnd::ClosedAtShutdown,
         Outcome::HeldTooMuch(dir) => {
-            eprintln!(
+            eprintln_lossy!(
                 "warning: flow {}: the dissector held over {} unsettled bytes {dir}; session closed",
                 inspector.info().id,
                 config.limits.max_held
@@ -162,7 +162,7 @@ async fn session(
                 protoc_runtime::dissector::Direction::Up => "client to server",
                 protoc_runtime::dissector::Direction::Down => "server to client",
             };
-            eprintln!(
+            eprintln_lossy!(
                 "warning: flow {}: relaying {side}: {err}",
                 inspector.info().id
             );

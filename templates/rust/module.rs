@@ -250,6 +250,10 @@ struct Machine {
     /// `resync TOKEN;` and not done yet.
     resync: [Option<Resync>; 2],
     {% endif -%}
+    {% if machine.uses_handover -%}
+    /// Where `handover` sent the flow, and the direction it was handling.
+    handover: Option<(HandoverTarget, Direction)>,
+    {% endif -%}
 }
 
 impl Default for Machine {
@@ -268,6 +272,9 @@ impl Default for Machine {
             {% endif -%}
             {% if machine.uses_resync -%}
             resync: [None, None],
+            {% endif -%}
+            {% if machine.uses_handover -%}
+            handover: None,
             {% endif -%}
         }
     }
@@ -344,6 +351,17 @@ impl Machine {
         machine::trace(cx, format_args!("state machine: stop in state {}", self.state.name()));
         self.status = FlowStatus::Finished;
         Ok(true)
+    }
+    {%- endif %}
+
+    {% if machine.uses_handover -%}
+    /// `handover`: ends parsing as `stop` does; the dissector's user passes
+    /// the rest of the flow to `to`'s spec (`None`, a port that is no port:
+    /// the flow just stops).
+    fn hand_over(&mut self, to: Option<HandoverTarget>, cx: &mut Cx<'_>) -> Handled {
+        machine::trace(cx, format_args!("state machine: {}: handover to {to:?}", self.dir));
+        self.handover = to.map(|to| (to, self.dir));
+        self.stop(cx)
     }
     {%- endif %}
 
@@ -633,6 +651,12 @@ impl {{ dissector }} {
                 return Ok(true);
             }
         }
+        {% if machine.uses_handover -%}
+        if self.machine.handover.is_some() {
+            protoc_comment!("Handed over: what is left of `data` goes to the next spec with the waiting bytes.");
+            let _ = input.keep_rest(usize::MAX);
+        }
+        {% endif -%}
         Ok(false)
     }
 
@@ -849,6 +873,13 @@ impl Dissector for {{ dissector }} {
     fn status(&self) -> FlowStatus {
         self.machine.status
     }
+    {% if machine.uses_handover %}
+    fn take_handover(&mut self) -> Option<Handover> {
+        let (to, dir) = self.machine.handover.take()?;
+        let rest = [self.up.pending.take_unread(), self.down.pending.take_unread()];
+        Some(Handover { to, dir, rest })
+    }
+    {% endif %}
 
     fn settled(&self, dir: Direction) -> u64 {
         if self.machine.status != FlowStatus::Active {

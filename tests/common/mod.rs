@@ -1,8 +1,10 @@
 //! Helpers shared by the end-to-end tests: run the built binary, read its
-//! JSON events, find the shared reference data, compare pcap records.
+//! JSON events, find the shared reference data, compare pcap records, hash.
+//! The live tests' processes are in `live`, tshark as an oracle in `tshark`.
 #![allow(dead_code)]
 
 pub mod live;
+pub mod tshark;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -118,4 +120,27 @@ pub fn pcap_records(file: &[u8]) -> Vec<(u32, u32, u32, Vec<u8>)> {
     }
     assert_eq!(at, file.len(), "trailing bytes after the last record");
     records
+}
+
+/// The alerts among `events`: (rule, description), in order.
+pub fn alerts(events: &[Event]) -> Vec<(&str, &str)> {
+    events
+        .iter()
+        .filter(|e| e.event == "alert")
+        .map(|e| {
+            (
+                e.raw["rule"].as_str().unwrap_or_default(),
+                e.raw["description"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+/// The SHA-256 of `bytes` in lower-case hex, as events and the mail server write it.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }

@@ -1,163 +1,33 @@
-//! Real parts for the proxy's live tests: an aiosmtpd server recording what
-//! it sees (`smtp_server.py`), the `protoc-rs proxy` binary, and real clients
-//! (Python smtplib through `send_mail.py`, swaks). Everything listens on
-//! 127.0.0.1 with ports picked by the kernel; every wait is bounded.
+//! The proxy's live tests' own parts: the `protoc-rs proxy` binary
+//! ([`Proxy`], and what a run printed, [`ProxyRun`]), real clients (Python
+//! smtplib through `send_mail.py`, swaks) and mails of a given size. The
+//! processes, the SMTP server and every bounded wait are `tests/common/live.rs`'s;
+//! a test that includes this file also declares `mod common;`. Everything
+//! listens on 127.0.0.1 with ports picked by the kernel.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader, Read};
+use std::fs::File;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
-use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::process::{Command, ExitStatus, Output, Stdio};
+use std::time::Duration;
 
-/// The repository root.
-pub fn repo() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
+use crate::common::live::{run_within, Guard};
+use crate::common::repo;
 
-fn script(name: &str) -> PathBuf {
-    repo().join("tests/live").join(name)
-}
+/// A client may take this long to send a mail (a few MB, through the proxy).
+const CLIENT_LIMIT: Duration = Duration::from_secs(120);
 
-/// Reads `stream` line by line in a thread: lines go to the channel as they
-/// come, and the thread returns everything at EOF.
-fn collect_lines<R: Read + Send + 'static>(
-    stream: R,
-) -> (mpsc::Receiver<String>, JoinHandle<String>) {
-    let (tx, rx) = mpsc::channel();
-    let handle = thread::spawn(move || {
-        let mut all = String::new();
-        for line in BufReader::new(stream).lines() {
-            let Ok(line) = line else { break };
-            all.push_str(&line);
-            all.push('\n');
-            let _ = tx.send(line);
-        }
-        all
-    });
-    (rx, handle)
-}
-
-/// Waits for a line starting with `prefix`; returns its rest.
-fn wait_for_line(lines: &mpsc::Receiver<String>, prefix: &str, what: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match lines.recv_timeout(left) {
-            Ok(line) => {
-                if let Some(rest) = line.strip_prefix(prefix) {
-                    return rest.trim().to_string();
-                }
-            }
-            Err(_) => panic!("{what} did not print `{prefix}` in time"),
-        }
-    }
-}
-
-/// Sends SIGTERM to the child `pid` (by its id, nothing else).
-fn terminate(pid: u32) {
-    let _ = Command::new("kill")
-        .arg("-TERM")
-        .arg(pid.to_string())
-        .status();
-}
-
-/// Waits up to `limit` for `child` to exit.
-fn wait_exit(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if let Ok(Some(status)) = child.try_wait() {
-            return Some(status);
-        }
-        thread::sleep(Duration::from_millis(20));
-    }
-    None
-}
-
-/// A real SMTP server (aiosmtpd) storing what it receives in a temp directory.
-pub struct SmtpServer {
-    child: Child,
-    pub port: u16,
-    pub store: tempfile::TempDir,
-}
-
-impl SmtpServer {
-    /// Starts the server; `keep_content` stores each message's bytes.
-    pub fn start(keep_content: bool) -> SmtpServer {
-        let store = tempfile::tempdir().expect("temp dir");
-        let mut command = Command::new("python3");
-        command
-            .arg(script("smtp_server.py"))
-            .arg("--store")
-            .arg(store.path())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
-        if keep_content {
-            command.arg("--keep-content");
-        }
-        let mut child = command.spawn().expect(
-            "python3 runs tests/live/smtp_server.py (needs aiosmtpd: pip install aiosmtpd)",
-        );
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (lines, _) = collect_lines(stdout);
-        let port = wait_for_line(
-            &lines,
-            "listening on ",
-            "the aiosmtpd server (is aiosmtpd installed?)",
-        )
-        .parse()
-        .expect("a port number");
-        SmtpServer { child, port, store }
-    }
-
-    pub fn addr(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-
-    /// Every `MAIL <address>` / `RCPT <address>` line the server received.
-    pub fn commands(&self) -> String {
-        std::fs::read_to_string(self.store.path().join("commands.log")).unwrap_or_default()
-    }
-
-    /// One JSON object per accepted message.
-    pub fn envelopes(&self) -> Vec<serde_json::Value> {
-        std::fs::read_to_string(self.store.path().join("envelopes.jsonl"))
-            .unwrap_or_default()
-            .lines()
-            .map(|line| serde_json::from_str(line).expect("an envelope record"))
-            .collect()
-    }
-
-    /// The stored content of message `n` (1-based; needs `keep_content`).
-    pub fn content(&self, n: u64) -> Vec<u8> {
-        std::fs::read(self.store.path().join(format!("{n}.eml"))).expect("stored content")
-    }
-}
-
-impl Drop for SmtpServer {
-    fn drop(&mut self) {
-        terminate(self.child.id());
-        if wait_exit(&mut self.child, Duration::from_secs(5)).is_none() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-/// A running `protoc-rs proxy`.
+/// A running `protoc-rs proxy`, its output going to files of its own.
 pub struct Proxy {
-    child: Child,
     pub addr: SocketAddr,
-    stdout: JoinHandle<String>,
-    stderr: JoinHandle<String>,
+    process: Guard,
+    output: tempfile::TempDir,
 }
 
 /// What a proxy run printed, once it has stopped.
 pub struct ProxyRun {
-    pub status: Option<ExitStatus>,
+    pub status: ExitStatus,
     pub stdout: String,
     pub stderr: String,
 }
@@ -206,30 +76,34 @@ impl ProxyRun {
 }
 
 impl Proxy {
-    /// Starts `protoc-rs proxy` in front of `upstream`, with JSON output and `extra` arguments.
+    /// Starts `protoc-rs proxy` in front of `upstream`, with JSON output and
+    /// `extra` arguments, and waits until it listens.
     pub fn start(upstream: &str, extra: &[&str]) -> Proxy {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_protoc-rs"))
-            .args(["proxy", "--listen", "127.0.0.1:0", "--upstream", upstream])
-            .args(["--format", "json"])
-            .args(extra)
-            .current_dir(repo())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("protoc-rs runs");
-        let (_, stdout) = collect_lines(child.stdout.take().expect("piped stdout"));
-        let (lines, stderr) = collect_lines(child.stderr.take().expect("piped stderr"));
-        let listening = wait_for_line(&lines, "proxy: listening on ", "the proxy");
-        let addr = listening
-            .split(',')
-            .next()
+        let output = tempfile::tempdir().expect("tempdir");
+        let stdout = output.path().join("stdout");
+        let stderr = output.path().join("stderr");
+        let mut process = Guard::spawn(
+            "protoc-rs proxy",
+            Command::new(env!("CARGO_BIN_EXE_protoc-rs"))
+                .args(["proxy", "--listen", "127.0.0.1:0", "--upstream", upstream])
+                .args(["--format", "json"])
+                .args(extra)
+                .current_dir(repo())
+                .stdin(Stdio::null())
+                .stdout(File::create(&stdout).expect("proxy stdout"))
+                .stderr(File::create(&stderr).expect("proxy stderr")),
+        );
+        let line = process.expect_line(&stderr, "proxy: listening on ");
+        let addr = line
+            .split("proxy: listening on ")
+            .nth(1)
+            .and_then(|rest| rest.split(',').next())
             .and_then(|a| a.parse().ok())
-            .unwrap_or_else(|| panic!("no address in `{listening}`"));
+            .unwrap_or_else(|| panic!("no address in `{line}`"));
         Proxy {
-            child,
             addr,
-            stdout,
-            stderr,
+            process,
+            output,
         }
     }
 
@@ -239,7 +113,7 @@ impl Proxy {
 
     /// Sends SIGTERM (a shutdown request) without waiting.
     pub fn request_shutdown(&self) {
-        terminate(self.child.id());
+        self.process.signal("TERM");
     }
 
     /// SIGTERM, then waits for the exit and collects the output.
@@ -248,45 +122,34 @@ impl Proxy {
         self.wait()
     }
 
-    /// Waits for the exit (after a shutdown request) and collects the output.
+    /// Waits for the exit (after a shutdown request), at most 30 s, and
+    /// collects the output.
     pub fn wait(mut self) -> ProxyRun {
-        let status = wait_exit(&mut self.child, Duration::from_secs(30));
-        if status.is_none() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
+        let status = self.process.wait_within(Duration::from_secs(30));
+        let read =
+            |name: &str| std::fs::read_to_string(self.output.path().join(name)).unwrap_or_default();
         ProxyRun {
             status,
-            stdout: self.stdout.join().unwrap_or_default(),
-            stderr: self.stderr.join().unwrap_or_default(),
+            stdout: read("stdout"),
+            stderr: read("stderr"),
         }
     }
 }
 
-/// Runs a command with a time limit; returns (exit code, stdout + stderr).
-pub fn run_bounded(command: &mut Command, limit: Duration) -> (Option<i32>, String) {
-    let mut child = command
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"));
-    let (_, out) = collect_lines(child.stdout.take().expect("piped stdout"));
-    let (_, err) = collect_lines(child.stderr.take().expect("piped stderr"));
-    let status = wait_exit(&mut child, limit);
-    if status.is_none() {
-        let _ = child.kill();
-        let _ = child.wait();
-    }
-    let text = out.join().unwrap_or_default() + &err.join().unwrap_or_default();
-    (status.and_then(|s| s.code()), text)
+/// A client's exit code and everything it printed (stdout, then stderr).
+pub fn code_and_text(output: Output) -> (Option<i32>, String) {
+    let text = String::from_utf8_lossy(&output.stdout).into_owned()
+        + &String::from_utf8_lossy(&output.stderr);
+    (output.status.code(), text)
 }
 
 /// Sends `message` with Python's smtplib; returns (exit code, output):
 /// 0 sent, 3 disconnected by the other side.
 pub fn smtplib_send(server: &str, sender: &str, to: &str, message: &Path) -> (Option<i32>, String) {
-    run_bounded(
+    let output = run_within(
+        "send_mail.py",
         Command::new("python3")
-            .arg(script("send_mail.py"))
+            .arg(repo().join("tests/live/send_mail.py"))
             .args([
                 "--server",
                 server,
@@ -297,13 +160,15 @@ pub fn smtplib_send(server: &str, sender: &str, to: &str, message: &Path) -> (Op
                 "--message",
             ])
             .arg(message),
-        Duration::from_secs(120),
-    )
+        CLIENT_LIMIT,
+    );
+    code_and_text(output)
 }
 
 /// Sends the file `data` as the DATA of a mail with swaks.
 pub fn swaks_send(server: &str, sender: &str, to: &str, data: &Path) -> (Option<i32>, String) {
-    run_bounded(
+    let output = run_within(
+        "swaks",
         Command::new("swaks")
             .args([
                 "--server",
@@ -318,8 +183,9 @@ pub fn swaks_send(server: &str, sender: &str, to: &str, data: &Path) -> (Option<
             .arg("--data")
             .arg(data)
             .args(["--timeout", "60"]),
-        Duration::from_secs(120),
-    )
+        CLIENT_LIMIT,
+    );
+    code_and_text(output)
 }
 
 /// A mail of about `size` bytes with CRLF line endings: headers, then lines
@@ -345,12 +211,4 @@ pub fn mail_of_size(size: usize, subject: &str) -> Vec<u8> {
         }
     }
     mail
-}
-
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::{Digest, Sha256};
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }

@@ -1,92 +1,157 @@
 #!/usr/bin/env python3
-"""A real SMTP server for the proxy's live tests: aiosmtpd, recording what it sees.
+"""The real SMTP server of the live tests: aiosmtpd, storing what it receives.
 
-Listens on 127.0.0.1:PORT (0 picks a free port) and prints `listening on PORT`
-once it accepts connections. Every MAIL FROM and RCPT TO it receives is
-appended to the log file as it arrives (`MAIL <address>` / `RCPT <address>`),
-so a test can check that a command never reached it. Every accepted message
-appends one JSON line to `envelopes.jsonl` in the store directory: sender,
-recipients, size and SHA-256 of the content as aiosmtpd stores it
-(dot-unstuffed, CRLF line endings, ending with the last line's CRLF); with
---keep-content the content itself goes to `<n>.eml` beside it.
+Usage: smtp_server.py --store DIR [--keep-content] [--extensions CERT KEY]
 
-The server runs until SIGINT/SIGTERM or until its stdin closes (a test holds
-the other end of the pipe, so the server cannot outlive it).
+Listens on 127.0.0.1, on a free port the kernel picks, and prints
+`listening on PORT` once it accepts connections. It writes in DIR:
 
-Usage: smtp_server.py --store DIR [--port PORT] [--keep-content]
+- `commands.log`: every MAIL FROM and RCPT TO as it arrives (`MAIL <address>`
+  / `RCPT <address>`), so a test can check that a command never reached it;
+- `envelopes.jsonl`: one JSON line per accepted mail, appended in one write
+  once the mail is stored: `n` (1, 2, ... in order of arrival), `peer_port`
+  (the client's port), `mail_from`, `rcpt_tos`, and `size` and `sha256` of
+  the content as aiosmtpd keeps it (`envelope.original_content`:
+  dot-stuffing undone, the end-of-data line removed, the last line's CRLF
+  kept);
+- with --keep-content, that content as `NNN.eml` (`001.eml` for `n` 1),
+  written to a temporary name and renamed before its envelope line, so a
+  reader never sees half a mail.
+
+With --extensions CERT KEY it offers, on top of aiosmtpd's own commands:
+
+- PIPELINING, advertised in the EHLO reply (aiosmtpd reads commands line by
+  line, so groups of commands sent before any reply are served in order);
+- AUTH PLAIN and LOGIN (aiosmtpd's) and CRAM-MD5 (below), without TLS, for
+  the user `alice` with the password `secret`;
+- STARTTLS with the certificate CERT and its key KEY.
+
+The server runs until SIGINT or SIGTERM, or until its stdin closes (a test
+holds the other end of the pipe, so the server cannot outlive it).
 """
 
 import argparse
 import asyncio
 import hashlib
+import hmac
 import json
 import logging
 import os
 import signal
+import ssl
 import sys
+import time
 
-from aiosmtpd.smtp import SMTP
+from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
+
+USER = b"alice"
+PASSWORD = b"secret"
 
 
-class Recorder:
-    """An aiosmtpd handler writing what the server sees to the store."""
+class Store:
+    """aiosmtpd handler: writes what the server receives into the store."""
 
     def __init__(self, store, keep_content):
         self.store = store
         self.keep_content = keep_content
-        self.count = 0
-        self.log = open(os.path.join(store, "commands.log"), "a", buffering=1)
-        self.envelopes = open(os.path.join(store, "envelopes.jsonl"), "a", buffering=1)
+        self.received = 0
+        self.commands = open(os.path.join(store, "commands.log"), "a", buffering=1)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND
+        self.envelopes = os.open(os.path.join(store, "envelopes.jsonl"), flags, 0o644)
 
     async def handle_MAIL(self, server, session, envelope, address, mail_options):
-        self.log.write(f"MAIL {address}\n")
+        self.commands.write("MAIL %s\n" % address)
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
         return "250 OK"
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        self.log.write(f"RCPT {address}\n")
+        self.commands.write("RCPT %s\n" % address)
         envelope.rcpt_tos.append(address)
         envelope.rcpt_options.extend(rcpt_options)
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
         content = envelope.original_content or b""
-        self.count += 1
+        self.received += 1
         if self.keep_content:
-            with open(os.path.join(self.store, f"{self.count}.eml"), "wb") as out:
+            name = "%03d.eml" % self.received
+            temporary = os.path.join(self.store, "." + name + ".part")
+            with open(temporary, "wb") as out:
                 out.write(content)
+            os.rename(temporary, os.path.join(self.store, name))
         record = {
-            "n": self.count,
+            "n": self.received,
+            "peer_port": session.peer[1],
             "mail_from": envelope.mail_from,
             "rcpt_tos": envelope.rcpt_tos,
             "size": len(content),
             "sha256": hashlib.sha256(content).hexdigest(),
         }
-        self.envelopes.write(json.dumps(record) + "\n")
+        os.write(self.envelopes, (json.dumps(record) + "\n").encode())
         return "250 Message accepted for delivery"
+
+
+class StoreWithExtensions(Store):
+    """Store, plus PIPELINING in the EHLO reply and AUTH CRAM-MD5."""
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        # aiosmtpd's lines are `250-...` but the last `250 ...`.
+        return responses[:1] + ["250-PIPELINING"] + responses[1:]
+
+    # aiosmtpd names the mechanism after the method, `__` standing for `-`.
+    async def auth_CRAM__MD5(self, server, args):
+        challenge = ("<%d.%d@mx.test>" % (os.getpid(), time.time_ns())).encode()
+        response = await server.challenge_auth(challenge)
+        if not isinstance(response, bytes) or b" " not in response:
+            return AuthResult(success=False, handled=False)
+        user, digest = response.rsplit(b" ", 1)
+        expected = hmac.new(PASSWORD, challenge, "md5").hexdigest().encode()
+        ok = user == USER and hmac.compare_digest(digest, expected)
+        return AuthResult(success=ok, auth_data=user)
+
+
+def authenticate(server, session, envelope, mechanism, auth_data):
+    """PLAIN and LOGIN: aiosmtpd decodes the login and password."""
+    if isinstance(auth_data, LoginPassword):
+        ok = auth_data.login == USER and auth_data.password == PASSWORD
+        return AuthResult(success=ok)
+    return AuthResult(success=False, handled=False)
+
+
+def smtp_factory(args):
+    """What makes one SMTP session: the plain server or the one with extensions."""
+    # A fixed hostname: aiosmtpd would otherwise resolve the FQDN per session.
+    options = {"hostname": "mx.test", "data_size_limit": 64 * 1024 * 1024}
+    if args.extensions is None:
+        handler = Store(args.store, args.keep_content)
+    else:
+        cert, key = args.extensions
+        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        tls.load_cert_chain(cert, key)
+        handler = StoreWithExtensions(args.store, args.keep_content)
+        options.update(
+            tls_context=tls, authenticator=authenticate, auth_require_tls=False
+        )
+    return lambda: SMTP(handler, **options)
 
 
 async def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--store", required=True)
-    parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--keep-content", action="store_true")
+    parser.add_argument("--extensions", nargs=2, metavar=("CERT", "KEY"))
     args = parser.parse_args()
     os.makedirs(args.store, exist_ok=True)
     logging.getLogger("mail.log").setLevel(logging.CRITICAL)
 
-    handler = Recorder(args.store, args.keep_content)
     loop = asyncio.get_running_loop()
     server = await loop.create_server(
-        # A fixed hostname: aiosmtpd would otherwise resolve the FQDN per session.
-        lambda: SMTP(handler, hostname="mx.test", data_size_limit=64 * 1024 * 1024),
-        host="127.0.0.1",
-        port=args.port,
-        backlog=1024,
+        smtp_factory(args), host="127.0.0.1", port=0, backlog=1024
     )
     port = server.sockets[0].getsockname()[1]
-    print(f"listening on {port}", flush=True)
+    print("listening on %d" % port, flush=True)
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)

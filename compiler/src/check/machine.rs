@@ -527,6 +527,20 @@ impl<'a> Checker<'a> {
                     }
                     Some(Action::Stop)
                 }
+                ActionKind::Handover(to) => {
+                    if i + 1 != actions.len() {
+                        self.error(
+                            action.span,
+                            "`handover` must be the last action",
+                            "actions follow it",
+                        )
+                        .set_hint(
+                            "parsing ends at `handover`: nothing after it runs, not even a jump",
+                        );
+                        ok = false;
+                    }
+                    self.handover(to, scope).map(Action::Handover)
+                }
                 ActionKind::TriggerNamed { event, fields } => {
                     self.trigger_named(event, fields, scope)
                 }
@@ -823,6 +837,31 @@ impl<'a> Checker<'a> {
             return None;
         }
         Some(typed)
+    }
+
+    /// Where `handover` sends the flow: a spec's name (any name: the specs
+    /// are checked one by one; an unknown one stops the flow at run time, as
+    /// `stop` does), or a port, an integer.
+    fn handover(&mut self, to: &ast::HandoverTo, scope: &Scope) -> Option<ir::HandoverTo> {
+        match to {
+            ast::HandoverTo::Spec(name) => Some(ir::HandoverTo::Spec(name.name.clone())),
+            ast::HandoverTo::Port(port) => {
+                let typed = self.type_expr(port, scope)?;
+                if typed.ty.inner() != &Type::Int {
+                    self.error(
+                        port.span,
+                        format!(
+                            "`handover port` takes a port number, this is {}",
+                            a(&typed.ty)
+                        ),
+                        "not a number",
+                    )
+                    .set_hint("convert text with `number(...)`, e.g. `handover port number(p)`");
+                    return None;
+                }
+                Some(ir::HandoverTo::Port(typed))
+            }
+        }
     }
 
     /// A streamed event (for `close`).

@@ -235,7 +235,13 @@ pub fn value(v: &RustValue) -> String {
         (_, true) => {
             let b = borrowed(v);
             let inner = value(&RustValue::new("v", v.ty.clone(), false, Form::Borrowed));
-            format!("{}.map_or(Value::Null, |v| {inner})", b.recv())
+            match inner.strip_suffix("(v)") {
+                // `Value::Int(v)`: the constructor itself is the function.
+                Some(constructor) if !constructor.contains('(') => {
+                    format!("{}.map_or(Value::Null, {constructor})", b.recv())
+                }
+                _ => format!("{}.map_or(Value::Null, |v| {inner})", b.recv()),
+            }
         }
     }
 }
@@ -321,6 +327,36 @@ impl<'a> Translator<'a> {
                         ty: Type::Bool,
                     };
                     return self.translate(&negated);
+                }
+                // `!(a < b)` is `a >= b` when neither side can be Null (a
+                // comparison with Null is false, and so is its opposite).
+                if let ExprKind::Binary(
+                    op @ (BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge),
+                    a,
+                    b,
+                ) = &e.kind
+                {
+                    let lookahead_char =
+                        |e: &Expr| matches!(e.kind, ExprKind::Call(Func::Lookahead, _));
+                    let a_v = self.operand(a, lookahead_char(b));
+                    let b_v = self.operand(b, lookahead_char(a));
+                    if !a_v.nullable && !b_v.nullable {
+                        let opposite = match op {
+                            BinOp::Lt => BinOp::Ge,
+                            BinOp::Le => BinOp::Gt,
+                            BinOp::Gt => BinOp::Le,
+                            _ => BinOp::Lt,
+                        };
+                        return self.compare(opposite, &a_v, &b_v);
+                    }
+                    let t = truthy(&self.compare(*op, &a_v, &b_v));
+                    return RustValue::new(
+                        format!("!{}", t.at(Prec::Atom)),
+                        Type::Bool,
+                        false,
+                        Form::Borrowed,
+                    )
+                    .with_prec(Prec::Unary);
                 }
                 let t = truthy(&self.translate(e));
                 RustValue::new(

@@ -19,7 +19,7 @@ use super::expr::{self, Form, RustValue, Translator};
 use super::names;
 use super::records::UntilPlan;
 use crate::ir::{
-    Action, Spec, StateId, Target, Template, TemplatePart, Transition, TransitionEvent,
+    Action, HandoverTo, Spec, StateId, Target, Template, TemplatePart, Transition, TransitionEvent,
     STREAM_RECORD,
 };
 
@@ -39,8 +39,10 @@ pub struct MachinePlan {
     /// Whether some transition jumps to a state / to `finish`.
     pub uses_goto: bool,
     pub uses_finish: bool,
-    /// Whether some transition stops parsing / resynchronises a direction.
+    /// Whether some transition stops parsing / hands the flow over to
+    /// another spec / resynchronises a direction.
     pub uses_stop: bool,
+    pub uses_handover: bool,
     pub uses_resync: bool,
     /// The per-flow variables: `(field, Rust type)`.
     pub vars: Vec<(String, String)>,
@@ -121,6 +123,7 @@ pub fn plan_machine(
         uses_goto: false,
         uses_finish: false,
         uses_stop: false,
+        uses_handover: false,
         uses_resync: false,
     };
     let mut handlers = Vec::new();
@@ -278,6 +281,7 @@ pub fn plan_machine(
         uses_goto: gen.uses_goto,
         uses_finish: gen.uses_finish,
         uses_stop: gen.uses_stop,
+        uses_handover: gen.uses_handover,
         uses_resync: gen.uses_resync,
         vars,
         digests: digested_events(spec),
@@ -345,7 +349,9 @@ fn action_exprs(action: &Action) -> Vec<&Expr> {
         Action::Alert { description, .. } => template_exprs(description),
         Action::Log(t) => template_exprs(t),
         Action::Set { value, .. } | Action::Push { value, .. } => vec![value],
-        Action::Drop
+        Action::Handover(HandoverTo::Port(port)) => vec![port],
+        Action::Handover(HandoverTo::Spec(_))
+        | Action::Drop
         | Action::Pop(_)
         | Action::Clear(_)
         | Action::Close(_)
@@ -370,6 +376,7 @@ struct Gen<'a> {
     uses_goto: bool,
     uses_finish: bool,
     uses_stop: bool,
+    uses_handover: bool,
     uses_resync: bool,
 }
 
@@ -510,8 +517,13 @@ impl<'a> Gen<'a> {
                 if let Some(result) = ends {
                     // `drop` and `stop` end the transition: their result is
                     // the handler's (the block's value, or returned).
-                    if let Action::Stop = action {
-                        self.uses_stop = true;
+                    match action {
+                        Action::Stop => self.uses_stop = true,
+                        Action::Handover(_) => {
+                            self.uses_stop = true;
+                            self.uses_handover = true;
+                        }
+                        _ => {}
                     }
                     if conditional {
                         block.push_str(&format!("return {result};"));
@@ -667,6 +679,25 @@ fn action_code(spec: &Spec, tr: &mut Translator<'_>, action: &Action) -> (String
         }
         Action::Drop => (String::new(), Some("Err(Dropped)".to_string())),
         Action::Stop => (String::new(), Some("self.stop(cx)".to_string())),
+        Action::Handover(HandoverTo::Spec(name)) => (
+            String::new(),
+            Some(format!(
+                "self.hand_over(Some(HandoverTarget::Spec({})), cx)",
+                names::str_lit(name)
+            )),
+        ),
+        Action::Handover(HandoverTo::Port(port)) => {
+            let v = expr::borrowed(&tr.translate(port));
+            let port = if v.nullable {
+                format!("{}.and_then(|p| u16::try_from(p).ok())", v.recv())
+            } else {
+                format!("u16::try_from({}).ok()", v.code)
+            };
+            (
+                format!("let port = {port};\n"),
+                Some("self.hand_over(port.map(HandoverTarget::Port), cx)".to_string()),
+            )
+        }
         Action::Log(t) => {
             let mut lets = String::new();
             let fmt = format_string(tr, t, &mut lets);
@@ -756,8 +787,16 @@ fn describe(spec: &Spec, state: &str, t: &Transition) -> String {
 /// statements that compute its values.
 fn template(tr: &mut Translator<'_>, t: &Template, lets: &mut String) -> String {
     let fmt = format_string(tr, t, lets);
+    let lone_name = fmt
+        .strip_prefix('{')
+        .and_then(|f| f.strip_suffix('}'))
+        .filter(|name| {
+            !name.is_empty() && name.chars().all(|c| c == '_' || c.is_ascii_alphanumeric())
+        });
     if t.parts.iter().all(|p| matches!(p, TemplatePart::Text(_))) {
         names::str_lit(&fmt.replace("{{", "{").replace("}}", "}"))
+    } else if let Some(name) = lone_name {
+        format!("&{name}.to_string()")
     } else {
         format!("&format!({})", names::str_lit(&fmt))
     }

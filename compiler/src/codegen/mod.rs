@@ -236,6 +236,8 @@ const RUNTIME_NAMES: &[(&str, &str)] = &[
     ("EventSchema", "protoc_runtime::dissector"),
     ("FieldSchema", "protoc_runtime::dissector"),
     ("FlowStatus", "protoc_runtime::dissector"),
+    ("Handover", "protoc_runtime::dissector"),
+    ("HandoverTarget", "protoc_runtime::dissector"),
     ("Severity", "protoc_runtime::dissector"),
     ("SpecDescriptor", "protoc_runtime::dissector"),
     ("Transport", "protoc_runtime::dissector"),

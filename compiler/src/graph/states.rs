@@ -252,9 +252,12 @@ fn finish_node() -> Node {
     }
 }
 
-/// Whether a transition ends with `stop`.
+/// Whether a transition ends with `stop` (or `handover`, which stops this
+/// spec's parsing too; its edge label names where the flow goes).
 fn stops(t: &Transition) -> bool {
-    t.actions.iter().any(|a| matches!(a, Action::Stop))
+    t.actions
+        .iter()
+        .any(|a| matches!(a, Action::Stop | Action::Handover(_)))
 }
 
 fn stop_node() -> Node {

@@ -415,8 +415,9 @@ impl<'a> RulesChecker<'a> {
         let Some(message) = problem else {
             return true;
         };
-        self.error(label.span, message, "bad label")
-            .set_hint("the label names the extracted files (`<flow>-<n>.<label>`), e.g. \"mail\"");
+        self.error(label.span, message, "bad label").set_hint(
+            "the label names the extracted files (`<flow>-<n>.<label>`), e.g. \"content\"",
+        );
         false
     }
 }

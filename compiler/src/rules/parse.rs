@@ -67,8 +67,11 @@ fn rules_syntax_error(file: &str, source: &str, error: &pest::error::Error<Rule>
             .filter(|f| !f.is_empty())
             .map_or("end of file".to_string(), |f| format!("`{f}`"));
         diagnostic.message = format!("syntax error: expected `.`, found {found}");
-        diagnostic.hint =
-            Some("a rule hooks one event of one spec, as in `on smtp.command`".into());
+        if let Some(spec) = words.first() {
+            diagnostic.hint = Some(format!(
+                "a rule hooks one event of one spec: `on {spec}.EVENT`"
+            ));
+        }
     }
     diagnostic
 }
@@ -139,6 +142,7 @@ fn rule_decl(builder: &mut Builder<'_>, pair: Pair<'_, Rule>) -> Built<RuleDecl>
                     | ActionKind::Pop(_)
                     | ActionKind::Clear(_)
                     | ActionKind::Stop
+                    | ActionKind::Handover(_)
                     | ActionKind::Resync { .. }
                     | ActionKind::Close(_) => {
                         return Err(builder.internal(action.span, "state-machine action in a rule"))

@@ -66,6 +66,14 @@ impl Pending {
         self.len() == 0
     }
 
+    /// Takes the waiting bytes (for a handover to another dissector).
+    pub fn take_unread(&mut self) -> Vec<u8> {
+        let mut bytes = std::mem::take(&mut self.bytes);
+        bytes.drain(..self.read.min(bytes.len()));
+        self.read = 0;
+        bytes
+    }
+
     /// Forgets the waiting bytes (a gap or an abandoned message).
     pub fn clear(&mut self) {
         self.bytes.clear();

@@ -101,7 +101,7 @@ pub use frames::{Deframer, FrameFormat};
 pub use input::{Input, Pending};
 pub use number::{Bits, NumberFormat};
 pub use resync::Resync;
-pub use streams::{StreamBook, StreamTally};
+pub use streams::{SinkDigests, StreamBook, StreamTally};
 pub use token::{ByteClass, FirstBytes, LazyRegex, TokenDfa, TokenState};
 pub use unstuff::Unstuffer;
 pub use until::{Transform, UntilState, UntilToken};
@@ -319,13 +319,18 @@ impl<'a> ParseCx<'a> {
         if chunk.is_empty() && !last {
             return Ok(());
         }
-        if let Some(book) = self.streams.as_deref_mut() {
-            book.record(event, self.dir, chunk, last);
-        }
-        match self
+        let verdict = self
             .sink
-            .stream(self.flow, self.dir, self.now, event, chunk, last)
-        {
+            .stream(self.flow, self.dir, self.now, event, chunk, last);
+        if let Some(book) = self.streams.as_deref_mut() {
+            // After the sink: it may hash the stream for the book.
+            let sink = SinkDigests {
+                flow: self.flow,
+                sink: &mut *self.sink,
+            };
+            book.record_with(event, self.dir, chunk, last, Some(sink));
+        }
+        match verdict {
             Verdict::Continue => Ok(()),
             Verdict::Drop => {
                 self.dropped = true;

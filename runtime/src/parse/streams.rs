@@ -16,11 +16,14 @@
 //!   with no stream open, which is an empty stream);
 //! - memory is constant per event: chunks are counted and hashed, never kept;
 //! - `sha256` is the lowercase hex digest of the whole stream once it is
-//!   closed, and empty while it is open or when the spec never reads it.
+//!   closed, and empty while it is open or when the spec never reads it;
+//! - a stream is hashed once: when the sink hashes it whole already (an
+//!   extraction, see [`EventSink::hashes_stream`]), its digest is the
+//!   sink's, and the book does not hash it again.
 
-use sha2::{Digest, Sha256};
+use sha2::{Digest as _, Sha256};
 
-use crate::dissector::Direction;
+use crate::dissector::{Direction, EventSink, FlowInfo};
 
 /// What a state machine can read of a streamed event's current or last stream.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -41,7 +44,25 @@ struct Entry {
     event: &'static str,
     dir: Direction,
     tally: StreamTally,
-    hasher: Option<Sha256>,
+    digest: Digest,
+}
+
+/// Who hashes an open stream.
+#[derive(Debug, Clone, Default)]
+enum Digest {
+    /// No one: the spec does not read its `sha256`.
+    #[default]
+    Off,
+    /// The book.
+    Own(Sha256),
+    /// The sink, which gives the digest at the stream's end.
+    Sink,
+}
+
+/// The sink that may hash streams for the book (see [`StreamBook::record_with`]).
+pub struct SinkDigests<'a, 'b> {
+    pub flow: &'a FlowInfo,
+    pub sink: &'a mut (dyn EventSink + 'b),
 }
 
 /// The streams of one flow (see the module doc).
@@ -93,7 +114,7 @@ impl StreamBook {
                     event,
                     dir,
                     tally: StreamTally::default(),
-                    hasher: None,
+                    digest: Digest::Off,
                 });
                 self.entries.len() - 1
             }
@@ -103,6 +124,21 @@ impl StreamBook {
 
     /// Records one chunk of `event` sent in `dir` (the `last` call too).
     pub fn record(&mut self, event: &'static str, dir: Direction, chunk: &[u8], last: bool) {
+        self.record_with(event, dir, chunk, last, None);
+    }
+
+    /// Like [`StreamBook::record`], called after the chunk went to `sink`:
+    /// a stream the sink hashes whole (it says so at the stream's first
+    /// chunk) takes the sink's digest at its end instead of being hashed
+    /// here too.
+    pub fn record_with(
+        &mut self,
+        event: &'static str,
+        dir: Direction,
+        chunk: &[u8],
+        last: bool,
+        mut sink: Option<SinkDigests<'_, '_>>,
+    ) {
         let hashed = self.digests.contains(&event);
         let entry = self.entry(event, dir);
         if !entry.tally.open {
@@ -111,19 +147,33 @@ impl StreamBook {
                 open: true,
                 ..StreamTally::default()
             };
-            entry.hasher = hashed.then(Sha256::new);
+            entry.digest = if !hashed {
+                Digest::Off
+            } else if sink
+                .as_mut()
+                .is_some_and(|s| s.sink.hashes_stream(s.flow, dir, event))
+            {
+                Digest::Sink
+            } else {
+                Digest::Own(Sha256::new())
+            };
         }
         entry.tally.size = entry
             .tally
             .size
             .saturating_add(i64::try_from(chunk.len()).unwrap_or(i64::MAX));
-        if let Some(hasher) = &mut entry.hasher {
+        if let Digest::Own(hasher) = &mut entry.digest {
             hasher.update(chunk);
         }
         if last {
             entry.tally.open = false;
-            if let Some(hasher) = entry.hasher.take() {
-                entry.tally.sha256 = hex(&hasher.finalize());
+            match std::mem::take(&mut entry.digest) {
+                Digest::Off => {}
+                Digest::Own(hasher) => entry.tally.sha256 = hex(&hasher.finalize()),
+                Digest::Sink => {
+                    let digest = sink.and_then(|s| s.sink.stream_digest(s.flow, entry.dir, event));
+                    entry.tally.sha256 = digest.map(|d| hex(&d)).unwrap_or_default();
+                }
             }
         }
     }
@@ -174,6 +224,89 @@ mod tests {
         assert_eq!(
             book.get("mail").sha256,
             "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+    }
+
+    /// A sink that hashes the streams of `mail` (its digest is a marker,
+    /// so the test sees whose digest the book took).
+    struct HashingSink {
+        asked: usize,
+    }
+
+    impl EventSink for HashingSink {
+        fn event(
+            &mut self,
+            _: &FlowInfo,
+            _: Direction,
+            _: f64,
+            _: &'static str,
+            _: &crate::value::Value,
+        ) -> crate::dissector::Verdict {
+            crate::dissector::Verdict::Continue
+        }
+        fn stream(
+            &mut self,
+            _: &FlowInfo,
+            _: Direction,
+            _: f64,
+            _: &'static str,
+            _: &[u8],
+            _: bool,
+        ) -> crate::dissector::Verdict {
+            crate::dissector::Verdict::Continue
+        }
+        fn alert(
+            &mut self,
+            _: &FlowInfo,
+            _: Direction,
+            _: f64,
+            _: crate::dissector::Severity,
+            _: &str,
+        ) {
+        }
+        fn hashes_stream(&mut self, _: &FlowInfo, _: Direction, name: &'static str) -> bool {
+            self.asked += 1;
+            name == "mail"
+        }
+        fn stream_digest(
+            &mut self,
+            _: &FlowInfo,
+            _: Direction,
+            _: &'static str,
+        ) -> Option<[u8; 32]> {
+            Some([0xab; 32])
+        }
+    }
+
+    #[test]
+    fn a_stream_the_sink_hashes_takes_the_sinks_digest() {
+        let flow = FlowInfo {
+            id: 1,
+            src: "10.0.0.1:1000".parse().expect("address"),
+            dst: "10.0.0.2:25".parse().expect("address"),
+        };
+        let mut sink = HashingSink { asked: 0 };
+        let mut book = StreamBook::new(&["mail", "body"]);
+        for (event, chunk, last) in [
+            ("mail", &b"ab"[..], false),
+            ("mail", b"c", true),
+            ("body", b"abc", false),
+            ("body", b"", true),
+        ] {
+            let digests = SinkDigests {
+                flow: &flow,
+                sink: &mut sink,
+            };
+            book.record_with(event, Direction::Up, chunk, last, Some(digests));
+        }
+        // Asked once per stream, at its first chunk.
+        assert_eq!(sink.asked, 2);
+        assert_eq!(book.get("mail").sha256, "ab".repeat(32));
+        assert_eq!(book.get("mail").size, 3);
+        // The sink does not hash `body`: the book does.
+        assert_eq!(
+            book.get("body").sha256,
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
     }
 

@@ -17,13 +17,15 @@
 //!   input to be searched again, so overlapping candidates are not missed;
 //! - after a streaming or skipping call, the input's settled mark covers
 //!   every consumed byte except those held as a possible end token;
-//! - the search first skips, with one unanchored regex search per chunk
-//!   (literal prefilters, SIMD), the bytes that cannot start the end token:
+//! - the search first skips the bytes that cannot start the end token:
 //!   every position before the chunk's leftmost whole match, and before the
 //!   last `longest match - 1` bytes, starts no match (one would be a whole
-//!   match further left). Only tokens of bounded length without look-around
-//!   assertions are skipped this way; the candidates are still decided by
-//!   the anchored DFA, so the result is the same as without the skip.
+//!   match further left). The skip is one memmem search for a needle every
+//!   match contains near its start (`\n.` for SMTP's `\r?\n\.\r?\n`), or
+//!   else one unanchored regex search. Only tokens of bounded length without
+//!   look-around assertions are skipped this way; the candidates are still
+//!   decided by the anchored DFA, so the result is the same as without the
+//!   skip.
 
 use std::sync::OnceLock;
 
@@ -54,9 +56,25 @@ pub struct UntilToken {
 /// The unanchored search that skips to the end token (see the module doc).
 #[derive(Debug)]
 struct Skipper {
-    regex: meta::Regex,
+    search: SkipSearch,
     /// The longest match of the token.
     max_len: usize,
+}
+
+/// How the skipper finds where whole matches may start.
+#[derive(Debug)]
+enum SkipSearch {
+    /// Every match contains `finder`'s needle within its first
+    /// `max_offset + needle length` bytes (it is in every literal prefix of
+    /// the token): the first occurrence of the needle, less `max_offset`,
+    /// is as far as no match can start. (`\r?\n\.\r?\n` gives `\n.` at
+    /// offset 0 or 1: one memmem search, no regex engine.)
+    Needle {
+        finder: Box<memchr::memmem::Finder<'static>>,
+        max_offset: usize,
+    },
+    /// Anything else: the leftmost match of the token itself.
+    Regex(meta::Regex),
 }
 
 impl Skipper {
@@ -67,22 +85,67 @@ impl Skipper {
             return None;
         }
         let max_len = properties.maximum_len()?;
-        let regex = meta::Regex::builder()
-            .configure(meta::Config::new().utf8_empty(false))
-            .build_from_hir(&hir)
-            .ok()?;
-        Some(Skipper { regex, max_len })
+        let search = match common_needle(&hir) {
+            Some((needle, max_offset)) => SkipSearch::Needle {
+                finder: Box::new(memchr::memmem::Finder::new(&needle).into_owned()),
+                max_offset,
+            },
+            None => SkipSearch::Regex(
+                meta::Regex::builder()
+                    .configure(meta::Config::new().utf8_empty(false))
+                    .build_from_hir(&hir)
+                    .ok()?,
+            ),
+        };
+        Some(Skipper { search, max_len })
     }
 
-    /// The first position of `chunk[from..]` that may start the end token:
-    /// the chunk's leftmost whole match, or the first position too near the
-    /// end for a whole match, whichever comes first.
+    /// A position of `chunk[from..]` before which no whole match of the end
+    /// token starts, at most the chunk's leftmost whole match, and at most
+    /// the first position too near the end for a whole match.
     fn skip(&self, chunk: &[u8], from: usize) -> usize {
+        let from = from.min(chunk.len());
         let tail = chunk.len().saturating_sub(self.max_len.saturating_sub(1));
-        let search = regex_automata::Input::new(chunk).span(from.min(chunk.len())..chunk.len());
-        let first_match = self.regex.find(search).map_or(usize::MAX, |m| m.start());
+        let first_match = match &self.search {
+            SkipSearch::Needle { finder, max_offset } => chunk
+                .get(from..)
+                .and_then(|rest| finder.find(rest))
+                .map_or(usize::MAX, |i| (from + i).saturating_sub(*max_offset)),
+            SkipSearch::Regex(regex) => {
+                let search = regex_automata::Input::new(chunk).span(from..chunk.len());
+                regex.find(search).map_or(usize::MAX, |m| m.start())
+            }
+        };
         first_match.min(tail).max(from)
     }
+}
+
+/// The longest byte string that every literal prefix of `hir`'s matches
+/// contains (at least 2 bytes), with the largest offset of its first
+/// occurrence in them; `None` when the prefixes are not a finite set.
+///
+/// Sound because prefix extraction is (it is what regex prefilters rely
+/// on): every match of `hir` starts with one of the literals.
+fn common_needle(hir: &regex_syntax::hir::Hir) -> Option<(Vec<u8>, usize)> {
+    use regex_syntax::hir::literal::{ExtractKind, Extractor};
+    let seq = Extractor::new().kind(ExtractKind::Prefix).extract(hir);
+    let literals: Vec<&[u8]> = seq.literals()?.iter().map(|l| l.as_bytes()).collect();
+    let shortest = literals.iter().min_by_key(|l| l.len())?;
+    for len in (2..=shortest.len()).rev() {
+        for start in 0..=shortest.len() - len {
+            let Some(needle) = shortest.get(start..start + len) else {
+                continue;
+            };
+            let offsets: Option<Vec<usize>> = literals
+                .iter()
+                .map(|l| memchr::memmem::find(l, needle))
+                .collect();
+            if let Some(max_offset) = offsets.and_then(|o| o.into_iter().max()) {
+                return Some((needle.to_vec(), max_offset));
+            }
+        }
+    }
+    None
 }
 
 /// A possible end token under way: its DFA state and the bytes it has read.
@@ -550,6 +613,46 @@ mod tests {
         assert_eq!(settled_after, [7, 12, 12, 16]);
         assert_eq!(skipped, 16);
         assert!(sink.bytes.is_empty(), "skipped bytes reach no event");
+    }
+
+    #[test]
+    fn the_skipper_searches_a_needle_every_match_contains() {
+        let needle = |pattern: &str| common_needle(&token_hir(pattern).expect("pattern"));
+        // Every match of `\r?\n\.\r?\n` holds `\n.`, at offset 0 or 1.
+        assert_eq!(needle(r"\r?\n\.\r?\n"), Some((b"\n.".to_vec(), 1)));
+        assert_eq!(needle("abc|xbc"), Some((b"bc".to_vec(), 1)));
+        assert_eq!(needle(r"\r\n\r\n"), Some((b"\r\n\r\n".to_vec(), 0)));
+        // No common part of 2 bytes, or no finite set of prefixes: the regex.
+        assert_eq!(needle("ab|cd"), None);
+        assert_eq!(needle("[a-z]+;"), None);
+        let skipper = Skipper::new("ab|cd").expect("bounded");
+        assert!(matches!(skipper.search, SkipSearch::Regex(_)));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_skipper_never_skips_a_whole_match(
+            which in 0usize..4,
+            picks in proptest::collection::vec(0usize..6, 0..60),
+            from in 0usize..60,
+        ) {
+            let tokens: [(&str, &[u8; 6]); 4] = [
+                (r"\r?\n\.\r?\n", b"\r\n.a\n."),
+                ("--(ab|cd)--", b"-abcd-"),
+                ("x[0-9]y|zz", b"x1yz9x"),
+                ("ab|cd", b"abcdba"),
+            ];
+            let (pattern, alphabet) = tokens[which];
+            let chunk: Vec<u8> = picks.iter().map(|&i| alphabet[i]).collect();
+            let skipper = Skipper::new(pattern).expect("bounded, no look-around");
+            let skipped_to = skipper.skip(&chunk, from);
+            let re = regex::bytes::Regex::new(&format!("(?-u){pattern}")).expect("regex");
+            let from = from.min(chunk.len());
+            let tail = chunk.len().saturating_sub(skipper.max_len - 1);
+            let leftmost = re.find_at(&chunk, from).map_or(usize::MAX, |m| m.start());
+            proptest::prop_assert!(skipped_to >= from);
+            proptest::prop_assert!(skipped_to <= leftmost.min(tail).max(from));
+        }
     }
 
     proptest::proptest! {

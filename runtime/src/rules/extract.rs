@@ -13,10 +13,11 @@
 //!
 //! Invariants:
 //! - memory is bounded whatever the streams' sizes: chunks are hashed
-//!   incrementally; a file's bytes wait in its extraction's buffer until it
-//!   holds [`FLUSH_AT`] bytes (or the stream ends), then go to the file in one
-//!   write. The buffers' capacities add up to at most `max_buffered` plus one
-//!   chunk: past it, the buffer being written is flushed and freed at once;
+//!   incrementally; a file's bytes wait in its extraction's buffer (of
+//!   [`FLUSH_AT`] bytes, never grown) until the next chunk does not fit or
+//!   the stream ends, then go to the file with that chunk. The buffers'
+//!   capacities add up to at most `max_buffered`: a stream that finds no room
+//!   for a buffer writes its chunks straight through;
 //! - at most `max_open_files` files are open at a time: when a flush needs
 //!   one more, the least recently written file is closed, and reopened in
 //!   append mode at its stream's next flush. (Buffering makes flushes, and so
@@ -43,8 +44,10 @@ use crate::value::Value;
 /// Identifies one stream: (flow id, direction, event name).
 pub(super) use crate::output::StreamKey;
 
-/// How many extraction files may be open at once, by default.
-const DEFAULT_MAX_OPEN_FILES: usize = 64;
+/// How many extraction files may be open at once, by default (a quarter of
+/// the usual limit of 1,024 descriptors per process; enough for hundreds of
+/// mails in flight without closing and reopening their files).
+pub const DEFAULT_MAX_OPEN_FILES: usize = 256;
 
 /// A file's buffer is written out once it holds this many bytes.
 pub const FLUSH_AT: usize = 64 * 1024;
@@ -197,6 +200,9 @@ pub(super) struct Extractor {
     next_number: FxHashMap<u64, u64>,
     writes: u64,
     counts: ExtractCounts,
+    /// The digest of the latest stream that ended normally, until it is
+    /// taken ([`Extractor::take_digest`]).
+    last_digest: Option<(StreamKey, [u8; 32])>,
 }
 
 impl Extractor {
@@ -211,6 +217,7 @@ impl Extractor {
             next_number: FxHashMap::default(),
             writes: 0,
             counts: ExtractCounts::default(),
+            last_digest: None,
         }
     }
 
@@ -285,6 +292,33 @@ impl Extractor {
         self.active.contains(key)
     }
 
+    /// Whether the stream `key`, whose first chunk was just written, is
+    /// hashed whole here: it is being extracted (extractions start at a
+    /// stream's first chunk), or it was, and ended with that one chunk.
+    pub fn hashes_whole(&self, key: &StreamKey) -> bool {
+        self.is_active(key)
+            || self
+                .last_digest
+                .as_ref()
+                .is_some_and(|(last, _)| same_stream(last, key))
+    }
+
+    /// The SHA-256 of the stream `key` that just ended, once.
+    pub fn take_digest(&mut self, key: &StreamKey) -> Option<[u8; 32]> {
+        match self.last_digest.take() {
+            Some((last, digest)) if same_stream(&last, key) => Some(digest),
+            other => {
+                self.last_digest = other;
+                None
+            }
+        }
+    }
+
+    /// Forgets the digest of an ended stream nobody took (a new stream begins).
+    pub fn clear_digest(&mut self) {
+        self.last_digest = None;
+    }
+
     /// Hands one chunk of the stream `key` to each of its extractions.
     pub fn write<W: Write>(
         &mut self,
@@ -296,8 +330,11 @@ impl Extractor {
         let Some(extractions) = self.active.get_mut(key) else {
             return;
         };
-        let mut flush = false;
-        for ex in extractions.iter_mut() {
+        let count = extractions.len();
+        for i in 0..count {
+            let Some(ex) = self.active.get_mut(key).and_then(|v| v.get_mut(i)) else {
+                continue;
+            };
             self.writes += 1;
             ex.size += chunk.len() as u64;
             ex.last_seen = now;
@@ -309,14 +346,17 @@ impl Extractor {
                     error: None,
                     ..
                 } => {
-                    if buffer.capacity() == 0 && self.buffered < self.max_buffered {
+                    if buffer.capacity() == 0 && self.buffered + FLUSH_AT <= self.max_buffered {
                         buffer.reserve_exact(FLUSH_AT);
                         self.buffered += buffer.capacity();
                     }
-                    let before = buffer.capacity();
-                    buffer.extend_from_slice(chunk);
-                    self.buffered += buffer.capacity() - before;
-                    flush |= buffer.len() >= FLUSH_AT || self.buffered > self.max_buffered;
+                    if buffer.len() + chunk.len() <= buffer.capacity() {
+                        buffer.extend_from_slice(chunk);
+                    } else {
+                        // The buffer goes out with the chunk after it, so
+                        // that it never grows (no copy, no reallocation).
+                        self.write_file(key, i, chunk);
+                    }
                 }
                 // Buffered bytes are hashed when flushed, in one call.
                 Target::File { .. } => ex.hasher.update(chunk),
@@ -327,40 +367,32 @@ impl Extractor {
                 Target::Summary => ex.hasher.update(chunk),
             }
         }
-        if flush {
-            self.flush_stream(key);
-        }
     }
 
-    /// Writes out the buffers of the extractions of `key` that are full, or
-    /// all of them when the buffers together are over their cap.
-    fn flush_stream(&mut self, key: &StreamKey) {
-        let count = self.active.get_mut(key).map_or(0, |v| v.len());
-        for i in 0..count {
-            let over_budget = self.buffered > self.max_buffered;
-            let (due, closed) = match self.active.get_mut(key).and_then(|v| v.get(i)) {
-                Some(Extraction {
-                    target: Target::File { buffer, file, .. },
+    /// Writes the buffered bytes of extraction `i` of `key`, then `more`, to
+    /// its file, opening the file first if needed (after closing the least
+    /// recently written one when the cap of open files is reached). The
+    /// buffer keeps its capacity.
+    fn write_file(&mut self, key: &StreamKey, i: usize, more: &[u8]) {
+        let closed = matches!(
+            self.active.get_mut(key).and_then(|v| v.get(i)),
+            Some(Extraction {
+                target: Target::File {
+                    file: None,
+                    error: None,
                     ..
-                }) => (
-                    buffer.len() >= FLUSH_AT || (over_budget && !buffer.is_empty()),
-                    file.is_none(),
-                ),
-                _ => (false, false),
-            };
-            if !due {
-                continue;
-            }
-            if closed && self.open_files >= self.max_open_files {
-                self.close_least_recent();
-            }
-            let Some(ex) = self.active.get_mut(key).and_then(|v| v.get_mut(i)) else {
-                continue;
-            };
-            let flushed = flush_buffer(ex, over_budget, &mut self.buffered, &mut self.open_files);
-            if flushed.is_err() {
-                self.counts.errors += 1;
-            }
+                },
+                ..
+            })
+        );
+        if closed && self.open_files >= self.max_open_files {
+            self.close_least_recent();
+        }
+        let Some(ex) = self.active.get_mut(key).and_then(|v| v.get_mut(i)) else {
+            return;
+        };
+        if flush_buffer(ex, more, false, &mut self.buffered, &mut self.open_files).is_err() {
+            self.counts.errors += 1;
         }
     }
 
@@ -369,7 +401,10 @@ impl Extractor {
         if let Some(extractions) = self.active.remove(key) {
             for mut ex in extractions {
                 ex.last_seen = now;
-                self.end(ex, true, out);
+                let digest = self.end(ex, true, out);
+                if self.last_digest.is_none() {
+                    self.last_digest = Some((*key, digest));
+                }
             }
         }
     }
@@ -420,13 +455,19 @@ impl Extractor {
 
     /// Closes the extraction's file (if open) and reports it: the record, or
     /// in a text dump the end line.
-    fn end<W: Write>(&mut self, mut ex: Extraction, complete: bool, out: &mut OutputSink<W>) {
+    /// Returns the stream's SHA-256.
+    fn end<W: Write>(
+        &mut self,
+        mut ex: Extraction,
+        complete: bool,
+        out: &mut OutputSink<W>,
+    ) -> [u8; 32] {
         if let Target::File { file, error, .. } = &ex.target {
             // The last bytes go out (an empty stream still gets its file).
             if file.is_none() && error.is_none() && self.open_files >= self.max_open_files {
                 self.close_least_recent();
             }
-            if flush_buffer(&mut ex, true, &mut self.buffered, &mut self.open_files).is_err() {
+            if flush_buffer(&mut ex, &[], true, &mut self.buffered, &mut self.open_files).is_err() {
                 self.counts.errors += 1;
             }
             if let Target::File { file, .. } = &mut ex.target {
@@ -436,14 +477,15 @@ impl Extractor {
             }
         }
         self.counts.streams += 1;
-        let sha256 = hex(&ex.hasher.finalize_reset());
+        let digest: [u8; 32] = ex.hasher.finalize_reset().into();
+        let sha256 = hex(&digest);
         let mut fields: Vec<(crate::value::Name, Value)> =
             vec![("label".into(), Value::Str(ex.label.clone()))];
         match &ex.target {
             Target::Text => {
                 let end = if complete { "End" } else { "End (incomplete)" };
                 out.write_text(&format!("\n== {end} {} ==\n", ex.label));
-                return;
+                return digest;
             }
             Target::File { path, error, .. } => {
                 fields.push(("path".into(), Value::Str(path.display().to_string())));
@@ -468,15 +510,18 @@ impl Extractor {
             ex.last_seen,
             &Value::Record(fields),
         );
+        digest
     }
 }
 
-/// Writes an extraction's buffer to its file, opening the file first if
-/// needed (the caller made room under the cap of open files); `free` also
-/// gives the buffer's memory back. On failure the error is recorded in the
-/// extraction, its file closed and its buffer dropped, and `Err` returned.
+/// Writes an extraction's buffer, then `more`, to its file, opening the
+/// file first if needed (the caller made room under the cap of open files);
+/// `free` also gives the buffer's memory back. On failure the error is
+/// recorded in the extraction, its file closed and its buffer dropped, and
+/// `Err` returned. The bytes are hashed whether or not they could be written.
 fn flush_buffer(
     ex: &mut Extraction,
+    more: &[u8],
     free: bool,
     buffered: &mut usize,
     open_files: &mut usize,
@@ -492,10 +537,12 @@ fn flush_buffer(
         return Ok(());
     };
     ex.hasher.update(&*buffer);
+    ex.hasher.update(more);
     let result = if error.is_some() {
         Ok(())
     } else {
         write_out(path, file, buffer, created, open_files)
+            .and_then(|()| write_out(path, file, more, created, open_files))
     };
     buffer.clear();
     if free || result.is_err() {

@@ -30,7 +30,7 @@ mod sink;
 use std::fmt;
 use std::path::PathBuf;
 
-pub use extract::file_suffix;
+pub use extract::{file_suffix, DEFAULT_MAX_OPEN_FILES};
 pub use sink::{RuleCounts, RulesSink};
 
 use crate::dissector::Severity;

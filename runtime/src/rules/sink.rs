@@ -6,6 +6,8 @@
 //!   the alerts and logs it causes;
 //! - a stream's rules run once, at its first chunk; its extractions end (file
 //!   closed, record or end line written) before the output's stream summary;
+//! - an extracted stream is hashed once: its digest is also the dissector's
+//!   (`hashes_stream`, `stream_digest`), for specs that read `EVENT.sha256`;
 //! - every regex of the rule set is compiled once, when the sink is built; an
 //!   invalid one (which the checker rejects) never matches;
 //! - a stream's later chunks cost no lookup by name: the stream that got the
@@ -102,7 +104,8 @@ impl<W: Write> RulesSink<W> {
         Ok(self)
     }
 
-    /// Caps how many extraction files are open at once (default 64; at least 1).
+    /// Caps how many extraction files are open at once (default
+    /// [`DEFAULT_MAX_OPEN_FILES`](super::DEFAULT_MAX_OPEN_FILES); at least 1).
     pub fn with_max_open_files(mut self, max: usize) -> Self {
         self.extractor.set_max_open_files(max);
         self
@@ -268,12 +271,20 @@ impl<W: Write> EventSink for RulesSink<W> {
         chunk: &[u8],
         last: bool,
     ) -> Verdict {
+        if self.rules.is_empty() {
+            // No rule: nothing to run or extract, only the output.
+            return self.output.stream(flow, dir, now, name, chunk, last);
+        }
         let key: StreamKey = (flow.id, dir, name);
         let mut ruled = Verdict::Continue;
         let extracting = match self.current {
             Some((current, extracting)) if same_stream(&current, &key) => extracting,
             _ => {
-                if self.started.insert(key) && self.hooked(flow.id, name) {
+                let new_stream = self.started.insert(key);
+                if new_stream {
+                    self.extractor.clear_digest();
+                }
+                if new_stream && self.hooked(flow.id, name) {
                     let no_fields = Value::Record(Vec::new());
                     ruled = self.run_rules(flow, dir, now, name, &no_fields, Some(key));
                 }
@@ -294,6 +305,19 @@ impl<W: Write> EventSink for RulesSink<W> {
         }
         let written = self.output.stream(flow, dir, now, name, chunk, last);
         strictest(ruled, written)
+    }
+
+    fn hashes_stream(&mut self, flow: &FlowInfo, dir: Direction, name: &'static str) -> bool {
+        self.extractor.hashes_whole(&(flow.id, dir, name))
+    }
+
+    fn stream_digest(
+        &mut self,
+        flow: &FlowInfo,
+        dir: Direction,
+        name: &'static str,
+    ) -> Option<[u8; 32]> {
+        self.extractor.take_digest(&(flow.id, dir, name))
     }
 
     fn alert(
