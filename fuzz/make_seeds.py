@@ -276,7 +276,9 @@ def tcp_payloads(path, port):
         ihl = (d[14] & 0x0F) * 4
         tcp = 14 + ihl
         sport, dport = struct.unpack("!HH", d[tcp : tcp + 4])
-        payload = d[tcp + (d[tcp + 12] >> 4) * 4 :]
+        # Up to the IP length: short frames carry Ethernet padding.
+        ip_end = 14 + struct.unpack("!H", d[16:18])[0]
+        payload = d[tcp + (d[tcp + 12] >> 4) * 4 : ip_end]
         if port not in (sport, dport) or not payload:
             continue
         side = "C" if dport == port else "S"

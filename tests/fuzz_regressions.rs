@@ -36,7 +36,7 @@ mod dns {
 use std::path::Path;
 use std::sync::Mutex;
 
-use protoc_runtime::dissector::Dissector;
+use protoc_runtime::dissector::{Dissector, HandoverTarget, SpecDescriptor};
 
 /// One dissector fuzz target: its name, how it reads a script, its dissector.
 struct Target {
@@ -86,6 +86,14 @@ fn inputs(dir: &str, target: &str) -> Vec<(String, Vec<u8>)> {
         .collect()
 }
 
+/// The built-in specs, in the registry's order.
+static SPECS: [&SpecDescriptor; 3] = [&dns::SPEC, &http::SPEC, &smtp::SPEC];
+
+/// A handover's target among the built-in specs, as `protoc-rs pcap` finds it.
+fn resolve(to: HandoverTarget) -> Option<fn() -> Box<dyn Dissector>> {
+    session::find_spec(&SPECS, to)
+}
+
 /// The parser caps are process-wide and each script sets its own: one
 /// script at a time.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
@@ -99,7 +107,7 @@ fn replay(dir: &str, target: &Target) -> usize {
     for (name, bytes) in &all {
         let script = (target.parse)(bytes);
         let outcome = std::panic::catch_unwind(|| {
-            session::check_script(&script, target.new_dissector, &|| 0);
+            session::check_script(&script, target.new_dissector, &resolve, &|| 0);
         });
         assert!(outcome.is_ok(), "{name} fails the fuzz target's checks");
     }
@@ -134,4 +142,39 @@ fn binary_scripts_escape_the_bytes_the_format_uses() {
     let text = session::Script::parse(b"\x00C\x02\x10\x00D\x02");
     let steps: Vec<String> = text.steps.iter().map(|s| format!("{s:?}")).collect();
     assert_eq!(steps, ["Data(Up, [2, 16], [])", "Data(Up, [68, 2], [])"]);
+}
+
+/// The HTTP seed from Zeek's CONNECT trace hands the tunnel over to SMTP:
+/// the session follows it, and the SMTP events come however the bytes are
+/// cut (the cut-invariance itself is `every_seed_passes`).
+#[test]
+fn a_connect_tunnel_is_handed_over_to_smtp() {
+    let _turn = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let (_, bytes) = inputs("corpus", HTTP.name)
+        .into_iter()
+        .find(|(name, _)| name.ends_with("/zeek-connect"))
+        .expect("the zeek-connect seed");
+    let script = (HTTP.parse)(&bytes);
+    let limits = session::limits_for(&script);
+    protoc_runtime::parse::Limits::set_process_default(limits);
+    let (records, _) = session::run(
+        &script,
+        session::Cutting::Whole,
+        limits,
+        HTTP.new_dissector,
+        &resolve,
+        &|| 0,
+    );
+    let events: Vec<&str> = records
+        .iter()
+        .filter_map(|(_, record)| match record {
+            session::Record::Event(_, name, _) => Some(*name),
+            _ => None,
+        })
+        .collect();
+    assert!(events.contains(&"request"), "{events:?}");
+    assert!(events.contains(&"transaction"), "{events:?}");
+    assert!(events.contains(&"command"), "{events:?}");
 }

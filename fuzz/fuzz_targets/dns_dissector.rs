@@ -34,5 +34,11 @@ static ALLOCATOR: heap::Counting = heap::Counting;
 
 fuzz_target!(|data: &[u8]| {
     let script = session::Script::parse_binary(data);
-    session::check_script(&script, specs::dns::SPEC.new_dissector, &heap::live);
+    let resolve = |to| session::find_spec(specs::SPECS, to);
+    session::check_script(
+        &script,
+        specs::dns::SPEC.new_dissector,
+        &resolve,
+        &heap::live,
+    );
 });

@@ -32,5 +32,11 @@ static ALLOCATOR: heap::Counting = heap::Counting;
 
 fuzz_target!(|data: &[u8]| {
     let script = session::Script::parse(data);
-    session::check_script(&script, specs::http::SPEC.new_dissector, &heap::live);
+    let resolve = |to| session::find_spec(specs::SPECS, to);
+    session::check_script(
+        &script,
+        specs::http::SPEC.new_dissector,
+        &resolve,
+        &heap::live,
+    );
 });

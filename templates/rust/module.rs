@@ -694,6 +694,7 @@ impl {{ dissector }} {
         channel.pending.clear();
         channel.single = true;
         channel.ending = true;
+        let end = channel.pending.consumed().saturating_add(data.len() as u64);
         let parsed = self.parse(dir, data, false, cx);
         let channel = match dir {
             Direction::Up => &mut self.up,
@@ -719,6 +720,8 @@ impl {{ dissector }} {
             None => None,
         };
         channel.pending.clear();
+        protoc_comment!("The whole message is done with, however far its parse went.");
+        channel.pending.settle_whole(end);
         if let Some(err) = reason {
             self.machine.report_parse_error(&err, &[], cx)?;
         }
@@ -736,9 +739,16 @@ impl {{ dissector }} {
         let was_lost = deframer.is_lost();
         let mut result = Ok(());
         let cut = deframer.push(data, cap, |frame| {
+            protoc_comment!("The length prefix goes with its frame: consumed, and settled with it.");
+            let pending = &mut self.channel(dir).pending;
+            pending.settle_whole(pending.consumed().saturating_add(u64::from(FRAMING.bytes)));
             result = self.message(dir, frame, cx);
             result.is_ok() && self.machine.status == FlowStatus::Active
         });
+        if deframer.is_lost() {
+            protoc_comment!("A stream no longer cut into frames is not parsed: every byte of it is done with.");
+            self.channel(dir).pending.settle_whole(deframer.pushed());
+        }
         self.channel(dir).frames = Some(deframer);
         result?;
         if let (Err(err), false) = (cut, was_lost) {

@@ -5,7 +5,8 @@
 //!
 //! One job: parse a script ([`Script::parse`], [`Script::parse_binary`]),
 //! run it on a fresh dissector of any spec cut one of three ways
-//! ([`Cutting`]), record what the sink heard ([`Record`]), and check after
+//! ([`Cutting`]), following a `handover` to the next spec's dissector as
+//! `protoc-rs pcap` does, record what the sink heard ([`Record`]), and check after
 //! every call that the bytes received and not settled stay within what the
 //! parser caps allow ([`held_bound`]) and that the heap (as the caller
 //! measures it) grows by less than [`HEAP_BOUND`].
@@ -13,7 +14,8 @@
 use std::fmt;
 
 use protoc_runtime::dissector::{
-    CapHit, Cx, Direction, Dissector, EventSink, FlowInfo, FlowStatus, Severity, Verdict,
+    CapHit, Cx, Direction, Dissector, EventSink, FlowInfo, FlowStatus, Handover, HandoverTarget,
+    Severity, SpecDescriptor, Verdict,
 };
 use protoc_runtime::parse::Limits;
 use protoc_runtime::value::Value;
@@ -278,6 +280,7 @@ pub fn run(
     cutting: Cutting,
     limits: Limits,
     new_dissector: fn() -> Box<dyn Dissector>,
+    resolve: &Resolve,
     live_heap: &dyn Fn() -> usize,
 ) -> Outcome {
     let flow = FlowInfo {
@@ -286,16 +289,18 @@ pub fn run(
         dst: "10.0.0.2:25".parse().expect("an address"),
     };
     let heap_before = live_heap();
-    let mut dissector = new_dissector();
+    let mut current = Current {
+        dissector: new_dissector(),
+        received: [0; 2],
+        gaps: [0; 2],
+        limits,
+        resolve,
+    };
     let mut sink = Recorder::default();
-    // Bytes of each direction received (data only: lost bytes are never
-    // received, so they are never settled either).
-    let mut received = [0u64; 2];
-    let mut gaps = [0u64; 2];
     // As the engine: nothing more of a direction after its end.
     let mut ended = [false; 2];
     for (index, step) in script.steps.iter().enumerate() {
-        if dissector.status() == FlowStatus::Dropped {
+        if current.dissector.status() == FlowStatus::Dropped {
             break;
         }
         let dir = match step {
@@ -316,25 +321,27 @@ pub fn run(
         match step {
             Step::Data(dir, bytes, cuts) => {
                 for piece in pieces(bytes, cuts, cutting) {
-                    dissector.feed(*dir, piece, &mut cx);
-                    received[dir.index()] += piece.len() as u64;
-                    check_held(dissector.as_ref(), &received, &gaps, limits, piece.len());
+                    current.feed(*dir, piece, &mut cx);
                 }
             }
             Step::Gap(dir, len) => {
-                dissector.gap(*dir, *len, &mut cx);
-                gaps[dir.index()] += len;
-                check_held(dissector.as_ref(), &received, &gaps, limits, 0);
+                current.dissector.gap(*dir, *len, &mut cx);
+                current.gaps[dir.index()] += len;
+                current.after_call(0, &mut cx);
             }
             Step::End(dir) => {
-                dissector.end(*dir, &mut cx);
+                current.dissector.end(*dir, &mut cx);
                 ended[dir.index()] = true;
+                current.after_call(0, &mut cx);
             }
-            Step::Tick => dissector.tick(&mut cx),
+            Step::Tick => {
+                current.dissector.tick(&mut cx);
+                current.after_call(0, &mut cx);
+            }
             Step::Datagram(dir, bytes) => {
-                dissector.datagram(*dir, bytes, &mut cx);
-                received[dir.index()] += bytes.len() as u64;
-                check_held(dissector.as_ref(), &received, &gaps, limits, bytes.len());
+                current.dissector.datagram(*dir, bytes, &mut cx);
+                current.received[dir.index()] += bytes.len() as u64;
+                current.after_call(bytes.len(), &mut cx);
             }
         }
         let grown = live_heap().saturating_sub(heap_before);
@@ -343,7 +350,74 @@ pub fn run(
             "step {index}: the heap grew by {grown} bytes"
         );
     }
-    (sink.records, dissector.status())
+    (sink.records, current.dissector.status())
+}
+
+/// Finds the dissector a `handover` goes to; `None` leaves the flow stopped.
+pub type Resolve = dyn Fn(HandoverTarget) -> Option<fn() -> Box<dyn Dissector>>;
+
+/// As `protoc-rs pcap` finds a handover's target: the spec of that name, or
+/// the first spec (in registry order) that claims that port.
+pub fn find_spec(
+    specs: &[&SpecDescriptor],
+    to: HandoverTarget,
+) -> Option<fn() -> Box<dyn Dissector>> {
+    specs
+        .iter()
+        .find(|spec| match to {
+            HandoverTarget::Spec(name) => spec.name == name,
+            HandoverTarget::Port(port) => spec.ports.contains(&port),
+        })
+        .map(|spec| spec.new_dissector)
+}
+
+/// The flow's dissector (after a `handover`, the one handed over to) and
+/// what it has been given.
+struct Current<'r> {
+    dissector: Box<dyn Dissector>,
+    /// Bytes of each direction received (data only: lost bytes are never
+    /// received, so they are never settled either).
+    received: [u64; 2],
+    gaps: [u64; 2],
+    limits: Limits,
+    resolve: &'r Resolve,
+}
+
+impl Current<'_> {
+    fn feed(&mut self, dir: Direction, bytes: &[u8], cx: &mut Cx<'_>) {
+        self.dissector.feed(dir, bytes, cx);
+        self.received[dir.index()] += bytes.len() as u64;
+        self.after_call(bytes.len(), cx);
+    }
+
+    /// After every call: the held bytes within bounds; a handover followed
+    /// as `protoc-rs pcap` follows it (a new dissector, fed the bytes the
+    /// old one had not parsed, the handing-over direction's first).
+    fn after_call(&mut self, fed_now: usize, cx: &mut Cx<'_>) {
+        check_held(
+            self.dissector.as_ref(),
+            &self.received,
+            &self.gaps,
+            self.limits,
+            fed_now,
+        );
+        let Some(handover) = self.dissector.take_handover() else {
+            return;
+        };
+        let Some(new_dissector) = (self.resolve)(handover.to) else {
+            return;
+        };
+        self.dissector = new_dissector();
+        self.received = [0; 2];
+        self.gaps = [0; 2];
+        let Handover { dir, mut rest, .. } = handover;
+        for dir in [dir, dir.reverse()] {
+            let bytes = std::mem::take(&mut rest[dir.index()]);
+            if !bytes.is_empty() {
+                self.feed(dir, &bytes, cx);
+            }
+        }
+    }
 }
 
 /// Checks that each direction's received, unsettled bytes are within bounds.
@@ -399,22 +473,19 @@ fn pieces<'a>(bytes: &'a [u8], cuts: &[usize], cutting: Cutting) -> Vec<&'a [u8]
 }
 
 /// Runs `script` cut the three ways; panics unless they all give the same.
+/// A `handover` goes to the dissector `resolve` finds.
 pub fn check_script(
     script: &Script,
     new_dissector: fn() -> Box<dyn Dissector>,
+    resolve: &Resolve,
     live_heap: &dyn Fn() -> usize,
 ) {
     let limits = limits_for(script);
     Limits::set_process_default(limits);
-    let whole = run(script, Cutting::Whole, limits, new_dissector, live_heap);
-    let at_marks = run(script, Cutting::AtMarks, limits, new_dissector, live_heap);
+    let cut = |cutting| run(script, cutting, limits, new_dissector, resolve, live_heap);
+    let whole = cut(Cutting::Whole);
+    let at_marks = cut(Cutting::AtMarks);
     assert_eq!(whole, at_marks, "fed whole vs. cut at the marks");
-    let by_byte = run(
-        script,
-        Cutting::ByteByByte,
-        limits,
-        new_dissector,
-        live_heap,
-    );
+    let by_byte = cut(Cutting::ByteByByte);
     assert_eq!(whole, by_byte, "fed whole vs. byte by byte");
 }

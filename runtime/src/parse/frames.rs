@@ -5,7 +5,9 @@
 //! Invariants: a frame is handed over whole and exactly once, borrowed from
 //! the fed bytes when it lies in one feed, else from a buffer that never
 //! holds more than the cap; a frame longer than the cap, or a gap, loses the
-//! frame boundaries for good: the rest of the stream is not cut any more.
+//! frame boundaries for good: the rest of the stream is not cut any more;
+//! [`Deframer::pushed`] counts every byte pushed, cut or not (the caller
+//! settles a lost stream's bytes with it).
 
 /// The length prefix: width in bytes (1 to 4) and byte order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,6 +35,8 @@ pub struct Deframer {
     body: Vec<u8>,
     length: Option<usize>,
     lost: bool,
+    /// Bytes pushed so far, lost boundaries or not.
+    pushed: u64,
 }
 
 impl Deframer {
@@ -43,7 +47,14 @@ impl Deframer {
             body: Vec::new(),
             length: None,
             lost: false,
+            pushed: 0,
         }
+    }
+
+    /// Bytes pushed so far (the stream's bytes received, without the lost
+    /// ones), whether they were cut into frames or not.
+    pub fn pushed(&self) -> u64 {
+        self.pushed
     }
 
     /// Whether a frame (or its prefix) has begun and is not complete.
@@ -72,6 +83,7 @@ impl Deframer {
         cap: usize,
         mut frame: impl FnMut(&[u8]) -> bool,
     ) -> Result<(), FrameError> {
+        self.pushed = self.pushed.saturating_add(data.len() as u64);
         if self.lost {
             return Err(FrameError::Lost);
         }
@@ -168,6 +180,23 @@ mod tests {
         }
         let bytewise: Vec<&[u8]> = stream.chunks(1).collect();
         assert_eq!(cut(&bytewise, 100).0, expected);
+    }
+
+    /// Found by the `dns_dissector` fuzz target: the bytes of a stream whose
+    /// boundaries were lost were never settled. `pushed` counts them all.
+    #[test]
+    fn every_pushed_byte_is_counted_lost_boundaries_or_not() {
+        let mut deframer = Deframer::new(FrameFormat {
+            bytes: 2,
+            little_endian: false,
+        });
+        let segments: [&[u8]; 4] = [b"\x00", b"\x02o", b"k\xff\xff", b"abc"];
+        let mut after = Vec::new();
+        for segment in segments {
+            let _ = deframer.push(segment, 16, |_| true);
+            after.push((deframer.pushed(), deframer.is_lost()));
+        }
+        assert_eq!(after, [(1, false), (3, false), (6, true), (9, true)]);
     }
 
     #[test]

@@ -121,6 +121,15 @@ impl Pending {
         self.settled = self.settled.max(position.min(self.consumed));
     }
 
+    /// The bytes up to stream position `end` are done with, however far
+    /// their parse went (a whole datagram or frame, a frame's length
+    /// prefix, a stream no longer parsed): they count as consumed up to
+    /// there (never less than before) and are settled.
+    pub fn settle_whole(&mut self, end: u64) {
+        self.consumed = self.consumed.max(end);
+        self.settle_to(self.consumed);
+    }
+
     /// Counts `len` bytes lost in a gap that a streamed field absorbed: they
     /// belong to the current message, as streamed bytes.
     pub fn absorb_gap(&mut self, len: u64) {
@@ -554,5 +563,28 @@ mod tests {
         assert_eq!(input.settled(), 4, "a new message settles what came before");
         input.discard();
         assert_eq!(input.settled(), 6, "discarded bytes are settled");
+    }
+
+    /// Found by the `dns_dissector` fuzz target: a frame's length prefix,
+    /// and the rest of a datagram whose parse stopped early, never counted
+    /// as consumed, so they were never settled (2 bytes more held per frame).
+    #[test]
+    fn a_whole_message_settles_however_far_its_parse_went() {
+        let mut pending = Pending::default();
+        pending.settle_whole(2);
+        assert_eq!((pending.consumed(), pending.settled()), (2, 2), "a prefix");
+        let mut input = Input::new(&mut pending, b"abcdef");
+        input.start_message();
+        input.advance(3);
+        assert_eq!(input.message_offset(), 3, "offsets count from the message");
+        pending.clear();
+        pending.settle_whole(2 + 6);
+        assert_eq!((pending.consumed(), pending.settled()), (8, 8));
+        pending.settle_whole(5);
+        assert_eq!(
+            (pending.consumed(), pending.settled()),
+            (8, 8),
+            "never back"
+        );
     }
 }
