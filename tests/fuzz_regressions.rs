@@ -178,3 +178,48 @@ fn a_connect_tunnel_is_handed_over_to_smtp() {
     assert!(events.contains(&"transaction"), "{events:?}");
     assert!(events.contains(&"command"), "{events:?}");
 }
+
+/// Found by `smtp_dissector` (pass B, on the merged code): client lines
+/// that waited for the server's greeting were parsed, once a reply let
+/// them, one message at a time, turn about with the server's newer bytes
+/// of the same feed, so the server's last parse error came between the
+/// client's two last commands when the server's bytes came in one piece,
+/// after both when they came byte by byte. The older bytes go first, all
+/// of them (`fuzz/regressions/smtp_dissector/older-waiting-bytes-yielded-to-newer`).
+#[test]
+fn older_waiting_bytes_go_first_all_of_them() {
+    let _turn = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let script = (SMTP.parse)(b"\x00\x00C\nDATA\n\n\n\x00S250\n\n220\ne");
+    let limits = session::limits_for(&script);
+    protoc_runtime::parse::Limits::set_process_default(limits);
+    let (records, _) = session::run(
+        &script,
+        session::Cutting::Whole,
+        limits,
+        SMTP.new_dissector,
+        &resolve,
+        &|| 0,
+    );
+    let said: Vec<String> = records
+        .iter()
+        .filter_map(|(_, record)| match record {
+            session::Record::Event(dir, name, _) => Some(format!("{dir} {name}")),
+            session::Record::ParseError(dir, _) => Some(format!("{dir} parse error")),
+            _ => None,
+        })
+        .collect();
+    let tail: Vec<&str> = said
+        .iter()
+        .rev()
+        .take(3)
+        .rev()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        tail,
+        ["up command", "up command", "down parse error"],
+        "{said:?}"
+    );
+}

@@ -552,7 +552,7 @@ impl {{ dissector }} {
             if self.machine.status == FlowStatus::Active && self.machine.grammar(dir.reverse()).is_some() {
                 self.parse(dir.reverse(), &[], false, cx)?;
             }
-            self.process_waiting(dir, cx)?;
+            self.process_waiting(dir, Some(dir.reverse()), cx)?;
             if self.machine.status == FlowStatus::Active && self.machine.grammar(dir).is_none() && !self.channel(dir).pending.is_empty() {
                 protoc_comment!("The rest of `data` now waits for a grammar: under the cap of any waiting bytes.");
                 self.parse(dir, &[], false, cx)?;
@@ -662,13 +662,16 @@ impl {{ dissector }} {
 
     /// Parses bytes that waited for a grammar, now that the state has one,
     /// `first`'s first, then turn about while some direction progresses.
-    fn process_waiting(&mut self, first: Direction, cx: &mut Cx<'_>) -> Result<(), Dropped> {
+    /// After a feed, the other direction's waiting bytes are `older` than
+    /// the feed's parked rest: they never yield to it (all of them go
+    /// first); the rest yields to them. With no feed (`end`), either yields.
+    fn process_waiting(&mut self, first: Direction, older: Option<Direction>, cx: &mut Cx<'_>) -> Result<(), Dropped> {
         let mut dir = first;
         let mut idle = 0;
         while idle < 2 {
             let waiting = self.channel(dir).pending.len();
             if waiting > 0 && self.machine.status == FlowStatus::Active && self.machine.grammar(dir).is_some() {
-                self.parse(dir, &[], true, cx)?;
+                self.parse(dir, &[], older != Some(dir), cx)?;
             }
             if self.channel(dir).pending.len() == waiting || waiting == 0 {
                 idle += 1;
@@ -781,7 +784,7 @@ impl Dissector for {{ dissector }} {
             .machine
             .start(cx)
             .and_then(|()| self.process(dir, data, cx))
-            .and_then(|()| self.process_waiting(dir.reverse(), cx));
+            .and_then(|()| self.process_waiting(dir.reverse(), Some(dir.reverse()), cx));
         {%- endif %}
         self.settle(result, cx);
     }
@@ -838,7 +841,7 @@ impl Dissector for {{ dissector }} {
             self.machine.dir = dir;
             protoc_comment!("`end` transitions first: the state they reach may parse bytes that waited.");
             self.machine.on_end(dir.name(), cx)?;
-            self.process_waiting(dir, cx)?;
+            self.process_waiting(dir, None, cx)?;
             self.machine.dir = dir;
             if self.machine.status != FlowStatus::Active {
                 return Ok(());
