@@ -180,7 +180,7 @@ impl Lane {
             let (top_up, rest) = data.split_at(to_block.min(data.len()));
             self.waiting.extend_from_slice(top_up);
             data = rest;
-            if self.waiting.len() % BLOCK != 0 {
+            if !self.waiting.len().is_multiple_of(BLOCK) {
                 return;
             }
             compress_blocks(&mut self.state, &self.waiting);
