@@ -12,8 +12,10 @@
 //!   a buffered one (when the CPU has AVX-512 and the pool's cap of buffers
 //!   allows): its bytes wait in a small buffer; once [`BATCH_BYTES`] wait,
 //!   the stream is queued in the pool;
-//! - [`Sha256Lanes`] (one per thread's sink) hashes [`BATCH_BYTES`] of sixteen
-//!   queued streams in one pass as soon as sixteen are queued;
+//! - [`Sha256Lanes`] (one per thread's sink) hashes [`BATCH_BYTES`] of
+//!   thirty-two queued streams in one pass (two groups of sixteen, whose
+//!   rounds interleave) as soon as thirty-two are queued, or of sixteen when
+//!   a queued stream's buffer is full;
 //! - a stream whose buffer would overflow before a batch takes it, a big
 //!   update, an unbuffered stream and [`Sha256Stream::finish`] hash on their
 //!   own, with the `sha2` crate's block function (SHA extensions when present).
@@ -123,7 +125,16 @@ impl Sha256Stream {
     /// Hashes `data` after the bytes before it. `lanes`, the pool the stream
     /// came from (or any other), batches it with other streams; without one
     /// the stream is hashed on its own.
-    pub fn update(&mut self, data: &[u8], lanes: Option<&mut Sha256Lanes>) {
+    pub fn update(&mut self, data: &[u8], mut lanes: Option<&mut Sha256Lanes>) {
+        let overflows = {
+            let lane = lock(&self.lane);
+            lane.queued && lane.waiting.len() + data.len() > BUFFER
+        };
+        if let (true, Some(lanes)) = (overflows, lanes.as_deref_mut()) {
+            // Queued, and its buffer is full: a batch of sixteen now, if
+            // sixteen are ready, rather than hashing it on its own.
+            lanes.run_batch(LANES);
+        }
         let worth_a_batch = {
             let mut lane = lock(&self.lane);
             lane.length = lane.length.wrapping_add(data.len() as u64);
@@ -209,7 +220,8 @@ pub struct Sha256Lanes {
     in_use: Arc<AtomicUsize>,
     /// Whether the CPU can hash sixteen streams at once.
     wide: bool,
-    batches: u64,
+    /// Bytes hashed in batches so far.
+    batched_bytes: u64,
 }
 
 impl Default for Sha256Lanes {
@@ -229,7 +241,7 @@ impl Sha256Lanes {
             queue: Vec::with_capacity(2 * LANES),
             in_use: Arc::new(AtomicUsize::new(0)),
             wide,
-            batches: 0,
+            batched_bytes: 0,
         }
     }
 
@@ -238,9 +250,9 @@ impl Sha256Lanes {
         self.wide
     }
 
-    /// Batches hashed so far.
-    pub fn batches(&self) -> u64 {
-        self.batches
+    /// Bytes hashed in batches so far (the others were hashed stream by stream).
+    pub fn batched_bytes(&self) -> u64 {
+        self.batched_bytes
     }
 
     /// A new stream, buffered for batches when the pool batches and has a
@@ -259,14 +271,15 @@ impl Sha256Lanes {
 
     fn enqueue(&mut self, lane: Arc<Mutex<Lane>>) {
         self.queue.push(lane);
-        if self.queue.len() >= LANES {
-            self.run_batch();
+        if self.queue.len() >= 2 * LANES {
+            self.run_batch(2 * LANES);
         }
     }
 
-    /// Hashes [`BATCH_BYTES`] of sixteen queued streams, if sixteen still
-    /// have them; the others stay queued.
-    fn run_batch(&mut self) {
+    /// Hashes [`BATCH_BYTES`] of thirty-two queued streams if so many still
+    /// have them, else of sixteen if at least `min_streams` have them; the
+    /// others stay queued.
+    fn run_batch(&mut self, min_streams: usize) {
         let mut ready = Vec::with_capacity(self.queue.len());
         for lane in self.queue.drain(..) {
             let mut state = lock(&lane);
@@ -279,13 +292,21 @@ impl Sha256Lanes {
                 state.queued = false;
             }
         }
-        if ready.len() < LANES {
+        let taken = if ready.len() >= 2 * LANES {
+            2 * LANES
+        } else if ready.len() >= min_streams.max(LANES) {
+            LANES
+        } else {
             self.queue = ready;
             return;
+        };
+        self.queue = ready.split_off(taken);
+        if taken == LANES {
+            hash_side_by_side::<1>(&ready);
+        } else {
+            hash_side_by_side::<2>(&ready);
         }
-        self.queue = ready.split_off(LANES);
-        self.hash_side_by_side(&ready);
-        self.batches += 1;
+        self.batched_bytes += (taken * BATCH_BYTES) as u64;
         for lane in ready {
             let mut state = lock(&lane);
             state.queued = state.waiting.len() >= BATCH_BYTES;
@@ -295,30 +316,35 @@ impl Sha256Lanes {
             }
         }
     }
+}
 
-    /// The first [`BATCH_BYTES`] waiting in each of [`LANES`] streams, hashed
-    /// side by side, then dropped from their buffers.
-    fn hash_side_by_side(&self, batch: &[Arc<Mutex<Lane>>]) {
-        let mut guards: Vec<MutexGuard<'_, Lane>> = batch.iter().map(|lane| lock(lane)).collect();
-        // Word `w` of every stream's state, stream by stream.
-        let mut states = [[0u32; LANES]; 8];
-        for (l, guard) in guards.iter().enumerate() {
-            for (w, word) in guard.state.iter().enumerate() {
-                states[w][l] = *word;
-            }
+/// The first [`BATCH_BYTES`] waiting in each of `16 * G` streams, hashed
+/// side by side, then dropped from their buffers.
+fn hash_side_by_side<const G: usize>(batch: &[Arc<Mutex<Lane>>]) {
+    let mut guards: Vec<MutexGuard<'_, Lane>> = batch.iter().map(|lane| lock(lane)).collect();
+    // Word `w` of stream `l` of group `g`: `states[g][w][l]`.
+    let mut states = [[[0u32; LANES]; 8]; G];
+    for (i, guard) in guards.iter().enumerate() {
+        for (w, word) in guard.state.iter().enumerate() {
+            states[i / LANES][w][i % LANES] = *word;
         }
-        #[cfg(target_arch = "x86_64")]
-        {
-            let inputs: [&[u8]; LANES] =
-                std::array::from_fn(|l| guards.get(l).map_or(&[][..], |g| &g.waiting[..]));
-            x16::compress(&mut states, &inputs, BATCH_BYTES / BLOCK);
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        let inputs: [[&[u8]; LANES]; G] = std::array::from_fn(|g| {
+            std::array::from_fn(|l| {
+                guards
+                    .get(g * LANES + l)
+                    .map_or(&[][..], |guard| &guard.waiting[..])
+            })
+        });
+        x16::compress(&mut states, &inputs, BATCH_BYTES / BLOCK);
+    }
+    for (i, guard) in guards.iter_mut().enumerate() {
+        for (w, word) in guard.state.iter_mut().enumerate() {
+            *word = states[i / LANES][w][i % LANES];
         }
-        for (l, guard) in guards.iter_mut().enumerate() {
-            for (w, word) in guard.state.iter_mut().enumerate() {
-                *word = states[w][l];
-            }
-            guard.waiting.drain(..BATCH_BYTES);
-        }
+        guard.waiting.drain(..BATCH_BYTES);
     }
 }
 
@@ -371,13 +397,13 @@ mod tests {
         assert_eq!(lanes.is_wide(), x16_available());
         if lanes.is_wide() {
             let total: usize = inputs.iter().map(Vec::len).sum();
-            let batched = lanes.batches() as usize * LANES * BATCH_BYTES;
+            let batched = lanes.batched_bytes() as usize;
             assert!(
                 batched * 4 >= total * 3,
                 "{batched} of {total} bytes batched"
             );
         } else {
-            assert_eq!(lanes.batches(), 0);
+            assert_eq!(lanes.batched_bytes(), 0);
         }
     }
 
@@ -417,13 +443,43 @@ mod tests {
         let mut gone = lanes.stream();
         gone.update(&data, Some(&mut lanes));
         drop(gone);
-        let mut kept: Vec<_> = (0..LANES).map(|_| lanes.stream()).collect();
+        let mut kept: Vec<_> = (0..2 * LANES).map(|_| lanes.stream()).collect();
         for stream in &mut kept {
             stream.update(&data, Some(&mut lanes));
         }
-        assert!(lanes.queue.len() < LANES);
+        if lanes.is_wide() {
+            // The 32 kept streams made one batch; the dropped one is gone.
+            assert!(lanes.queue.is_empty());
+            assert_eq!(lanes.batched_bytes(), (2 * LANES * BATCH_BYTES) as u64);
+        }
         for stream in kept {
             assert_eq!(stream.finish(), reference(&data));
+        }
+    }
+
+    #[test]
+    fn a_full_buffer_makes_a_batch_of_sixteen() {
+        let mut lanes = Sha256Lanes::new();
+        let first = vec![0x11; BATCH_BYTES];
+        let more = vec![0x22; BUFFER];
+        let mut streams: Vec<_> = (0..LANES).map(|_| lanes.stream()).collect();
+        for stream in &mut streams {
+            stream.update(&first, Some(&mut lanes));
+        }
+        assert_eq!(lanes.batched_bytes(), 0);
+        streams[0].update(&more, Some(&mut lanes));
+        if lanes.is_wide() {
+            assert_eq!(lanes.batched_bytes(), (LANES * BATCH_BYTES) as u64);
+        }
+        let mut all = first.clone();
+        all.extend_from_slice(&more);
+        let mut streams = streams.into_iter();
+        assert_eq!(
+            streams.next().map(Sha256Stream::finish),
+            Some(reference(&all))
+        );
+        for stream in streams {
+            assert_eq!(stream.finish(), reference(&first));
         }
     }
 

@@ -1,5 +1,6 @@
-//! SHA-256's block function over sixteen independent streams at once, one
-//! per 32-bit lane of AVX-512 registers (FIPS 180-4 §6.2.2, lane-wise).
+//! SHA-256's block function over sixteen (or thirty-two) independent
+//! streams at once, one per 32-bit lane of AVX-512 registers (FIPS 180-4
+//! §6.2.2, lane-wise).
 //!
 //! Each step loads one 64-byte block of each stream, transposes the sixteen
 //! blocks so that register `t` holds word `t` of every block, and runs the 64
@@ -31,16 +32,26 @@ pub fn available() -> bool {
     is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512bw")
 }
 
-/// Hashes `blocks` blocks of each of the sixteen `inputs` into `states`
-/// (word `w` of stream `l` is `states[w][l]`).
+/// Hashes `blocks` blocks of each of the `16 * G` inputs into `states`
+/// (word `w` of stream `l` of group `g` is `states[g][w][l]`). The `G`
+/// groups go round by round side by side: a round's steps depend on each
+/// other, the groups' do not, so two groups keep the vector units busy
+/// while one group's steps wait for their inputs.
 ///
 /// # Panics
 /// If the CPU lacks AVX-512 ([`available`]) or an input is shorter than
 /// `blocks` blocks: the pool never asks for either.
-pub fn compress(states: &mut [[u32; 16]; 8], inputs: &[&[u8]; 16], blocks: usize) {
+pub fn compress<const G: usize>(
+    states: &mut [[[u32; 16]; 8]; G],
+    inputs: &[[&[u8]; 16]; G],
+    blocks: usize,
+) {
     assert!(available(), "16-lane SHA-256 needs AVX-512F and AVX-512BW");
     assert!(
-        inputs.iter().all(|input| input.len() >= blocks * 64),
+        inputs
+            .iter()
+            .flatten()
+            .all(|input| input.len() >= blocks * 64),
         "every input holds the blocks to hash"
     );
     // SAFETY: the features were just checked, and every input holds
@@ -49,71 +60,89 @@ pub fn compress(states: &mut [[u32; 16]; 8], inputs: &[&[u8]; 16], blocks: usize
 }
 
 #[target_feature(enable = "avx512f,avx512bw")]
-unsafe fn compress_avx512(states: &mut [[u32; 16]; 8], inputs: &[&[u8]; 16], blocks: usize) {
+unsafe fn compress_avx512<const G: usize>(
+    states: &mut [[[u32; 16]; 8]; G],
+    inputs: &[[&[u8]; 16]; G],
+    blocks: usize,
+) {
     // Big-endian words: reverse the bytes of each 32-bit word.
     let byte_swap = _mm512_set4_epi32(0x0c0d0e0f, 0x08090a0b, 0x04050607, 0x00010203);
-    let mut state: [__m512i; 8] =
-        std::array::from_fn(|w| _mm512_loadu_si512(states[w].as_ptr().cast()));
+    let mut state: [[__m512i; 8]; G] = std::array::from_fn(|g| {
+        std::array::from_fn(|w| _mm512_loadu_si512(states[g][w].as_ptr().cast()))
+    });
     for block in 0..blocks {
-        let mut w: [__m512i; 16] = std::array::from_fn(|l| {
-            // SAFETY (the caller's): input `l` holds `blocks * 64` bytes.
-            let row = _mm512_loadu_si512(inputs[l].as_ptr().add(block * 64).cast());
-            _mm512_shuffle_epi8(row, byte_swap)
+        let mut w: [[__m512i; 16]; G] = std::array::from_fn(|g| {
+            let mut rows = std::array::from_fn(|l| {
+                // SAFETY (the caller's): each input holds `blocks * 64` bytes.
+                let row = _mm512_loadu_si512(inputs[g][l].as_ptr().add(block * 64).cast());
+                _mm512_shuffle_epi8(row, byte_swap)
+            });
+            transpose(&mut rows);
+            rows
         });
-        transpose(&mut w);
-        let [mut a, mut b, mut c, mut d, mut e, mut f, mut g, mut h] = state;
+        let mut working = state;
         for (t, k) in K.iter().enumerate() {
-            let wt = if t < 16 {
-                w[t]
-            } else {
-                // Message schedule, in place over the last sixteen words.
-                let w15 = w[(t - 15) & 15];
-                let w2 = w[(t - 2) & 15];
-                let s0 = xor3(
-                    _mm512_ror_epi32(w15, 7),
-                    _mm512_ror_epi32(w15, 18),
-                    _mm512_srli_epi32(w15, 3),
+            for g in 0..G {
+                let wt = if t < 16 {
+                    w[g][t]
+                } else {
+                    // Message schedule, in place over the last sixteen words.
+                    let w15 = w[g][(t - 15) & 15];
+                    let w2 = w[g][(t - 2) & 15];
+                    let s0 = xor3(
+                        _mm512_ror_epi32(w15, 7),
+                        _mm512_ror_epi32(w15, 18),
+                        _mm512_srli_epi32(w15, 3),
+                    );
+                    let s1 = xor3(
+                        _mm512_ror_epi32(w2, 17),
+                        _mm512_ror_epi32(w2, 19),
+                        _mm512_srli_epi32(w2, 10),
+                    );
+                    let next = add4(w[g][t & 15], s0, w[g][(t - 7) & 15], s1);
+                    w[g][t & 15] = next;
+                    next
+                };
+                let [a, b, c, d, e, f, g_, h] = working[g];
+                let sigma1 = xor3(
+                    _mm512_ror_epi32(e, 6),
+                    _mm512_ror_epi32(e, 11),
+                    _mm512_ror_epi32(e, 25),
                 );
-                let s1 = xor3(
-                    _mm512_ror_epi32(w2, 17),
-                    _mm512_ror_epi32(w2, 19),
-                    _mm512_srli_epi32(w2, 10),
+                // Ch(e, f, g) = (e & f) ^ (!e & g): truth table 0xca.
+                let choose = _mm512_ternarylogic_epi32(e, f, g_, 0xca);
+                let t1 =
+                    _mm512_add_epi32(add4(h, sigma1, choose, wt), _mm512_set1_epi32(*k as i32));
+                let sigma0 = xor3(
+                    _mm512_ror_epi32(a, 2),
+                    _mm512_ror_epi32(a, 13),
+                    _mm512_ror_epi32(a, 22),
                 );
-                let next = add4(w[t & 15], s0, w[(t - 7) & 15], s1);
-                w[t & 15] = next;
-                next
-            };
-            let sigma1 = xor3(
-                _mm512_ror_epi32(e, 6),
-                _mm512_ror_epi32(e, 11),
-                _mm512_ror_epi32(e, 25),
-            );
-            // Ch(e, f, g) = (e & f) ^ (!e & g): truth table 0xca.
-            let choose = _mm512_ternarylogic_epi32(e, f, g, 0xca);
-            let t1 = _mm512_add_epi32(add4(h, sigma1, choose, wt), _mm512_set1_epi32(*k as i32));
-            let sigma0 = xor3(
-                _mm512_ror_epi32(a, 2),
-                _mm512_ror_epi32(a, 13),
-                _mm512_ror_epi32(a, 22),
-            );
-            // Maj(a, b, c): truth table 0xe8.
-            let majority = _mm512_ternarylogic_epi32(a, b, c, 0xe8);
-            let t2 = _mm512_add_epi32(sigma0, majority);
-            h = g;
-            g = f;
-            f = e;
-            e = _mm512_add_epi32(d, t1);
-            d = c;
-            c = b;
-            b = a;
-            a = _mm512_add_epi32(t1, t2);
+                // Maj(a, b, c): truth table 0xe8.
+                let majority = _mm512_ternarylogic_epi32(a, b, c, 0xe8);
+                let t2 = _mm512_add_epi32(sigma0, majority);
+                working[g] = [
+                    _mm512_add_epi32(t1, t2),
+                    a,
+                    b,
+                    c,
+                    _mm512_add_epi32(d, t1),
+                    e,
+                    f,
+                    g_,
+                ];
+            }
         }
-        for (word, new) in state.iter_mut().zip([a, b, c, d, e, f, g, h]) {
-            *word = _mm512_add_epi32(*word, new);
+        for (group, new) in state.iter_mut().zip(working) {
+            for (word, add) in group.iter_mut().zip(new) {
+                *word = _mm512_add_epi32(*word, add);
+            }
         }
     }
-    for (w, word) in state.iter().enumerate() {
-        _mm512_storeu_si512(states[w].as_mut_ptr().cast(), *word);
+    for (g, group) in state.iter().enumerate() {
+        for (w, word) in group.iter().enumerate() {
+            _mm512_storeu_si512(states[g][w].as_mut_ptr().cast(), *word);
+        }
     }
 }
 
