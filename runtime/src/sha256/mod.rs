@@ -126,30 +126,28 @@ impl Sha256Stream {
     /// came from (or any other), batches it with other streams; without one
     /// the stream is hashed on its own.
     pub fn update(&mut self, data: &[u8], mut lanes: Option<&mut Sha256Lanes>) {
-        let overflows = {
-            let lane = lock(&self.lane);
-            lane.queued && lane.waiting.len() + data.len() > BUFFER
-        };
-        if let (true, Some(lanes)) = (overflows, lanes.as_deref_mut()) {
-            // Queued, and its buffer is full: a batch of sixteen now, if
-            // sixteen are ready, rather than hashing it on its own.
-            lanes.run_batch(LANES);
-        }
-        let worth_a_batch = {
-            let mut lane = lock(&self.lane);
-            lane.length = lane.length.wrapping_add(data.len() as u64);
-            if lane.permit.is_some() && lane.waiting.len() + data.len() <= BUFFER {
-                lane.waiting.extend_from_slice(data);
-            } else {
-                lane.absorb(data);
+        let mut lane = lock(&self.lane);
+        if lane.queued && lane.waiting.len() + data.len() > BUFFER {
+            if let Some(lanes) = lanes.as_deref_mut() {
+                // Queued, and its buffer is full: a batch of sixteen now, if
+                // sixteen are ready, rather than hashing it on its own.
+                drop(lane);
+                lanes.run_batch(LANES);
+                lane = lock(&self.lane);
             }
-            let worth = lanes.is_some()
-                && !lane.queued
-                && lane.permit.is_some()
-                && lane.waiting.len() >= BATCH_BYTES;
-            lane.queued |= worth;
-            worth
-        };
+        }
+        lane.length = lane.length.wrapping_add(data.len() as u64);
+        if lane.permit.is_some() && lane.waiting.len() + data.len() <= BUFFER {
+            lane.waiting.extend_from_slice(data);
+        } else {
+            lane.absorb(data);
+        }
+        let worth_a_batch = lanes.is_some()
+            && !lane.queued
+            && lane.permit.is_some()
+            && lane.waiting.len() >= BATCH_BYTES;
+        lane.queued |= worth_a_batch;
+        drop(lane);
         if let (true, Some(lanes)) = (worth_a_batch, lanes) {
             lanes.enqueue(Arc::clone(&self.lane));
         }
