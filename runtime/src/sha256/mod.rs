@@ -17,8 +17,10 @@
 //!   rounds interleave) as soon as thirty-two are queued, or of sixteen when
 //!   a queued stream's buffer is full;
 //! - a stream whose buffer would overflow before a batch takes it, a big
-//!   update, an unbuffered stream and [`Sha256Stream::finish`] hash on their
-//!   own, with the `sha2` crate's block function (SHA extensions when present).
+//!   update, every stream while fewer than [`LANES`] buffered ones are open
+//!   (no batch could form: copying would only cost), an unbuffered stream
+//!   and [`Sha256Stream::finish`] hash on their own, with the `sha2` crate's
+//!   block function (SHA extensions when present).
 //!
 //! Invariants:
 //! - the digest never depends on batching: a stream's state and waiting bytes
@@ -35,6 +37,7 @@ mod x16;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+use sha2::digest::generic_array::typenum::U64;
 use sha2::digest::generic_array::GenericArray;
 
 /// Streams hashed side by side in one batch.
@@ -137,7 +140,9 @@ impl Sha256Stream {
             }
         }
         lane.length = lane.length.wrapping_add(data.len() as u64);
-        if lane.permit.is_some() && lane.waiting.len() + data.len() <= BUFFER {
+        // Buffering pays only while enough streams are open for batches.
+        let batching = lanes.as_ref().is_some_and(|lanes| lanes.could_batch());
+        if batching && lane.permit.is_some() && lane.waiting.len() + data.len() <= BUFFER {
             lane.waiting.extend_from_slice(data);
         } else {
             lane.absorb(data);
@@ -201,11 +206,16 @@ impl Lane {
     }
 }
 
-/// Hashes whole blocks into `state`, one stream alone.
+/// Hashes whole blocks into `state`, one stream alone (`bytes` is a
+/// multiple of a block long), in one call of `sha2`'s block function.
 fn compress_blocks(state: &mut [u32; 8], bytes: &[u8]) {
-    for block in bytes.chunks_exact(BLOCK) {
-        sha2::compress256(state, std::slice::from_ref(GenericArray::from_slice(block)));
-    }
+    let (blocks, rest) = bytes.as_chunks::<BLOCK>();
+    debug_assert!(rest.is_empty());
+    // SAFETY: `GenericArray<u8, U64>` is `#[repr(transparent)]` over
+    // `[u8; 64]`, so a slice of one is a slice of the other.
+    let blocks: &[GenericArray<u8, U64>] =
+        unsafe { std::slice::from_raw_parts(blocks.as_ptr().cast(), blocks.len()) };
+    sha2::compress256(state, blocks);
 }
 
 /// Hashes streams side by side (see the module doc). One per thread's sink.
@@ -265,6 +275,11 @@ impl Sha256Lanes {
         } else {
             Sha256Stream::new()
         }
+    }
+
+    /// Whether enough buffered streams are open to make a batch.
+    fn could_batch(&self) -> bool {
+        self.in_use.load(Ordering::Relaxed) >= LANES
     }
 
     fn enqueue(&mut self, lane: Arc<Mutex<Lane>>) {

@@ -9,10 +9,10 @@
 //! each (`vpternlogd`). The state stays in registers across a stream's
 //! blocks.
 //!
-//! The one unsafe part of the runtime: the intrinsics need the CPU features,
-//! which [`compress`] checks before calling them ([`available`]), and the
-//! loads read 64 bytes at offsets [`compress`] checks against each input's
-//! length.
+//! Unsafe (with [`super`]'s block cast, the runtime's only unsafe code):
+//! the intrinsics need the CPU features, which [`compress`] checks before
+//! calling them ([`available`]), and the loads read 64 bytes at offsets
+//! [`compress`] checks against each input's length.
 
 use std::arch::x86_64::*;
 
