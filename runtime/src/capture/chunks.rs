@@ -122,7 +122,7 @@ struct ClassicHeader {
 /// The fast path's state: the stream after the file header.
 struct Classic {
     header: ClassicHeader,
-    stream: Box<dyn Read>,
+    stream: Box<dyn Read + Send>,
     compressed: bool,
     /// Bytes read but not yet made into packets (a record cut by a read).
     carry: Vec<u8>,
@@ -161,7 +161,7 @@ impl ChunkReader {
     /// Reads a capture from any byte stream (plain or gzip), as
     /// [`CaptureReader::from_reader`] does.
     pub fn from_reader(
-        reader: impl Read + 'static,
+        reader: impl Read + Send + 'static,
         name: &str,
     ) -> Result<ChunkReader, CaptureError> {
         let source = source::open_reader(Box::new(reader), name)?;
