@@ -4,46 +4,51 @@
 //! of their 4-tuple: [`shard_of`]), over one capture read once, and write
 //! their lines and the pass-through capture as one output.
 //!
-//! The workers take turns at the capture: a worker that needs a chunk no one
-//! has read yet reads it ([`ChunkReader`] behind a mutex: a few megabytes of
-//! whole packets), then deals it: it finds each packet's shard (from its
-//! addresses; a packet that needs decoding first, such as an IP fragment or
-//! a UDP datagram, goes to every worker, whose engine then decides) and hands
-//! every other worker the chunk (shared, not copied) with the list of its
-//! steps in it. A worker's steps are its packets, and the other shards'
-//! packets at which its engine's clock sweeps (a [`SweepClock`] run over
-//! every packet's time, in the reader's turn): so no worker walks the
-//! packets of other shards, and each engine still ticks and expires flows at
-//! the packets one engine would. Each worker dissects the chunks in capture
-//! order, its output going into a buffer, and after each chunk hands its
-//! lines and the packets its flows dropped to the main thread, which only
-//! merges: it sleeps until the next result is there, writes the lines chunk
-//! after chunk, worker after worker within a chunk, and copies the packets
-//! that passed to `--output-pcap` in input order.
+//! There are N threads, all workers (the main thread is worker 0); none
+//! only reads or only merges, and a worker sleeps only when it must wait
+//! for another. The workers take turns at the capture: a worker that needs a
+//! chunk no one has read yet reads it ([`ChunkReader`] behind a mutex: a few
+//! hundred kilobytes of whole packets), then deals it: it finds each
+//! packet's shard (from its addresses; a packet that needs decoding first,
+//! such as an IP fragment or a UDP datagram, goes to every worker, whose
+//! engine then decides) and leaves every other worker the chunk (shared, not
+//! copied) with the list of its steps in it. A worker's steps are its
+//! packets, and the other shards' packets at which its engine's clock sweeps
+//! (a [`SweepClock`] run over every packet's time, in the reader's turn): so
+//! no worker walks the packets of other shards, and each engine still ticks
+//! and expires flows at the packets one engine would. Each worker dissects
+//! the chunks in capture order, its output going into a buffer, and after
+//! each chunk leaves its lines and the packets its flows dropped in the
+//! merge; whichever worker completes the next step of the merge writes it:
+//! the lines chunk after chunk, worker after worker within a chunk, and the
+//! packets of a chunk that passed to `--output-pcap` once every worker has
+//! judged them, in input order.
 //!
 //! Hence the ordering: the lines of one flow keep their order; lines of
 //! different flows keep the order of their chunk, and within a chunk come
-//! worker by worker. Flow ids are unique but numbered per worker (worker `i`
-//! of `N` gives `i+1`, `i+1+N`, ...).
+//! worker by worker; the lines written while closing the flows at the end
+//! come last, worker by worker. Flow ids are unique but numbered per worker
+//! (worker `i` of `N` gives `i+1`, `i+1+N`, ...).
 //!
 //! Invariants: every worker gets every chunk, in order (its list of steps
-//! may be empty), and hands back one result per chunk; a chunk is dealt
-//! before its reader dissects it, and a worker reads a chunk only once it
-//! has dissected every chunk before it, so no worker waits for a chunk that
-//! is not on its way; the workers are at most [`AHEAD`] results ahead of the
-//! merge, which bounds the chunks alive.
+//! may be empty), and leaves one result per chunk; a worker reads a chunk
+//! only once it has dissected every chunk before it and only within
+//! [`WINDOW_BYTES`] of chunks after the merge, which bounds the chunks and
+//! lines alive; a chunk is dealt as soon as it is read, so a worker waiting
+//! for a chunk waits for one on its way, and a worker waiting for the merge
+//! waits for a worker that has its next chunk (no deadlock); an output error
+//! or a worker's panic stops every worker.
 //!
 //! [`shard_of`]: protoc_runtime::flow::shard_of
 //! [`SweepClock`]: protoc_runtime::engine::SweepClock
 
-use std::collections::BTreeMap;
-use std::io::Write;
+use std::collections::{BTreeMap, VecDeque};
+use std::io::{self, BufWriter, Stdout, Write};
 use std::process::ExitCode;
-use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
-use std::sync::Mutex;
+use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, Context, Result};
 use protoc_runtime::capture::{ChunkReader, PacketChunk};
 use protoc_runtime::decode::tcp_endpoints;
 use protoc_runtime::engine::{Engine, PacketVerdict, Stats, SweepClock};
@@ -54,9 +59,16 @@ use protoc_runtime::rules::{RuleSet, DEFAULT_MAX_OPEN_FILES};
 use super::pcap::{exit_code, make_sink, print_stats, Args, Dissect, PassThrough, Progress};
 use super::select::Selector;
 
-/// Results a worker may be ahead of the merge (bounds the memory of chunks
-/// and lines waiting: a chunk is a few megabytes).
-const AHEAD: usize = 4;
+/// Bytes of packets per chunk with threads: small enough that a chunk is
+/// still in the reading core's cache when it dissects its share, and that
+/// few buffers are ever made (each new one costs page faults).
+const CHUNK_BYTES: usize = 256 << 10;
+
+/// How far, in bytes of chunks, reading may run ahead of the merge.
+const WINDOW_BYTES: usize = 8 << 20;
+
+/// How far, in chunks, reading may run ahead of the merge.
+const WINDOW: u64 = (WINDOW_BYTES / CHUNK_BYTES) as u64;
 
 /// One step of a worker in a chunk.
 #[derive(Debug, Clone, Copy)]
@@ -68,10 +80,8 @@ enum Step {
     Tick(f64),
 }
 
-/// A chunk as a worker gets it: its number in the capture, its packets, and
-/// the worker's steps in it.
+/// A chunk as a worker gets it: its packets and the worker's steps in it.
 struct Dealt {
-    number: u64,
     chunk: PacketChunk,
     steps: Vec<Step>,
 }
@@ -87,23 +97,58 @@ struct Reading {
     over: bool,
 }
 
-/// What a worker hands to the merge.
-enum FromWorker {
-    /// One chunk: the lines of its packets, which of them (by packet number)
-    /// the worker's flows dropped, the chunk itself if this worker read it
-    /// and the pass-through needs it, and the number of the packet after it.
-    Chunk {
-        lines: Vec<u8>,
-        dropped: Vec<u64>,
-        chunk: Option<PacketChunk>,
-        end: u64,
-    },
-    /// The capture is over: the lines written while closing the flows, and
-    /// the worker's totals.
-    Done(Box<WorkerEnd>),
+/// One worker's result for one chunk.
+struct Done {
+    lines: Vec<u8>,
+    /// The packets (by number in the capture) the worker's flows dropped.
+    dropped: Vec<u64>,
+    /// The chunk, from the worker that read it, when `--output-pcap` needs it.
+    chunk: Option<PacketChunk>,
+    /// The number of the packet after the chunk.
+    end: u64,
 }
 
+/// The output, written in merge order.
+struct Merge {
+    out: BufWriter<Stdout>,
+    pass_through: Option<PassThrough>,
+    progress: Progress,
+    /// Each worker's results not written yet, in chunk order.
+    pending: Vec<VecDeque<Done>>,
+    /// Line buffers written out, for each worker to reuse.
+    spare: Vec<Vec<Vec<u8>>>,
+    /// The chunk being merged, and the next worker whose lines it takes.
+    chunk: u64,
+    worker: usize,
+    /// What the chunk's workers so far dropped, and the chunk if it came.
+    dropped: Vec<u64>,
+    read: Option<PacketChunk>,
+}
+
+/// What the workers share besides the capture.
+struct Exchange {
+    /// Each worker's chunks dealt and not taken yet, by number.
+    inboxes: Vec<BTreeMap<u64, Dealt>>,
+    merge: Merge,
+    /// Workers asleep on [`Shared::changed`].
+    sleeping: usize,
+    /// The first error (writing the output, a worker's panic): every worker stops.
+    failed: Option<anyhow::Error>,
+}
+
+struct Shared {
+    reading: Mutex<Reading>,
+    exchange: Mutex<Exchange>,
+    /// Signalled when a chunk is dealt, the merge moves, or a worker failed.
+    changed: Condvar,
+    count: usize,
+    /// Whether the merge needs the chunks (for `--output-pcap`).
+    keep_chunks: bool,
+}
+
+/// What a worker hands back when the capture is over.
 struct WorkerEnd {
+    /// The lines written while closing its flows.
     lines: Vec<u8>,
     stats: Stats,
     counts: EventCounts,
@@ -113,22 +158,9 @@ struct WorkerEnd {
 /// One worker's engine: its shard of the flows, its output into a buffer.
 type ShardEngine = Engine<Dissect<Vec<u8>>>;
 
-/// What a worker needs besides its engine.
-struct Worker<'a> {
-    index: usize,
-    count: usize,
-    reading: &'a Mutex<Reading>,
-    inbox: Receiver<Dealt>,
-    /// The other workers' inboxes, by worker (`None` for this one).
-    peers: Vec<Option<Sender<Dealt>>>,
-    results: SyncSender<FromWorker>,
-    /// Whether the merge needs the chunks (for `--output-pcap`).
-    keep_chunks: bool,
-}
-
 /// `--threads N`: N workers each dissect their shard of the flows, reading
-/// the capture in turn; this thread merges their lines and writes the
-/// pass-through capture (see the module doc).
+/// the capture in turn and merging their output as they go (see the module
+/// doc).
 pub(super) fn run_threads(args: &Args, rules: RuleSet, format: Format) -> Result<ExitCode> {
     let count = args.threads as usize;
     // Every engine is made here, so that a bad argument fails before any thread starts.
@@ -144,97 +176,81 @@ pub(super) fn run_threads(args: &Args, rules: RuleSet, format: Format) -> Result
             config.sharded(index, count),
         ));
     }
-    let reader = ChunkReader::open(&args.capture)?;
-    let mut pass_through = args
+    let reader = ChunkReader::open(&args.capture)?.with_chunk_size(env_or("PCS", CHUNK_BYTES));
+    let pass_through = args
         .output_pcap
         .as_deref()
         .map(|path| PassThrough::new(path, &reader));
-    let reading = Mutex::new(Reading {
-        reader,
-        next: 0,
-        clock: SweepClock::default(),
-        over: false,
-    });
+    let shared = Shared {
+        reading: Mutex::new(Reading {
+            reader,
+            next: 0,
+            clock: SweepClock::default(),
+            over: false,
+        }),
+        exchange: Mutex::new(Exchange {
+            inboxes: (0..count).map(|_| BTreeMap::new()).collect(),
+            merge: Merge {
+                out: BufWriter::with_capacity(1 << 16, io::stdout()),
+                pass_through,
+                progress: Progress::new(),
+                pending: (0..count).map(|_| VecDeque::new()).collect(),
+                spare: vec![Vec::new(); count],
+                chunk: 0,
+                worker: 0,
+                dropped: Vec::new(),
+                read: None,
+            },
+            sleeping: 0,
+            failed: None,
+        }),
+        changed: Condvar::new(),
+        count,
+        keep_chunks: args.output_pcap.is_some(),
+    };
     let started = Instant::now();
-    let progress = Progress::new();
-    let mut out = super::stdout();
-    let ends = std::thread::scope(|scope| -> Result<Vec<WorkerEnd>> {
-        let (inbox_senders, inboxes): (Vec<_>, Vec<_>) =
-            (0..count).map(|_| mpsc::channel::<Dealt>()).unzip();
-        let mut from_workers = Vec::with_capacity(count);
-        for ((index, engine), inbox) in engines.into_iter().enumerate().zip(inboxes) {
-            let (results, from_worker) = mpsc::sync_channel(AHEAD);
-            let peers = inbox_senders
-                .iter()
-                .enumerate()
-                .map(|(peer, sender)| (peer != index).then(|| sender.clone()))
-                .collect();
-            let worker = Worker {
-                index,
-                count,
-                reading: &reading,
-                inbox,
-                peers,
-                results,
-                keep_chunks: pass_through.is_some(),
-            };
-            scope.spawn(move || worker.run(engine));
-            from_workers.push(from_worker);
-        }
-        // Only the workers hold inbox senders: one that ends closes them.
-        drop(inbox_senders);
-        let receive = |index: usize, inbox: &Receiver<FromWorker>| {
-            inbox
-                .recv()
-                .map_err(|_| anyhow::anyhow!("dissecting thread {index} stopped unexpectedly"))
-        };
+    let ends = std::thread::scope(|scope| {
+        let mut engines = engines.into_iter().enumerate();
+        let first = engines.next();
+        let others: Vec<_> = engines
+            .map(|(index, engine)| {
+                let shared = &shared;
+                scope.spawn(move || Worker { index, shared }.run(engine))
+            })
+            .collect();
         let mut ends = Vec::with_capacity(count);
-        'chunks: loop {
-            let mut dropped = Vec::new();
-            let mut read = None;
-            let mut end_packet = None;
-            for (index, inbox) in from_workers.iter().enumerate() {
-                match receive(index, inbox)? {
-                    FromWorker::Chunk {
-                        lines,
-                        dropped: d,
-                        chunk,
-                        end,
-                    } => {
-                        out.write_all(&lines).context("writing events")?;
-                        dropped.extend(d);
-                        read = read.or(chunk);
-                        end_packet = Some(end);
-                    }
-                    FromWorker::Done(end) if index == 0 => {
-                        ends.push(*end);
-                        break 'chunks;
-                    }
-                    FromWorker::Done(_) => bail!("dissecting thread {index} ended early"),
-                }
+        if let Some((index, engine)) = first {
+            ends.push(Worker {
+                index,
+                shared: &shared,
             }
-            if let Some(pass) = pass_through.as_mut() {
-                let Some(chunk) = read else {
-                    bail!("no dissecting thread handed back a chunk it read");
-                };
-                dropped.sort_unstable();
-                pass.write_chunk(&chunk, &dropped)?;
-            }
-            if let Some(end) = end_packet {
-                progress.tick_to(end);
-            }
+            .run(engine));
         }
-        for (index, inbox) in from_workers.iter().enumerate().skip(1) {
-            match receive(index, inbox)? {
-                FromWorker::Done(end) => ends.push(*end),
-                FromWorker::Chunk { .. } => bail!("dissecting thread {index} is out of step"),
-            }
+        for handle in others {
+            ends.push(handle.join().ok().flatten());
         }
-        for end in &ends {
-            out.write_all(&end.lines).context("writing events")?;
-        }
-        Ok(ends)
-    })?;
+        ends
+    });
+    let Exchange { merge, failed, .. } = shared
+        .exchange
+        .into_inner()
+        .map_err(|_| anyhow!("a dissecting thread failed"))?;
+    if let Some(err) = failed {
+        return Err(err);
+    }
+    let ends: Vec<WorkerEnd> = ends
+        .into_iter()
+        .collect::<Option<_>>()
+        .ok_or_else(|| anyhow!("a dissecting thread stopped unexpectedly"))?;
+    let Merge {
+        mut out,
+        pass_through,
+        progress,
+        ..
+    } = merge;
+    for end in &ends {
+        out.write_all(&end.lines).context("writing events")?;
+    }
     progress.done();
     out.flush().context("writing events")?;
 
@@ -250,10 +266,11 @@ pub(super) fn run_threads(args: &Args, rules: RuleSet, format: Format) -> Result
         }
         counts.add(&end.counts);
     }
-    let mut reader = match reading.into_inner() {
-        Ok(reading) => reading.reader,
-        Err(poisoned) => poisoned.into_inner().reader,
-    };
+    let mut reader = shared
+        .reading
+        .into_inner()
+        .map_err(|_| anyhow!("a dissecting thread failed"))?
+        .reader;
     let capture_warnings = reader.take_warnings();
     for warning in &capture_warnings {
         eprintln_lossy!("warning: {warning}");
@@ -268,15 +285,21 @@ pub(super) fn run_threads(args: &Args, rules: RuleSet, format: Format) -> Result
     Ok(exit_code(&capture_warnings))
 }
 
+/// Worker `index`, with what it shares with the others.
+struct Worker<'a> {
+    index: usize,
+    shared: &'a Shared,
+}
+
 impl Worker<'_> {
-    /// The worker's chunks, in order, through its engine; its lines and
-    /// drops handed back after each chunk; when the chunks end, the flows
-    /// closed and the totals.
-    fn run(self, mut engine: ShardEngine) {
-        let mut waiting = BTreeMap::new();
+    /// The worker's chunks, in order, through its engine, each one's result
+    /// left in the merge; when the chunks end, the flows closed and the
+    /// totals. `None` when the workers stopped on an error.
+    fn run(self, mut engine: ShardEngine) -> Option<WorkerEnd> {
+        // A panic here must not leave the other workers waiting for this one.
+        let _alarm = Alarm(self.shared);
         let mut number = 0;
-        while let Some((dealt, read_here)) = self.take(number, &mut waiting) {
-            let Dealt { chunk, steps, .. } = dealt;
+        while let Some((Dealt { chunk, steps }, read_here)) = self.take(number)? {
             let first = chunk.first_packet();
             let mut dropped = Vec::new();
             for step in steps {
@@ -290,19 +313,14 @@ impl Worker<'_> {
                     }
                 }
             }
-            // The next chunk's lines go to a buffer of this one's size (no regrowing).
             let writer = engine.handler_mut().sink.output_mut().writer_mut();
-            let lines = std::mem::replace(writer, Vec::with_capacity(writer.len()));
-            let result = FromWorker::Chunk {
-                lines,
+            let done = Done {
+                lines: std::mem::take(writer),
                 dropped,
                 end: first + chunk.len() as u64,
-                chunk: (read_here && self.keep_chunks).then_some(chunk),
+                chunk: (read_here && self.shared.keep_chunks).then_some(chunk),
             };
-            if self.results.send(result).is_err() {
-                // The merge stopped (and reports why).
-                return;
-            }
+            *writer = self.leave(done)?;
             number += 1;
         }
         engine.finish();
@@ -311,58 +329,69 @@ impl Worker<'_> {
         let mut sink = engine.into_handler().sink;
         sink.finish();
         let output = sink.output_mut();
-        let end = WorkerEnd {
+        Some(WorkerEnd {
             lines: std::mem::take(output.writer_mut()),
             stats,
             counts: output.counts().clone(),
             warnings,
-        };
-        let _ = self.results.send(FromWorker::Done(Box::new(end)));
+        })
     }
 
     /// Chunk `number` with this worker's steps, and whether this worker read
-    /// it; `None` when the capture is over (or a worker stopped).
-    fn take(&self, number: u64, waiting: &mut BTreeMap<u64, Dealt>) -> Option<(Dealt, bool)> {
-        if let Some(dealt) = waiting.remove(&number) {
-            return Some((dealt, false));
-        }
-        let mut reading = self.reading.lock().ok()?;
-        if reading.next == number {
-            if reading.over {
-                return None;
-            }
-            let Some(chunk) = reading.reader.next_chunk() else {
-                reading.over = true;
-                return None;
-            };
-            reading.next += 1;
-            let sweeps = sweeps(&mut reading.clock, &chunk);
-            drop(reading);
-            return Some((self.deal(number, chunk, &sweeps), true));
-        }
-        drop(reading);
-        // Another worker read it: it is on its way (with later ones, maybe,
-        // from other workers).
+    /// it; `Some(None)` when the capture is over, `None` when the workers
+    /// stopped on an error.
+    fn take(&self, number: u64) -> Option<Option<(Dealt, bool)>> {
+        let shared = self.shared;
         loop {
-            let dealt = self.inbox.recv().ok()?;
-            if dealt.number == number {
-                return Some((dealt, false));
+            let mut exchange = self.exchange()?;
+            if let Some(dealt) = self.inbox(&mut exchange).remove(&number) {
+                return Some(Some((dealt, false)));
             }
-            waiting.insert(dealt.number, dealt);
+            let merged = exchange.merge.chunk;
+            drop(exchange);
+            let mut reading = shared.reading.lock().ok()?;
+            if reading.next == number {
+                if reading.over {
+                    return Some(None);
+                }
+                if number < merged + env_or("PWIN", WINDOW as usize) as u64 {
+                    let Some(chunk) = reading.reader.next_chunk() else {
+                        reading.over = true;
+                        return Some(None);
+                    };
+                    reading.next += 1;
+                    let sweeps = sweeps(&mut reading.clock, &chunk);
+                    drop(reading);
+                    return Some(Some((self.deal(number, chunk, &sweeps)?, true)));
+                }
+            }
+            drop(reading);
+            // Another worker is dealing the chunk, or the merge is behind:
+            // sleep until either changes.
+            let mut exchange = self.exchange()?;
+            while !self.inbox(&mut exchange).contains_key(&number)
+                && exchange.merge.chunk == merged
+            {
+                exchange.sleeping += 1;
+                exchange = shared.changed.wait(exchange).ok()?;
+                exchange.sleeping -= 1;
+                exchange.failed.is_none().then_some(())?;
+            }
         }
     }
 
-    /// Hands every other worker chunk `number` with its steps; returns this
+    /// Leaves every other worker chunk `number` with its steps; returns this
     /// worker's. `sweeps`: the packets (by index, in order) at which the
     /// clock sweeps.
-    fn deal(&self, number: u64, chunk: PacketChunk, sweeps: &[usize]) -> Dealt {
-        let mut steps = vec![Vec::with_capacity(chunk.len() / self.count + 8); self.count];
+    fn deal(&self, number: u64, chunk: PacketChunk, sweeps: &[usize]) -> Option<Dealt> {
+        let count = self.shared.count;
+        let mut steps = vec![Vec::with_capacity(chunk.len() / count + 8); count];
         let mut sweeps = sweeps.iter().copied().peekable();
         for (i, packet) in chunk.packets().enumerate() {
             let sweeps_here = sweeps.next_if_eq(&i).is_some();
             match tcp_endpoints(packet.link_type, packet.data) {
                 Some((src, dst)) => {
-                    let owner = shard_of(src, dst, self.count);
+                    let owner = shard_of(src, dst, count);
                     for (worker, steps) in steps.iter_mut().enumerate() {
                         if worker == owner {
                             steps.push(Step::Packet(i));
@@ -371,32 +400,131 @@ impl Worker<'_> {
                         }
                     }
                 }
-                None => steps
-                    .iter_mut()
-                    .for_each(|steps| steps.push(Step::Packet(i))),
+                None => steps.iter_mut().for_each(|steps| steps.push(Step::Packet(i))),
             }
         }
         let mut mine = Vec::new();
+        let mut exchange = self.exchange()?;
         for (worker, steps) in steps.into_iter().enumerate() {
-            match self.peers.get(worker).and_then(Option::as_ref) {
-                Some(peer) => {
-                    let dealt = Dealt {
-                        number,
-                        chunk: chunk.clone(),
-                        steps,
-                    };
-                    // A worker gone shows when its results are awaited.
-                    let _ = peer.send(dealt);
-                }
-                None if worker == self.index => mine = steps,
-                None => {}
+            if worker == self.index {
+                mine = steps;
+            } else if let Some(inbox) = exchange.inboxes.get_mut(worker) {
+                let chunk = chunk.clone();
+                inbox.insert(number, Dealt { chunk, steps });
             }
         }
-        Dealt {
-            number,
-            chunk,
-            steps: mine,
+        self.wake(&exchange);
+        Some(Dealt { chunk, steps: mine })
+    }
+
+    /// Leaves a chunk's result in the merge and writes what it completes;
+    /// returns a buffer for the next chunk's lines. `None` when the workers
+    /// stopped on an error (this one's or another's).
+    fn leave(&self, done: Done) -> Option<Vec<u8>> {
+        let capacity = done.lines.len();
+        let mut exchange = self.exchange()?;
+        let merge = &mut exchange.merge;
+        let queue = merge.pending.get_mut(self.index)?;
+        queue.push_back(done);
+        let before = merge.chunk;
+        let written = merge.write_ready(self.shared.count);
+        let buffer = merge
+            .spare
+            .get_mut(self.index)
+            .and_then(Vec::pop)
+            .unwrap_or_else(|| Vec::with_capacity(capacity));
+        match written {
+            Ok(()) => {
+                if exchange.merge.chunk != before {
+                    self.wake(&exchange);
+                }
+                Some(buffer)
+            }
+            Err(err) => {
+                exchange.failed = Some(err);
+                self.shared.changed.notify_all();
+                None
+            }
         }
+    }
+
+    /// The exchange, locked; `None` when the workers stopped on an error.
+    fn exchange(&self) -> Option<MutexGuard<'_, Exchange>> {
+        let exchange = self.shared.exchange.lock().ok()?;
+        exchange.failed.is_none().then_some(exchange)
+    }
+
+    fn inbox<'e>(&self, exchange: &'e mut Exchange) -> &'e mut BTreeMap<u64, Dealt> {
+        // Every worker has an inbox (made for each index).
+        let index = self.index.min(exchange.inboxes.len().saturating_sub(1));
+        &mut exchange.inboxes[index]
+    }
+
+    /// Wakes the sleeping workers, if any (a system call otherwise saved).
+    fn wake(&self, exchange: &Exchange) {
+        if exchange.sleeping > 0 {
+            self.shared.changed.notify_all();
+        }
+    }
+}
+
+impl Merge {
+    /// Writes every result that comes next in merge order, and each chunk's
+    /// passed packets once all its workers' results are in.
+    fn write_ready(&mut self, count: usize) -> Result<()> {
+        while let Some(done) = self.pending.get_mut(self.worker).and_then(VecDeque::pop_front) {
+            let Done {
+                mut lines,
+                dropped,
+                chunk,
+                end,
+            } = done;
+            self.out.write_all(&lines).context("writing events")?;
+            lines.clear();
+            if let Some(spare) = self.spare.get_mut(self.worker) {
+                spare.push(lines);
+            }
+            self.dropped.extend(dropped);
+            self.read = self.read.take().or(chunk);
+            self.worker += 1;
+            if self.worker < count {
+                continue;
+            }
+            if let Some(pass) = self.pass_through.as_mut() {
+                let chunk = self
+                    .read
+                    .take()
+                    .ok_or_else(|| anyhow!("no dissecting thread left a chunk it read"))?;
+                self.dropped.sort_unstable();
+                pass.write_chunk(&chunk, &self.dropped)?;
+            }
+            self.dropped.clear();
+            self.read = None;
+            self.progress.tick_to(end);
+            self.worker = 0;
+            self.chunk += 1;
+        }
+        Ok(())
+    }
+}
+
+/// Stops every worker if the one holding it panics.
+struct Alarm<'a>(&'a Shared);
+
+impl Drop for Alarm<'_> {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        let mut exchange = match self.0.exchange.lock() {
+            Ok(exchange) => exchange,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if exchange.failed.is_none() {
+            exchange.failed = Some(anyhow!("a dissecting thread panicked"));
+        }
+        drop(exchange);
+        self.0.changed.notify_all();
     }
 }
 
@@ -408,4 +536,8 @@ fn sweeps(clock: &mut SweepClock, chunk: &PacketChunk) -> Vec<usize> {
         .enumerate()
         .filter_map(|(i, packet)| clock.due(packet.ts).then_some(i))
         .collect()
+}
+
+fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
