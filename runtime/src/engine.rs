@@ -509,10 +509,23 @@ impl<H: StreamHandler> Engine<H> {
 
     /// Processes one packet; says whether it may be forwarded.
     pub fn process(&mut self, pkt: &Packet<'_>) -> PacketVerdict {
+        self.process_packet(pkt, false)
+    }
+
+    /// [`Engine::process`] for a packet the caller knows to be this shard's
+    /// TCP (its endpoints read by [`crate::decode::tcp_endpoints`], hashed to
+    /// this shard by [`shard_of`]): the same, without hashing them again. A
+    /// packet that decodes to anything but TCP is still checked.
+    pub fn process_owned(&mut self, pkt: &Packet<'_>) -> PacketVerdict {
+        self.process_packet(pkt, true)
+    }
+
+    fn process_packet(&mut self, pkt: &Packet<'_>, owned: bool) -> PacketVerdict {
         let core = &mut self.core;
         core.sweep(pkt.ts);
         let decoded = self.decoder.decode(pkt.link_type, pkt.data, pkt.ts);
-        if !core.shard.owns(&decoded) {
+        let known = owned && matches!(decoded, Decoded::Tcp(_));
+        if !known && !core.shard.owns(&decoded) {
             core.stats.decode = *self.decoder.stats();
             return PacketVerdict::Pass;
         }

@@ -45,7 +45,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::io::{self, BufWriter, Stdout, Write};
 use std::process::ExitCode;
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::{Condvar, Mutex, MutexGuard, TryLockError};
 use std::time::Instant;
 
 use anyhow::{anyhow, Context, Result};
@@ -67,14 +67,20 @@ const CHUNK_BYTES: usize = 256 << 10;
 /// How far, in bytes of chunks, reading may run ahead of the merge.
 const WINDOW_BYTES: usize = 8 << 20;
 
+/// How many chunks after the one it takes a worker reads, if no one is at it
+/// (so that the next chunks are there when a worker wants them).
+const LEAD: u64 = 2;
+
 /// How far, in chunks, reading may run ahead of the merge.
 const WINDOW: u64 = (WINDOW_BYTES / CHUNK_BYTES) as u64;
 
 /// One step of a worker in a chunk.
 #[derive(Debug, Clone, Copy)]
 enum Step {
-    /// Dissect packet `i` of the chunk (one of its shard's, or one whose
-    /// shard only decoding tells).
+    /// Dissect packet `i` of the chunk: one of its shard's TCP packets.
+    Owned(usize),
+    /// Dissect packet `i` of the chunk, whose shard only decoding tells
+    /// (every worker gets it).
     Packet(usize),
     /// Another shard's packet at which the clock sweeps: time moves to this.
     Tick(f64),
@@ -102,7 +108,7 @@ struct Done {
     lines: Vec<u8>,
     /// The packets (by number in the capture) the worker's flows dropped.
     dropped: Vec<u64>,
-    /// The chunk, from the worker that read it, when `--output-pcap` needs it.
+    /// The chunk, from worker 0, when `--output-pcap` needs it.
     chunk: Option<PacketChunk>,
     /// The number of the packet after the chunk.
     end: u64,
@@ -299,15 +305,19 @@ impl Worker<'_> {
         // A panic here must not leave the other workers waiting for this one.
         let _alarm = Alarm(self.shared);
         let mut number = 0;
-        while let Some((Dealt { chunk, steps }, read_here)) = self.take(number)? {
+        while let Some(Dealt { chunk, steps }) = self.take(number)? {
             let first = chunk.first_packet();
             let mut dropped = Vec::new();
             for step in steps {
                 match step {
                     Step::Tick(ts) => engine.observe_time(ts),
-                    Step::Packet(i) => {
+                    Step::Owned(i) | Step::Packet(i) => {
                         let Some(packet) = chunk.get(i) else { continue };
-                        if engine.process(&packet) == PacketVerdict::Drop {
+                        let verdict = match step {
+                            Step::Owned(_) => engine.process_owned(&packet),
+                            _ => engine.process(&packet),
+                        };
+                        if verdict == PacketVerdict::Drop {
                             dropped.push(first + i as u64);
                         }
                     }
@@ -318,7 +328,7 @@ impl Worker<'_> {
                 lines: std::mem::take(writer),
                 dropped,
                 end: first + chunk.len() as u64,
-                chunk: (read_here && self.shared.keep_chunks).then_some(chunk),
+                chunk: (self.index == 0 && self.shared.keep_chunks).then_some(chunk),
             };
             *writer = self.leave(done)?;
             number += 1;
@@ -337,84 +347,99 @@ impl Worker<'_> {
         })
     }
 
-    /// Chunk `number` with this worker's steps, and whether this worker read
-    /// it; `Some(None)` when the capture is over, `None` when the workers
-    /// stopped on an error.
-    fn take(&self, number: u64) -> Option<Option<(Dealt, bool)>> {
-        let shared = self.shared;
+    /// Chunk `number` with this worker's steps; `Some(None)` when the
+    /// capture is over, `None` when the workers stopped on an error. On the
+    /// way, the chunks up to `number + LEAD` are read if no one is at it.
+    fn take(&self, number: u64) -> Option<Option<Dealt>> {
         loop {
             let mut exchange = self.exchange()?;
-            if let Some(dealt) = self.inbox(&mut exchange).remove(&number) {
-                return Some(Some((dealt, false)));
-            }
+            let dealt = self.inbox(&mut exchange).remove(&number);
             let merged = exchange.merge.chunk;
             drop(exchange);
-            let mut reading = shared.reading.lock().ok()?;
-            if reading.next == number {
-                if reading.over {
-                    return Some(None);
-                }
-                if number < merged + env_or("PWIN", WINDOW as usize) as u64 {
-                    let Some(chunk) = reading.reader.next_chunk() else {
-                        reading.over = true;
-                        return Some(None);
-                    };
-                    reading.next += 1;
-                    let sweeps = sweeps(&mut reading.clock, &chunk);
-                    drop(reading);
-                    return Some(Some((self.deal(number, chunk, &sweeps)?, true)));
-                }
+            if let Some(dealt) = dealt {
+                self.read_ahead(number + LEAD, merged, false)?;
+                return Some(Some(dealt));
             }
-            drop(reading);
-            // Another worker is dealing the chunk, or the merge is behind:
-            // sleep until either changes.
+            let (next, over) = self.read_ahead(number + LEAD, merged, true)?;
+            if over && next <= number {
+                return Some(None);
+            }
+            // Another worker is dealing the chunk, or the merge is behind
+            // (the window is full): sleep until either changes.
             let mut exchange = self.exchange()?;
             while !self.inbox(&mut exchange).contains_key(&number)
                 && exchange.merge.chunk == merged
             {
                 exchange.sleeping += 1;
-                exchange = shared.changed.wait(exchange).ok()?;
+                exchange = self.shared.changed.wait(exchange).ok()?;
                 exchange.sleeping -= 1;
                 exchange.failed.is_none().then_some(())?;
             }
         }
     }
 
-    /// Leaves every other worker chunk `number` with its steps; returns this
-    /// worker's. `sweeps`: the packets (by index, in order) at which the
-    /// clock sweeps.
-    fn deal(&self, number: u64, chunk: PacketChunk, sweeps: &[usize]) -> Option<Dealt> {
+    /// Reads and deals the chunks up to `last`, within the window after
+    /// chunk `merged`; gives up at once if another worker is reading, unless
+    /// `wait`. Returns the number of the next chunk to read and whether the
+    /// capture is over, as last seen; `None` when the workers stopped.
+    fn read_ahead(&self, last: u64, merged: u64, wait: bool) -> Option<(u64, bool)> {
+        let lock = || match self.shared.reading.try_lock() {
+            Ok(reading) => Some(Some(reading)),
+            Err(TryLockError::WouldBlock) if wait => self.shared.reading.lock().ok().map(Some),
+            Err(TryLockError::WouldBlock) => Some(None),
+            Err(TryLockError::Poisoned(_)) => None,
+        };
+        let Some(mut reading) = lock()? else {
+            return Some((0, false));
+        };
+        let window = merged + env_or("PWIN", WINDOW as usize) as u64;
+        while !reading.over && reading.next <= last && reading.next < window {
+            let Some(chunk) = reading.reader.next_chunk() else {
+                reading.over = true;
+                break;
+            };
+            let number = reading.next;
+            reading.next += 1;
+            let sweeps = sweeps(&mut reading.clock, &chunk);
+            drop(reading);
+            self.deal(number, chunk, &sweeps)?;
+            let Some(again) = lock()? else {
+                return Some((number + 1, false));
+            };
+            reading = again;
+        }
+        Some((reading.next, reading.over))
+    }
+
+    /// Leaves every worker (this one too) chunk `number` with its steps.
+    /// `sweeps`: the packets (by index, in order) at which the clock sweeps.
+    fn deal(&self, number: u64, chunk: PacketChunk, sweeps: &[usize]) -> Option<()> {
         let count = self.shared.count;
         let mut steps = vec![Vec::with_capacity(chunk.len() / count + 8); count];
         let mut sweeps = sweeps.iter().copied().peekable();
-        for (i, packet) in chunk.packets().enumerate() {
-            let sweeps_here = sweeps.next_if_eq(&i).is_some();
-            match tcp_endpoints(packet.link_type, packet.data) {
-                Some((src, dst)) => {
-                    let owner = shard_of(src, dst, count);
-                    for (worker, steps) in steps.iter_mut().enumerate() {
-                        if worker == owner {
-                            steps.push(Step::Packet(i));
-                        } else if sweeps_here {
-                            steps.push(Step::Tick(packet.ts));
-                        }
-                    }
-                }
+        for (i, (link, frame)) in chunk.frames().enumerate() {
+            let owner = tcp_endpoints(link, frame).map(|(src, dst)| shard_of(src, dst, count));
+            match owner.and_then(|owner| steps.get_mut(owner)) {
+                Some(steps) => steps.push(Step::Owned(i)),
                 None => steps.iter_mut().for_each(|steps| steps.push(Step::Packet(i))),
             }
-        }
-        let mut mine = Vec::new();
-        let mut exchange = self.exchange()?;
-        for (worker, steps) in steps.into_iter().enumerate() {
-            if worker == self.index {
-                mine = steps;
-            } else if let Some(inbox) = exchange.inboxes.get_mut(worker) {
-                let chunk = chunk.clone();
-                inbox.insert(number, Dealt { chunk, steps });
+            if sweeps.next_if_eq(&i).is_some() {
+                let Some(owner) = owner else { continue };
+                let ts = chunk.get(i).map_or(0.0, |packet| packet.ts);
+                for (worker, steps) in steps.iter_mut().enumerate() {
+                    if worker != owner {
+                        steps.push(Step::Tick(ts));
+                    }
+                }
             }
         }
+        let mut exchange = self.exchange()?;
+        for (inbox, steps) in exchange.inboxes.iter_mut().zip(steps) {
+            let chunk = chunk.clone();
+            inbox.insert(number, Dealt { chunk, steps });
+        }
         self.wake(&exchange);
-        Some(Dealt { chunk, steps: mine })
+        Some(())
     }
 
     /// Leaves a chunk's result in the merge and writes what it completes;
@@ -494,7 +519,7 @@ impl Merge {
                 let chunk = self
                     .read
                     .take()
-                    .ok_or_else(|| anyhow!("no dissecting thread left a chunk it read"))?;
+                    .ok_or_else(|| anyhow!("the first dissecting thread left no chunk"))?;
                 self.dropped.sort_unstable();
                 pass.write_chunk(&chunk, &self.dropped)?;
             }
@@ -532,9 +557,9 @@ impl Drop for Alarm<'_> {
 /// time, sweeps.
 fn sweeps(clock: &mut SweepClock, chunk: &PacketChunk) -> Vec<usize> {
     chunk
-        .packets()
+        .times()
         .enumerate()
-        .filter_map(|(i, packet)| clock.due(packet.ts).then_some(i))
+        .filter_map(|(i, ts)| clock.due(ts).then_some(i))
         .collect()
 }
 
