@@ -65,7 +65,7 @@ use super::select::Selector;
 const CHUNK_BYTES: usize = 256 << 10;
 
 /// How far, in bytes of chunks, reading may run ahead of the merge.
-const WINDOW_BYTES: usize = 8 << 20;
+const WINDOW_BYTES: usize = 4 << 20;
 
 /// How many chunks after the one it takes a worker reads, if no one is at it
 /// (so that the next chunks are there when a worker wants them).
@@ -182,7 +182,7 @@ pub(super) fn run_threads(args: &Args, rules: RuleSet, format: Format) -> Result
             config.sharded(index, count),
         ));
     }
-    let reader = ChunkReader::open(&args.capture)?.with_chunk_size(env_or("PCS", CHUNK_BYTES));
+    let reader = ChunkReader::open(&args.capture)?.with_chunk_size(CHUNK_BYTES);
     let pass_through = args
         .output_pcap
         .as_deref()
@@ -226,11 +226,13 @@ pub(super) fn run_threads(args: &Args, rules: RuleSet, format: Format) -> Result
             .collect();
         let mut ends = Vec::with_capacity(count);
         if let Some((index, engine)) = first {
-            ends.push(Worker {
-                index,
-                shared: &shared,
-            }
-            .run(engine));
+            ends.push(
+                Worker {
+                    index,
+                    shared: &shared,
+                }
+                .run(engine),
+            );
         }
         for handle in others {
             ends.push(handle.join().ok().flatten());
@@ -367,8 +369,7 @@ impl Worker<'_> {
             // Another worker is dealing the chunk, or the merge is behind
             // (the window is full): sleep until either changes.
             let mut exchange = self.exchange()?;
-            while !self.inbox(&mut exchange).contains_key(&number)
-                && exchange.merge.chunk == merged
+            while !self.inbox(&mut exchange).contains_key(&number) && exchange.merge.chunk == merged
             {
                 exchange.sleeping += 1;
                 exchange = self.shared.changed.wait(exchange).ok()?;
@@ -392,7 +393,7 @@ impl Worker<'_> {
         let Some(mut reading) = lock()? else {
             return Some((0, false));
         };
-        let window = merged + env_or("PWIN", WINDOW as usize) as u64;
+        let window = merged + WINDOW;
         while !reading.over && reading.next <= last && reading.next < window {
             let Some(chunk) = reading.reader.next_chunk() else {
                 reading.over = true;
@@ -421,7 +422,9 @@ impl Worker<'_> {
             let owner = tcp_endpoints(link, frame).map(|(src, dst)| shard_of(src, dst, count));
             match owner.and_then(|owner| steps.get_mut(owner)) {
                 Some(steps) => steps.push(Step::Owned(i)),
-                None => steps.iter_mut().for_each(|steps| steps.push(Step::Packet(i))),
+                None => steps
+                    .iter_mut()
+                    .for_each(|steps| steps.push(Step::Packet(i))),
             }
             if sweeps.next_if_eq(&i).is_some() {
                 let Some(owner) = owner else { continue };
@@ -497,7 +500,11 @@ impl Merge {
     /// Writes every result that comes next in merge order, and each chunk's
     /// passed packets once all its workers' results are in.
     fn write_ready(&mut self, count: usize) -> Result<()> {
-        while let Some(done) = self.pending.get_mut(self.worker).and_then(VecDeque::pop_front) {
+        while let Some(done) = self
+            .pending
+            .get_mut(self.worker)
+            .and_then(VecDeque::pop_front)
+        {
             let Done {
                 mut lines,
                 dropped,
@@ -561,8 +568,4 @@ fn sweeps(clock: &mut SweepClock, chunk: &PacketChunk) -> Vec<usize> {
         .enumerate()
         .filter_map(|(i, ts)| clock.due(ts).then_some(i))
         .collect()
-}
-
-fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
