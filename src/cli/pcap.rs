@@ -90,7 +90,7 @@ pub struct Args {
 
     /// Split the flows over N threads by a symmetric hash of their 4-tuple.
     /// The lines of one flow keep their order; lines of different flows are
-    /// merged chunk by chunk of the capture (a few MB), thread by thread
+    /// merged chunk by chunk of the capture (a few hundred KB), thread by thread
     /// within a chunk. Flow ids are then numbered per thread.
     #[arg(long, value_name = "N", default_value_t = 1,
           value_parser = clap::value_parser!(u32).range(1..=256))]
