@@ -35,6 +35,15 @@ fn capture() -> Packets {
     packets_of(&pcap)
 }
 
+/// What [`run_shards`] returns.
+type ShardRun = (
+    BTreeMap<SocketAddr, Recorded>,
+    Vec<Stats>,
+    Vec<u64>,
+    Vec<usize>,
+    u64,
+);
+
 /// How each shard is given the packets.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Feed {
@@ -57,13 +66,7 @@ fn run_shards(
     count: usize,
     recorder: impl Fn() -> Recorder,
     feed: Feed,
-) -> (
-    BTreeMap<SocketAddr, Recorded>,
-    Vec<Stats>,
-    Vec<u64>,
-    Vec<usize>,
-    u64,
-) {
+) -> ShardRun {
     let mut flows = BTreeMap::new();
     let mut stats = Vec::new();
     let mut ids = Vec::new();
