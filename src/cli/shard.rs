@@ -6,9 +6,12 @@
 //!
 //! There are N threads, all workers (the main thread is worker 0); none
 //! only reads or only merges, and a worker sleeps only when it must wait
-//! for another. The workers take turns at the capture: a worker that needs a
-//! chunk no one has read yet reads it ([`ChunkReader`] behind a mutex: a few
-//! hundred kilobytes of whole packets), then deals it: it finds each
+//! for another. The workers take turns at the capture: a worker that takes a
+//! chunk reads the next [`LEAD`] ones if no other worker is reading
+//! ([`ChunkReader`] behind a mutex, tried, not waited for; a chunk is a few
+//! hundred kilobytes of whole packets), and a worker whose chunk is not read
+//! yet waits its turn and reads it; each chunk read is dealt at once: the
+//! reader finds each
 //! packet's shard (from its addresses; a packet that needs decoding first,
 //! such as an IP fragment or a UDP datagram, goes to every worker, whose
 //! engine then decides) and leaves every other worker the chunk (shared, not
@@ -31,13 +34,13 @@
 //! (worker `i` of `N` gives `i+1`, `i+1+N`, ...).
 //!
 //! Invariants: every worker gets every chunk, in order (its list of steps
-//! may be empty), and leaves one result per chunk; a worker reads a chunk
-//! only once it has dissected every chunk before it and only within
+//! may be empty), and leaves one result per chunk; reading stays within
 //! [`WINDOW_BYTES`] of chunks after the merge, which bounds the chunks and
 //! lines alive; a chunk is dealt as soon as it is read, so a worker waiting
 //! for a chunk waits for one on its way, and a worker waiting for the merge
-//! waits for a worker that has its next chunk (no deadlock); an output error
-//! or a worker's panic stops every worker.
+//! (its chunk is beyond the window) waits for workers whose chunks are all
+//! read (no deadlock); an output error or a worker's panic stops every
+//! worker.
 //!
 //! [`shard_of`]: protoc_runtime::flow::shard_of
 //! [`SweepClock`]: protoc_runtime::engine::SweepClock

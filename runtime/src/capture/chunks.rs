@@ -26,7 +26,9 @@
 //!   chunk of its own; a record never exceeds [`MAX_PACKET`] plus its header,
 //!   far less than [`CHUNK_SIZE`]): memory follows the number of chunks
 //!   alive, never the capture's size;
-//! - buffers are reused once no [`PacketChunk`] refers to them any more.
+//! - buffers are reused once no [`PacketChunk`] refers to them any more;
+//! - a [`ChunkReader`] is `Send` (its streams are): `--threads` workers take
+//!   turns reading it behind a mutex.
 
 use std::io::{self, Read};
 use std::path::Path;
