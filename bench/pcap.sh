@@ -348,4 +348,45 @@ for name in dict.fromkeys(n for n, _ in order):
             b1, bn = best[(name, single)], best[(name, threads_tool)]
             print(f"  [{name}] {threads_tool}: {w1 / wn:.2f}x the speed of one thread (wall; "
                   f"fastest runs: {b1 / bn:.2f}x); {cn / max(c1, 1e-9):.2f}x its CPU time")
+
+# Issue 6's targets, on the ~220 MB capture (and every capture for memory and
+# flatness). A ratio is met when both the fastest runs and the CPU times meet
+# it: the fastest runs are what the tools cost with the least interference,
+# and CPU time does not count waiting for a core on a shared machine.
+def verdict(ok):
+    return "met" if ok else "NOT met"
+
+print("\ntargets")
+main_capture = "smtp-200m"
+if (main_capture, "protoc-rs json") in summary:
+    mb = sizes[main_capture] / 1e6
+    wall, cpu = summary[(main_capture, "protoc-rs json")]
+    fastest = best[(main_capture, "protoc-rs json")]
+    print(f"  json >= 1 GB/s on one thread: {mb / fastest:.0f} MB/s fastest run, {mb / wall:.0f} median, "
+          f"{mb / cpu:.0f} MB/cpu-s: {verdict(mb / fastest >= 1000 and mb / cpu >= 1000)}")
+    for other, goal in (("tshark", 30), ("suricata", 3)):
+        if (main_capture, other) not in summary or math.isnan(summary[(main_capture, other)][0]):
+            continue
+        w, c = summary[(main_capture, other)]
+        by_best = best[(main_capture, other)] / fastest
+        by_cpu = c / max(cpu, 1e-9)
+        print(f"  json >= {goal}x {other}: {by_best:.1f}x fastest runs, {w / wall:.1f}x median, "
+              f"{by_cpu:.1f}x CPU: {verdict(by_best >= goal and by_cpu >= goal)}")
+    threads = [t for n, t in order if n == main_capture and t.startswith("protoc-rs json -t")]
+    for t in threads:
+        speedup = fastest / best[(main_capture, t)]
+        median_speedup = wall / summary[(main_capture, t)][0]
+        print(f"  {t.split()[-1]} >= 1.8x (json): {speedup:.2f}x fastest runs, {median_speedup:.2f}x median: "
+              f"{verdict(speedup >= 1.8)}")
+peaks = [(max(r[2] for r in runs), name, tool) for (name, tool), runs in rows.items()
+         if tool.startswith("protoc-rs") and not all(math.isnan(r[2]) for r in runs)]
+if peaks:
+    peak, name, tool = max(peaks)
+    print(f"  peak RSS < 64 MB: {peak:.1f} MiB at most ({tool}, {name}): {verdict(peak * 1.048576 < 64)}")
+flat = [(sizes[n] / 1e6 / summary[(n, "protoc-rs json")][1], n) for n in dict.fromkeys(n for n, _ in order)
+        if (n, "protoc-rs json") in summary and n != "mail-300m" and sizes[n] >= 100e6]
+if len(flat) > 1:
+    low, high = min(flat)[0], max(flat)[0]
+    print(f"  flat from 200 MB up (json MB/cpu-s): " + ", ".join(f"{n} {v:.0f}" for v, n in flat)
+          + f": {verdict(low >= 0.85 * high)}")
 PY

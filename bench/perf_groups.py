@@ -18,7 +18,7 @@ import sys
 from collections import Counter
 
 GROUPS = [
-    ("SHA-256 (sha2, SHA-NI)", r"sha2::"),
+    ("SHA-256 (16 lanes AVX-512, sha2 SHA-NI alone)", r"sha2::|sha256::"),
     ("extraction files: open, write, close (kernel)",
      r"rules::extract::(write_out|flush_buffer)|__libc_open|__GI___close"),
     ("reading the capture (read(2) copy, record headers)", r"ChunkReader::next_chunk"),

@@ -174,6 +174,13 @@ pub trait EventSink {
         None
     }
 
+    /// The sink's pool for hashing streams side by side, which the flows'
+    /// stream books may use for the streams they hash themselves (see
+    /// [`crate::sha256`]); `None` hashes each stream on its own.
+    fn sha256_lanes(&mut self) -> Option<&mut crate::sha256::Sha256Lanes> {
+        None
+    }
+
     /// An alert raised by the spec's state machine.
     fn alert(
         &mut self,

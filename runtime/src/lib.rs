@@ -22,6 +22,7 @@
 //! - [`output`]: events as JSON lines or text, and their counters;
 //! - [`pcap_writer`]: classic pcap output, packets byte-identical;
 //! - [`rules`]: security rules run over events (alert, drop, extract);
+//! - [`sha256`]: SHA-256 of many streams at once (streamed events' digests);
 //! - [`synth`]: captures made from `C:`/`S:` transcripts, for tests and benchmarks.
 
 pub mod capture;
@@ -36,6 +37,7 @@ pub mod parse;
 pub mod pcap_writer;
 pub mod reassembly;
 pub mod rules;
+pub mod sha256;
 pub mod synth;
 pub mod udp;
 pub mod value;

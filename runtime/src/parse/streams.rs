@@ -19,11 +19,12 @@
 //!   closed, and empty while it is open or when the spec never reads it;
 //! - a stream is hashed once: when the sink hashes it whole already (an
 //!   extraction, see [`EventSink::hashes_stream`]), its digest is the
-//!   sink's, and the book does not hash it again.
-
-use sha2::{Digest as _, Sha256};
+//!   sink's, and the book does not hash it again;
+//! - the book hashes with the sink's pool when it lends one
+//!   ([`EventSink::sha256_lanes`]): many flows' streams side by side.
 
 use crate::dissector::{Direction, EventSink, FlowInfo};
+use crate::sha256::Sha256Stream;
 
 /// What a state machine can read of a streamed event's current or last stream.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -39,7 +40,7 @@ pub struct StreamTally {
 }
 
 /// One streamed event's book entry.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 struct Entry {
     event: &'static str,
     dir: Direction,
@@ -48,13 +49,13 @@ struct Entry {
 }
 
 /// Who hashes an open stream.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 enum Digest {
     /// No one: the spec does not read its `sha256`.
     #[default]
     Off,
     /// The book.
-    Own(Sha256),
+    Own(Sha256Stream),
     /// The sink, which gives the digest at the stream's end.
     Sink,
 }
@@ -66,7 +67,7 @@ pub struct SinkDigests<'a, 'b> {
 }
 
 /// The streams of one flow (see the module doc).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct StreamBook {
     /// Events whose stream is hashed.
     digests: &'static [&'static str],
@@ -155,7 +156,8 @@ impl StreamBook {
             {
                 Digest::Sink
             } else {
-                Digest::Own(Sha256::new())
+                let lanes = sink.as_mut().and_then(|s| s.sink.sha256_lanes());
+                Digest::Own(lanes.map_or_else(Sha256Stream::new, |lanes| lanes.stream()))
             };
         }
         entry.tally.size = entry
@@ -163,13 +165,13 @@ impl StreamBook {
             .size
             .saturating_add(i64::try_from(chunk.len()).unwrap_or(i64::MAX));
         if let Digest::Own(hasher) = &mut entry.digest {
-            hasher.update(chunk);
+            hasher.update(chunk, sink.as_mut().and_then(|s| s.sink.sha256_lanes()));
         }
         if last {
             entry.tally.open = false;
             match std::mem::take(&mut entry.digest) {
                 Digest::Off => {}
-                Digest::Own(hasher) => entry.tally.sha256 = hex(&hasher.finalize()),
+                Digest::Own(hasher) => entry.tally.sha256 = hex(&hasher.finish()),
                 Digest::Sink => {
                     let digest = sink.and_then(|s| s.sink.stream_digest(s.flow, entry.dir, event));
                     entry.tally.sha256 = digest.map(|d| hex(&d)).unwrap_or_default();

@@ -35,10 +35,10 @@ use std::io::{self, Write};
 use std::path::PathBuf;
 
 use rustc_hash::FxHashMap;
-use sha2::{Digest, Sha256};
 
 use crate::dissector::{Direction, FlowInfo};
 use crate::output::{same_stream, Format, OutputSink};
+use crate::sha256::{Sha256Lanes, Sha256Stream};
 use crate::value::Value;
 
 /// Identifies one stream: (flow id, direction, event name).
@@ -106,7 +106,9 @@ struct Extraction {
     dir: Direction,
     target: Target,
     size: u64,
-    hasher: Sha256,
+    /// Every chunk is hashed as it comes (in batches of many streams when
+    /// the CPU allows), whether or not it can be written.
+    hasher: Sha256Stream,
     /// Capture time of the latest chunk, for a record written after the fact.
     last_seen: f64,
     /// Ordinal of the latest write, for choosing which file to close.
@@ -203,6 +205,9 @@ pub(super) struct Extractor {
     /// The digest of the latest stream that ended normally, until it is
     /// taken ([`Extractor::take_digest`]).
     last_digest: Option<(StreamKey, [u8; 32])>,
+    /// Hashes the extracted streams side by side; lent to the dissectors'
+    /// stream books too ([`Extractor::lanes`]).
+    lanes: Sha256Lanes,
 }
 
 impl Extractor {
@@ -218,7 +223,13 @@ impl Extractor {
             writes: 0,
             counts: ExtractCounts::default(),
             last_digest: None,
+            lanes: Sha256Lanes::new(),
         }
+    }
+
+    /// The pool hashing the extracted streams, for other streams of the thread.
+    pub fn lanes(&mut self) -> &mut Sha256Lanes {
+        &mut self.lanes
     }
 
     /// Sends extracted content to files in `dir`, creating it if needed.
@@ -280,7 +291,7 @@ impl Extractor {
                 dir: key.1,
                 target,
                 size: 0,
-                hasher: Sha256::new(),
+                hasher: self.lanes.stream(),
                 last_seen: now,
                 last_write: 0,
             },
@@ -340,6 +351,7 @@ impl Extractor {
             ex.last_seen = now;
             ex.last_write = self.writes;
             self.counts.bytes += chunk.len() as u64;
+            ex.hasher.update(chunk, Some(&mut self.lanes));
             match &mut ex.target {
                 Target::File {
                     buffer,
@@ -358,13 +370,8 @@ impl Extractor {
                         self.write_file(key, i, chunk);
                     }
                 }
-                // Buffered bytes are hashed when flushed, in one call.
-                Target::File { .. } => ex.hasher.update(chunk),
-                Target::Text => {
-                    ex.hasher.update(chunk);
-                    out.write_bytes(chunk);
-                }
-                Target::Summary => ex.hasher.update(chunk),
+                Target::File { .. } | Target::Summary => {}
+                Target::Text => out.write_bytes(chunk),
             }
         }
     }
@@ -477,7 +484,7 @@ impl Extractor {
             }
         }
         self.counts.streams += 1;
-        let digest: [u8; 32] = ex.hasher.finalize_reset().into();
+        let digest = std::mem::take(&mut ex.hasher).finish();
         let sha256 = hex(&digest);
         let mut fields: Vec<(crate::value::Name, Value)> =
             vec![("label".into(), Value::Str(ex.label.clone()))];
@@ -518,7 +525,7 @@ impl Extractor {
 /// file first if needed (the caller made room under the cap of open files);
 /// `free` also gives the buffer's memory back. On failure the error is
 /// recorded in the extraction, its file closed and its buffer dropped, and
-/// `Err` returned. The bytes are hashed whether or not they could be written.
+/// `Err` returned.
 fn flush_buffer(
     ex: &mut Extraction,
     more: &[u8],
@@ -536,8 +543,6 @@ fn flush_buffer(
     else {
         return Ok(());
     };
-    ex.hasher.update(&*buffer);
-    ex.hasher.update(more);
     let result = if error.is_some() {
         Ok(())
     } else {

@@ -320,6 +320,10 @@ impl<W: Write> EventSink for RulesSink<W> {
         self.extractor.take_digest(&(flow.id, dir, name))
     }
 
+    fn sha256_lanes(&mut self) -> Option<&mut crate::sha256::Sha256Lanes> {
+        Some(self.extractor.lanes())
+    }
+
     fn alert(
         &mut self,
         flow: &FlowInfo,
