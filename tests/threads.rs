@@ -248,6 +248,62 @@ fn interleaved_sessions_however_cut_give_the_same_events_with_two_threads() {
     }
 }
 
+/// More workers than two, over a capture of a dozen chunks (3.3 MB): chunks
+/// are read by whichever worker gets there
+/// first and may reach a worker out of order; every worker count gives one
+/// thread's events flow by flow, the same files, statistics and
+/// pass-through capture.
+#[test]
+fn three_and_four_threads_give_what_one_gives() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pcap = synth(
+        dir.path(),
+        "smtp-large-body.txt",
+        &[
+            "--sessions",
+            "16",
+            "--concurrency",
+            "8",
+            "--segment-size",
+            "300",
+            "--seed",
+            "7",
+        ],
+    );
+    let rules = ["--rules", "rules/mail_content.rules"];
+    let one = run(&pcap, &rules, 1, true, true);
+    assert!(
+        one.by_flow.len() > 4 && one.files.len() > 4,
+        "too little to compare"
+    );
+    for threads in [3, 4] {
+        let many = run(&pcap, &rules, threads, true, true);
+        assert_eq!(
+            many.by_flow, one.by_flow,
+            "{threads} threads: events differ"
+        );
+        assert_eq!(
+            many.files, one.files,
+            "{threads} threads: extracted files differ"
+        );
+        assert_eq!(
+            many.counts, one.counts,
+            "{threads} threads: statistics differ"
+        );
+        assert!(
+            many.pcap == one.pcap,
+            "{threads} threads: pass-through differs"
+        );
+        // Flow ids are numbered per thread: several threads had flows.
+        let threads_used: std::collections::BTreeSet<u64> = many
+            .ids
+            .iter()
+            .map(|id| (id - 1) % u64::from(threads))
+            .collect();
+        assert!(threads_used.len() > 1, "{threads} threads: {:?}", many.ids);
+    }
+}
+
 #[test]
 fn threads_read_stdin_too_and_refuse_zero() {
     let seed = std::fs::read(repo().join("samples/smtp.pcap")).expect("seed capture");

@@ -290,6 +290,32 @@ impl Default for EngineConfig {
     }
 }
 
+/// When an engine sweeps its flows (ticks each, expires the idle ones): at
+/// the first packet, then at each packet at least one second of capture time
+/// after the last sweep. The sweeps depend only on the sequence of packet
+/// times, so every shard of a capture, fed every packet's time, sweeps at the
+/// same packets; `--threads` runs one clock over the capture to find them.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SweepClock {
+    last: Option<f64>,
+}
+
+impl SweepClock {
+    /// Whether a packet at `now` makes a sweep; if so, it is the last one.
+    pub fn due(&mut self, now: f64) -> bool {
+        if self.last.is_some_and(|last| now < last + 1.0) {
+            return false;
+        }
+        self.last = Some(now);
+        true
+    }
+
+    /// The time of the last sweep, if any.
+    pub fn last(&self) -> Option<f64> {
+        self.last
+    }
+}
+
 /// Counters of a run.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Stats {
@@ -433,7 +459,7 @@ struct Core<H: StreamHandler> {
     budget: Budget,
     stats: Stats,
     warnings: Vec<String>,
-    last_sweep: Option<f64>,
+    clock: SweepClock,
     warned_unsupported: Vec<LinkType>,
     warned_memcap: bool,
     /// Sum of the live flows' `footprint`s, TCP and UDP.
@@ -468,7 +494,7 @@ impl<H: StreamHandler> Engine<H> {
                 budget: Budget::new(config.reassembly),
                 stats: Stats::default(),
                 warnings: Vec::new(),
-                last_sweep: None,
+                clock: SweepClock::default(),
                 warned_unsupported: Vec::new(),
                 warned_memcap: false,
                 footprints: 0,
@@ -483,10 +509,23 @@ impl<H: StreamHandler> Engine<H> {
 
     /// Processes one packet; says whether it may be forwarded.
     pub fn process(&mut self, pkt: &Packet<'_>) -> PacketVerdict {
+        self.process_packet(pkt, false)
+    }
+
+    /// [`Engine::process`] for a packet the caller knows to be this shard's
+    /// TCP (its endpoints read by [`crate::decode::tcp_endpoints`], hashed to
+    /// this shard by [`shard_of`]): the same, without hashing them again. A
+    /// packet that decodes to anything but TCP is still checked.
+    pub fn process_owned(&mut self, pkt: &Packet<'_>) -> PacketVerdict {
+        self.process_packet(pkt, true)
+    }
+
+    fn process_packet(&mut self, pkt: &Packet<'_>, owned: bool) -> PacketVerdict {
         let core = &mut self.core;
         core.sweep(pkt.ts);
         let decoded = self.decoder.decode(pkt.link_type, pkt.data, pkt.ts);
-        if !core.shard.owns(&decoded) {
+        let known = owned && matches!(decoded, Decoded::Tcp(_));
+        if !known && !core.shard.owns(&decoded) {
             core.stats.decode = *self.decoder.stats();
             return PacketVerdict::Pass;
         }
@@ -538,6 +577,11 @@ impl<H: StreamHandler> Engine<H> {
     /// [`shard_of`]): time moves on, as [`Engine::process`] would have made
     /// it, and nothing else happens. Only for such packets: a packet whose
     /// owner is unknown (an IP fragment) goes to `process` in every shard.
+    ///
+    /// Time moves only where a [`SweepClock`] fed every packet's time says a
+    /// sweep is due; for any other packet this does nothing. So a caller
+    /// that runs such a clock over all the packets may call this only for
+    /// the other shards' packets at which it is due: same effect.
     pub fn observe_time(&mut self, ts: f64) {
         self.core.sweep(ts);
     }
@@ -561,7 +605,7 @@ impl<H: StreamHandler> Engine<H> {
             .table
             .iter()
             .map(|f| f.last_seen)
-            .fold(core.last_sweep.unwrap_or(0.0), f64::max);
+            .fold(core.clock.last().unwrap_or(0.0), f64::max);
         let now = core
             .udp
             .keys_by_id()
@@ -1166,10 +1210,9 @@ impl<H: StreamHandler> Core<H> {
     /// At most once per second of capture time: closes idle flows and ticks
     /// the others.
     fn sweep(&mut self, now: f64) {
-        if self.last_sweep.is_some_and(|last| now < last + 1.0) {
+        if !self.clock.due(now) {
             return;
         }
-        self.last_sweep = Some(now);
         for key in self.table.idle(now) {
             self.close(&key, CloseReason::Idle, now);
         }

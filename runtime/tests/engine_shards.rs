@@ -11,7 +11,7 @@ use std::path::Path;
 use common::{packet, packets_of, Recorded, Recorder};
 use protoc_runtime::capture::{LinkType, RawTimestamp};
 use protoc_runtime::decode::tcp_endpoints;
-use protoc_runtime::engine::{Engine, EngineConfig, PacketVerdict, Stats};
+use protoc_runtime::engine::{Engine, EngineConfig, PacketVerdict, Stats, SweepClock};
 use protoc_runtime::flow::{shard_of, FlowKey};
 use protoc_runtime::synth::{write_pcap, Options, Split, Transcript};
 
@@ -35,40 +35,74 @@ fn capture() -> Packets {
     packets_of(&pcap)
 }
 
-/// Runs `count` shards over the packets; returns each flow by its client
-/// address, every shard's stats, the ids handed out, and the packets dropped.
-/// With `skip_foreign`, a packet whose shard can be told from its addresses
-/// alone is only a clock tick for the other shards (`observe_time`), as
-/// `pcap --threads` deals them.
-fn run_shards(
-    packets: &Packets,
-    count: usize,
-    recorder: impl Fn() -> Recorder,
-    skip_foreign: bool,
-) -> (
+/// What [`run_shards`] returns.
+type ShardRun = (
     BTreeMap<SocketAddr, Recorded>,
     Vec<Stats>,
     Vec<u64>,
     Vec<usize>,
-) {
+    u64,
+);
+
+/// How each shard is given the packets.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Feed {
+    /// Every packet through `process`.
+    Every,
+    /// A packet whose shard can be told from its addresses alone is only a
+    /// clock tick for the other shards (`observe_time`).
+    ForeignAsTime,
+    /// As `pcap --threads` deals them: such a packet goes to its shard's
+    /// `process_owned`, and to the others' `observe_time` only where a
+    /// [`SweepClock`] fed every packet's time says a sweep is due.
+    Dealt,
+}
+
+/// Runs `count` shards over the packets; returns each flow by its client
+/// address, every shard's stats, the ids handed out, the packets dropped,
+/// and the ticks the shards' handlers got in all.
+fn run_shards(
+    packets: &Packets,
+    count: usize,
+    recorder: impl Fn() -> Recorder,
+    feed: Feed,
+) -> ShardRun {
     let mut flows = BTreeMap::new();
     let mut stats = Vec::new();
     let mut ids = Vec::new();
     let mut dropped = Vec::new();
+    let mut ticks = 0;
     for index in 0..count {
         let config = EngineConfig::default().sharded(index, count);
         let mut engine = Engine::new(recorder(), config);
+        let mut clock = SweepClock::default();
         for (i, (ts, link, data)) in packets.iter().enumerate() {
             let owner = tcp_endpoints(*link, data).map(|(src, dst)| shard_of(src, dst, count));
-            if skip_foreign && owner.is_some_and(|owner| owner != index) {
-                engine.observe_time(ts.as_f64());
-            } else if engine.process(&packet(*ts, *link, data)) == PacketVerdict::Drop {
+            let foreign = owner.is_some_and(|owner| owner != index);
+            let sweeps = clock.due(ts.as_f64());
+            let verdict = match feed {
+                Feed::ForeignAsTime if foreign => {
+                    engine.observe_time(ts.as_f64());
+                    continue;
+                }
+                Feed::Dealt if foreign => {
+                    if sweeps {
+                        engine.observe_time(ts.as_f64());
+                    }
+                    continue;
+                }
+                Feed::Dealt if owner.is_some() => engine.process_owned(&packet(*ts, *link, data)),
+                _ => engine.process(&packet(*ts, *link, data)),
+            };
+            if verdict == PacketVerdict::Drop {
                 dropped.push(i);
             }
         }
         engine.finish();
         stats.push(engine.stats().clone());
-        for (id, flow) in engine.into_handler().flows {
+        let handler = engine.into_handler();
+        ticks += handler.ticks;
+        for (id, flow) in handler.flows {
             ids.push(id);
             let client = flow.info.as_ref().map(|i| i.src).unwrap();
             assert!(
@@ -79,7 +113,7 @@ fn run_shards(
     }
     ids.sort_unstable();
     dropped.sort_unstable();
-    (flows, stats, ids, dropped)
+    (flows, stats, ids, dropped, ticks)
 }
 
 /// A flow's delivery without its id (which depends on the shard count).
@@ -94,11 +128,42 @@ fn without_id(flow: &Recorded) -> Recorded {
 #[test]
 fn shards_together_deliver_what_one_engine_does() {
     let packets = capture();
-    let (whole, whole_stats, whole_ids, _) = run_shards(&packets, 1, Recorder::default, false);
+    let (whole, whole_stats, whole_ids, _, _) =
+        run_shards(&packets, 1, Recorder::default, Feed::Every);
     assert_eq!(whole.len(), 40);
     assert_eq!(whole_ids, (1..=40).collect::<Vec<u64>>());
-    for (count, skip_foreign) in [(2, false), (3, false), (2, true), (3, true)] {
-        let (split, stats, ids, _) = run_shards(&packets, count, Recorder::default, skip_foreign);
+    // Packets 7 ms apart: a sweep every ~143 packets, most at another
+    // shard's packet. The same sweeps, so the same ticks, however the
+    // packets are fed; none but its own packets' ticks if the others'
+    // sweeps are missed.
+    let spread: Packets = packets
+        .iter()
+        .enumerate()
+        .map(|(i, (_, link, data))| {
+            let ms = i as i64 * 7;
+            let ts = RawTimestamp {
+                sec: 1_000 + ms / 1_000,
+                nsec: (ms % 1_000) as u32 * 1_000_000,
+            };
+            (ts, *link, data.clone())
+        })
+        .collect();
+    for count in [2, 3] {
+        let every = run_shards(&spread, count, Recorder::default, Feed::Every).4;
+        let foreign_as_time = run_shards(&spread, count, Recorder::default, Feed::ForeignAsTime).4;
+        let dealt = run_shards(&spread, count, Recorder::default, Feed::Dealt).4;
+        assert_eq!(foreign_as_time, every, "{count} shards' ticks");
+        assert_eq!(dealt, every, "{count} shards' ticks");
+    }
+    for (count, feed) in [
+        (2, Feed::Every),
+        (3, Feed::Every),
+        (2, Feed::ForeignAsTime),
+        (3, Feed::ForeignAsTime),
+        (2, Feed::Dealt),
+        (3, Feed::Dealt),
+    ] {
+        let (split, stats, ids, _, _) = run_shards(&packets, count, Recorder::default, feed);
         assert_eq!(split.len(), whole.len(), "{count} shards");
         for (client, flow) in &whole {
             assert_eq!(
@@ -139,10 +204,10 @@ fn a_drop_in_one_shard_drops_the_same_packets_as_one_engine() {
         drop_on: Some(b"RCPT TO".to_vec()),
         ..Recorder::default()
     };
-    let (_, _, _, whole_dropped) = run_shards(&packets, 1, dropping, false);
+    let (_, _, _, whole_dropped, _) = run_shards(&packets, 1, dropping, Feed::Every);
     assert!(!whole_dropped.is_empty());
-    for skip_foreign in [false, true] {
-        let (_, _, _, split_dropped) = run_shards(&packets, 2, dropping, skip_foreign);
+    for feed in [Feed::Every, Feed::ForeignAsTime, Feed::Dealt] {
+        let (_, _, _, split_dropped, _) = run_shards(&packets, 2, dropping, feed);
         assert_eq!(split_dropped, whole_dropped);
     }
 }

@@ -8,6 +8,7 @@ pub mod graph;
 pub mod pcap;
 pub mod proxy;
 pub mod select;
+mod shard;
 pub mod streams;
 pub mod synth;
 

@@ -9,46 +9,26 @@
 //! The capture is read in chunks of whole packets ([`ChunkReader`]: a few
 //! megabytes each, classic pcap read in place).
 //!
-//! With `--threads N` (N > 1) the flows are split over N threads by a
-//! symmetric hash of their 4-tuple ([`shard_of`]). The main thread
-//! reads the capture once, finds each packet's thread (from its addresses;
-//! a packet that needs decoding first, such as an IP fragment, goes to every
-//! thread, whose engine then decides) and hands every chunk, with that list,
-//! to every thread (shared, not copied); each thread runs its own engine —
-//! flow table, reassembly, dissectors, rules, output into a buffer — on the
-//! packets of its flows, taking only the time from the others. After each
-//! chunk a thread hands back its lines and the packets its flows dropped;
-//! the main thread writes the lines chunk after chunk, thread after thread,
-//! and copies the packets that passed to `--output-pcap` in input order.
-//! Hence the ordering: the lines of one flow keep their order; lines of
-//! different flows keep the order of their chunk, and within a chunk come
-//! thread by thread. Flow ids are unique but numbered per thread (thread `i`
-//! of `N` gives `i+1`, `i+1+N`, ...).
-//!
-//! [`shard_of`]: protoc_runtime::flow::shard_of
+//! With `--threads N` (N > 1) the flows are split over N threads
+//! ([`super::shard`], whose doc says how lines are merged).
 
-use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::mpsc::{self, Receiver, SyncSender};
-use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use protoc_runtime::capture::{
     CaptureWarning, ChunkReader, LinkType, Packet, PacketChunk, TsPrecision,
 };
-use protoc_runtime::decode::tcp_endpoints;
 use protoc_runtime::dissector::{
     Cx, Direction, Dissector, FlowInfo, FlowStatus, Handover, HandoverTarget, Transport, Verdict,
 };
 use protoc_runtime::engine::{Engine, FlowEnd, Inspect, PacketVerdict, Stats, StreamHandler};
-use protoc_runtime::flow::shard_of;
 use protoc_runtime::output::{EventCounts, Format, OutputSink};
 use protoc_runtime::pcap_writer::{PcapWriter, DEFAULT_SNAPLEN};
-use protoc_runtime::rules::{RuleSet, RulesSink, DEFAULT_MAX_OPEN_FILES};
+use protoc_runtime::rules::{RuleSet, RulesSink};
 
 use super::select::{load_rules, resolve_format, FormatArg, Selector};
 use crate::specs;
@@ -110,7 +90,7 @@ pub struct Args {
 
     /// Split the flows over N threads by a symmetric hash of their 4-tuple.
     /// The lines of one flow keep their order; lines of different flows are
-    /// merged chunk by chunk of the capture (a few MB), thread by thread
+    /// merged chunk by chunk of the capture (a few hundred KB), thread by thread
     /// within a chunk. Flow ids are then numbered per thread.
     #[arg(long, value_name = "N", default_value_t = 1,
           value_parser = clap::value_parser!(u32).range(1..=256))]
@@ -131,7 +111,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let rules = load_rules(&args.rules)?;
     let format = resolve_format(args.format);
     if args.threads > 1 {
-        return run_threads(&args, rules, format);
+        return super::shard::run_threads(&args, rules, format);
     }
     let mut sink = make_sink(super::stdout(), &args, rules, format)?;
 
@@ -180,7 +160,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
 }
 
 /// The rules in front of the output, extracting to `--extract-dir` if given.
-fn make_sink<W: Write>(
+pub(super) fn make_sink<W: Write>(
     out: W,
     args: &Args,
     rules: RuleSet,
@@ -197,7 +177,7 @@ fn make_sink<W: Write>(
 }
 
 /// The statistics line on stderr.
-fn print_stats(stats: &Stats, counts: &EventCounts, started: Instant) {
+pub(super) fn print_stats(stats: &Stats, counts: &EventCounts, started: Instant) {
     let seconds = started.elapsed().as_secs_f64();
     eprintln_lossy!(
         "stats: {} packets, {} flows, {} bytes, {} events, {} alerts, {} drops, {} parse errors, {} gaps, {} caps, {} overlaps, {:.3} s, {:.1} MB/s",
@@ -217,7 +197,7 @@ fn print_stats(stats: &Stats, counts: &EventCounts, started: Instant) {
 }
 
 /// 2 when the capture was cut short or corrupt (its packets before that were read).
-fn exit_code(capture_warnings: &[CaptureWarning]) -> ExitCode {
+pub(super) fn exit_code(capture_warnings: &[CaptureWarning]) -> ExitCode {
     if capture_warnings.is_empty() {
         ExitCode::SUCCESS
     } else {
@@ -225,226 +205,19 @@ fn exit_code(capture_warnings: &[CaptureWarning]) -> ExitCode {
     }
 }
 
-/// Chunks a thread may be behind the reader (bounds the memory of chunks
-/// and lines waiting: a chunk is a few megabytes).
-const AHEAD: usize = 3;
-
-/// What a thread hands to the merge.
-enum FromThread {
-    /// The lines of the latest chunk's packets, and which of them (by
-    /// packet number) its flows dropped.
-    Chunk { lines: Vec<u8>, dropped: Vec<u64> },
-    /// The capture is over: the lines written while closing the flows, and
-    /// the thread's totals.
-    Done(Box<ThreadEnd>),
-}
-
-struct ThreadEnd {
-    lines: Vec<u8>,
-    stats: Stats,
-    counts: EventCounts,
-    warnings: Vec<String>,
-}
-
-/// One thread's engine: its shard of the flows, its output into a buffer.
-type ShardEngine = Engine<Dissect<Vec<u8>>>;
-
-/// A chunk as the threads get it: its packets, and each packet's thread.
-type Dealt = (PacketChunk, Arc<Vec<u16>>);
-
-/// In [`owners`]: the packet goes to every thread (its engine decides).
-const EVERY_THREAD: u16 = u16::MAX;
-
-/// The thread of each packet of `chunk`: its flow's shard when its
-/// addresses can be read without decoding state (TCP over IPv4 over
-/// Ethernet, not fragmented), else [`EVERY_THREAD`].
-fn owners(chunk: &PacketChunk, count: usize) -> Vec<u16> {
-    chunk
-        .packets()
-        .map(
-            |packet| match tcp_endpoints(packet.link_type, packet.data) {
-                Some((src, dst)) => {
-                    u16::try_from(shard_of(src, dst, count)).unwrap_or(EVERY_THREAD)
-                }
-                None => EVERY_THREAD,
-            },
-        )
-        .collect()
-}
-
-/// `--threads N`: N threads each dissect their shard of the flows; this one
-/// reads the capture, hands them its chunks, merges their lines and writes
-/// the pass-through capture (see the module doc).
-fn run_threads(args: &Args, rules: RuleSet, format: Format) -> Result<ExitCode> {
-    let count = args.threads as usize;
-    // Every engine is made here, so that a bad argument fails before any thread starts.
-    let config = args.caps.apply()?;
-    let mut engines = Vec::with_capacity(count);
-    for index in 0..count {
-        let selector = Selector::new(args.spec.as_deref(), &args.ports)?;
-        // The process's open extraction files stay under one thread's cap.
-        let sink = make_sink(Vec::with_capacity(1 << 16), args, rules.clone(), format)?
-            .with_max_open_files((DEFAULT_MAX_OPEN_FILES / count).max(16));
-        engines.push(Engine::new(
-            Dissect { sink, selector },
-            config.sharded(index, count),
-        ));
-    }
-    let mut reader = ChunkReader::open(&args.capture)?;
-    let mut pass_through = args
-        .output_pcap
-        .as_deref()
-        .map(|path| PassThrough::new(path, &reader));
-    let started = Instant::now();
-    let progress = Progress::new();
-    let mut out = super::stdout();
-    let ends = std::thread::scope(|scope| -> Result<Vec<ThreadEnd>> {
-        let mut to_threads = Vec::with_capacity(count);
-        let mut from_threads = Vec::with_capacity(count);
-        for (index, engine) in engines.into_iter().enumerate() {
-            let (to_thread, chunks) = mpsc::sync_channel::<Dealt>(AHEAD);
-            let (results, from_thread) = mpsc::sync_channel(AHEAD + 1);
-            scope.spawn(move || dissect_shard(index, engine, chunks, results));
-            to_threads.push(to_thread);
-            from_threads.push(from_thread);
-        }
-        let receive = |index: usize, inbox: &Receiver<FromThread>| {
-            inbox
-                .recv()
-                .map_err(|_| anyhow::anyhow!("dissecting thread {index} stopped unexpectedly"))
-        };
-        // Chunks handed out whose lines are not merged yet, oldest first.
-        let mut in_flight: VecDeque<PacketChunk> = VecDeque::with_capacity(AHEAD);
-        let mut reading = true;
-        loop {
-            if reading && in_flight.len() < AHEAD {
-                match reader.next_chunk() {
-                    Some(chunk) => {
-                        let owners = Arc::new(owners(&chunk, count));
-                        for to_thread in &to_threads {
-                            // A thread gone shows when its lines are awaited.
-                            let _ = to_thread.send((chunk.clone(), Arc::clone(&owners)));
-                        }
-                        in_flight.push_back(chunk);
-                        continue;
-                    }
-                    None => reading = false,
-                }
-            }
-            let Some(chunk) = in_flight.pop_front() else {
-                break;
-            };
-            let mut dropped = Vec::new();
-            for (index, inbox) in from_threads.iter().enumerate() {
-                match receive(index, inbox)? {
-                    FromThread::Chunk { lines, dropped: d } => {
-                        out.write_all(&lines).context("writing events")?;
-                        dropped.extend(d);
-                    }
-                    FromThread::Done(_) => bail!("dissecting thread {index} ended early"),
-                }
-            }
-            if let Some(pass) = pass_through.as_mut() {
-                dropped.sort_unstable();
-                pass.write_chunk(&chunk, &dropped)?;
-            }
-            progress.tick_to(chunk.first_packet() + chunk.len() as u64);
-        }
-        // The threads see their inbox close: they close their flows and end.
-        drop(to_threads);
-        let mut ends = Vec::with_capacity(count);
-        for (index, inbox) in from_threads.iter().enumerate() {
-            match receive(index, inbox)? {
-                FromThread::Done(end) => {
-                    out.write_all(&end.lines).context("writing events")?;
-                    ends.push(*end);
-                }
-                FromThread::Chunk { .. } => bail!("dissecting thread {index} is out of step"),
-            }
-        }
-        Ok(ends)
-    })?;
-    progress.done();
-    out.flush().context("writing events")?;
-
-    let mut stats = Stats::default();
-    let mut counts = EventCounts::default();
-    for (index, end) in ends.iter().enumerate() {
-        // Every thread decodes every packet: the first one's decoding
-        // counters stand for all (`Stats::add` leaves them out).
-        if index == 0 {
-            stats = end.stats.clone();
-        } else {
-            stats.add(&end.stats);
-        }
-        counts.add(&end.counts);
-    }
-    let capture_warnings = reader.take_warnings();
-    for warning in &capture_warnings {
-        eprintln_lossy!("warning: {warning}");
-    }
-    for warning in ends.iter().flat_map(|end| &end.warnings) {
-        eprintln_lossy!("warning: {warning}");
-    }
-    if let Some(pass) = pass_through {
-        pass.finish(&reader)?;
-    }
-    print_stats(&stats, &counts, started);
-    Ok(exit_code(&capture_warnings))
-}
-
-/// Thread `index` of `--threads`: its packets of every chunk through its
-/// engine (which tracks only its shard's flows; other threads' packets only
-/// move its clock), its lines and drops handed back after each chunk; when
-/// the chunks end, the flows closed and the totals.
-fn dissect_shard(
-    index: usize,
-    mut engine: ShardEngine,
-    chunks: Receiver<Dealt>,
-    results: SyncSender<FromThread>,
-) {
-    let me = u16::try_from(index).unwrap_or(EVERY_THREAD);
-    for (chunk, owners) in chunks {
-        let mut dropped = Vec::new();
-        for (i, packet) in chunk.packets().enumerate() {
-            let owner = owners.get(i).copied().unwrap_or(EVERY_THREAD);
-            if owner != me && owner != EVERY_THREAD {
-                engine.observe_time(packet.ts);
-            } else if engine.process(&packet) == PacketVerdict::Drop {
-                dropped.push(chunk.first_packet() + i as u64);
-            }
-        }
-        drop(chunk);
-        // The next chunk's lines go to a buffer of this one's size (no regrowing).
-        let writer = engine.handler_mut().sink.output_mut().writer_mut();
-        let lines = std::mem::replace(writer, Vec::with_capacity(writer.len()));
-        if results.send(FromThread::Chunk { lines, dropped }).is_err() {
-            // The merge stopped (and reports why).
-            return;
-        }
-    }
-    engine.finish();
-    let warnings = engine.take_warnings();
-    let stats = engine.stats().clone();
-    let mut sink = engine.into_handler().sink;
-    sink.finish();
-    let output = sink.output_mut();
-    let end = ThreadEnd {
-        lines: std::mem::take(output.writer_mut()),
-        stats,
-        counts: output.counts().clone(),
-        warnings,
-    };
-    let _ = results.send(FromThread::Done(Box::new(end)));
-}
-
 /// The engine's consumer: one dissector per selected flow.
-struct Dissect<W: Write> {
-    sink: RulesSink<W>,
+pub(super) struct Dissect<W: Write> {
+    pub(super) sink: RulesSink<W>,
     selector: Selector,
 }
 
-struct DissectedFlow {
+impl<W: Write> Dissect<W> {
+    pub(super) fn new(sink: RulesSink<W>, selector: Selector) -> Dissect<W> {
+        Dissect { sink, selector }
+    }
+}
+
+pub(super) struct DissectedFlow {
     dissector: Box<dyn Dissector>,
 }
 
@@ -583,7 +356,7 @@ impl<W: Write> StreamHandler for Dissect<W> {
 /// `--output-pcap`: the packets that were not dropped, byte-identical. The
 /// file is written as classic pcap with the link type and timestamp precision
 /// of the first packet (known once it is read, also for pcapng input).
-struct PassThrough {
+pub(super) struct PassThrough {
     path: PathBuf,
     writer: Option<PcapWriter<BufWriter<File>>>,
     precision: TsPrecision,
@@ -591,7 +364,7 @@ struct PassThrough {
 }
 
 impl PassThrough {
-    fn new(path: &Path, reader: &ChunkReader) -> PassThrough {
+    pub(super) fn new(path: &Path, reader: &ChunkReader) -> PassThrough {
         PassThrough {
             path: path.to_path_buf(),
             writer: None,
@@ -624,7 +397,7 @@ impl PassThrough {
 
     /// Writes the packets of `chunk` except those in `dropped` (packet
     /// numbers in the capture, sorted).
-    fn write_chunk(&mut self, chunk: &PacketChunk, dropped: &[u64]) -> Result<()> {
+    pub(super) fn write_chunk(&mut self, chunk: &PacketChunk, dropped: &[u64]) -> Result<()> {
         let first = chunk.first_packet();
         for (i, packet) in chunk.packets().enumerate() {
             if dropped.binary_search(&(first + i as u64)).is_err() {
@@ -635,7 +408,7 @@ impl PassThrough {
     }
 
     /// Flushes the file; a capture with no packet passed still gets a valid, empty pcap.
-    fn finish(mut self, reader: &ChunkReader) -> Result<()> {
+    pub(super) fn finish(mut self, reader: &ChunkReader) -> Result<()> {
         let link_type = reader.link_type().unwrap_or(LinkType(1));
         let writer = match &mut self.writer {
             Some(writer) => writer,
@@ -648,12 +421,12 @@ impl PassThrough {
 }
 
 /// A progress line on stderr for long captures, only when stderr is a terminal.
-struct Progress {
+pub(super) struct Progress {
     bar: Option<indicatif::ProgressBar>,
 }
 
 impl Progress {
-    fn new() -> Progress {
+    pub(super) fn new() -> Progress {
         let bar = io::stderr().is_terminal().then(|| {
             let bar = indicatif::ProgressBar::new_spinner();
             bar.set_style(
@@ -668,13 +441,13 @@ impl Progress {
     }
 
     /// Shows `packets` as read (called once per chunk).
-    fn tick_to(&self, packets: u64) {
+    pub(super) fn tick_to(&self, packets: u64) {
         if let Some(bar) = &self.bar {
             bar.set_position(packets);
         }
     }
 
-    fn done(&self) {
+    pub(super) fn done(&self) {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }

@@ -26,7 +26,9 @@
 //!   chunk of its own; a record never exceeds [`MAX_PACKET`] plus its header,
 //!   far less than [`CHUNK_SIZE`]): memory follows the number of chunks
 //!   alive, never the capture's size;
-//! - buffers are reused once no [`PacketChunk`] refers to them any more.
+//! - buffers are reused once no [`PacketChunk`] refers to them any more;
+//! - a [`ChunkReader`] is `Send` (its streams are): `--threads` workers take
+//!   turns reading it behind a mutex.
 
 use std::io::{self, Read};
 use std::path::Path;
@@ -108,6 +110,21 @@ impl PacketChunk {
     pub fn packets(&self) -> impl Iterator<Item = Packet<'_>> {
         (0..self.len()).filter_map(|i| self.get(i))
     }
+
+    /// Each packet's link type and bytes, in file order (packet `i` of the
+    /// chunk is the `i`th): the cheap walk for finding packets' flows.
+    pub fn frames(&self) -> impl Iterator<Item = (LinkType, &[u8])> {
+        let bytes = &self.data.bytes;
+        self.data.slots.iter().map(move |slot| {
+            let frame = bytes.get(slot.start..slot.end).unwrap_or_default();
+            (slot.link_type, frame)
+        })
+    }
+
+    /// Each packet's time ([`Packet::ts`]), in file order.
+    pub fn times(&self) -> impl Iterator<Item = f64> + '_ {
+        self.data.slots.iter().map(|slot| slot.ts_raw.as_f64())
+    }
 }
 
 /// A classic pcap file header, as far as the fast path needs it.
@@ -122,7 +139,7 @@ struct ClassicHeader {
 /// The fast path's state: the stream after the file header.
 struct Classic {
     header: ClassicHeader,
-    stream: Box<dyn Read>,
+    stream: Box<dyn Read + Send>,
     compressed: bool,
     /// Bytes read but not yet made into packets (a record cut by a read).
     carry: Vec<u8>,
@@ -161,7 +178,7 @@ impl ChunkReader {
     /// Reads a capture from any byte stream (plain or gzip), as
     /// [`CaptureReader::from_reader`] does.
     pub fn from_reader(
-        reader: impl Read + 'static,
+        reader: impl Read + Send + 'static,
         name: &str,
     ) -> Result<ChunkReader, CaptureError> {
         let source = source::open_reader(Box::new(reader), name)?;

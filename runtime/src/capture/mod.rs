@@ -203,7 +203,7 @@ pub struct CaptureReader {
     name: String,
     format: CaptureFormat,
     compressed: bool,
-    inner: Box<dyn PcapReaderIterator>,
+    inner: Box<dyn PcapReaderIterator + Send>,
     capacity: usize,
     /// Bytes of the last returned block, consumed at the next call.
     pending_consume: usize,
@@ -244,7 +244,7 @@ impl CaptureReader {
 
     /// Reads a capture from any byte stream (plain or gzip).
     pub fn from_reader(
-        reader: impl Read + 'static,
+        reader: impl Read + Send + 'static,
         name: &str,
     ) -> Result<CaptureReader, CaptureError> {
         let source = source::open_reader(Box::new(reader), name)?;
@@ -256,7 +256,7 @@ impl CaptureReader {
         // The buffer must hold the whole prefix so that pcap-parser's first
         // read (which must contain the file header) gets all of it.
         let capacity = INITIAL_BUFFER.max(source::PREFIX_LEN * 2);
-        let inner: Box<dyn PcapReaderIterator> = match format {
+        let inner: Box<dyn PcapReaderIterator + Send> = match format {
             CaptureFormat::Pcap => match LegacyPcapReader::new(capacity, source.reader) {
                 Ok(reader) => Box::new(reader),
                 Err(err) => return Err(bad_header(&name, "pcap", &err)),

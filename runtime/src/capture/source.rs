@@ -27,7 +27,7 @@ const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 /// [`PREFIX_LEN`]), and `reader` yields the whole stream from its start.
 pub(crate) struct Source {
     pub prefix: Vec<u8>,
-    pub reader: Box<dyn Read>,
+    pub reader: Box<dyn Read + Send>,
     pub compressed: bool,
 }
 
@@ -45,17 +45,21 @@ pub(crate) fn open_path(path: &Path) -> Result<Source, CaptureError> {
 }
 
 /// Wraps any reader, decompressing it when it starts with the gzip magic.
-pub(crate) fn open_reader(mut raw: Box<dyn Read>, name: &str) -> Result<Source, CaptureError> {
+pub(crate) fn open_reader(
+    mut raw: Box<dyn Read + Send>,
+    name: &str,
+) -> Result<Source, CaptureError> {
     let prefix = read_prefix(&mut raw).map_err(|source| CaptureError::Open {
         name: name.to_string(),
         source,
     })?;
     if prefix.starts_with(&GZIP_MAGIC) {
-        let mut decoder: Box<dyn Read> =
+        let mut decoder: Box<dyn Read + Send> =
             Box::new(MultiGzDecoder::new(Cursor::new(prefix).chain(raw)));
         // A corrupt or truncated gzip may still yield a good start: keep it,
         // and let the error surface where the data ends (as a warning).
-        let (inner, rest): (Vec<u8>, Box<dyn Read>) = match read_prefix_partial(&mut decoder) {
+        let (inner, rest): (Vec<u8>, Box<dyn Read + Send>) = match read_prefix_partial(&mut decoder)
+        {
             (inner, None) => (inner, decoder),
             (inner, Some(source)) if inner.is_empty() => {
                 return Err(CaptureError::Gzip {
