@@ -650,7 +650,7 @@ mod tests {
                 .tcp_header(tcp);
             let mut frame = Vec::new();
             let _ = builder.write(&mut frame, &payload);
-            frame.extend(std::iter::repeat(0u8).take(padding));
+            frame.extend(std::iter::repeat_n(0u8, padding));
             for (at, byte) in edits {
                 if let Some(b) = frame.get_mut(at) {
                     *b = byte;
