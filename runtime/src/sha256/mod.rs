@@ -293,6 +293,10 @@ impl Sha256Lanes {
     /// have them, else of sixteen if at least `min_streams` have them; the
     /// others stay queued.
     fn run_batch(&mut self, min_streams: usize) {
+        if !self.wide {
+            // No stream of this pool is buffered: nothing to batch.
+            return;
+        }
         let mut ready = Vec::with_capacity(self.queue.len());
         for lane in self.queue.drain(..) {
             let mut state = lock(&lane);
