@@ -5,6 +5,7 @@
 mod common;
 
 use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
 
 use common::{protoc, run_json};
 use sha2::{Digest, Sha256};
@@ -57,11 +58,10 @@ fn sha256_hex(bytes: &[u8]) -> String {
         .collect()
 }
 
-#[test]
-fn multi_megabyte_stuffed_mails_in_concurrent_flows_extract_to_the_original_bytes() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let original = original_body(3 << 20, 42);
-    std::fs::write(dir.path().join("body.eml"), stuffed(&original)).expect("body");
+/// A capture of `synth_args` sessions (`--sessions`, `--split`, ...) each
+/// sending `original`, dot-stuffed, as its mail; written in `dir`.
+fn capture_of_mails(dir: &Path, original: &[u8], synth_args: &[&str]) -> PathBuf {
+    std::fs::write(dir.join("body.eml"), stuffed(original)).expect("body");
     let transcript = "S: 220 mx ESMTP\n\
                       C: EHLO client\n\
                       S: 250 mx\n\
@@ -76,37 +76,51 @@ fn multi_megabyte_stuffed_mails_in_concurrent_flows_extract_to_the_original_byte
                       S: 250 queued\n\
                       C: QUIT\n\
                       S: 221 bye\n";
-    std::fs::write(dir.path().join("session.txt"), transcript).expect("transcript");
-    let pcap = dir.path().join("many.pcap");
-    let s = |p: &std::path::Path| p.to_str().expect("utf-8").to_string();
-    let out = protoc(&[
-        "synth",
-        &s(&dir.path().join("session.txt")),
-        "-o",
-        &s(&pcap),
-        "--sessions",
-        "8",
-        "--split",
-        "random",
-        "--segment-size",
-        "1460",
-        "--seed",
-        "3",
-    ]);
+    let session = dir.join("session.txt");
+    std::fs::write(&session, transcript).expect("transcript");
+    let pcap = dir.join("many.pcap");
+    let mut args = vec!["synth", text(&session), "-o", text(&pcap)];
+    args.extend_from_slice(synth_args);
+    let out = protoc(&args);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    pcap
+}
+
+fn text(path: &Path) -> &str {
+    path.to_str().expect("utf-8")
+}
+
+#[test]
+fn multi_megabyte_stuffed_mails_in_concurrent_flows_extract_to_the_original_bytes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let original = original_body(3 << 20, 42);
+    let pcap = capture_of_mails(
+        dir.path(),
+        &original,
+        &[
+            "--sessions",
+            "8",
+            "--split",
+            "random",
+            "--segment-size",
+            "1460",
+            "--seed",
+            "3",
+        ],
+    );
 
     let mails = dir.path().join("mails");
     let events = run_json(&[
         "pcap",
-        &s(&pcap),
+        text(&pcap),
         "--rules",
         "rules/mail_content.rules",
         "--extract-dir",
-        &s(&mails),
+        text(&mails),
     ]);
 
     // The content ends where the end-of-data line `\r\n.\r\n` starts, as in the
@@ -148,53 +162,30 @@ fn multi_megabyte_stuffed_mails_in_concurrent_flows_extract_to_the_original_byte
 fn digests_of_many_mails_in_flight_are_each_the_mails_own() {
     let dir = tempfile::tempdir().expect("tempdir");
     let original = original_body(150_000, 7);
-    std::fs::write(dir.path().join("body.eml"), stuffed(&original)).expect("body");
-    let transcript = "S: 220 mx ESMTP\n\
-                      C: HELO client\n\
-                      S: 250 mx\n\
-                      C: MAIL FROM:<a@example.test>\n\
-                      S: 250 OK\n\
-                      C: RCPT TO:<b@example.test>\n\
-                      S: 250 OK\n\
-                      C: DATA\n\
-                      S: 354 go ahead\n\
-                      C: @file body.eml\n\
-                      C: .\n\
-                      S: 250 queued\n\
-                      C: QUIT\n\
-                      S: 221 bye\n";
-    std::fs::write(dir.path().join("session.txt"), transcript).expect("transcript");
-    let pcap = dir.path().join("many.pcap");
-    let s = |p: &std::path::Path| p.to_str().expect("utf-8").to_string();
-    let out = protoc(&[
-        "synth",
-        &s(&dir.path().join("session.txt")),
-        "-o",
-        &s(&pcap),
-        "--sessions",
-        "48",
-        "--concurrency",
-        "40",
-        "--split",
-        "random",
-        "--seed",
-        "11",
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let pcap = capture_of_mails(
+        dir.path(),
+        &original,
+        &[
+            "--sessions",
+            "48",
+            "--concurrency",
+            "40",
+            "--split",
+            "random",
+            "--seed",
+            "11",
+        ],
     );
     let expected_hash = sha256_hex(&original[..original.len() - 2]);
     let mails = dir.path().join("mails");
-    let json_only = run_json(&["pcap", &s(&pcap)]);
+    let json_only = run_json(&["pcap", text(&pcap)]);
     let extracting = run_json(&[
         "pcap",
-        &s(&pcap),
+        text(&pcap),
         "--rules",
         "rules/mail_content.rules",
         "--extract-dir",
-        &s(&mails),
+        text(&mails),
     ]);
     for events in [&json_only, &extracting] {
         let transactions: Vec<_> = events.iter().filter(|e| e.event == "transaction").collect();

@@ -98,6 +98,25 @@ fn resolve(to: HandoverTarget) -> Option<fn() -> Box<dyn Dissector>> {
 /// script at a time.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
+/// The records of `script` fed whole to `target`'s dissector, under the
+/// script's limits (one test at a time: the limits are process-wide).
+fn records_whole(target: &Target, script: &session::Script) -> Vec<(u64, session::Record)> {
+    let _turn = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let limits = session::limits_for(script);
+    protoc_runtime::parse::Limits::set_process_default(limits);
+    let (records, _) = session::run(
+        script,
+        session::Cutting::Whole,
+        limits,
+        target.new_dissector,
+        &resolve,
+        &|| 0,
+    );
+    records
+}
+
 /// Replays every input of `fuzz/<dir>/<target>/`; returns how many there were.
 fn replay(dir: &str, target: &Target) -> usize {
     let _turn = ONE_AT_A_TIME
@@ -149,24 +168,11 @@ fn binary_scripts_escape_the_bytes_the_format_uses() {
 /// cut (the cut-invariance itself is `every_seed_passes`).
 #[test]
 fn a_connect_tunnel_is_handed_over_to_smtp() {
-    let _turn = ONE_AT_A_TIME
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let (_, bytes) = inputs("corpus", HTTP.name)
         .into_iter()
         .find(|(name, _)| name.ends_with("/zeek-connect"))
         .expect("the zeek-connect seed");
-    let script = (HTTP.parse)(&bytes);
-    let limits = session::limits_for(&script);
-    protoc_runtime::parse::Limits::set_process_default(limits);
-    let (records, _) = session::run(
-        &script,
-        session::Cutting::Whole,
-        limits,
-        HTTP.new_dissector,
-        &resolve,
-        &|| 0,
-    );
+    let records = records_whole(&HTTP, &(HTTP.parse)(&bytes));
     let events: Vec<&str> = records
         .iter()
         .filter_map(|(_, record)| match record {
@@ -188,20 +194,8 @@ fn a_connect_tunnel_is_handed_over_to_smtp() {
 /// of them (`fuzz/regressions/smtp_dissector/older-waiting-bytes-yielded-to-newer`).
 #[test]
 fn older_waiting_bytes_go_first_all_of_them() {
-    let _turn = ONE_AT_A_TIME
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let script = (SMTP.parse)(b"\x00\x00C\nDATA\n\n\n\x00S250\n\n220\ne");
-    let limits = session::limits_for(&script);
-    protoc_runtime::parse::Limits::set_process_default(limits);
-    let (records, _) = session::run(
-        &script,
-        session::Cutting::Whole,
-        limits,
-        SMTP.new_dissector,
-        &resolve,
-        &|| 0,
-    );
+    let records = records_whole(&SMTP, &script);
     let said: Vec<String> = records
         .iter()
         .filter_map(|(_, record)| match record {
