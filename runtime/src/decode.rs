@@ -28,6 +28,7 @@ use etherparse::{EtherType, IpNumber, NetSlice, SlicedPacket, TcpSlice, Transpor
 use rustc_hash::FxHashMap;
 
 use crate::capture::LinkType;
+use crate::flow::ShardKey;
 
 /// The TCP flags the runtime looks at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -210,16 +211,58 @@ pub fn tcp_endpoints(link: LinkType, frame: &[u8]) -> Option<(SocketAddr, Socket
     ethernet_ipv4_tcp(frame).map(|segment| (segment.src, segment.dst))
 }
 
+/// The [`ShardKey`] of the connection of a frame that takes the short path,
+/// read straight from its bytes: for the frames [`tcp_endpoints`] takes,
+/// the key of those endpoints; `None` for every other frame. What finds
+/// each packet's shard when a capture is split over threads.
+#[inline]
+pub fn tcp_shard_key(link: LinkType, frame: &[u8]) -> Option<ShardKey> {
+    if link != LinkType::ETHERNET {
+        return None;
+    }
+    let (ip, tcp, _) = ethernet_ipv4_tcp_headers(frame)?;
+    let word = |bytes: &[u8], at: usize| Some(u32::from_be_bytes(*bytes.get(at..)?.first_chunk()?));
+    let port = |at: usize| Some(u16::from_be_bytes(*tcp.get(at..)?.first_chunk()?));
+    Some(ShardKey::v4(
+        word(ip, 12)?,
+        port(0)?,
+        word(ip, 16)?,
+        port(2)?,
+    ))
+}
+
 /// The short path: an Ethernet II frame (no VLAN tag) carrying an IPv4
 /// datagram that is not a fragment, carrying TCP with a whole header. `None`
 /// for anything else, including every inconsistent length: the general path
 /// then decides (and reports what is wrong).
 fn ethernet_ipv4_tcp(frame: &[u8]) -> Option<TcpSegment<'_>> {
+    let (ip, tcp, data_offset) = ethernet_ipv4_tcp_headers(frame)?;
+    let be16 = |at: usize| Some(u16::from_be_bytes(*tcp.get(at..)?.first_chunk()?));
+    let be32 = |at: usize| Some(u32::from_be_bytes(*tcp.get(at..)?.first_chunk()?));
+    let src = Ipv4Addr::from(*ip.get(12..)?.first_chunk::<4>()?);
+    let dst = Ipv4Addr::from(*ip.get(16..)?.first_chunk::<4>()?);
+    let flags = *tcp.get(13)?;
+    Some(TcpSegment {
+        src: SocketAddr::new(IpAddr::V4(src), be16(0)?),
+        dst: SocketAddr::new(IpAddr::V4(dst), be16(2)?),
+        seq: be32(4)?,
+        ack: be32(8)?,
+        flags: TcpFlags {
+            fin: flags & 0x01 != 0,
+            syn: flags & 0x02 != 0,
+            rst: flags & 0x04 != 0,
+            ack: flags & 0x10 != 0,
+        },
+        payload: tcp.get(data_offset..)?,
+    })
+}
+
+/// The short path's checks: the frame's IPv4 header, its TCP segment (header
+/// and payload) and the TCP header's length, if it takes the short path.
+#[inline]
+fn ethernet_ipv4_tcp_headers(frame: &[u8]) -> Option<(&[u8], &[u8], usize)> {
     let be16 = |bytes: &[u8], at: usize| -> Option<u16> {
         Some(u16::from_be_bytes(*bytes.get(at..)?.first_chunk::<2>()?))
-    };
-    let be32 = |bytes: &[u8], at: usize| -> Option<u32> {
-        Some(u32::from_be_bytes(*bytes.get(at..)?.first_chunk::<4>()?))
     };
     if be16(frame, 12)? != 0x0800 {
         return None;
@@ -238,27 +281,12 @@ fn ethernet_ipv4_tcp(frame: &[u8]) -> Option<TcpSegment<'_>> {
     {
         return None;
     }
-    let src = Ipv4Addr::from(*ip.get(12..)?.first_chunk::<4>()?);
-    let dst = Ipv4Addr::from(*ip.get(16..)?.first_chunk::<4>()?);
     let tcp = ip.get(header_len..total_len)?;
     let data_offset = usize::from(*tcp.get(12)? >> 4) * 4;
     if data_offset < 20 || data_offset > tcp.len() {
         return None;
     }
-    let flags = *tcp.get(13)?;
-    Some(TcpSegment {
-        src: SocketAddr::new(IpAddr::V4(src), be16(tcp, 0)?),
-        dst: SocketAddr::new(IpAddr::V4(dst), be16(tcp, 2)?),
-        seq: be32(tcp, 4)?,
-        ack: be32(tcp, 8)?,
-        flags: TcpFlags {
-            fin: flags & 0x01 != 0,
-            syn: flags & 0x02 != 0,
-            rst: flags & 0x04 != 0,
-            ack: flags & 0x10 != 0,
-        },
-        payload: tcp.get(data_offset..)?,
-    })
+    Some((ip, tcp, data_offset))
 }
 
 /// Slices a frame from its link layer down, or says why not.
@@ -627,7 +655,7 @@ mod tests {
     proptest::proptest! {
         /// The short path says what the general path says, on TCP frames
         /// (with options, flags, padding) whose bytes were then overwritten
-        /// or cut anywhere.
+        /// or cut anywhere; so does the shard key read from the bytes.
         #[test]
         fn the_short_path_decodes_as_the_general_path(
             payload in proptest::collection::vec(proptest::num::u8::ANY, 0..64),
@@ -657,6 +685,10 @@ mod tests {
                 }
             }
             frame.truncate(cut.max(1));
+            // The shard key read from the bytes is the key of the endpoints
+            // the short path finds, and there only.
+            let short_key = ethernet_ipv4_tcp(&frame).map(|short| ShardKey::of(short.src, short.dst));
+            proptest::prop_assert_eq!(tcp_shard_key(LinkType::ETHERNET, &frame), short_key);
             if let Some(short) = ethernet_ipv4_tcp(&frame) {
                 let mut decoder = Decoder::default();
                 let general = summary(&decoder.decode_general(LinkType::ETHERNET, &frame, 0.0));

@@ -513,8 +513,8 @@ impl<H: StreamHandler> Engine<H> {
     }
 
     /// [`Engine::process`] for a packet the caller knows to be this shard's
-    /// TCP (its endpoints read by [`crate::decode::tcp_endpoints`], hashed to
-    /// this shard by [`shard_of`]): the same, without hashing them again. A
+    /// TCP (its [`crate::decode::tcp_shard_key`] names this shard): the same,
+    /// without hashing its endpoints again. A
     /// packet that decodes to anything but TCP is still checked.
     pub fn process_owned(&mut self, pkt: &Packet<'_>) -> PacketVerdict {
         self.process_packet(pkt, true)
@@ -573,8 +573,7 @@ impl<H: StreamHandler> Engine<H> {
     }
 
     /// A packet that belongs to another shard went by at `ts` (its owner is
-    /// known without decoding it: [`crate::decode::tcp_endpoints`] and
-    /// [`shard_of`]): time moves on, as [`Engine::process`] would have made
+    /// known without decoding it: [`crate::decode::tcp_shard_key`]): time moves on, as [`Engine::process`] would have made
     /// it, and nothing else happens. Only for such packets: a packet whose
     /// owner is unknown (an IP fragment) goes to `process` in every shard.
     ///

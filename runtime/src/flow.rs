@@ -76,27 +76,59 @@ impl FlowKey {
 
 /// Which of `count` shards the connection between `a` and `b` belongs to: a
 /// symmetric hash of its 4-tuple (the same for `(a, b)` and `(b, a)`), the
-/// same in every run, spread evenly over `0..count`. Cheap enough to run on
-/// every packet: no ordering of the endpoints, no hasher state.
+/// same in every run, spread evenly over `0..count` ([`ShardKey`]).
 pub fn shard_of(a: SocketAddr, b: SocketAddr, count: usize) -> usize {
-    let h = mix(endpoint_hash(a).wrapping_add(endpoint_hash(b)));
-    // The high bits, scaled to the range (no modulo bias, no division).
-    ((u128::from(h) * count.max(1) as u128) >> 64) as usize
+    ShardKey::of(a, b).shard(count)
 }
 
-/// One endpoint, hashed.
-fn endpoint_hash(endpoint: SocketAddr) -> u64 {
-    let word = match endpoint {
-        SocketAddr::V4(v4) => (u64::from(u32::from(*v4.ip())) << 16) | u64::from(v4.port()),
+/// A connection's 4-tuple folded into one word, the same whichever way round:
+/// what [`shard_of`] hashes. Cheap enough to make for every packet, from
+/// addresses ([`ShardKey::of`]) or from a frame's bytes
+/// ([`crate::decode::tcp_shard_key`]): each endpoint is a word, and the key
+/// is their sum (addition does not care about the order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShardKey(u64);
+
+impl ShardKey {
+    pub fn of(a: SocketAddr, b: SocketAddr) -> ShardKey {
+        ShardKey(endpoint_word(a).wrapping_add(endpoint_word(b)))
+    }
+
+    /// The key of an IPv4 connection, from its two addresses and ports (as
+    /// read from the wire, big-endian).
+    #[inline]
+    pub fn v4(a_ip: u32, a_port: u16, b_ip: u32, b_port: u16) -> ShardKey {
+        ShardKey(v4_word(a_ip, a_port).wrapping_add(v4_word(b_ip, b_port)))
+    }
+
+    /// Which of `count` shards the connection belongs to.
+    #[inline]
+    pub fn shard(self, count: usize) -> usize {
+        // The high bits of the mixed key, scaled to the range (no modulo
+        // bias, no division).
+        ((u128::from(mix(self.0)) * count.max(1) as u128) >> 64) as usize
+    }
+}
+
+/// One endpoint as a word: an IPv4 one as it is (address and port side by
+/// side), an IPv6 one folded.
+fn endpoint_word(endpoint: SocketAddr) -> u64 {
+    match endpoint {
+        SocketAddr::V4(v4) => v4_word(u32::from(*v4.ip()), v4.port()),
         SocketAddr::V6(v6) => {
             let ip = u128::from(*v6.ip());
             mix(ip as u64) ^ ((ip >> 64) as u64) ^ (u64::from(v6.port()) << 48)
         }
-    };
-    mix(word)
+    }
+}
+
+#[inline]
+fn v4_word(ip: u32, port: u16) -> u64 {
+    (u64::from(ip) << 16) | u64::from(port)
 }
 
 /// SplitMix64's finaliser: every input bit moves every output bit.
+#[inline]
 fn mix(mut h: u64) -> u64 {
     h = (h ^ (h >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     h = (h ^ (h >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
@@ -414,6 +446,26 @@ mod tests {
             "{counts:?}"
         );
         assert_eq!(FlowKey::new(server, server).shard(1), 0);
+    }
+
+    #[test]
+    fn shard_keys_from_bytes_are_the_keys_of_the_addresses() {
+        let (a_ip, b_ip) = (0x0a00_0001u32, 0xc0a8_0102u32);
+        let key = ShardKey::v4(a_ip, 40000, b_ip, 25);
+        let a = SocketAddr::new(std::net::Ipv4Addr::from(a_ip).into(), 40000);
+        let b = SocketAddr::new(std::net::Ipv4Addr::from(b_ip).into(), 25);
+        assert_eq!(key, ShardKey::of(a, b));
+        assert_eq!(key, ShardKey::v4(b_ip, 25, a_ip, 40000));
+        assert_eq!(key.shard(3), shard_of(b, a, 3));
+        // Clients that differ only in their address spread too.
+        let mut counts = [0usize; 2];
+        for host in 1u32..=2000 {
+            counts[ShardKey::v4(0x0a00_0000 | host, 40000, b_ip, 25).shard(2)] += 1;
+        }
+        assert!(
+            counts.iter().all(|&c| (900..=1100).contains(&c)),
+            "{counts:?}"
+        );
     }
 
     #[test]

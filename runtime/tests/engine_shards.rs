@@ -10,9 +10,9 @@ use std::path::Path;
 
 use common::{packet, packets_of, Recorded, Recorder};
 use protoc_runtime::capture::{LinkType, RawTimestamp};
-use protoc_runtime::decode::tcp_endpoints;
+use protoc_runtime::decode::tcp_shard_key;
 use protoc_runtime::engine::{Engine, EngineConfig, PacketVerdict, Stats, SweepClock};
-use protoc_runtime::flow::{shard_of, FlowKey};
+use protoc_runtime::flow::FlowKey;
 use protoc_runtime::synth::{write_pcap, Options, Split, Transcript};
 
 type Packets = Vec<(RawTimestamp, LinkType, Vec<u8>)>;
@@ -77,7 +77,7 @@ fn run_shards(
         let mut engine = Engine::new(recorder(), config);
         let mut clock = SweepClock::default();
         for (i, (ts, link, data)) in packets.iter().enumerate() {
-            let owner = tcp_endpoints(*link, data).map(|(src, dst)| shard_of(src, dst, count));
+            let owner = tcp_shard_key(*link, data).map(|key| key.shard(count));
             let foreign = owner.is_some_and(|owner| owner != index);
             let sweeps = clock.due(ts.as_f64());
             let verdict = match feed {

@@ -12,7 +12,8 @@
 //! hundred kilobytes of whole packets), and a worker whose chunk is not read
 //! yet waits its turn and reads it; each chunk read is dealt at once: the
 //! reader finds each
-//! packet's shard (from its addresses; a packet that needs decoding first,
+//! packet's shard (from its addresses, read straight from its bytes by
+//! [`tcp_shard_key`]; a packet that needs decoding first,
 //! such as an IP fragment or a UDP datagram, goes to every worker, whose
 //! engine then decides) and leaves every other worker the chunk (shared, not
 //! copied) with the list of its steps in it. A worker's steps are its
@@ -43,6 +44,7 @@
 //! worker.
 //!
 //! [`shard_of`]: protoc_runtime::flow::shard_of
+//! [`tcp_shard_key`]: protoc_runtime::decode::tcp_shard_key
 //! [`SweepClock`]: protoc_runtime::engine::SweepClock
 
 use std::collections::{BTreeMap, VecDeque};
@@ -53,9 +55,8 @@ use std::time::Instant;
 
 use anyhow::{anyhow, Context, Result};
 use protoc_runtime::capture::{ChunkReader, PacketChunk};
-use protoc_runtime::decode::tcp_endpoints;
+use protoc_runtime::decode::tcp_shard_key;
 use protoc_runtime::engine::{Engine, PacketVerdict, Stats, SweepClock};
-use protoc_runtime::flow::shard_of;
 use protoc_runtime::output::{EventCounts, Format};
 use protoc_runtime::rules::{RuleSet, DEFAULT_MAX_OPEN_FILES};
 
@@ -419,10 +420,12 @@ impl Worker<'_> {
     /// `sweeps`: the packets (by index, in order) at which the clock sweeps.
     fn deal(&self, number: u64, chunk: PacketChunk, sweeps: &[usize]) -> Option<()> {
         let count = self.shared.count;
-        let mut steps = vec![Vec::with_capacity(chunk.len() / count + 8); count];
+        let mut steps: Vec<Vec<Step>> = (0..count)
+            .map(|_| Vec::with_capacity(chunk.len() / count + 8))
+            .collect();
         let mut sweeps = sweeps.iter().copied().peekable();
         for (i, (link, frame)) in chunk.frames().enumerate() {
-            let owner = tcp_endpoints(link, frame).map(|(src, dst)| shard_of(src, dst, count));
+            let owner = tcp_shard_key(link, frame).map(|key| key.shard(count));
             match owner.and_then(|owner| steps.get_mut(owner)) {
                 Some(steps) => steps.push(Step::Owned(i)),
                 None => steps
