@@ -340,14 +340,21 @@ impl<'a> Translator<'a> {
                         |e: &Expr| matches!(e.kind, ExprKind::Call(Func::Lookahead, _));
                     let a_v = self.operand(a, lookahead_char(b));
                     let b_v = self.operand(b, lookahead_char(a));
+                    let opposite = match op {
+                        BinOp::Lt => BinOp::Ge,
+                        BinOp::Le => BinOp::Gt,
+                        BinOp::Gt => BinOp::Le,
+                        _ => BinOp::Lt,
+                    };
                     if !a_v.nullable && !b_v.nullable {
-                        let opposite = match op {
-                            BinOp::Lt => BinOp::Ge,
-                            BinOp::Le => BinOp::Gt,
-                            BinOp::Gt => BinOp::Le,
-                            _ => BinOp::Lt,
-                        };
                         return self.compare(opposite, &a_v, &b_v);
+                    }
+                    // One side may be Null: true when it is, else the
+                    // opposite comparison (`x.is_none_or(|v| v >= 3)`, as
+                    // clippy would have `!x.is_some_and(|v| v < 3)` read).
+                    if a_v.nullable != b_v.nullable {
+                        let code = self.unless_null(opposite, &a_v, &b_v, "is_none_or");
+                        return RustValue::new(code, Type::Bool, false, Form::Borrowed);
                     }
                     let t = truthy(&self.compare(*op, &a_v, &b_v));
                     return RustValue::new(
@@ -837,11 +844,7 @@ impl<'a> Translator<'a> {
             (false, false) if is_eq && a.ty == Type::Str => infix(&eq_side(a), &eq_side(b)),
             (false, false) => infix(&borrowed(a), &borrowed(b)),
             (true, false) | (false, true) => {
-                let (opt, val, flipped) = if a.nullable {
-                    (a, b, false)
-                } else {
-                    (b, a, true)
-                };
+                let (opt, val) = if a.nullable { (a, b) } else { (b, a) };
                 match (op, &opt.lifted) {
                     (BinOp::Eq, Some(lifted)) => {
                         // `base.is_some_and(|v| v.field == value)`
@@ -861,19 +864,7 @@ impl<'a> Translator<'a> {
                             Prec::Compare,
                         )
                     }
-                    _ => {
-                        let (opt, val) = (borrowed(opt), borrowed(val));
-                        let v = self.fresh();
-                        let (l, r) = if flipped {
-                            (val.at(Prec::Unary), v.clone())
-                        } else {
-                            (v.clone(), val.at(Prec::Unary))
-                        };
-                        (
-                            format!("{}.is_some_and(|{v}| {l} {sym} {r})", opt.recv()),
-                            Prec::Atom,
-                        )
-                    }
+                    _ => (self.unless_null(op, a, b, "is_some_and"), Prec::Atom),
                 }
             }
             (true, true) if is_eq => infix(&borrowed(a), &borrowed(b)),
@@ -889,6 +880,24 @@ impl<'a> Translator<'a> {
             }
         };
         RustValue::new(code, Type::Bool, false, Form::Borrowed).with_prec(prec)
+    }
+
+    /// `a op b` where exactly one side may be Null, through that side's
+    /// Option `method` (`is_some_and`: false when Null; `is_none_or`: true).
+    fn unless_null(&mut self, op: BinOp, a: &RustValue, b: &RustValue, method: &str) -> String {
+        let (opt, val, flipped) = if a.nullable {
+            (a, b, false)
+        } else {
+            (b, a, true)
+        };
+        let (opt, val) = (borrowed(opt), borrowed(val));
+        let v = self.fresh();
+        let (l, r) = if flipped {
+            (val.at(Prec::Unary), v.clone())
+        } else {
+            (v.clone(), val.at(Prec::Unary))
+        };
+        format!("{}.{method}(|{v}| {l} {} {r})", opt.recv(), op.symbol())
     }
 
     /// The spec this translator reads records from.
