@@ -6,7 +6,9 @@
 #   FULL=1 bench/pcap.sh           # also the 2 GB capture (flatness check)
 #
 # Settings (environment): RUNS (default 3: each command's runs, interleaved
-# with the other tools' so that a change of load hits them all), THREADS
+# with the other tools' so that a change of load hits them all; three times
+# as many on the start-up and 10 MB captures, and tshark's runs stay RUNS
+# there and 1 on the largest ones), THREADS
 # (default 2: also run `--threads N`; 1 turns that off), BENCH_DIR (keeps the
 # captures there between runs; default a fresh temporary directory),
 # EXTRACT_BASE (where `--extract-dir` writes; default /dev/shm, so that the
@@ -250,11 +252,18 @@ PY
 echo "load before: $(uptime)" >&2
 for name in "${CAPTURES[@]}"; do
     cat "$WORK/$name.pcap" > /dev/null # warm the page cache
-    # tshark needs minutes on the large ones: one run there.
-    slow_runs=$RUNS
-    [ "$name" != smtp-200m ] && [ "$name" != smtp-10m ] && [ "$name" != start-up ] && slow_runs=1
-    for run in $(seq "$RUNS"); do
-        echo "[$name] run $run of $RUNS..." >&2
+    # tshark needs minutes on the large ones: one run there. The small
+    # captures take milliseconds, where a run's noise is a large part of the
+    # figure (the flatness check subtracts one from the other): three times
+    # the runs there.
+    runs=$RUNS slow_runs=$RUNS
+    case "$name" in
+        start-up | smtp-10m) runs=$((RUNS * 3)) ;;
+        smtp-200m) ;;
+        *) slow_runs=1 ;;
+    esac
+    for run in $(seq "$runs"); do
+        echo "[$name] run $run of $runs..." >&2
         wait_quiet
         protoc_full "$name" 1
         protoc_json "$name" 1
