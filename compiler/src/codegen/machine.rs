@@ -786,6 +786,15 @@ fn describe(spec: &Spec, state: &str, t: &Transition) -> String {
 /// Code of a `&str` for an interpolated template; `lets` receives the
 /// statements that compute its values.
 fn template(tr: &mut Translator<'_>, t: &Template, lets: &mut String) -> String {
+    // A lone text that cannot be Null is lent as it is (`err`, not `&err.to_string()`).
+    if let [TemplatePart::Expr(e)] = t.parts.as_slice() {
+        if e.ty == Type::Str {
+            let v = expr::borrowed(&tr.translate(e));
+            if !v.nullable {
+                return v.code;
+            }
+        }
+    }
     let fmt = format_string(tr, t, lets);
     let lone_name = fmt
         .strip_prefix('{')
