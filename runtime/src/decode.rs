@@ -200,21 +200,12 @@ impl Decoder {
     }
 }
 
-/// The endpoints `(source, destination)` of a frame that takes the short
-/// path (Ethernet II, IPv4 not fragmented, TCP): what [`Decoder::decode`]
-/// would find, without a decoder. `None` for every other frame (those may
-/// change a decoder's state: IP fragments).
-pub fn tcp_endpoints(link: LinkType, frame: &[u8]) -> Option<(SocketAddr, SocketAddr)> {
-    if link != LinkType::ETHERNET {
-        return None;
-    }
-    ethernet_ipv4_tcp(frame).map(|segment| (segment.src, segment.dst))
-}
-
-/// The [`ShardKey`] of the connection of a frame that takes the short path,
-/// read straight from its bytes: for the frames [`tcp_endpoints`] takes,
-/// the key of those endpoints; `None` for every other frame. What finds
-/// each packet's shard when a capture is split over threads.
+/// The [`ShardKey`] of the connection of a frame that takes the short path
+/// (Ethernet II, IPv4 not fragmented, TCP), read straight from its bytes:
+/// the key of the endpoints [`Decoder::decode`] would find, without a
+/// decoder. `None` for every other frame (those may change a decoder's
+/// state: IP fragments). What finds each packet's shard when a capture is
+/// split over threads.
 #[inline]
 pub fn tcp_shard_key(link: LinkType, frame: &[u8]) -> Option<ShardKey> {
     if link != LinkType::ETHERNET {

@@ -514,8 +514,8 @@ impl<H: StreamHandler> Engine<H> {
 
     /// [`Engine::process`] for a packet the caller knows to be this shard's
     /// TCP (its [`crate::decode::tcp_shard_key`] names this shard): the same,
-    /// without hashing its endpoints again. A
-    /// packet that decodes to anything but TCP is still checked.
+    /// without hashing its endpoints again. A packet that decodes to
+    /// anything but TCP is still checked.
     pub fn process_owned(&mut self, pkt: &Packet<'_>) -> PacketVerdict {
         self.process_packet(pkt, true)
     }
@@ -573,9 +573,10 @@ impl<H: StreamHandler> Engine<H> {
     }
 
     /// A packet that belongs to another shard went by at `ts` (its owner is
-    /// known without decoding it: [`crate::decode::tcp_shard_key`]): time moves on, as [`Engine::process`] would have made
-    /// it, and nothing else happens. Only for such packets: a packet whose
-    /// owner is unknown (an IP fragment) goes to `process` in every shard.
+    /// known without decoding it: [`crate::decode::tcp_shard_key`]): time
+    /// moves on, as [`Engine::process`] would have made it, and nothing else
+    /// happens. Only for such packets: a packet whose owner is unknown (an
+    /// IP fragment) goes to `process` in every shard.
     ///
     /// Time moves only where a [`SweepClock`] fed every packet's time says a
     /// sweep is due; for any other packet this does nothing. So a caller

@@ -9,7 +9,7 @@
 //! flow must stop now (a `drop;` action, a jump to `fail`, or a sink that
 //! answered [`Verdict::Drop`]); the dissector then reports
 //! [`FlowStatus::Dropped`](crate::dissector::FlowStatus). Trace lines are only
-//! formatted when the sink asks for them ([`EventSink::tracing`]).
+//! formatted when the sink asks for them ([`crate::dissector::EventSink::tracing`]).
 
 use std::fmt;
 

@@ -8,7 +8,7 @@
 //!   "modified" (Kuznetzov) format;
 //! - pcapng: several sections, several interfaces with different link types and
 //!   their own timestamp resolution (`if_tsresol`) and offset (`if_tsoffset`);
-//! - gzip: detected by magic (`1f 8b`), see [`source`];
+//! - gzip: detected by magic (`1f 8b`), see the `source` module;
 //! - [`chunks`]: the same packets in shared multi-megabyte chunks (classic
 //!   pcap read in place, without pcap-parser), for `--threads` and for
 //!   reading without per-packet overhead.

@@ -20,7 +20,7 @@
 //!   templates;
 //! - a streamed event runs its rules once per stream, at the stream's first
 //!   chunk, with no fields in scope; `extract` then follows the stream to its
-//!   last chunk (see [`extract`] for where the content goes);
+//!   last chunk (see the `extract` module for where the content goes);
 //! - `drop` makes the event's verdict [`Verdict::Drop`](crate::dissector::Verdict):
 //!   the remaining actions of that rule still run, later rules do not.
 

@@ -4,7 +4,7 @@
 //! and extraction hashes what it writes. One stream hashed alone runs at the
 //! speed of the CPU's SHA extensions; a capture holds hundreds of streams in
 //! flight, and SIMD registers are wide enough to hash sixteen of them side by
-//! side (AVX-512: one 32-bit lane per stream, [`x16`]), about three times as
+//! side (AVX-512: one 32-bit lane per stream, the `x16` module), about three times as
 //! fast per byte on the machines we measured.
 //!
 //! How data flows:
