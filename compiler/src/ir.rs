@@ -456,7 +456,7 @@ impl Spec {
 
 /// The record type of a streamed event's name in state-machine expressions
 /// (`mail_content.size`): the tally of its current or last stream, with the
-/// fields of [`STREAM_FIELDS`]. No spec record may take this name.
+/// fields of [`stream_fields`]. No spec record may take this name.
 pub const STREAM_RECORD: &str = "stream";
 
 /// The fields of [`STREAM_RECORD`] (`protoc_runtime::parse::StreamTally`).

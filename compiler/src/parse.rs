@@ -1,4 +1,4 @@
-//! Parsing: spec source text to [`ast::SpecFile`], with syntax errors as
+//! Parsing: spec source text to [`crate::ast::SpecFile`], with syntax errors as
 //! [`Diagnostic`]s.
 //!
 //! Runs the pest parser of [`crate::syntax`], then walks its parse tree into

@@ -90,11 +90,11 @@ pub struct Args {
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub ack_every: usize,
 
-    /// The client's address (default 10.0.0.1:40000, or [fd00::1]:40000).
+    /// The client's address (default `10.0.0.1:40000`, or `[fd00::1]:40000`).
     #[arg(long, value_name = "IP:PORT")]
     pub client: Option<SocketAddr>,
 
-    /// The server's address (default 10.0.0.2:25, or [fd00::2]:25).
+    /// The server's address (default `10.0.0.2:25`, or `[fd00::2]:25`).
     #[arg(long, value_name = "IP:PORT")]
     pub server: Option<SocketAddr>,
 

@@ -5,7 +5,7 @@
 //!
 //! - [`hub`]: what sessions share (rules and output, capture, counters);
 //! - [`inspect`]: one session's dissector, seen from the relay;
-//! - [`relay`]: one session's inline loop (settled bytes only, back-pressure);
+//! - [`relay`](mod@relay): one session's inline loop (settled bytes only, back-pressure);
 //! - [`capture`]: the relayed traffic as a synthetic pcap.
 //!
 //! Inline semantics: a byte reaches the other side only once the dissector
