@@ -7,7 +7,7 @@ mod common;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use common::{protoc, run_json};
+use common::{protoc, run_json, Event};
 use sha2::{Digest, Sha256};
 
 /// A mail body of about `size` bytes: CRLF lines, some starting with dots
@@ -94,6 +94,28 @@ fn text(path: &Path) -> &str {
     path.to_str().expect("utf-8")
 }
 
+/// The events of `pcap` through the mail-content rules, each mail extracted
+/// into `mails`.
+fn run_extracting(pcap: &Path, mails: &Path) -> Vec<Event> {
+    run_json(&[
+        "pcap",
+        text(pcap),
+        "--rules",
+        "rules/mail_content.rules",
+        "--extract-dir",
+        text(mails),
+    ])
+}
+
+/// `count` transactions, each carrying the digest `hash`.
+fn assert_transaction_digests(events: &[Event], count: usize, hash: &str) {
+    let transactions: Vec<_> = events.iter().filter(|e| e.event == "transaction").collect();
+    assert_eq!(transactions.len(), count);
+    for t in &transactions {
+        assert_eq!(t.fields["sha256"], hash, "{:?}", t.raw);
+    }
+}
+
 #[test]
 fn multi_megabyte_stuffed_mails_in_concurrent_flows_extract_to_the_original_bytes() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -113,15 +135,7 @@ fn multi_megabyte_stuffed_mails_in_concurrent_flows_extract_to_the_original_byte
         ],
     );
 
-    let mails = dir.path().join("mails");
-    let events = run_json(&[
-        "pcap",
-        text(&pcap),
-        "--rules",
-        "rules/mail_content.rules",
-        "--extract-dir",
-        text(&mails),
-    ]);
+    let events = run_extracting(&pcap, &dir.path().join("mails"));
 
     // The content ends where the end-of-data line `\r\n.\r\n` starts, as in the
     // seed (Haka's grammar): the body's last CRLF belongs to that line.
@@ -143,11 +157,7 @@ fn multi_megabyte_stuffed_mails_in_concurrent_flows_extract_to_the_original_byte
     }
     // The transactions' digests are the extraction's (the mail is hashed
     // once, by the extraction, and the spec's `mail_content.sha256` takes it).
-    let transactions: Vec<_> = events.iter().filter(|e| e.event == "transaction").collect();
-    assert_eq!(transactions.len(), 8);
-    for t in &transactions {
-        assert_eq!(t.fields["sha256"], expected_hash.as_str(), "{:?}", t.raw);
-    }
+    assert_transaction_digests(&events, 8, &expected_hash);
     assert!(events
         .iter()
         .all(|e| e.event != "alert" && e.event != "parse_error"));
@@ -177,22 +187,10 @@ fn digests_of_many_mails_in_flight_are_each_the_mails_own() {
         ],
     );
     let expected_hash = sha256_hex(&original[..original.len() - 2]);
-    let mails = dir.path().join("mails");
     let json_only = run_json(&["pcap", text(&pcap)]);
-    let extracting = run_json(&[
-        "pcap",
-        text(&pcap),
-        "--rules",
-        "rules/mail_content.rules",
-        "--extract-dir",
-        text(&mails),
-    ]);
+    let extracting = run_extracting(&pcap, &dir.path().join("mails"));
     for events in [&json_only, &extracting] {
-        let transactions: Vec<_> = events.iter().filter(|e| e.event == "transaction").collect();
-        assert_eq!(transactions.len(), 48);
-        for t in &transactions {
-            assert_eq!(t.fields["sha256"], expected_hash.as_str(), "{:?}", t.raw);
-        }
+        assert_transaction_digests(events, 48, &expected_hash);
     }
     let extracts: Vec<_> = extracting.iter().filter(|e| e.event == "extract").collect();
     assert_eq!(extracts.len(), 48);
