@@ -363,9 +363,9 @@ pub struct Stats {
 }
 
 impl Stats {
-    /// Adds another shard's counters to these. `decode` is not summed: every
-    /// shard decodes every packet, so each has the whole capture's; these
-    /// keep theirs.
+    /// Adds another shard's counters to these. `decode` is not summed: it
+    /// counts IP fragments only, and every shard decodes every fragment, so
+    /// each has the whole capture's; these keep theirs.
     pub fn add(&mut self, other: &Stats) {
         let Stats {
             packets,
