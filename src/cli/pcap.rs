@@ -6,8 +6,8 @@
 //! bytes. Events go to the rules engine, then to the JSON or text output; the
 //! engine's per-packet verdicts drive the pass-through capture.
 //!
-//! The capture is read in chunks of whole packets ([`ChunkReader`]: a few
-//! megabytes each, classic pcap read in place).
+//! The capture is read in chunks of whole packets ([`ChunkReader`]: up to 2
+//! MiB each, the first ones smaller; classic pcap read in place).
 //!
 //! With `--threads N` (N > 1) the flows are split over N threads
 //! ([`super::shard`], whose doc says how lines are merged).

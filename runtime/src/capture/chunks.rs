@@ -25,7 +25,8 @@
 //!   [`ChunkReader::with_chunk_size`] sets (a record larger than that makes a
 //!   chunk of its own; a record never exceeds [`MAX_PACKET`] plus its header,
 //!   far less than [`CHUNK_SIZE`]): memory follows the number of chunks
-//!   alive, never the capture's size;
+//!   alive, never the capture's size; the first chunks hold less
+//!   ([`FIRST_CHUNK_SIZE`], then twice as much each time);
 //! - buffers are reused once no [`PacketChunk`] refers to them any more;
 //! - a [`ChunkReader`] is `Send` (its streams are): `--threads` workers take
 //!   turns reading it behind a mutex.
@@ -41,6 +42,13 @@ use super::{
 
 /// How many bytes of packets one chunk holds, at most.
 pub const CHUNK_SIZE: usize = 2 << 20;
+
+/// How many bytes of packets the first chunk holds, at most; each next chunk
+/// may hold twice as many as the one before, up to the chunk size. A small
+/// capture then costs a small buffer (each page of a new buffer is a page
+/// fault), and the first packets reach the dissectors (every `--threads`
+/// worker waits for them) without a whole chunk read first.
+pub const FIRST_CHUNK_SIZE: usize = 64 << 10;
 
 /// Length of a classic pcap file header and of a record header.
 const FILE_HEADER: usize = 24;
@@ -162,6 +170,9 @@ pub struct ChunkReader {
     pool: Vec<Arc<ChunkData>>,
     /// Bytes of packets per chunk, at most (but one record always fits).
     chunk_size: usize,
+    /// Bytes of packets the next chunk may hold: [`FIRST_CHUNK_SIZE`] at
+    /// first, doubling with each chunk up to `chunk_size`.
+    ramp: usize,
     packets: u64,
     warnings: Vec<CaptureWarning>,
     done: bool,
@@ -231,6 +242,7 @@ impl ChunkReader {
             mode,
             pool: Vec::new(),
             chunk_size: CHUNK_SIZE,
+            ramp: FIRST_CHUNK_SIZE,
             packets: 0,
             warnings: Vec::new(),
             done: false,
@@ -289,17 +301,19 @@ impl ChunkReader {
         }
         let mut data = self.spare();
         data.first = self.packets;
+        let size = self.chunk_size.min(self.ramp);
+        self.ramp = self.ramp.saturating_mul(2);
         match &mut self.mode {
             Mode::Classic(classic) => {
                 // A read that ends inside a record header leaves no whole
                 // record (with a chunk size below a record): read on.
                 while !self.done && data.slots.is_empty() {
-                    self.done = classic.fill(&mut data, self.chunk_size, &mut self.warnings);
+                    self.done = classic.fill(&mut data, size, &mut self.warnings);
                 }
             }
             Mode::Copying(reader) => {
                 data.bytes.clear();
-                while data.bytes.len() < self.chunk_size {
+                while data.bytes.len() < size {
                     let Some(packet) = reader.next_packet() else {
                         self.done = true;
                         break;
@@ -339,7 +353,7 @@ impl ChunkReader {
             .map(|i| self.pool.swap_remove(i))
             .and_then(|data| Arc::try_unwrap(data).ok())
             .unwrap_or_else(|| ChunkData {
-                bytes: Vec::with_capacity(CHUNK_SIZE),
+                bytes: Vec::with_capacity(self.chunk_size),
                 ..ChunkData::default()
             });
         data.filled = 0;
@@ -610,5 +624,44 @@ mod tests {
             chunks += 1;
         }
         assert_eq!(chunks, by_capture_reader(SAMPLE).0.len());
+    }
+
+    /// The first chunk holds at most [`FIRST_CHUNK_SIZE`] bytes of records,
+    /// each next one at most twice the one before, up to [`CHUNK_SIZE`],
+    /// which the later chunks fill but for less than a record; the packets
+    /// stay `CaptureReader`'s.
+    #[test]
+    fn the_first_chunks_are_small_and_grow_to_the_chunk_size() {
+        let mut bytes = SAMPLE.to_vec();
+        while bytes.len() < 4 * CHUNK_SIZE {
+            bytes.extend_from_slice(&SAMPLE[FILE_HEADER..]);
+        }
+        let largest_record = 1600;
+        let mut reader = ChunkReader::from_reader(Cursor::new(bytes.clone()), "t")
+            .unwrap_or_else(|e| panic!("opens: {e}"));
+        let mut sizes = Vec::new();
+        let mut packets = Vec::new();
+        while let Some(chunk) = reader.next_chunk() {
+            sizes.push(
+                chunk
+                    .packets()
+                    .map(|p| RECORD_HEADER + p.data.len())
+                    .sum::<usize>(),
+            );
+            packets.extend(chunk.packets().map(|p| format!("{p:?}")));
+        }
+        assert_eq!(packets, by_capture_reader(&bytes).0);
+        assert!(sizes[0] <= FIRST_CHUNK_SIZE, "{sizes:?}");
+        assert!(sizes[0] > FIRST_CHUNK_SIZE - largest_record, "{sizes:?}");
+        for pair in sizes.windows(2) {
+            assert!(
+                pair[1] <= (2 * pair[0] + largest_record).min(CHUNK_SIZE),
+                "{sizes:?}"
+            );
+        }
+        let full = sizes
+            .iter()
+            .filter(|&&size| size > CHUNK_SIZE - largest_record);
+        assert!(full.count() >= 2, "{sizes:?}");
     }
 }
