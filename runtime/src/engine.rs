@@ -682,6 +682,47 @@ fn held_by_dissector(dissector: &dyn Dissector, dir: Direction, stream: &HalfStr
     usize::try_from(held.min(most)).unwrap_or(usize::MAX)
 }
 
+/// What applying a segment to its flow came to ([`Core::segment`]).
+#[derive(Debug, Clone, Copy)]
+struct Applied {
+    verdict: Verdict,
+    /// Why the flow is to be closed now (both directions ended, or an RST),
+    /// if it is; never set with a drop verdict.
+    done: Option<CloseReason>,
+}
+
+impl Default for Applied {
+    fn default() -> Self {
+        Applied {
+            verdict: Verdict::Continue,
+            done: None,
+        }
+    }
+}
+
+/// Re-estimates a flow's footprint: its structures, its dissector and the
+/// bytes that dissector holds without having settled them; `footprints`, the
+/// total over all flows, follows.
+fn account_flow<H: StreamHandler>(
+    handler: &mut H,
+    footprints: &mut usize,
+    state: &mut FlowState<H::Flow>,
+) {
+    let mut footprint = std::mem::size_of::<Flow<FlowState<H::Flow>>>() + FLOW_BOOKKEEPING;
+    if let Some(handler_state) = state.handler.as_mut() {
+        if let Some(inspect) = handler.inspect(handler_state) {
+            footprint += std::mem::size_of_val(inspect.dissector);
+            for (dir, stream) in [Direction::Up, Direction::Down].iter().zip(&state.streams) {
+                footprint += held_by_dissector(inspect.dissector, *dir, stream);
+            }
+        }
+    }
+    *footprints = footprints
+        .saturating_sub(state.footprint)
+        .saturating_add(footprint);
+    state.footprint = footprint;
+}
+
 /// The handler's callbacks for one direction, as reassembly's output.
 fn deliver<'h, H: StreamHandler>(
     handler: &'h mut H,
@@ -709,23 +750,31 @@ impl<H: StreamHandler> Core<H> {
         if self.is_reused(&key, seg) {
             self.close(&key, CloseReason::Reused, ts);
         }
-        if !self.table.contains(&key) && !self.admit(&key, seg, ts) {
-            return match self.tombstones.get(&key) {
-                Some(Tombstone::Dropped) => {
-                    self.stats.dropped_packets += 1;
-                    PacketVerdict::Drop
-                }
-                _ => PacketVerdict::Pass,
-            };
-        }
-        let verdict = self.segment(&key, seg, ts);
-        if verdict == Verdict::Drop {
+        // One lookup for a packet of a known flow (the common case); a new
+        // flow is admitted, then found again.
+        let applied = match self.segment(&key, seg, ts) {
+            Some(applied) => applied,
+            None if self.admit(&key, seg, ts) => self.segment(&key, seg, ts).unwrap_or_default(),
+            None => {
+                return match self.tombstones.get(&key) {
+                    Some(Tombstone::Dropped) => {
+                        self.stats.dropped_packets += 1;
+                        PacketVerdict::Drop
+                    }
+                    _ => PacketVerdict::Pass,
+                };
+            }
+        };
+        if applied.verdict == Verdict::Drop {
             self.drop_flow(&key, ts);
             self.stats.dropped_packets += 1;
             return PacketVerdict::Drop;
         }
-        self.account(&key);
-        self.close_if_done(&key, seg, ts);
+        if let Some(reason) = applied.done {
+            if self.close(&key, reason, ts) != CloseReason::Dropped {
+                self.tombstones.insert(key, Tombstone::Closed { at: ts });
+            }
+        }
         self.enforce_memcap(ts);
         self.stats.peak_memory = self.stats.peak_memory.max(self.memory());
         PacketVerdict::Pass
@@ -737,27 +786,11 @@ impl<H: StreamHandler> Core<H> {
         self.footprints.saturating_add(self.budget.used)
     }
 
-    /// Re-estimates the footprint of the flow at `key`: its structures, its
-    /// dissector and the bytes that dissector holds without having settled them.
+    /// Re-estimates the footprint of the flow at `key` ([`account_flow`]).
     fn account(&mut self, key: &FlowKey) {
-        let Some(flow) = self.table.get_mut(key) else {
-            return;
-        };
-        let state = &mut flow.state;
-        let mut footprint = std::mem::size_of::<Flow<FlowState<H::Flow>>>() + FLOW_BOOKKEEPING;
-        if let Some(handler_state) = state.handler.as_mut() {
-            if let Some(inspect) = self.handler.inspect(handler_state) {
-                footprint += std::mem::size_of_val(inspect.dissector);
-                for (dir, stream) in [Direction::Up, Direction::Down].iter().zip(&state.streams) {
-                    footprint += held_by_dissector(inspect.dissector, *dir, stream);
-                }
-            }
+        if let Some(flow) = self.table.get_mut(key) {
+            account_flow(&mut self.handler, &mut self.footprints, &mut flow.state);
         }
-        self.footprints = self
-            .footprints
-            .saturating_sub(state.footprint)
-            .saturating_add(footprint);
-        state.footprint = footprint;
     }
 
     /// Evicts the longest idle flows while the estimated memory is over the
@@ -1020,11 +1053,11 @@ impl<H: StreamHandler> Core<H> {
         }
     }
 
-    /// Applies a segment to its flow: ACK, data, FIN/RST, tick.
-    fn segment(&mut self, key: &FlowKey, seg: &TcpSegment<'_>, ts: f64) -> Verdict {
-        let Some(flow) = self.table.get_mut(key) else {
-            return Verdict::Continue;
-        };
+    /// Applies a segment to its flow: ACK, data, FIN/RST, tick; then, unless
+    /// the flow is to be dropped, re-estimates its footprint and says whether
+    /// it is done. `None`: no flow at `key`.
+    fn segment(&mut self, key: &FlowKey, seg: &TcpSegment<'_>, ts: f64) -> Option<Applied> {
+        let flow = self.table.get_mut(key)?;
         let dir = flow.direction_of(seg.src);
         flow.last_seen = ts;
         flow.packets[dir.index()] += 1;
@@ -1035,16 +1068,71 @@ impl<H: StreamHandler> Core<H> {
         if seg.flags.syn && !seg.flags.ack && dir == Direction::Up {
             state.client_isn.get_or_insert(seg.seq);
         }
-        let Some(handler_state) = state.handler.as_mut() else {
-            return Verdict::Continue;
+        let verdict = match state.handler.as_mut() {
+            Some(handler_state) => {
+                let (verdict, warn_memcap) = Self::dissect_segment(
+                    &mut self.handler,
+                    &mut self.budget,
+                    handler_state,
+                    info,
+                    &mut state.streams,
+                    &mut state.caps_reported,
+                    seg,
+                    dir,
+                    ts,
+                );
+                if warn_memcap && !self.warned_memcap {
+                    self.warned_memcap = true;
+                    let total = self.budget.limits.total;
+                    // `self.warn`, field by field: the flow is still borrowed.
+                    self.stats.warnings += 1;
+                    self.warnings.push(format!(
+                        "reassembly memory reached its cap ({total} bytes): holes are given up early"
+                    ));
+                }
+                verdict
+            }
+            None => Verdict::Continue,
         };
-        let [up, down] = &mut state.streams;
+        if verdict == Verdict::Drop {
+            return Some(Applied {
+                verdict,
+                done: None,
+            });
+        }
+        account_flow(&mut self.handler, &mut self.footprints, state);
+        let ended = match state.handler {
+            Some(_) => state.streams.iter().all(HalfStream::is_ended),
+            None => state.fin_seen.iter().all(|&f| f),
+        };
+        let done = if seg.flags.rst {
+            Some(CloseReason::Rst)
+        } else {
+            ended.then_some(CloseReason::Fin)
+        };
+        Some(Applied { verdict, done })
+    }
+
+    /// The dissecting part of [`Core::segment`], for a flow with a handler:
+    /// the ACK and data delivered, RST, tick, overlap and cap reports.
+    /// Returns the verdict and whether reassembly hit its global cap.
+    #[allow(clippy::too_many_arguments)]
+    fn dissect_segment(
+        handler: &mut H,
+        budget: &mut Budget,
+        handler_state: &mut H::Flow,
+        info: &FlowInfo,
+        streams: &mut [HalfStream; 2],
+        caps_reported: &mut u8,
+        seg: &TcpSegment<'_>,
+        dir: Direction,
+        ts: f64,
+    ) -> (Verdict, bool) {
+        let [up, down] = streams;
         let (this, other) = match dir {
             Direction::Up => (up, down),
             Direction::Down => (down, up),
         };
-        let budget = &mut self.budget;
-        let handler = &mut self.handler;
         let forced_before = budget.forced_gaps;
         let global_before = budget.global_cap_hits;
         let mut verdict = Verdict::Continue;
@@ -1087,7 +1175,7 @@ impl<H: StreamHandler> Core<H> {
             },
         );
         let bit = |cap: u8| 1u8 << (2 * cap + dir.index() as u8);
-        let unreported = forced_cap.filter(|(cap, _, _)| state.caps_reported & bit(*cap) == 0);
+        let unreported = forced_cap.filter(|(cap, _, _)| *caps_reported & bit(*cap) == 0);
         if verdict == Verdict::Continue && (overlap.is_some() || unreported.is_some()) {
             if let Some(inspect) = handler.inspect(handler_state) {
                 if let Some(overlap) = overlap {
@@ -1096,7 +1184,7 @@ impl<H: StreamHandler> Core<H> {
                         .overlap(info, dir, ts, overlap.offset, overlap.len);
                 }
                 if let Some((cap, name, limit)) = unreported {
-                    state.caps_reported |= bit(cap);
+                    *caps_reported |= bit(cap);
                     let hit = CapHit {
                         cap: name,
                         limit: limit as u64,
@@ -1106,36 +1194,7 @@ impl<H: StreamHandler> Core<H> {
                 }
             }
         }
-        if budget.global_cap_hits > 0 && !self.warned_memcap {
-            self.warned_memcap = true;
-            let total = self.budget.limits.total;
-            self.warn(format!(
-                "reassembly memory reached its cap ({total} bytes): holes are given up early"
-            ));
-        }
-        verdict
-    }
-
-    /// Frees a flow whose directions have both ended, or that saw an RST.
-    fn close_if_done(&mut self, key: &FlowKey, seg: &TcpSegment<'_>, ts: f64) {
-        let Some(flow) = self.table.get_mut(key) else {
-            return;
-        };
-        let state = &flow.state;
-        let done = match state.handler {
-            Some(_) => state.streams.iter().all(HalfStream::is_ended),
-            None => seg.flags.rst || state.fin_seen.iter().all(|&f| f),
-        };
-        if done || seg.flags.rst {
-            let reason = if seg.flags.rst {
-                CloseReason::Rst
-            } else {
-                CloseReason::Fin
-            };
-            if self.close(key, reason, ts) != CloseReason::Dropped {
-                self.tombstones.insert(*key, Tombstone::Closed { at: ts });
-            }
-        }
+        (verdict, budget.global_cap_hits > 0)
     }
 
     /// Frees a flow: pending bytes are delivered with gaps, each direction
