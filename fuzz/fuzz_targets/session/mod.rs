@@ -299,9 +299,22 @@ pub fn run(
     let mut sink = Recorder::default();
     // As the engine: nothing more of a direction after its end.
     let mut ended = [false; 2];
+    // As the engine: a flow is a TCP stream or UDP datagrams, never both; the
+    // first data or datagram step decides, steps of the other kind are skipped.
+    let mut datagrams: Option<bool> = None;
     for (index, step) in script.steps.iter().enumerate() {
         if current.dissector.status() == FlowStatus::Dropped {
             break;
+        }
+        let kind = match step {
+            Step::Data(..) => Some(false),
+            Step::Datagram(..) => Some(true),
+            _ => None,
+        };
+        if let Some(kind) = kind {
+            if *datagrams.get_or_insert(kind) != kind {
+                continue;
+            }
         }
         let dir = match step {
             Step::Data(dir, ..) | Step::Gap(dir, _) | Step::End(dir) | Step::Datagram(dir, _) => {
