@@ -1068,32 +1068,24 @@ impl<H: StreamHandler> Core<H> {
         if seg.flags.syn && !seg.flags.ack && dir == Direction::Up {
             state.client_isn.get_or_insert(seg.seq);
         }
-        let verdict = match state.handler.as_mut() {
-            Some(handler_state) => {
-                let (verdict, warn_memcap) = Self::dissect_segment(
-                    &mut self.handler,
-                    &mut self.budget,
-                    handler_state,
-                    info,
-                    &mut state.streams,
-                    &mut state.caps_reported,
-                    seg,
-                    dir,
-                    ts,
-                );
-                if warn_memcap && !self.warned_memcap {
-                    self.warned_memcap = true;
-                    let total = self.budget.limits.total;
-                    // `self.warn`, field by field: the flow is still borrowed.
-                    self.stats.warnings += 1;
-                    self.warnings.push(format!(
-                        "reassembly memory reached its cap ({total} bytes): holes are given up early"
-                    ));
-                }
-                verdict
-            }
-            None => Verdict::Continue,
-        };
+        let (verdict, warn_memcap) = Self::dissect_segment(
+            &mut self.handler,
+            &mut self.budget,
+            info,
+            state,
+            seg,
+            dir,
+            ts,
+        );
+        if warn_memcap && !self.warned_memcap {
+            self.warned_memcap = true;
+            let total = self.budget.limits.total;
+            // `self.warn`, field by field: the flow is still borrowed.
+            self.stats.warnings += 1;
+            self.warnings.push(format!(
+                "reassembly memory reached its cap ({total} bytes): holes are given up early"
+            ));
+        }
         if verdict == Verdict::Drop {
             return Some(Applied {
                 verdict,
@@ -1113,21 +1105,28 @@ impl<H: StreamHandler> Core<H> {
         Some(Applied { verdict, done })
     }
 
-    /// The dissecting part of [`Core::segment`], for a flow with a handler:
-    /// the ACK and data delivered, RST, tick, overlap and cap reports.
-    /// Returns the verdict and whether reassembly hit its global cap.
-    #[allow(clippy::too_many_arguments)]
+    /// The dissecting part of [`Core::segment`]: the ACK and data delivered
+    /// to the flow's handler, RST, tick, overlap and cap reports (nothing for
+    /// a flow without a handler). Returns the verdict and whether reassembly
+    /// hit its global cap.
     fn dissect_segment(
         handler: &mut H,
         budget: &mut Budget,
-        handler_state: &mut H::Flow,
         info: &FlowInfo,
-        streams: &mut [HalfStream; 2],
-        caps_reported: &mut u8,
+        state: &mut FlowState<H::Flow>,
         seg: &TcpSegment<'_>,
         dir: Direction,
         ts: f64,
     ) -> (Verdict, bool) {
+        let FlowState {
+            handler: Some(handler_state),
+            streams,
+            caps_reported,
+            ..
+        } = state
+        else {
+            return (Verdict::Continue, false);
+        };
         let [up, down] = streams;
         let (this, other) = match dir {
             Direction::Up => (up, down),
