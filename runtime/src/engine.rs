@@ -765,6 +765,13 @@ impl<H: StreamHandler> Core<H> {
                 };
             }
         };
+        if self.budget.global_cap_hits > 0 && !self.warned_memcap {
+            self.warned_memcap = true;
+            let total = self.budget.limits.total;
+            self.warn(format!(
+                "reassembly memory reached its cap ({total} bytes): holes are given up early"
+            ));
+        }
         if applied.verdict == Verdict::Drop {
             self.drop_flow(&key, ts);
             self.stats.dropped_packets += 1;
@@ -784,13 +791,6 @@ impl<H: StreamHandler> Core<H> {
     /// buffered out of order.
     fn memory(&self) -> usize {
         self.footprints.saturating_add(self.budget.used)
-    }
-
-    /// Re-estimates the footprint of the flow at `key` ([`account_flow`]).
-    fn account(&mut self, key: &FlowKey) {
-        if let Some(flow) = self.table.get_mut(key) {
-            account_flow(&mut self.handler, &mut self.footprints, &mut flow.state);
-        }
     }
 
     /// Evicts the longest idle flows while the estimated memory is over the
@@ -1031,9 +1031,9 @@ impl<H: StreamHandler> Core<H> {
             footprint: 0,
             caps_reported: 0,
         };
+        // Its footprint is estimated once its first segment is applied.
         self.table.insert(client, server, ts, state);
         self.stats.tcp_flows += 1;
-        self.account(key);
         true
     }
 
@@ -1068,7 +1068,7 @@ impl<H: StreamHandler> Core<H> {
         if seg.flags.syn && !seg.flags.ack && dir == Direction::Up {
             state.client_isn.get_or_insert(seg.seq);
         }
-        let (verdict, warn_memcap) = Self::dissect_segment(
+        let verdict = Self::dissect_segment(
             &mut self.handler,
             &mut self.budget,
             info,
@@ -1077,15 +1077,6 @@ impl<H: StreamHandler> Core<H> {
             dir,
             ts,
         );
-        if warn_memcap && !self.warned_memcap {
-            self.warned_memcap = true;
-            let total = self.budget.limits.total;
-            // `self.warn`, field by field: the flow is still borrowed.
-            self.stats.warnings += 1;
-            self.warnings.push(format!(
-                "reassembly memory reached its cap ({total} bytes): holes are given up early"
-            ));
-        }
         if verdict == Verdict::Drop {
             return Some(Applied {
                 verdict,
@@ -1107,8 +1098,7 @@ impl<H: StreamHandler> Core<H> {
 
     /// The dissecting part of [`Core::segment`]: the ACK and data delivered
     /// to the flow's handler, RST, tick, overlap and cap reports (nothing for
-    /// a flow without a handler). Returns the verdict and whether reassembly
-    /// hit its global cap.
+    /// a flow without a handler).
     fn dissect_segment(
         handler: &mut H,
         budget: &mut Budget,
@@ -1117,7 +1107,7 @@ impl<H: StreamHandler> Core<H> {
         seg: &TcpSegment<'_>,
         dir: Direction,
         ts: f64,
-    ) -> (Verdict, bool) {
+    ) -> Verdict {
         let FlowState {
             handler: Some(handler_state),
             streams,
@@ -1125,7 +1115,7 @@ impl<H: StreamHandler> Core<H> {
             ..
         } = state
         else {
-            return (Verdict::Continue, false);
+            return Verdict::Continue;
         };
         let [up, down] = streams;
         let (this, other) = match dir {
@@ -1193,7 +1183,7 @@ impl<H: StreamHandler> Core<H> {
                 }
             }
         }
-        (verdict, budget.global_cap_hits > 0)
+        verdict
     }
 
     /// Frees a flow: pending bytes are delivered with gaps, each direction

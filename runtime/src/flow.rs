@@ -236,10 +236,6 @@ impl<T> FlowTable<T> {
         self.flows.len() >= self.limits.max_flows.max(1)
     }
 
-    pub fn contains(&self, key: &FlowKey) -> bool {
-        self.flows.contains_key(key)
-    }
-
     pub fn get_mut(&mut self, key: &FlowKey) -> Option<&mut Flow<T>> {
         self.flows.get_mut(key)
     }
