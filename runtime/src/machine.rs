@@ -59,17 +59,19 @@ pub fn trigger_value(
 
 /// `trigger EVENT(name: value, …);`: the event with a record of the named
 /// values, absent (`Null`) ones omitted as a parsed record omits them.
-pub fn trigger_fields(
+pub fn trigger_fields<const N: usize>(
     cx: &mut Cx<'_>,
     dir: Direction,
     event: &'static str,
-    fields: Vec<(&'static str, Value)>,
+    fields: [(&'static str, Value); N],
 ) -> Result<(), Dropped> {
-    let record = fields
-        .into_iter()
-        .filter(|(_, value)| *value != Value::Null)
-        .map(|(name, value)| (name.into(), value))
-        .collect();
+    // One allocation per event: the record's, made to measure.
+    let mut record = Vec::with_capacity(N);
+    for (name, value) in fields {
+        if value != Value::Null {
+            record.push((name.into(), value));
+        }
+    }
     trigger_value(cx, dir, event, &Value::Record(record))
 }
 

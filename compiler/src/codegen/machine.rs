@@ -658,7 +658,7 @@ fn action_code(spec: &Spec, tr: &mut Translator<'_>, action: &Action) -> (String
                 })
                 .collect();
             statement(format!(
-                "machine::trigger_fields(cx, self.dir, {name}, vec![{}])?;",
+                "machine::trigger_fields(cx, self.dir, {name}, [{}])?;",
                 values.join(", ")
             ))
         }

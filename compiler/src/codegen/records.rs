@@ -1624,7 +1624,14 @@ fn to_value_body(record: &Record) -> String {
     if rest.is_empty() {
         return format!("Value::Record(Vec::from([{}]))", leading.join(", "));
     }
-    let mut body = format!("let mut fields = Vec::from([{}]);\n", leading.join(", "));
+    // Made to measure: pushing the optional fields never grows the vector.
+    let mut body = format!(
+        "let mut fields = Vec::with_capacity({});\n",
+        record.fields.len()
+    );
+    for entry in &leading {
+        body.push_str(&format!("fields.push({entry});\n"));
+    }
     for f in rest {
         let ident = names::field(&f.name);
         if matches!(f.ty, Type::Optional(_)) {
