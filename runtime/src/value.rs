@@ -158,6 +158,50 @@ pub trait ToValue {
     fn to_value(&self) -> Value;
 }
 
+/// [`ToValue`] by move: the strings and vectors become the value's, with no
+/// copy. Generated state machines use it for a message's last use in a
+/// transition (`trigger response(responses: res.responses)` when nothing
+/// after it reads `res`).
+pub trait IntoValue {
+    fn into_value(self) -> Value;
+}
+
+impl IntoValue for String {
+    fn into_value(self) -> Value {
+        Value::Str(self)
+    }
+}
+
+impl IntoValue for Vec<u8> {
+    fn into_value(self) -> Value {
+        Value::Bytes(self)
+    }
+}
+
+impl IntoValue for i64 {
+    fn into_value(self) -> Value {
+        Value::Int(self)
+    }
+}
+
+impl IntoValue for bool {
+    fn into_value(self) -> Value {
+        Value::Bool(self)
+    }
+}
+
+impl<T: IntoValue> IntoValue for Vec<T> {
+    fn into_value(self) -> Value {
+        Value::List(self.into_iter().map(IntoValue::into_value).collect())
+    }
+}
+
+impl<T: IntoValue> IntoValue for Option<T> {
+    fn into_value(self) -> Value {
+        self.map_or(Value::Null, IntoValue::into_value)
+    }
+}
+
 impl ToValue for String {
     fn to_value(&self) -> Value {
         Value::Str(self.clone())

@@ -50,6 +50,13 @@ impl ToValue for {{ r.type_name }} {
     }
 }
 
+impl IntoValue for {{ r.type_name }} {
+    /// The record as a `Value::Record`, its strings and vectors moved in.
+    fn into_value(self) -> Value {
+        {{ r.into_value_body }}
+    }
+}
+
 /// Parses `record {{ r.name }}` one segment at a time: the state of a message
 /// in progress stays in this struct between calls.
 #[derive(Debug, Default)]

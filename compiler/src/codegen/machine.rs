@@ -76,6 +76,14 @@ struct Arg {
     default_name: &'static str,
 }
 
+impl Arg {
+    /// Whether the handler borrows its argument mutably: a parsed message,
+    /// which a transition's last use moves out of (`moved_value`).
+    fn lent_mut(&self) -> bool {
+        self.rust_type.starts_with("&mut ")
+    }
+}
+
 pub fn plan_machine(
     spec: &Spec,
     patterns: &mut Vec<String>,
@@ -139,7 +147,9 @@ pub fn plan_machine(
             let Some(record) = record else { continue };
             let record_name = &spec.record(record).name;
             let arg = Arg {
-                rust_type: format!("&{}", names::record_type(record_name)),
+                // `&mut`: a transition's last use of the message moves its
+                // strings into the event (`moved_value`).
+                rust_type: format!("&mut {}", names::record_type(record_name)),
                 ty: Type::Record(record_name.clone()),
                 form: Form::Ref,
                 default_name: "res",
@@ -161,9 +171,9 @@ pub fn plan_machine(
                 format!(
                     "match parsers.{parse}(&mut input, dir, &mut self.machine.streams, cx, @VARS@)? {{\n\
                      DATAGRAM_REST\
-                     Progress::Done(res) => {{\n\
+                     Progress::Done(mut res) => {{\n\
                      machine::trace(cx, format_args!(\"grammar: parsed {record_name} ({{dir}}, {{}} bytes)\", input.message_offset()));\n\
-                     self.machine.{method}(&res, cx)?;\n}}\n\
+                     self.machine.{method}(&mut res, cx)?;\n}}\n\
                      Progress::NeedMore => {{}}\n\
                      Progress::Error(err) => {{\n\
                      let context = input.context(64);\n\
@@ -484,10 +494,9 @@ impl<'a> Gen<'a> {
                 if transition_uses(t, binding) {
                     let ident = names::field(binding);
                     if Some(binding.as_str()) != param {
-                        prelude.push_str(&format!(
-                            "let {ident} = {};\n",
-                            param.map_or("arg".to_string(), names::field)
-                        ));
+                        let param = param.map_or("arg".to_string(), names::field);
+                        let reborrow = if arg.lent_mut() { "&mut *" } else { "" };
+                        prelude.push_str(&format!("let {ident} = {reborrow}{param};\n"));
                     }
                     tr.bind(
                         binding,
@@ -511,8 +520,20 @@ impl<'a> Gen<'a> {
             ));
             let conditional = !conds.is_empty();
             let mut stopped = false;
-            for action in &t.actions {
-                let (code, ends) = action_code(self.spec, &mut tr, action);
+            // The message is lent `&mut`: its last use may move out of it.
+            let message = t
+                .binding
+                .as_deref()
+                .filter(|_| arg.is_some_and(Arg::lent_mut));
+            for (i, action) in t.actions.iter().enumerate() {
+                let used_after = |b: &&str| {
+                    t.actions
+                        .iter()
+                        .skip(i + 1)
+                        .any(|a| action_exprs(a).into_iter().any(|e| expr_uses(e, b)))
+                };
+                let movable = message.filter(|b| !used_after(b));
+                let (code, ends) = action_code(self.spec, &mut tr, action, movable);
                 block.push_str(&code);
                 if let Some(result) = ends {
                     // `drop` and `stop` end the transition: their result is
@@ -622,9 +643,37 @@ fn owned(v: &RustValue) -> String {
     }
 }
 
+/// `e`'s value moved out of the message (`std::mem::take`, leaving the
+/// field empty) when `e` is the message `movable` names, or a field of it,
+/// not nullable: the action is the message's last use in the transition.
+fn moved_value(e: &Expr, v: &RustValue, movable: Option<&str>) -> Option<String> {
+    fn path_of(e: &Expr, message: &str) -> bool {
+        match &e.kind {
+            ExprKind::Var(name) => name == message,
+            ExprKind::Field(base, _) => path_of(base, message),
+            _ => false,
+        }
+    }
+    if !movable.is_some_and(|m| path_of(e, m)) || v.nullable {
+        return None;
+    }
+    match v.form {
+        // The message itself: `res: &mut Record`.
+        Form::Ref => Some(format!("std::mem::take({}).into_value()", v.code)),
+        Form::Place => Some(format!("std::mem::take(&mut {}).into_value()", v.code)),
+        Form::Borrowed | Form::Owned => None,
+    }
+}
+
 /// An action's statements, and the handler's result when the action ends
-/// the transition (`drop`, `stop`).
-fn action_code(spec: &Spec, tr: &mut Translator<'_>, action: &Action) -> (String, Option<String>) {
+/// the transition (`drop`, `stop`). `movable`: the message the action may
+/// move out of (nothing after it in the transition reads it).
+fn action_code(
+    spec: &Spec,
+    tr: &mut Translator<'_>,
+    action: &Action,
+    movable: Option<&str>,
+) -> (String, Option<String>) {
     let statement = |code: String| (code, None);
     match action {
         Action::Trigger { event, arg } => {
@@ -633,6 +682,11 @@ fn action_code(spec: &Spec, tr: &mut Translator<'_>, action: &Action) -> (String
                 None => format!("machine::trigger_empty(cx, self.dir, {name})?;"),
                 Some(arg) => {
                     let v = tr.translate(arg);
+                    if let Some(moved) = moved_value(arg, &v, movable) {
+                        return statement(format!(
+                            "machine::trigger_value(cx, self.dir, {name}, &{moved})?;"
+                        ));
+                    }
                     match (v.form, v.nullable) {
                         (Form::Ref, false) => {
                             format!("machine::trigger(cx, self.dir, {name}, {})?;", v.code)
@@ -652,9 +706,18 @@ fn action_code(spec: &Spec, tr: &mut Translator<'_>, action: &Action) -> (String
             let name = names::str_lit(&spec.event(*event).name);
             let values: Vec<String> = fields
                 .iter()
-                .map(|(field, e)| {
+                .enumerate()
+                .map(|(i, (field, e))| {
                     let v = tr.translate(e);
-                    format!("({}, {})", names::str_lit(field), expr::value(&v))
+                    // Moved only if the fields after this one do not read the message.
+                    let movable = movable.filter(|m| {
+                        !fields
+                            .iter()
+                            .skip(i + 1)
+                            .any(|(_, later)| expr_uses(later, m))
+                    });
+                    let value = moved_value(e, &v, movable).unwrap_or_else(|| expr::value(&v));
+                    format!("({}, {value})", names::str_lit(field))
                 })
                 .collect();
             statement(format!(

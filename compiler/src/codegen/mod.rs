@@ -277,6 +277,7 @@ const RUNTIME_NAMES: &[(&str, &str)] = &[
     ("join_text", "protoc_runtime::parse::convert"),
     ("Stop", "protoc_runtime::parse"),
     ("ToValue", "protoc_runtime::value"),
+    ("IntoValue", "protoc_runtime::value"),
     ("Value", "protoc_runtime::value"),
 ];
 
@@ -293,8 +294,10 @@ fn imports_for(body: &str) -> String {
     };
     let mut modules: Vec<(&str, Vec<&str>)> = Vec::new();
     for (name, module) in RUNTIME_NAMES {
-        // `Value`/`ToValue` are also used through `.to_value()`: the trait must be in scope.
-        let used = mentioned(name) || (*name == "ToValue" && body.contains(".to_value()"));
+        // The value traits are also used through their methods: they must be in scope.
+        let used = mentioned(name)
+            || (*name == "ToValue" && body.contains(".to_value()"))
+            || (*name == "IntoValue" && body.contains(".into_value()"));
         if !used {
             continue;
         }

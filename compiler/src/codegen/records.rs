@@ -41,6 +41,8 @@ pub struct RecordPlan {
     pub steps: Vec<StepPlan>,
     /// The body of `ToValue::to_value`.
     pub to_value_body: String,
+    /// The body of `IntoValue::into_value`.
+    pub into_value_body: String,
     /// Statements of `end_streams` (empty: nothing to close).
     pub end_streams: Vec<String>,
     /// Arms of `absorb_gap`'s `match self.step` (empty: no counted stream).
@@ -1370,7 +1372,8 @@ impl<'a> Builder<'a> {
                 }
             }
         }
-        let to_value_body = to_value_body(self.record);
+        let to_value_body = value_body(self.record, ValueBy::Ref);
+        let into_value_body = value_body(self.record, ValueBy::Move);
         let fields = self
             .record
             .fields
@@ -1397,6 +1400,7 @@ impl<'a> Builder<'a> {
             slots,
             steps,
             to_value_body,
+            into_value_body,
             loops,
             end_streams,
             absorb_arms,
@@ -1606,11 +1610,24 @@ pub fn describe(spec: &Spec, element: &Element) -> String {
     }
 }
 
-/// `ToValue::to_value` of a record: fields in spec order, absent optionals
-/// omitted.
-fn to_value_body(record: &Record) -> String {
+/// How a record's value is made: from a reference (`ToValue::to_value`, the
+/// fields cloned) or by move (`IntoValue::into_value`, the fields' strings
+/// and vectors become the value's).
+#[derive(Clone, Copy)]
+enum ValueBy {
+    Ref,
+    Move,
+}
+
+/// The body of `to_value` or `into_value` of a record: fields in spec order,
+/// absent optionals omitted.
+fn value_body(record: &Record, by: ValueBy) -> String {
+    let (convert, some) = match by {
+        ValueBy::Ref => ("to_value", "&self"),
+        ValueBy::Move => ("into_value", "self"),
+    };
     let entry =
-        |name: &str, value: &str| format!("({}.into(), {value}.to_value())", names::str_lit(name));
+        |name: &str, value: &str| format!("({}.into(), {value}.{convert}())", names::str_lit(name));
     let leading: Vec<String> = record
         .fields
         .iter()
@@ -1636,7 +1653,7 @@ fn to_value_body(record: &Record) -> String {
         let ident = names::field(&f.name);
         if matches!(f.ty, Type::Optional(_)) {
             body.push_str(&format!(
-                "if let Some(value) = &self.{ident} {{ fields.push({}); }}\n",
+                "if let Some(value) = {some}.{ident} {{ fields.push({}); }}\n",
                 entry(&f.name, "value")
             ));
         } else {
