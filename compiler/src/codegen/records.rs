@@ -1622,7 +1622,7 @@ enum ValueBy {
 /// The body of `to_value` or `into_value` of a record: fields in spec order,
 /// absent optionals omitted.
 fn value_body(record: &Record, by: ValueBy) -> String {
-    let (convert, some) = match by {
+    let (convert, receiver) = match by {
         ValueBy::Ref => ("to_value", "&self"),
         ValueBy::Move => ("into_value", "self"),
     };
@@ -1653,7 +1653,7 @@ fn value_body(record: &Record, by: ValueBy) -> String {
         let ident = names::field(&f.name);
         if matches!(f.ty, Type::Optional(_)) {
             body.push_str(&format!(
-                "if let Some(value) = {some}.{ident} {{ fields.push({}); }}\n",
+                "if let Some(value) = {receiver}.{ident} {{ fields.push({}); }}\n",
                 entry(&f.name, "value")
             ));
         } else {
