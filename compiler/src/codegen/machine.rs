@@ -526,13 +526,8 @@ impl<'a> Gen<'a> {
                 .as_deref()
                 .filter(|_| arg.is_some_and(Arg::lent_mut));
             for (i, action) in t.actions.iter().enumerate() {
-                let used_after = |b: &&str| {
-                    t.actions
-                        .iter()
-                        .skip(i + 1)
-                        .any(|a| action_exprs(a).into_iter().any(|e| expr_uses(e, b)))
-                };
-                let movable = message.filter(|b| !used_after(b));
+                let later = t.actions.get(i + 1..).unwrap_or_default();
+                let movable = message.filter(|b| !actions_use(later, b));
                 let (code, ends) = action_code(self.spec, &mut tr, action, movable);
                 block.push_str(&code);
                 if let Some(result) = ends {
@@ -922,10 +917,14 @@ fn value_name(e: &Expr) -> String {
 
 /// Whether a transition refers to `name` (its binding) anywhere.
 fn transition_uses(t: &Transition, name: &str) -> bool {
-    t.when.as_ref().is_some_and(|w| expr_uses(w, name))
-        || t.actions
-            .iter()
-            .any(|a| action_exprs(a).into_iter().any(|e| expr_uses(e, name)))
+    t.when.as_ref().is_some_and(|w| expr_uses(w, name)) || actions_use(&t.actions, name)
+}
+
+/// Whether any of `actions` reads `name`.
+fn actions_use(actions: &[Action], name: &str) -> bool {
+    actions
+        .iter()
+        .any(|a| action_exprs(a).into_iter().any(|e| expr_uses(e, name)))
 }
 
 fn expr_uses(e: &Expr, name: &str) -> bool {
