@@ -9,8 +9,8 @@
 //! each (`vpternlogd`). The state stays in registers across a stream's
 //! blocks.
 //!
-//! Unsafe (with [`super::x8`] and [`super`]'s block cast, the runtime's only
-//! unsafe code):
+//! Unsafe (with [`super::ni`], [`super::x8`] and [`super`]'s block cast, the
+//! runtime's only unsafe code):
 //! the intrinsics need the CPU features, which [`compress`] checks before
 //! calling them ([`available`]), and the loads read 64 bytes at offsets
 //! [`compress`] checks against each input's length.

@@ -1,8 +1,8 @@
 //! SHA-256's block function over sixteen (or thirty-two) independent
 //! streams, eight at a time, one per 32-bit lane of AVX2 registers (FIPS
 //! 180-4 §6.2.2, lane-wise): for CPUs without AVX-512 ([`super::x16`]) and
-//! without SHA extensions, where one stream alone runs in software at about
-//! a quarter of the speed of eight side by side.
+//! without SHA extensions ([`super::ni`]), where one stream alone runs in
+//! software at about a quarter of the speed of eight side by side.
 //!
 //! The pool hands batches of sixteen streams per group (its [`super::LANES`]);
 //! each group is hashed as two halves of eight. Each step loads one 64-byte
