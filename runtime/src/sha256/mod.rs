@@ -71,6 +71,26 @@ const INITIAL_STATE: [u32; 8] = [
     0x5be0_cd19,
 ];
 
+/// The hash states of a batch of `16 * G` streams: word `w` of stream `l`
+/// of group `g` is `states[g][w][l]` (what the block functions take).
+type States<const G: usize> = [[[u32; LANES]; 8]; G];
+
+/// A batch's inputs: stream `l` of group `g` is `inputs[g][l]`.
+type Inputs<'a, const G: usize> = [[&'a [u8]; LANES]; G];
+
+/// Panics unless every input holds `blocks` blocks: what a block function
+/// reads, checked before its unsafe code runs.
+#[cfg(target_arch = "x86_64")]
+fn assert_inputs_hold<const G: usize>(inputs: &Inputs<'_, G>, blocks: usize) {
+    assert!(
+        inputs
+            .iter()
+            .flatten()
+            .all(|input| input.len() >= blocks * BLOCK),
+        "every input holds the blocks to hash"
+    );
+}
+
 /// How a pool hashes its batches of streams side by side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
@@ -381,8 +401,7 @@ impl Sha256Lanes {
 /// side by side with `kernel`, then dropped from their buffers.
 fn hash_side_by_side<const G: usize>(kernel: Kernel, batch: &[Arc<Mutex<Lane>>]) {
     let mut guards: Vec<MutexGuard<'_, Lane>> = batch.iter().map(|lane| lock(lane)).collect();
-    // Word `w` of stream `l` of group `g`: `states[g][w][l]`.
-    let mut states = [[[0u32; LANES]; 8]; G];
+    let mut states: States<G> = [[[0u32; LANES]; 8]; G];
     for (i, guard) in guards.iter().enumerate() {
         for (w, word) in guard.state.iter().enumerate() {
             states[i / LANES][w][i % LANES] = *word;
@@ -390,7 +409,7 @@ fn hash_side_by_side<const G: usize>(kernel: Kernel, batch: &[Arc<Mutex<Lane>>])
     }
     #[cfg(target_arch = "x86_64")]
     {
-        let inputs: [[&[u8]; LANES]; G] = std::array::from_fn(|g| {
+        let inputs: Inputs<'_, G> = std::array::from_fn(|g| {
             std::array::from_fn(|l| {
                 guards
                     .get(g * LANES + l)

@@ -20,6 +20,7 @@
 use std::arch::x86_64::*;
 
 use super::x16::K;
+use super::{assert_inputs_hold, Inputs, States};
 
 /// Streams interleaved.
 const WAYS: usize = 4;
@@ -32,25 +33,14 @@ pub fn available() -> bool {
 }
 
 /// Hashes `blocks` blocks of each of the `16 * G` inputs into `states`
-/// (word `w` of stream `l` of group `g` is `states[g][w][l]`), four streams
-/// at a time.
+/// (laid out as [`States`]), four streams at a time.
 ///
 /// # Panics
 /// If the CPU lacks the SHA extensions ([`available`]) or an input is
 /// shorter than `blocks` blocks: the pool never asks for either.
-pub fn compress<const G: usize>(
-    states: &mut [[[u32; 16]; 8]; G],
-    inputs: &[[&[u8]; 16]; G],
-    blocks: usize,
-) {
+pub fn compress<const G: usize>(states: &mut States<G>, inputs: &Inputs<'_, G>, blocks: usize) {
     assert!(available(), "SHA-256 with SHA extensions needs them");
-    assert!(
-        inputs
-            .iter()
-            .flatten()
-            .all(|input| input.len() >= blocks * 64),
-        "every input holds the blocks to hash"
-    );
+    assert_inputs_hold(inputs, blocks);
     for (state, group) in states.iter_mut().zip(inputs) {
         for first in (0..16).step_by(WAYS) {
             let mut four: [[u32; 8]; WAYS] =

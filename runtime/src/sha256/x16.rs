@@ -17,6 +17,8 @@
 
 use std::arch::x86_64::*;
 
+use super::{assert_inputs_hold, Inputs, States};
+
 /// The round constants (FIPS 180-4 §4.2.2).
 pub(super) const K: [u32; 64] = [
     0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
@@ -35,27 +37,16 @@ pub fn available() -> bool {
 }
 
 /// Hashes `blocks` blocks of each of the `16 * G` inputs into `states`
-/// (word `w` of stream `l` of group `g` is `states[g][w][l]`). The `G`
-/// groups go round by round side by side: a round's steps depend on each
-/// other, the groups' do not, so two groups keep the vector units busy
-/// while one group's steps wait for their inputs.
+/// (laid out as [`States`]). The `G` groups go round by round side by side:
+/// a round's steps depend on each other, the groups' do not, so two groups
+/// keep the vector units busy while one group's steps wait for their inputs.
 ///
 /// # Panics
 /// If the CPU lacks AVX-512 ([`available`]) or an input is shorter than
 /// `blocks` blocks: the pool never asks for either.
-pub fn compress<const G: usize>(
-    states: &mut [[[u32; 16]; 8]; G],
-    inputs: &[[&[u8]; 16]; G],
-    blocks: usize,
-) {
+pub fn compress<const G: usize>(states: &mut States<G>, inputs: &Inputs<'_, G>, blocks: usize) {
     assert!(available(), "16-lane SHA-256 needs AVX-512F and AVX-512BW");
-    assert!(
-        inputs
-            .iter()
-            .flatten()
-            .all(|input| input.len() >= blocks * 64),
-        "every input holds the blocks to hash"
-    );
+    assert_inputs_hold(inputs, blocks);
     // SAFETY: the features were just checked, and every input holds
     // `blocks * 64` bytes, all that `compress_avx512` reads.
     unsafe { compress_avx512(states, inputs, blocks) }
@@ -63,8 +54,8 @@ pub fn compress<const G: usize>(
 
 #[target_feature(enable = "avx512f,avx512bw")]
 unsafe fn compress_avx512<const G: usize>(
-    states: &mut [[[u32; 16]; 8]; G],
-    inputs: &[[&[u8]; 16]; G],
+    states: &mut States<G>,
+    inputs: &Inputs<'_, G>,
     blocks: usize,
 ) {
     // Big-endian words: reverse the bytes of each 32-bit word.

@@ -19,6 +19,7 @@
 use std::arch::x86_64::*;
 
 use super::x16::K;
+use super::{assert_inputs_hold, Inputs, States};
 
 /// Streams hashed in one pass: the lanes of a 256-bit register.
 const HALF: usize = 8;
@@ -29,32 +30,21 @@ pub fn available() -> bool {
 }
 
 /// Hashes `blocks` blocks of each of the `16 * G` inputs into `states`
-/// (word `w` of stream `l` of group `g` is `states[g][w][l]`), eight
-/// streams at a time.
+/// (laid out as [`States`]), eight streams at a time.
 ///
 /// # Panics
 /// If the CPU lacks AVX2 ([`available`]) or an input is shorter than
 /// `blocks` blocks: the pool never asks for either.
-pub fn compress<const G: usize>(
-    states: &mut [[[u32; 16]; 8]; G],
-    inputs: &[[&[u8]; 16]; G],
-    blocks: usize,
-) {
+pub fn compress<const G: usize>(states: &mut States<G>, inputs: &Inputs<'_, G>, blocks: usize) {
     assert!(available(), "8-lane SHA-256 needs AVX2");
-    assert!(
-        inputs
-            .iter()
-            .flatten()
-            .all(|input| input.len() >= blocks * 64),
-        "every input holds the blocks to hash"
-    );
+    assert_inputs_hold(inputs, blocks);
     for (state, group) in states.iter_mut().zip(inputs) {
         for half in 0..2 {
-            let lanes = half * HALF..(half + 1) * HALF;
-            let streams: [&[u8]; HALF] = std::array::from_fn(|l| group[half * HALF + l]);
+            let first = half * HALF;
+            let streams: [&[u8]; HALF] = std::array::from_fn(|l| group[first + l]);
             // SAFETY: AVX2 was just checked, and every input holds
             // `blocks * 64` bytes, all that `compress_avx2` reads.
-            unsafe { compress_avx2(state, lanes.start, &streams, blocks) }
+            unsafe { compress_avx2(state, first, &streams, blocks) }
         }
     }
 }
