@@ -13,13 +13,13 @@
 //!
 //! How data flows:
 //! - a [`Sha256Stream`] is one stream's hash. [`Sha256Lanes::stream`] gives
-//!   a buffered one (when the pool batches, see [`Sha256Lanes::is_wide`], and
-//!   its cap of buffers allows): its bytes wait in a small buffer; once [`BATCH_BYTES`] wait,
-//!   the stream is queued in the pool;
+//!   a buffered one (when the pool batches, see [`Sha256Lanes::is_wide`],
+//!   and its cap of buffers allows): its bytes wait in a small buffer; once
+//!   [`BATCH_BYTES`] wait, the stream is queued in the pool;
 //! - [`Sha256Lanes`] (one per thread's sink) hashes [`BATCH_BYTES`] of
-//!   thirty-two queued streams in one pass (two groups of sixteen, whose
-//!   rounds interleave) as soon as thirty-two are queued, or of sixteen when
-//!   a queued stream's buffer is full;
+//!   thirty-two queued streams in one pass (two groups of sixteen) as soon as
+//!   thirty-two are queued, or of sixteen when a queued stream's buffer is
+//!   full, with the block function the CPU runs best (`Kernel::detect`);
 //! - a stream whose buffer would overflow before a batch takes it, a big
 //!   update, every stream while fewer than [`LANES`] buffered ones are open
 //!   (no batch could form: copying would only cost), an unbuffered stream
@@ -76,6 +76,7 @@ const INITIAL_STATE: [u32; 8] = [
 type States<const G: usize> = [[[u32; LANES]; 8]; G];
 
 /// A batch's inputs: stream `l` of group `g` is `inputs[g][l]`.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 type Inputs<'a, const G: usize> = [[&'a [u8]; LANES]; G];
 
 /// Panics unless every input holds `blocks` blocks: what a block function
