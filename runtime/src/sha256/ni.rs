@@ -42,7 +42,7 @@ pub fn compress<const G: usize>(states: &mut States<G>, inputs: &Inputs<'_, G>, 
     assert!(available(), "SHA-256 with SHA extensions needs them");
     assert_inputs_hold(inputs, blocks);
     for (state, group) in states.iter_mut().zip(inputs) {
-        for first in (0..16).step_by(WAYS) {
+        for first in (0..super::LANES).step_by(WAYS) {
             let mut four: [[u32; 8]; WAYS] =
                 std::array::from_fn(|s| std::array::from_fn(|w| state[w][first + s]));
             let streams: [&[u8]; WAYS] = std::array::from_fn(|s| group[first + s]);
