@@ -105,23 +105,44 @@ enum Kernel {
 }
 
 impl Kernel {
-    /// What this CPU batches with, fastest first: AVX-512, SHA extensions,
-    /// AVX2 (no faster than SHA extensions' four streams, nor than one alone);
-    /// else nothing.
+    /// Every kernel, fastest first: AVX-512, SHA extensions, AVX2 (no faster
+    /// than SHA extensions' four streams, nor than one alone).
+    const FASTEST_FIRST: [Kernel; 3] = [Kernel::X16, Kernel::Ni, Kernel::X8];
+
+    /// What this CPU batches with: the fastest kernel it runs, if any.
     fn detect() -> Option<Kernel> {
+        Kernel::FASTEST_FIRST
+            .into_iter()
+            .find(|kernel| kernel.available())
+    }
+
+    /// Whether this CPU has what the kernel's block function uses.
+    fn available(self) -> bool {
         #[cfg(target_arch = "x86_64")]
-        {
-            if x16::available() {
-                return Some(Kernel::X16);
-            }
-            if ni::available() {
-                return Some(Kernel::Ni);
-            }
-            if x8::available() {
-                return Some(Kernel::X8);
-            }
+        let available = match self {
+            Kernel::X16 => x16::available(),
+            Kernel::Ni => ni::available(),
+            Kernel::X8 => x8::available(),
+        };
+        #[cfg(not(target_arch = "x86_64"))]
+        let available = false;
+        available
+    }
+
+    /// Hashes `blocks` blocks of each of a batch's inputs into `states` with
+    /// the kernel's block function (which panics if the CPU lacks it).
+    #[cfg(target_arch = "x86_64")]
+    fn compress<const G: usize>(
+        self,
+        states: &mut States<G>,
+        inputs: &Inputs<'_, G>,
+        blocks: usize,
+    ) {
+        match self {
+            Kernel::X16 => x16::compress(states, inputs, blocks),
+            Kernel::Ni => ni::compress(states, inputs, blocks),
+            Kernel::X8 => x8::compress(states, inputs, blocks),
         }
-        None
     }
 }
 
@@ -417,11 +438,7 @@ fn hash_side_by_side<const G: usize>(kernel: Kernel, batch: &[Arc<Mutex<Lane>>])
                     .map_or(&[][..], |guard| &guard.waiting[..])
             })
         });
-        match kernel {
-            Kernel::X16 => x16::compress(&mut states, &inputs, BATCH_BYTES / BLOCK),
-            Kernel::Ni => ni::compress(&mut states, &inputs, BATCH_BYTES / BLOCK),
-            Kernel::X8 => x8::compress(&mut states, &inputs, BATCH_BYTES / BLOCK),
-        }
+        kernel.compress(&mut states, &inputs, BATCH_BYTES / BLOCK);
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = kernel;
@@ -457,20 +474,10 @@ mod tests {
 
     /// Every way of hashing batches this CPU can run, and none at all.
     fn kernels() -> Vec<Option<Kernel>> {
-        let mut kernels = vec![None];
-        #[cfg(target_arch = "x86_64")]
-        {
-            if x16::available() {
-                kernels.push(Some(Kernel::X16));
-            }
-            if ni::available() {
-                kernels.push(Some(Kernel::Ni));
-            }
-            if x8::available() {
-                kernels.push(Some(Kernel::X8));
-            }
-        }
-        kernels
+        let available = Kernel::FASTEST_FIRST
+            .into_iter()
+            .filter(|kernel| kernel.available());
+        std::iter::once(None).chain(available.map(Some)).collect()
     }
 
     #[test]
@@ -505,11 +512,7 @@ mod tests {
             }
             let inputs: [[&[u8]; LANES]; 2] =
                 std::array::from_fn(|g| std::array::from_fn(|l| &data[g * LANES + l][..]));
-            match kernel {
-                Kernel::X16 => x16::compress(&mut states, &inputs, BLOCKS),
-                Kernel::Ni => ni::compress(&mut states, &inputs, BLOCKS),
-                Kernel::X8 => x8::compress(&mut states, &inputs, BLOCKS),
-            }
+            kernel.compress(&mut states, &inputs, BLOCKS);
             for (s, want) in expected.iter().enumerate() {
                 let got: [u32; 8] = std::array::from_fn(|w| states[s / LANES][w][s % LANES]);
                 assert_eq!(&got, want, "{kernel:?}, stream {s}");
