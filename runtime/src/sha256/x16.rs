@@ -63,16 +63,18 @@ unsafe fn compress_avx512<const G: usize>(
     let mut state: [[__m512i; 8]; G] = std::array::from_fn(|g| {
         std::array::from_fn(|w| _mm512_loadu_si512(states[g][w].as_ptr().cast()))
     });
+    // The message schedules, filled in place for each block: built by
+    // `array::from_fn`, they were copied (2 KiB per block) on the way out.
+    let mut w = [[_mm512_setzero_si512(); 16]; G];
     for block in 0..blocks {
-        let mut w: [[__m512i; 16]; G] = std::array::from_fn(|g| {
-            let mut rows = std::array::from_fn(|l| {
+        for (group, rows) in inputs.iter().zip(w.iter_mut()) {
+            for (input, row) in group.iter().zip(rows.iter_mut()) {
                 // SAFETY (the caller's): each input holds `blocks * 64` bytes.
-                let row = _mm512_loadu_si512(inputs[g][l].as_ptr().add(block * 64).cast());
-                _mm512_shuffle_epi8(row, byte_swap)
-            });
-            transpose(&mut rows);
-            rows
-        });
+                let block = _mm512_loadu_si512(input.as_ptr().add(block * 64).cast());
+                *row = _mm512_shuffle_epi8(block, byte_swap);
+            }
+            transpose(rows);
+        }
         let mut working = state;
         for (t, k) in K.iter().enumerate() {
             for g in 0..G {
