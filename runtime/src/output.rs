@@ -19,6 +19,7 @@
 //! one lookup per chunk.
 
 use std::fmt::{self, Write as _};
+use std::hash::{Hash, Hasher};
 use std::io::{self, Write};
 
 use rustc_hash::FxHashMap;
@@ -78,6 +79,28 @@ pub fn same_stream(a: &StreamKey, b: &StreamKey) -> bool {
     a.0 == b.0 && a.1 == b.1 && (std::ptr::eq(a.2, b.2) || a.2 == b.2)
 }
 
+/// A [`StreamKey`] as the stream counters' key: hashed by flow and direction
+/// only (a flow has a stream or two in each direction), names compared as
+/// [`same_stream`] compares them, so that a chunk's lookup neither hashes
+/// nor compares the name's bytes.
+#[derive(Debug, Clone, Copy)]
+struct CounterKey(StreamKey);
+
+impl PartialEq for CounterKey {
+    fn eq(&self, other: &CounterKey) -> bool {
+        same_stream(&self.0, &other.0)
+    }
+}
+
+impl Eq for CounterKey {}
+
+impl Hash for CounterKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        let (flow, dir, _) = self.0;
+        (flow, dir).hash(state);
+    }
+}
+
 /// What the output keeps of a flow it has been told about.
 struct FlowOut {
     /// Protocol name (`smtp`).
@@ -94,7 +117,7 @@ pub struct OutputSink<W: Write> {
     /// Each flow whose dissector is chosen.
     flows: FxHashMap<u64, FlowOut>,
     /// Bytes and chunks of each streamed event in progress.
-    streams: FxHashMap<StreamKey, (u64, u64)>,
+    streams: FxHashMap<CounterKey, (u64, u64)>,
     counts: EventCounts,
     trace: bool,
     error: Option<io::Error>,
@@ -136,7 +159,7 @@ impl<W: Write> OutputSink<W> {
     pub fn forget(&mut self, flow: u64) {
         self.flows.remove(&flow);
         if !self.streams.is_empty() {
-            self.streams.retain(|(f, _, _), _| *f != flow);
+            self.streams.retain(|CounterKey((f, _, _)), _| *f != flow);
         }
     }
 
@@ -259,7 +282,9 @@ impl<W: Write> OutputSink<W> {
         let line = &mut self.line;
         let known = self.flows.get_mut(&flow.id);
         let proto = known.as_ref().map_or("", |f| f.proto);
-        let _ = write!(line, "{{\"ts\":{now:.6},\"proto\":");
+        line.push_str("{\"ts\":");
+        push_ts(line, now);
+        line.push_str(",\"proto\":");
         write_json_string(proto, line);
         line.push_str(",\"event\":");
         write_json_string(event, line);
@@ -332,7 +357,7 @@ impl<W: Write> EventSink for OutputSink<W> {
         last: bool,
     ) -> Verdict {
         self.counts.stream_bytes += chunk.len() as u64;
-        let key = (flow.id, dir, name);
+        let key = CounterKey((flow.id, dir, name));
         // One lookup per chunk; the entry stays until the stream ends (no
         // insert and remove each time chunks of another stream came between).
         let counters = self.streams.entry(key).or_insert((0, 0));
@@ -424,19 +449,43 @@ fn write_addresses(out: &mut String, flow: &FlowInfo) {
 }
 
 /// Appends `n` in decimal.
-fn push_u64(out: &mut String, mut n: u64) {
-    let mut digits = [0u8; 20];
+fn push_u64(out: &mut String, n: u64) {
+    push_digits(out, n, 1);
+}
+
+/// Appends `n` in decimal, zero-padded to at least `width` digits (≤ 20).
+fn push_digits(out: &mut String, mut n: u64, width: usize) {
+    let mut digits = [b'0'; 20];
     let mut i = digits.len();
-    loop {
+    while n > 0 || i > digits.len().saturating_sub(width) {
         i -= 1;
         digits[i] = b'0' + (n % 10) as u8;
         n /= 10;
-        if n == 0 {
-            break;
-        }
     }
-    for &d in &digits[i..] {
-        out.push(char::from(d));
+    // ASCII digits only.
+    out.push_str(std::str::from_utf8(&digits[i..]).unwrap_or_default());
+}
+
+/// Appends a capture time as `format!("{ts:.6}")` would, without the float
+/// formatter when the time's microseconds are not in doubt.
+///
+/// `{:.6}` rounds the exact binary value of `ts` to the nearest microsecond.
+/// Below 2^51 µs (the year 2041) the product `ts * 1e6` is within 0.125 of
+/// its exact value, so a product within 0.25 of an integer is within 0.5 of
+/// it exactly: that integer is the rounded microsecond count, written here
+/// as two integers. Anything else (negative, huge, not a number, or nearly
+/// half-way between two microseconds) goes to the formatter.
+fn push_ts(out: &mut String, ts: f64) {
+    const LIMIT: f64 = (1u64 << 51) as f64;
+    let micros = ts * 1e6;
+    let rounded = micros.round();
+    if ts.is_sign_positive() && micros < LIMIT && (micros - rounded).abs() < 0.25 {
+        let micros = rounded as u64;
+        push_u64(out, micros / 1_000_000);
+        out.push('.');
+        push_digits(out, micros % 1_000_000, 6);
+    } else {
+        let _ = write!(out, "{ts:.6}");
     }
 }
 
@@ -483,6 +532,60 @@ fn write_text_value(out: &mut String, value: &Value, depth: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    fn ts_text(ts: f64) -> String {
+        let mut out = String::new();
+        push_ts(&mut out, ts);
+        out
+    }
+
+    #[test]
+    fn times_are_written_as_the_float_formatter_writes_them() {
+        for ts in [
+            0.0,
+            -0.0,
+            1.5,
+            0.000_000_5,
+            0.000_001_5,
+            1_402_490_912.03,
+            1_402_490_912.999_999_5,
+            2_251_799_813.685_248,
+            -3.25,
+            1e300,
+            f64::NAN,
+            f64::INFINITY,
+            f64::MIN_POSITIVE,
+        ] {
+            assert_eq!(ts_text(ts), format!("{ts:.6}"), "{ts:e}");
+        }
+    }
+
+    #[test]
+    fn decimal_digits_are_padded_to_their_width() {
+        let mut out = String::new();
+        push_digits(&mut out, 42, 6);
+        push_u64(&mut out, 0);
+        push_u64(&mut out, u64::MAX);
+        assert_eq!(out, format!("0000420{}", u64::MAX));
+    }
+
+    proptest! {
+        /// Times as captures give them (seconds and micro- or nanoseconds),
+        /// and any bit pattern at all.
+        #[test]
+        fn capture_times_are_written_as_the_float_formatter_writes_them(
+            secs in 0u64..5_000_000_000,
+            nanos in 0u64..1_000_000_000,
+            bits in any::<u64>(),
+        ) {
+            let micro = secs as f64 + (nanos / 1000) as f64 / 1e6;
+            let nano = secs as f64 + nanos as f64 / 1e9;
+            for ts in [micro, nano, f64::from_bits(bits)] {
+                prop_assert_eq!(ts_text(ts), format!("{ts:.6}"));
+            }
+        }
+    }
 
     fn flow() -> FlowInfo {
         FlowInfo {
