@@ -25,6 +25,9 @@ use std::sync::OnceLock;
 
 use memchr::memmem;
 
+/// What a line-start dot looks like in the middle of a stream.
+pub(crate) const LINE_START_DOT: &[u8] = b"\n.";
+
 /// Removes dot-stuffing from a stream fed chunk by chunk.
 #[derive(Debug, Clone, Default)]
 pub struct Unstuffer {
@@ -37,11 +40,26 @@ impl Unstuffer {
     pub fn feed<'c, E>(
         &mut self,
         chunk: &'c [u8],
+        emit: impl FnMut(&'c [u8]) -> Result<(), E>,
+    ) -> Result<(), E> {
+        self.feed_searched(chunk, chunk.len(), emit)
+    }
+
+    /// [`Unstuffer::feed`] for a chunk already searched: `chunk[free_from..]`
+    /// holds no `\n.` (the `bytes until` scan, skipping to SMTP's end token,
+    /// searches for the same two bytes), so only the bytes before it are
+    /// searched again.
+    pub fn feed_searched<'c, E>(
+        &mut self,
+        chunk: &'c [u8],
+        free_from: usize,
         mut emit: impl FnMut(&'c [u8]) -> Result<(), E>,
     ) -> Result<(), E> {
         // Only a dot at a line start matters: jump from one `\n.` to the next.
-        static LINE_START_DOT: OnceLock<memmem::Finder<'static>> = OnceLock::new();
-        let finder = LINE_START_DOT.get_or_init(|| memmem::Finder::new(b"\n."));
+        static FINDER: OnceLock<memmem::Finder<'static>> = OnceLock::new();
+        let finder = FINDER.get_or_init(|| memmem::Finder::new(LINE_START_DOT));
+        // A `\n.` starting before `free_from` may end at it.
+        let searched_to = free_from.saturating_add(1).min(chunk.len());
         let mut piece_start = 0;
         let mut i = 0;
         loop {
@@ -65,7 +83,8 @@ impl Unstuffer {
                 }
                 Position::MidLine => {
                     let rest = chunk.get(i..).unwrap_or_default();
-                    match finder.find(rest) {
+                    let unsearched = chunk.get(i..searched_to).unwrap_or_default();
+                    match finder.find(unsearched) {
                         // The dot after the `\n` starts a line.
                         Some(offset) => {
                             i += offset + 1;
@@ -147,6 +166,36 @@ mod tests {
             let mut from = 0;
             for to in cuts.into_iter().chain([bytes.len()]) {
                 let _ = unstuffer.feed(&bytes[from..to], |piece| {
+                    out.extend_from_slice(piece);
+                    Ok::<(), ()>(())
+                });
+                from = to;
+            }
+            proptest::prop_assert_eq!(out, oracle(&bytes));
+        }
+    }
+
+    proptest::proptest! {
+        /// `feed_searched` told truly where a chunk's `\n.`s end (or less).
+        #[test]
+        fn a_searched_chunk_unstuffs_like_the_definition(
+            bytes in proptest::collection::vec(proptest::sample::select(vec![b'.', b'\n', b'\r', b'a']), 0..200),
+            cuts in proptest::collection::vec(0usize..200, 0..8),
+            slack in 0usize..4,
+        ) {
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(bytes.len())).collect();
+            cuts.sort_unstable();
+            let mut unstuffer = Unstuffer::default();
+            let mut out = Vec::new();
+            let mut from = 0;
+            for to in cuts.into_iter().chain([bytes.len()]) {
+                let chunk = &bytes[from..to];
+                // Just after the last `\n.` starts: no `\n.` from there on.
+                let free_from = chunk
+                    .windows(2)
+                    .rposition(|w| w == LINE_START_DOT)
+                    .map_or(0, |at| at + 1);
+                let _ = unstuffer.feed_searched(chunk, (free_from + slack).min(chunk.len()), |piece| {
                     out.extend_from_slice(piece);
                     Ok::<(), ()>(())
                 });

@@ -25,7 +25,10 @@
 //!   else one unanchored regex search. Only tokens of bounded length without
 //!   look-around assertions are skipped this way; the candidates are still
 //!   decided by the anchored DFA, so the result is the same as without the
-//!   skip.
+//!   skip;
+//! - when that needle is `\n.`, what its search found is passed on with each
+//!   piece (from where the piece holds no `\n.`), and the unstuffer does not
+//!   search those bytes again ([`Unstuffer::feed_searched`]).
 
 use std::sync::OnceLock;
 
@@ -33,7 +36,7 @@ use regex_automata::meta;
 use regex_automata::util::primitives::StateID;
 
 use super::token::{token_hir, Confirm, FirstBytes, TokenDfa};
-use super::unstuff::Unstuffer;
+use super::unstuff::{Unstuffer, LINE_START_DOT};
 use super::{Input, ParseCx, Site, Step, Stop};
 
 /// A transform applied to the bytes before they are emitted.
@@ -59,6 +62,9 @@ struct Skipper {
     search: SkipSearch,
     /// The longest match of the token.
     max_len: usize,
+    /// The needle is [`LINE_START_DOT`]: where the search finds none, the
+    /// unstuffer need not search again.
+    finds_line_start_dots: bool,
 }
 
 /// How the skipper finds where whole matches may start.
@@ -85,7 +91,11 @@ impl Skipper {
             return None;
         }
         let max_len = properties.maximum_len()?;
-        let search = match common_needle(&hir) {
+        let needle = common_needle(&hir);
+        let finds_line_start_dots = needle
+            .as_ref()
+            .is_some_and(|(needle, _)| needle == LINE_START_DOT);
+        let search = match needle {
             Some((needle, max_offset)) => SkipSearch::Needle {
                 finder: Box::new(memchr::memmem::Finder::new(&needle).into_owned()),
                 max_offset,
@@ -97,26 +107,35 @@ impl Skipper {
                     .ok()?,
             ),
         };
-        Some(Skipper { search, max_len })
+        Some(Skipper {
+            search,
+            max_len,
+            finds_line_start_dots,
+        })
     }
 
     /// A position of `chunk[from..]` before which no whole match of the end
     /// token starts, at most the chunk's leftmost whole match, and at most
-    /// the first position too near the end for a whole match.
-    fn skip(&self, chunk: &[u8], from: usize) -> usize {
+    /// the first position too near the end for a whole match; and whether
+    /// `chunk[from..]` holds no [`LINE_START_DOT`] (known only when that is
+    /// the needle searched for).
+    fn skip(&self, chunk: &[u8], from: usize) -> (usize, bool) {
         let from = from.min(chunk.len());
         let tail = chunk.len().saturating_sub(self.max_len.saturating_sub(1));
-        let first_match = match &self.search {
-            SkipSearch::Needle { finder, max_offset } => chunk
-                .get(from..)
-                .and_then(|rest| finder.find(rest))
-                .map_or(usize::MAX, |i| (from + i).saturating_sub(*max_offset)),
+        let (first_match, no_needle) = match &self.search {
+            SkipSearch::Needle { finder, max_offset } => {
+                match chunk.get(from..).and_then(|rest| finder.find(rest)) {
+                    Some(i) => ((from + i).saturating_sub(*max_offset), false),
+                    None => (usize::MAX, true),
+                }
+            }
             SkipSearch::Regex(regex) => {
                 let search = regex_automata::Input::new(chunk).span(from..chunk.len());
-                regex.find(search).map_or(usize::MAX, |m| m.start())
+                (regex.find(search).map_or(usize::MAX, |m| m.start()), false)
             }
         };
-        first_match.min(tail).max(from)
+        let no_dots = no_needle && self.finds_line_start_dots;
+        (first_match.min(tail).max(from), no_dots)
     }
 }
 
@@ -154,6 +173,11 @@ struct Candidate {
     state: StateID,
     held: Vec<u8>,
 }
+
+/// What [`UntilToken::scan`] hands each piece of the bytes before the end
+/// token to: the piece, and the offset from which it holds no `\n.` (its
+/// length when that is not known).
+type EmitPiece<'e> = dyn FnMut(&mut ParseCx<'_>, &[u8], usize) -> Step<()> + 'e;
 
 /// The progress of one `bytes until` field, kept across segments.
 #[derive(Debug, Clone, Default)]
@@ -205,15 +229,22 @@ impl UntilToken {
         } = state;
         let transform = self.transform;
         let mut streamed = 0u64;
-        let scanned = self.scan(candidate, started, input, cx, site, &mut |cx, piece| {
-            streamed += piece.len() as u64;
-            match transform {
-                Some(Transform::Unstuff) => {
-                    unstuffer.feed(piece, |out| cx.stream(event, out, false))
+        let scanned = self.scan(
+            candidate,
+            started,
+            input,
+            cx,
+            site,
+            &mut |cx, piece, free| {
+                streamed += piece.len() as u64;
+                match transform {
+                    Some(Transform::Unstuff) => {
+                        unstuffer.feed_searched(piece, free, |out| cx.stream(event, out, false))
+                    }
+                    None => cx.stream(event, piece, false),
                 }
-                None => cx.stream(event, piece, false),
-            }
-        });
+            },
+        );
         input.note_streamed(streamed);
         // Everything consumed has reached the sink, except a possible end
         // token held back: that much is settled.
@@ -265,20 +296,27 @@ impl UntilToken {
         } = state;
         let transform = self.transform;
         let mut overflow = false;
-        let scanned = self.scan(candidate, started, input, cx, site, &mut |cx, piece| {
-            let mut keep = |out: &[u8]| {
-                if collected.len() + out.len() > cx.limits.max_token_len {
-                    overflow = true;
-                    return Err(Stop::NeedMore);
+        let scanned = self.scan(
+            candidate,
+            started,
+            input,
+            cx,
+            site,
+            &mut |cx, piece, free| {
+                let mut keep = |out: &[u8]| {
+                    if collected.len() + out.len() > cx.limits.max_token_len {
+                        overflow = true;
+                        return Err(Stop::NeedMore);
+                    }
+                    collected.extend_from_slice(out);
+                    Ok(())
+                };
+                match transform {
+                    Some(Transform::Unstuff) => unstuffer.feed_searched(piece, free, keep),
+                    None => keep(piece),
                 }
-                collected.extend_from_slice(out);
-                Ok(())
-            };
-            match transform {
-                Some(Transform::Unstuff) => unstuffer.feed(piece, keep),
-                None => keep(piece),
-            }
-        });
+            },
+        );
         if overflow {
             *state = UntilState::default();
             return Err(cx.error(input, site, "field too long"));
@@ -309,7 +347,7 @@ impl UntilToken {
         let UntilState {
             candidate, started, ..
         } = state;
-        let scanned = self.scan(candidate, started, input, cx, site, &mut |_, piece| {
+        let scanned = self.scan(candidate, started, input, cx, site, &mut |_, piece, _| {
             *skipped += piece.len() as u64;
             Ok(())
         });
@@ -321,7 +359,10 @@ impl UntilToken {
     }
 
     /// Consumes input up to the end token, passing the bytes before it to
-    /// `emit`. Returns when the end token is found (left unread).
+    /// `emit`, with an offset from which the piece is known to hold no
+    /// [`LINE_START_DOT`] (the piece's length when nothing is known; see
+    /// [`Unstuffer::feed_searched`]). Returns when the end token is found
+    /// (left unread).
     fn scan(
         &self,
         candidate: &mut Option<Candidate>,
@@ -329,7 +370,7 @@ impl UntilToken {
         input: &mut Input<'_>,
         cx: &mut ParseCx<'_>,
         site: Site,
-        emit: &mut dyn FnMut(&mut ParseCx<'_>, &[u8]) -> Step<()>,
+        emit: &mut EmitPiece<'_>,
     ) -> Step<()> {
         let dfa = self
             .token
@@ -351,9 +392,15 @@ impl UntilToken {
                 // the end token (or before a candidate cut by the chunk's end)
                 // leave as one piece, not one piece per candidate.
                 let mut from = 0;
+                // From here on the chunk holds no `\n.` (when known).
+                let mut free_from = chunk.len();
                 loop {
                     if let Some(skipper) = skipper {
-                        from = skipper.skip(chunk, from);
+                        let (to, no_dots) = skipper.skip(chunk, from);
+                        if no_dots {
+                            free_from = free_from.min(from);
+                        }
+                        from = to;
                     }
                     let Some(start) = chunk
                         .get(from..)
@@ -361,7 +408,7 @@ impl UntilToken {
                         .map(|i| from + i)
                     else {
                         let len = chunk.len();
-                        emit(cx, chunk)?;
+                        emit(cx, chunk, free_from)?;
                         input.advance(len);
                         break;
                     };
@@ -369,13 +416,15 @@ impl UntilToken {
                         Confirm::Dies => from = start + 1,
                         Confirm::Matches => {
                             // The end token stays unread: the grammar's next item reads it.
-                            emit(cx, chunk.get(..start).unwrap_or_default())?;
+                            let piece = chunk.get(..start).unwrap_or_default();
+                            emit(cx, piece, free_from.min(piece.len()))?;
                             input.advance(start);
                             return Ok(());
                         }
                         Confirm::Undecided(state) => {
                             // The chunk ends inside a possible end token: hold it back.
-                            emit(cx, chunk.get(..start).unwrap_or_default())?;
+                            let piece = chunk.get(..start).unwrap_or_default();
+                            emit(cx, piece, free_from.min(piece.len()))?;
                             let held = chunk.get(start..).unwrap_or_default().to_vec();
                             input.advance(chunk.len());
                             if held.len() > cx.limits.max_token_len {
@@ -425,7 +474,7 @@ impl UntilToken {
                     *candidate = None;
                     let (first, rest) = held.split_at(held.len().min(1));
                     input.unread(rest);
-                    emit(cx, first)?;
+                    emit(cx, first, first.len())?;
                 }
             }
         }
@@ -645,21 +694,24 @@ mod tests {
             let (pattern, alphabet) = tokens[which];
             let chunk: Vec<u8> = picks.iter().map(|&i| alphabet[i]).collect();
             let skipper = Skipper::new(pattern).expect("bounded, no look-around");
-            let skipped_to = skipper.skip(&chunk, from);
+            let (skipped_to, no_dots) = skipper.skip(&chunk, from);
             let re = regex::bytes::Regex::new(&format!("(?-u){pattern}")).expect("regex");
             let from = from.min(chunk.len());
             let tail = chunk.len().saturating_sub(skipper.max_len - 1);
             let leftmost = re.find_at(&chunk, from).map_or(usize::MAX, |m| m.start());
             proptest::prop_assert!(skipped_to >= from);
             proptest::prop_assert!(skipped_to <= leftmost.min(tail).max(from));
+            // Only the SMTP token's needle is `\n.`; when it says none, there is none.
+            let has_dots = chunk[from..].windows(2).any(|w| w == LINE_START_DOT);
+            proptest::prop_assert_eq!(no_dots, which == 0 && !has_dots);
         }
     }
 
     proptest::proptest! {
         #[test]
         fn the_end_token_is_found_whatever_the_splits(
-            picks in proptest::collection::vec(0usize..5, 0..40),
-            cuts in proptest::collection::vec(1usize..6, 1..10),
+            picks in proptest::collection::vec(0usize..5, 0..80),
+            cuts in proptest::collection::vec(1usize..30, 1..10),
         ) {
             let alphabet = b"\r\n.a.";
             let mut data: Vec<u8> = picks.iter().map(|&i| alphabet[i]).collect();
@@ -677,6 +729,11 @@ mod tests {
             }
             let (bytes, lasts, unread) = run(&UNTIL_DATA_END, &segments);
             proptest::prop_assert_eq!(&bytes[..], &data[..start]);
+            proptest::prop_assert_eq!(lasts, 1);
+            proptest::prop_assert_eq!(&unread[..], &data[start..]);
+            // Unstuffed, with what the scan's search found passed on.
+            let (bytes, lasts, unread) = run(&UNTIL_DATA_END_UNSTUFFED, &segments);
+            proptest::prop_assert_eq!(bytes, Unstuffer::unstuff_all(&data[..start]));
             proptest::prop_assert_eq!(lasts, 1);
             proptest::prop_assert_eq!(&unread[..], &data[start..]);
         }
