@@ -154,33 +154,13 @@ mod tests {
     }
 
     proptest::proptest! {
+        /// Any chunking, fed plain or searched (`feed_searched` told truly
+        /// from where a chunk holds no `\n.`, or from a little later).
         #[test]
         fn any_chunking_unstuffs_like_the_definition(
             bytes in proptest::collection::vec(proptest::sample::select(vec![b'.', b'\n', b'\r', b'a']), 0..200),
             cuts in proptest::collection::vec(0usize..200, 0..8),
-        ) {
-            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(bytes.len())).collect();
-            cuts.sort_unstable();
-            let mut unstuffer = Unstuffer::default();
-            let mut out = Vec::new();
-            let mut from = 0;
-            for to in cuts.into_iter().chain([bytes.len()]) {
-                let _ = unstuffer.feed(&bytes[from..to], |piece| {
-                    out.extend_from_slice(piece);
-                    Ok::<(), ()>(())
-                });
-                from = to;
-            }
-            proptest::prop_assert_eq!(out, oracle(&bytes));
-        }
-    }
-
-    proptest::proptest! {
-        /// `feed_searched` told truly where a chunk's `\n.`s end (or less).
-        #[test]
-        fn a_searched_chunk_unstuffs_like_the_definition(
-            bytes in proptest::collection::vec(proptest::sample::select(vec![b'.', b'\n', b'\r', b'a']), 0..200),
-            cuts in proptest::collection::vec(0usize..200, 0..8),
+            searched in proptest::bool::ANY,
             slack in 0usize..4,
         ) {
             let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(bytes.len())).collect();
@@ -195,10 +175,15 @@ mod tests {
                     .windows(2)
                     .rposition(|w| w == LINE_START_DOT)
                     .map_or(0, |at| at + 1);
-                let _ = unstuffer.feed_searched(chunk, (free_from + slack).min(chunk.len()), |piece| {
+                let keep = |piece: &[u8]| {
                     out.extend_from_slice(piece);
                     Ok::<(), ()>(())
-                });
+                };
+                let _ = if searched {
+                    unstuffer.feed_searched(chunk, (free_from + slack).min(chunk.len()), keep)
+                } else {
+                    unstuffer.feed(chunk, keep)
+                };
                 from = to;
             }
             proptest::prop_assert_eq!(out, oracle(&bytes));
