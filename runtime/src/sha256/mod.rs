@@ -37,6 +37,7 @@
 
 #[cfg(target_arch = "x86_64")]
 mod ni;
+mod waiting;
 #[cfg(target_arch = "x86_64")]
 mod x16;
 #[cfg(target_arch = "x86_64")]
@@ -47,6 +48,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use sha2::digest::generic_array::typenum::U64;
 use sha2::digest::generic_array::GenericArray;
+
+use waiting::Waiting;
 
 /// Streams hashed side by side in one batch.
 pub const LANES: usize = 16;
@@ -158,7 +161,7 @@ struct Lane {
     state: [u32; 8],
     /// Bytes not hashed yet: fewer than a block when unbuffered; up to
     /// [`BUFFER`] when buffered.
-    waiting: Vec<u8>,
+    waiting: Waiting,
     /// The stream's share of the pool's buffers, while it has one.
     permit: Option<BufferPermit>,
     /// Bytes fed in all.
@@ -193,10 +196,10 @@ impl Default for Sha256Stream {
 impl Sha256Stream {
     /// An unbuffered stream: hashed on its own, block by block.
     pub fn new() -> Sha256Stream {
-        Sha256Stream::with_lane(Vec::new(), None)
+        Sha256Stream::with_lane(Waiting::default(), None)
     }
 
-    fn with_lane(waiting: Vec<u8>, permit: Option<BufferPermit>) -> Sha256Stream {
+    fn with_lane(waiting: Waiting, permit: Option<BufferPermit>) -> Sha256Stream {
         Sha256Stream {
             lane: Arc::new(Mutex::new(Lane {
                 state: INITIAL_STATE,
@@ -226,7 +229,7 @@ impl Sha256Stream {
         // Buffering pays only while enough streams are open for batches.
         let batching = lanes.as_ref().is_some_and(|lanes| lanes.could_batch());
         if batching && lane.permit.is_some() && lane.waiting.len() + data.len() <= BUFFER {
-            lane.waiting.extend_from_slice(data);
+            lane.waiting.push(data);
         } else {
             lane.absorb(data);
         }
@@ -246,6 +249,7 @@ impl Sha256Stream {
         let mut lane = lock(&self.lane);
         let waiting = std::mem::take(&mut lane.waiting);
         lane.permit = None;
+        let waiting = lane.hash_wrapped_half(&waiting);
         let whole = waiting.len() - waiting.len() % BLOCK;
         compress_blocks(&mut lane.state, &waiting[..whole]);
         let tail = &waiting[whole..];
@@ -275,17 +279,32 @@ impl Lane {
         if !self.waiting.is_empty() {
             let to_block = (BLOCK - self.waiting.len() % BLOCK) % BLOCK;
             let (top_up, rest) = data.split_at(to_block.min(data.len()));
-            self.waiting.extend_from_slice(top_up);
+            self.waiting.push(top_up);
             data = rest;
             if !self.waiting.len().is_multiple_of(BLOCK) {
                 return;
             }
-            compress_blocks(&mut self.state, &self.waiting);
+            let waiting = std::mem::take(&mut self.waiting);
+            let rest = self.hash_wrapped_half(&waiting);
+            compress_blocks(&mut self.state, rest);
+            self.waiting = waiting;
             self.waiting.clear();
         }
         let whole = data.len() - data.len() % BLOCK;
         compress_blocks(&mut self.state, &data[..whole]);
-        self.waiting.extend_from_slice(&data[whole..]);
+        self.waiting.push(&data[whole..]);
+    }
+
+    /// Hashes the first slice of `waiting` when its bytes wrap (a whole
+    /// half, so whole blocks); the bytes left to hash, in one slice.
+    fn hash_wrapped_half<'w>(&mut self, waiting: &'w Waiting) -> &'w [u8] {
+        match waiting.as_slices() {
+            (first, []) => first,
+            (first, second) => {
+                compress_blocks(&mut self.state, first);
+                second
+            }
+        }
     }
 }
 
@@ -355,7 +374,7 @@ impl Sha256Lanes {
             let permit = BufferPermit {
                 in_use: Arc::clone(&self.in_use),
             };
-            Sha256Stream::with_lane(Vec::with_capacity(BUFFER), Some(permit))
+            Sha256Stream::with_lane(Waiting::with_capacity(BUFFER), Some(permit))
         } else {
             Sha256Stream::new()
         }
@@ -435,7 +454,7 @@ fn hash_side_by_side<const G: usize>(kernel: Kernel, batch: &[Arc<Mutex<Lane>>])
             std::array::from_fn(|l| {
                 guards
                     .get(g * LANES + l)
-                    .map_or(&[][..], |guard| &guard.waiting[..])
+                    .map_or(&[][..], |guard| guard.waiting.front_batch())
             })
         });
         kernel.compress(&mut states, &inputs, BATCH_BYTES / BLOCK);
@@ -446,7 +465,7 @@ fn hash_side_by_side<const G: usize>(kernel: Kernel, batch: &[Arc<Mutex<Lane>>])
         for (w, word) in guard.state.iter_mut().enumerate() {
             *word = states[i / LANES][w][i % LANES];
         }
-        guard.waiting.drain(..BATCH_BYTES);
+        guard.waiting.pop_batch();
     }
 }
 
