@@ -835,7 +835,8 @@ impl Dissector for {{ dissector }} {
                 let err = ParseError::new(0, Site::new(record, "<unknown>"), format!("gap of {len} bytes"));
                 self.machine.report_parse_error(&err, &[], cx)?;
             }
-            Ok(())
+            protoc_comment!("The state the gap led to may parse bytes that waited, now rather than at the next feed (whose own message would otherwise go first or not, depending on how its bytes were cut).");
+            self.process_waiting(dir.reverse(), None, cx)
         });
         self.settle(result, cx);
     }
