@@ -249,7 +249,7 @@ impl Sha256Stream {
         let mut lane = lock(&self.lane);
         let waiting = std::mem::take(&mut lane.waiting);
         lane.permit = None;
-        let waiting = lane.hash_wrapped_half(&waiting);
+        let waiting = hash_wrapped_half(&mut lane.state, &waiting);
         let whole = waiting.len() - waiting.len() % BLOCK;
         compress_blocks(&mut lane.state, &waiting[..whole]);
         let tail = &waiting[whole..];
@@ -284,26 +284,24 @@ impl Lane {
             if !self.waiting.len().is_multiple_of(BLOCK) {
                 return;
             }
-            let waiting = std::mem::take(&mut self.waiting);
-            let rest = self.hash_wrapped_half(&waiting);
+            let rest = hash_wrapped_half(&mut self.state, &self.waiting);
             compress_blocks(&mut self.state, rest);
-            self.waiting = waiting;
             self.waiting.clear();
         }
         let whole = data.len() - data.len() % BLOCK;
         compress_blocks(&mut self.state, &data[..whole]);
         self.waiting.push(&data[whole..]);
     }
+}
 
-    /// Hashes the first slice of `waiting` when its bytes wrap (a whole
-    /// half, so whole blocks); the bytes left to hash, in one slice.
-    fn hash_wrapped_half<'w>(&mut self, waiting: &'w Waiting) -> &'w [u8] {
-        match waiting.as_slices() {
-            (first, []) => first,
-            (first, second) => {
-                compress_blocks(&mut self.state, first);
-                second
-            }
+/// Hashes the first slice of `waiting` into `state` when its bytes wrap (a
+/// whole half, so whole blocks); the bytes left to hash, in one slice.
+fn hash_wrapped_half<'w>(state: &mut [u32; 8], waiting: &'w Waiting) -> &'w [u8] {
+    match waiting.as_slices() {
+        (first, []) => first,
+        (first, second) => {
+            compress_blocks(state, first);
+            second
         }
     }
 }

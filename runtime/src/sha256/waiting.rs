@@ -94,24 +94,11 @@ impl Waiting {
         };
     }
 
-    /// Keeps only the last `keep` waiting bytes (fewer than a block), moved
-    /// to the start of the storage.
-    pub(super) fn keep_last(&mut self, keep: usize) {
-        let mut tail = [0u8; super::BLOCK];
-        let keep = keep.min(self.len).min(tail.len());
-        let (a, b) = self.as_slices();
-        let joined = a.iter().chain(b).skip(self.len - keep);
-        for (slot, byte) in tail.iter_mut().zip(joined) {
-            *slot = *byte;
-        }
+    /// Forgets every waiting byte (they were hashed); the storage stays.
+    pub(super) fn clear(&mut self) {
         self.front = 0;
         self.len = 0;
         self.ring.clear();
-        self.push(tail.get(..keep).unwrap_or_default());
-    }
-
-    pub(super) fn clear(&mut self) {
-        self.keep_last(0);
     }
 }
 
@@ -126,7 +113,7 @@ mod tests {
     }
 
     proptest! {
-        /// Against a plain vector, through pushes, batches and resets.
+        /// Against a plain vector, through pushes, batches and clearing.
         #[test]
         fn waiting_bytes_keep_their_order(
             steps in proptest::collection::vec((0u8..6, 0usize..1500), 0..60),
@@ -159,9 +146,8 @@ mod tests {
                         }
                     }
                     _ => {
-                        let keep = n % 64 % (model.len() + 1);
-                        waiting.keep_last(keep);
-                        model.drain(..model.len() - keep);
+                        waiting.clear();
+                        model.clear();
                     }
                 }
                 prop_assert_eq!(waiting.len(), model.len());

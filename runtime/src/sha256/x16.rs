@@ -70,8 +70,8 @@ unsafe fn compress_avx512<const G: usize>(
         for (group, rows) in inputs.iter().zip(w.iter_mut()) {
             for (input, row) in group.iter().zip(rows.iter_mut()) {
                 // SAFETY (the caller's): each input holds `blocks * 64` bytes.
-                let block = _mm512_loadu_si512(input.as_ptr().add(block * 64).cast());
-                *row = _mm512_shuffle_epi8(block, byte_swap);
+                let bytes = _mm512_loadu_si512(input.as_ptr().add(block * 64).cast());
+                *row = _mm512_shuffle_epi8(bytes, byte_swap);
             }
             transpose(rows);
         }
