@@ -25,6 +25,8 @@ enum Step {
     Bytes(Direction, &'static [u8]),
     Gap(Direction, u64),
     End(Direction),
+    /// Capture time moves to this many seconds (`timeout` transitions).
+    Tick(f64),
 }
 
 /// Runs `steps` (bytes fed whole, or byte by byte); the entries and the status.
@@ -32,10 +34,14 @@ fn run(steps: &[Step], bytes_one_at_a_time: bool) -> (Vec<Entry>, FlowStatus) {
     let mut dissector = features::ChunksDissector::new();
     let mut recorder = Recorder::default();
     let info = flow();
+    let mut now = 0.0;
     for step in steps {
+        if let Step::Tick(to) = step {
+            now = *to;
+        }
         let mut cx = Cx {
             flow: &info,
-            now: 0.0,
+            now,
             sink: &mut recorder,
         };
         match step {
@@ -47,6 +53,7 @@ fn run(steps: &[Step], bytes_one_at_a_time: bool) -> (Vec<Entry>, FlowStatus) {
             Step::Bytes(dir, bytes) => dissector.feed(*dir, bytes, &mut cx),
             Step::Gap(dir, len) => dissector.gap(*dir, *len, &mut cx),
             Step::End(dir) => dissector.end(*dir, &mut cx),
+            Step::Tick(_) => dissector.tick(&mut cx),
         }
     }
     (recorder.entries, dissector.status())
@@ -184,6 +191,37 @@ fn after_a_gap_bytes_wait_for_the_end_event_that_makes_them_readable() {
     assert_eq!(status, FlowStatus::Active);
     let (before_end, _) = entries_of(&[Step::Gap(Up, 7), Step::Bytes(Up, b"junk\nPUT 1 LAST\nz")]);
     assert!(before_end.is_empty(), "the bytes waited: {before_end:?}");
+}
+
+#[test]
+fn after_a_gap_bytes_wait_for_the_timeout_that_makes_them_readable_and_are_read_at_once() {
+    let (before, _) = entries_of(&[
+        Step::Gap(Up, 7),
+        Step::Bytes(Up, b"junk\nPUT 1 LAST\nz"),
+        Step::Tick(4.0),
+    ]);
+    assert!(
+        before.is_empty(),
+        "four seconds: the bytes still wait: {before:?}"
+    );
+    // Five quiet seconds jump back to a state that reads the client: its
+    // waiting message is read at the tick, before the server's next reply
+    // (not after it, as it would be if it waited for the next feed).
+    let (entries, status) = entries(&[
+        Step::Gap(Up, 7),
+        Step::Bytes(Up, b"junk\nPUT 1 LAST\nz"),
+        Step::Tick(6.0),
+        Step::Bytes(Down, b"OK\n"),
+    ]);
+    let names: Vec<&str> = entries
+        .iter()
+        .filter_map(|e| match e {
+            Entry::Event { name, .. } => Some(*name),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(names, ["chunk", "done"], "{entries:?}");
+    assert_eq!(status, FlowStatus::Active);
 }
 
 /// The entries of `steps` fed whole.

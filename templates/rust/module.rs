@@ -887,7 +887,15 @@ impl Dissector for {{ dissector }} {
         if self.machine.status != FlowStatus::Active {
             return;
         }
-        let result = self.machine.start(cx).and_then(|()| self.machine.tick(cx));
+        let result = self.machine.start(cx).and_then(|()| {
+            let before = self.machine.state;
+            self.machine.tick(cx)?;
+            if self.machine.state == before {
+                return Ok(());
+            }
+            protoc_comment!("The state a timeout led to may parse bytes that waited: now, as after a gap or an end, rather than after the next feed's own message.");
+            self.process_waiting(Direction::Up, None, cx)
+        });
         self.settle(result, cx);
     }
 
