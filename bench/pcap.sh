@@ -371,6 +371,17 @@ for name, tool in order:
     else:
         print(f"  {tool:<20} {'did not finish':>22}")
 
+def side_by_side(name, threads_tool):
+    """For `TOOL -tN`: how much more work per second N one-thread runs of TOOL
+    at once got than one alone (median, fastest runs), and their key; None if
+    they did not run."""
+    single, copies = threads_tool.split(" -t")
+    apart = (name, f"{single} x{copies}")
+    if apart not in summary or (name, single) not in summary:
+        return None
+    n = int(copies)
+    return n * summary[(name, single)][0] / summary[apart][0], n * best[(name, single)] / best[apart], apart
+
 print("\nratios (median wall time of the other command / protoc-rs's; in brackets the same with CPU time,")
 print("then with each command's fastest run: noise only ever adds time)")
 for name in dict.fromkeys(n for n, _ in order):
@@ -404,15 +415,14 @@ for name in dict.fromkeys(n for n, _ in order):
             b1, bn = best[(name, single)], best[(name, threads_tool)]
             print(f"  [{name}] {threads_tool}: {w1 / wn:.2f}x the speed of one thread (wall; "
                   f"fastest runs: {b1 / bn:.2f}x); {cn / max(c1, 1e-9):.2f}x its CPU time")
-            copies = int(threads_tool.split(" -t")[1])
-            apart = f"{single} x{copies}"
-            if (name, apart) in summary and (name, threads_tool) in summary:
-                wa, ca = summary[(name, apart)]
-                scaling, fastest = copies * w1 / wa, copies * b1 / best[(name, apart)]
-                print(f"  [{name}] {apart} ({copies} one-thread runs at once, as independent processes): "
+            host = side_by_side(name, threads_tool)
+            if host:
+                scaling, fastest, apart = host
+                copies = int(threads_tool.split(" -t")[1])
+                print(f"  [{name}] {apart[1]} ({copies} one-thread runs at once, as independent processes): "
                       f"{scaling:.2f}x the work per second of one run alone (fastest runs: {fastest:.2f}x), "
-                      f"{ca / max(copies * c1, 1e-9):.2f}x its CPU time per run: what the host gives "
-                      f"{copies} busy cores now; {threads_tool} reaches {w1 / wn / scaling:.0%} of it "
+                      f"{summary[apart][1] / max(copies * c1, 1e-9):.2f}x its CPU time per run: what the host "
+                      f"gives {copies} busy cores now; {threads_tool} reaches {w1 / wn / scaling:.0%} of it "
                       f"(fastest runs: {b1 / bn / fastest:.0%})")
 
 # Issue 6's targets, on the ~220 MB capture (and every capture for memory and
@@ -451,15 +461,13 @@ if (main_capture, "protoc-rs json") in summary:
             grown_t = summary[(main_capture, t)][0] - summary[(small, t)][0]
             step = f" ({grown / max(grown_t, 1e-9):.2f}x median for the step up from {small})"
         raw = (fastest + overhead) / (best[(main_capture, t)] + overhead)
-        copies = t.split(" -t")[1]
-        apart = (main_capture, f"protoc-rs json x{copies}")
-        host = ""
-        if apart in summary:
-            host = (f"; the host gave {copies} independent runs {int(copies) * wall / summary[apart][0]:.2f}x "
-                    f"(fastest runs {int(copies) * fastest / best[apart]:.2f}x) in the same run")
+        host = side_by_side(main_capture, t)
+        if host:
+            host = (f"; the host gave {t.split(' -t')[1]} independent runs {host[0]:.2f}x "
+                    f"(fastest runs {host[1]:.2f}x) in the same run")
         print(f"  {t.split()[-1]} >= 1.8x (json): {speedup:.3f}x fastest runs, {median_speedup:.3f}x median"
               f"{step}; with the measuring chain's time left in: {raw:.3f}x fastest runs: "
-              f"{verdict(speedup >= 1.8)}{host}")
+              f"{verdict(speedup >= 1.8)}{host or ''}")
 peaks = [(max(r[2] for r in runs), name, tool) for (name, tool), runs in rows.items()
          if tool.startswith("protoc-rs") and not all(math.isnan(r[2]) for r in runs)]
 if peaks:
