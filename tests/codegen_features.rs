@@ -2,7 +2,7 @@
 //! counted bytes whose stream spans fields (`ends if`), tallies read by the
 //! state machine (size, SHA-256, missing bytes), per-flow variables, named
 //! triggers, a gap absorbed by a counted field, `resync … unless`, `end`,
-//! and `stop`. Each scenario gives the same entries whether its bytes come
+//! a `timeout`, and `stop`. Each scenario gives the same entries whether its bytes come
 //! whole or one at a time.
 
 #[path = "fixtures/recorder.rs"]
