@@ -2,13 +2,17 @@
 //! `OUT_DIR/specs_registry.rs` (the same modules and `SPECS` list that the
 //! `protoc-rs` binary builds in), for the targets that need generated
 //! dissectors (`smtp_dissector`) or the built-in specs' events (`rules_check`).
-//! A spec with errors fails the build with its diagnostics.
+//! The language-features fixture (`../tests/fixtures/specs/features.proto`)
+//! is generated into `OUT_DIR/fixtures/`, unregistered, for
+//! `features_dissector`. A spec with errors fails the build with its
+//! diagnostics.
 
 use std::path::{Path, PathBuf};
 
 fn main() {
     println!("cargo:rerun-if-changed=../specs");
     println!("cargo:rerun-if-changed=../templates");
+    println!("cargo:rerun-if-changed=../tests/fixtures/specs/features.proto");
     let mut specs = Vec::new();
     collect_specs(Path::new("../specs"), &mut specs);
     // As the main build orders them: top-level specs first, then by path.
@@ -17,10 +21,28 @@ fn main() {
     config.show_warnings(false);
     let built = config
         .compile(&specs)
-        .and_then(|compiled| config.write_registry(&compiled, "specs_registry.rs"));
+        .and_then(|compiled| config.write_registry(&compiled, "specs_registry.rs"))
+        .and_then(|_| compile_features_fixture());
     if let Err(err) = built {
         panic!("compiling the specs failed:\n{err}");
     }
+}
+
+/// `features.proto` into `OUT_DIR/fixtures/features.rs`.
+fn compile_features_fixture() -> Result<(), protoc_compiler::BuildError> {
+    let Some(out_dir) = std::env::var_os("OUT_DIR").map(PathBuf::from) else {
+        return Err(protoc_compiler::BuildError::NoOutDir);
+    };
+    let out_dir = out_dir.join("fixtures");
+    std::fs::create_dir_all(&out_dir).map_err(|source| protoc_compiler::BuildError::Write {
+        path: out_dir.display().to_string(),
+        source,
+    })?;
+    protoc_compiler::Config::new()
+        .out_dir(out_dir)
+        .show_warnings(false)
+        .compile(&[PathBuf::from("../tests/fixtures/specs/features.proto")])
+        .map(drop)
 }
 
 /// Every `.proto` file under `dir`, recursively.

@@ -19,7 +19,9 @@ fuzzer starts from every container format and link type the runtime reads.
                      and of the Zeek HTTP trace (a CONNECT), likewise;
 - dns_dissector:     binary session scripts (0x02 escapes) of the queries and
                      answers of tests/dns_messages.rs: as datagrams, and as TCP
-                     streams of length-prefixed frames with cut marks.
+                     streams of length-prefixed frames with cut marks;
+- features_dissector: session scripts of the scenarios of
+                     tests/codegen_features.rs (gaps, ends, ticks included).
 
 Deterministic: the same sources give the same files. Run from anywhere:
     python3 fuzz/make_seeds.py
@@ -404,6 +406,28 @@ def dns_seeds():
                 f.write(script(steps, tiny, every, binary=True))
 
 
+# The scenarios of tests/codegen_features.rs (G: a gap as long as its bytes;
+# T: one second passes; script() ends both sides last).
+FEATURES_SESSIONS = {
+    "chunks": [("C", b"PUT 5\nhelloPUT 3 LAST\nabc"), ("S", b"OK\n")],
+    "gap-absorbed": [("C", b"PUT 10 LAST\nabc"), ("G", b"gap!"), ("C", b"xyz"), ("S", b"OK\n")],
+    "resync": [("C", b"PUT x\nPUT 2 LAST\nhi"), ("S", b"OK\n")],
+    "gap-then-end": [("G", b"gap gap"), ("C", b"junk\nPUT 1 LAST\nz")],
+    "gap-then-timeout": [("G", b"gap gap"), ("C", b"junk\nPUT 1 LAST\nz")]
+    + [("T", b"")] * 5 + [("S", b"OK\n")],
+    "stop": [("S", b"TLS\n"), ("C", b"\x16\x03 not a header\n"), ("S", b"\x17\x03 nor a reply\n")],
+    "reset": [("C", b"PUT 2\nab"), ("C", b"RESET 0\n"), ("S", b"OK\n")],
+}
+
+
+def features_seeds():
+    dest = out_dir("features_dissector")
+    for name, steps in FEATURES_SESSIONS.items():
+        for tiny, every, suffix in ((False, 7, ""), (True, 5, "-tiny")):
+            with open(os.path.join(dest, name + suffix), "wb") as f:
+                f.write(script(steps, tiny, every))
+
+
 if __name__ == "__main__":
     spec_seeds()
     capture_seeds()
@@ -412,3 +436,4 @@ if __name__ == "__main__":
     dissector_seeds()
     http_seeds()
     dns_seeds()
+    features_seeds()

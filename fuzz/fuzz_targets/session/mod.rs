@@ -371,6 +371,7 @@ pub type Resolve = dyn Fn(HandoverTarget) -> Option<fn() -> Box<dyn Dissector>>;
 
 /// As `protoc-rs pcap` finds a handover's target: the spec of that name, or
 /// the first spec (in registry order) that claims that port.
+#[allow(dead_code)] // `features_dissector`'s spec hands over to nothing
 pub fn find_spec(
     specs: &[&SpecDescriptor],
     to: HandoverTarget,
