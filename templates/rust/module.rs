@@ -595,6 +595,7 @@ impl {{ dissector }} {
             if let Some(resync) = self.machine.resync.get_mut(dir.index()).and_then(Option::as_mut) {
                 protoc_comment!("A `resync` is pending: skip to just after its token first.");
                 let mut pcx = ParseCx::new(cx, dir);
+                let before = input.consumed();
                 let skipped = resync.run(&mut input, &mut pcx);
                 if let Some(slot) = self.machine.resync.get_mut(dir.index()) {
                     if !matches!(skipped, Err(Stop::NeedMore)) {
@@ -605,8 +606,11 @@ impl {{ dissector }} {
                     Ok(n) => machine::trace(cx, format_args!("grammar: {dir}: skipped {n} bytes to resynchronise")),
                     Err(Stop::NeedMore) => break,
                     Err(Stop::Error(err)) => {
-                        input.discard();
+                        protoc_comment!("As after the grammar's errors: the rest of the feed is discarded unless the `parse_error` transition resynchronises again (and the failed search read something, so that it cannot fail there forever); otherwise what is discarded would depend on how the bytes were cut.");
                         self.machine.report_parse_error(&err, &[], cx)?;
+                        if !self.machine.resyncing(dir) || input.consumed() == before {
+                            input.discard();
+                        }
                     }
                 }
                 continue;
