@@ -610,6 +610,9 @@ impl {{ dissector }} {
                         self.machine.report_parse_error(&err, &[], cx)?;
                         if !self.machine.resyncing(dir) || input.consumed() == before {
                             input.discard();
+                        } else {
+                            protoc_comment!("The bytes the failed search read are done with.");
+                            input.settle();
                         }
                     }
                 }
