@@ -38,16 +38,8 @@ fn compile_fixtures() -> Result<(), protoc_compiler::BuildError> {
     let mut fixtures = Vec::new();
     collect_specs(Path::new("tests/fixtures/specs"), &mut fixtures);
     fixtures.sort();
-    let Some(out_dir) = std::env::var_os("OUT_DIR").map(PathBuf::from) else {
-        return Err(protoc_compiler::BuildError::NoOutDir);
-    };
-    let out_dir = out_dir.join("fixtures");
-    std::fs::create_dir_all(&out_dir).map_err(|source| protoc_compiler::BuildError::Write {
-        path: out_dir.display().to_string(),
-        source,
-    })?;
     protoc_compiler::Config::new()
-        .out_dir(out_dir)
+        .subdir("fixtures")
         .show_warnings(false)
         .compile(&fixtures)
         .map(drop)

@@ -57,6 +57,7 @@ pub struct Compiled {
 #[derive(Debug, Clone)]
 pub struct Config {
     out_dir: Option<PathBuf>,
+    subdir: Option<PathBuf>,
     cargo_metadata: bool,
     show_warnings: bool,
 }
@@ -73,6 +74,7 @@ impl Config {
     pub fn new() -> Config {
         Config {
             out_dir: None,
+            subdir: None,
             cargo_metadata: true,
             show_warnings: true,
         }
@@ -82,6 +84,32 @@ impl Config {
     pub fn out_dir(&mut self, dir: impl Into<PathBuf>) -> &mut Config {
         self.out_dir = Some(dir.into());
         self
+    }
+
+    /// Writes into this subdirectory of the output directory (created if
+    /// missing): `OUT_DIR/fixtures/` for specs that only tests include.
+    pub fn subdir(&mut self, dir: impl Into<PathBuf>) -> &mut Config {
+        self.subdir = Some(dir.into());
+        self
+    }
+
+    /// The directory the generated files go to, created if missing.
+    fn target_dir(&self) -> Result<PathBuf, BuildError> {
+        let out_dir = match &self.out_dir {
+            Some(dir) => dir.clone(),
+            None => std::env::var_os("OUT_DIR")
+                .map(PathBuf::from)
+                .ok_or(BuildError::NoOutDir)?,
+        };
+        let Some(subdir) = &self.subdir else {
+            return Ok(out_dir);
+        };
+        let dir = out_dir.join(subdir);
+        std::fs::create_dir_all(&dir).map_err(|source| BuildError::Write {
+            path: dir.display().to_string(),
+            source,
+        })?;
+        Ok(dir)
     }
 
     /// Whether to print `cargo:` lines (`rerun-if-changed`, `warning`).
@@ -99,12 +127,7 @@ impl Config {
     /// Checks and generates every spec; writes `OUT_DIR/<stem>.rs` for each.
     /// Stops at the first spec with errors.
     pub fn compile(&self, specs: &[impl AsRef<Path>]) -> Result<Vec<Compiled>, BuildError> {
-        let out_dir = match &self.out_dir {
-            Some(dir) => dir.clone(),
-            None => std::env::var_os("OUT_DIR")
-                .map(PathBuf::from)
-                .ok_or(BuildError::NoOutDir)?,
-        };
+        let out_dir = self.target_dir()?;
         let mut modules: BTreeMap<String, PathBuf> = BTreeMap::new();
         let mut compiled = Vec::new();
         for spec_path in specs {
@@ -158,13 +181,7 @@ impl Config {
         compiled: &[Compiled],
         file_name: &str,
     ) -> Result<PathBuf, BuildError> {
-        let out_dir = match &self.out_dir {
-            Some(dir) => dir.clone(),
-            None => std::env::var_os("OUT_DIR")
-                .map(PathBuf::from)
-                .ok_or(BuildError::NoOutDir)?,
-        };
-        let path = out_dir.join(file_name);
+        let path = self.target_dir()?.join(file_name);
         write_if_changed(&path, &registry_source(compiled))?;
         Ok(path)
     }
@@ -245,4 +262,29 @@ fn write_if_changed(path: &Path, text: &str) -> Result<(), BuildError> {
         path: path.display().to_string(),
         source,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_subdirectory_is_created_and_holds_the_modules_and_the_registry() {
+        let out = tempfile::tempdir().expect("a temporary directory");
+        let spec = Path::new(env!("CARGO_MANIFEST_DIR")).join("../specs/smtp.proto");
+        let mut config = Config::new();
+        config
+            .cargo_metadata(false)
+            .out_dir(out.path())
+            .subdir("fixtures");
+        let compiled = config.compile(&[&spec]).expect("the SMTP spec compiles");
+        let registry = config
+            .write_registry(&compiled, "registry.rs")
+            .expect("the registry is written");
+        let dir = out.path().join("fixtures");
+        assert_eq!(compiled[0].output, dir.join("smtp.rs"));
+        assert!(compiled[0].output.is_file());
+        assert_eq!(registry, dir.join("registry.rs"));
+        assert!(registry.is_file());
+    }
 }
