@@ -373,14 +373,14 @@ for name, tool in order:
 
 def side_by_side(name, threads_tool):
     """For `TOOL -tN`: how much more work per second N one-thread runs of TOOL
-    at once got than one alone (median, fastest runs), and their key; None if
-    they did not run."""
+    at once got than one alone (median, fastest runs), their key and N; None
+    if they did not run."""
     single, copies = threads_tool.split(" -t")
     apart = (name, f"{single} x{copies}")
     if apart not in summary or (name, single) not in summary:
         return None
     n = int(copies)
-    return n * summary[(name, single)][0] / summary[apart][0], n * best[(name, single)] / best[apart], apart
+    return n * summary[(name, single)][0] / summary[apart][0], n * best[(name, single)] / best[apart], apart, n
 
 print("\nratios (median wall time of the other command / protoc-rs's; in brackets the same with CPU time,")
 print("then with each command's fastest run: noise only ever adds time)")
@@ -417,8 +417,7 @@ for name in dict.fromkeys(n for n, _ in order):
                   f"fastest runs: {b1 / bn:.2f}x); {cn / max(c1, 1e-9):.2f}x its CPU time")
             host = side_by_side(name, threads_tool)
             if host:
-                scaling, fastest, apart = host
-                copies = int(threads_tool.split(" -t")[1])
+                scaling, fastest, apart, copies = host
                 print(f"  [{name}] {apart[1]} ({copies} one-thread runs at once, as independent processes): "
                       f"{scaling:.2f}x the work per second of one run alone (fastest runs: {fastest:.2f}x), "
                       f"{summary[apart][1] / max(copies * c1, 1e-9):.2f}x its CPU time per run: what the host "
@@ -463,8 +462,9 @@ if (main_capture, "protoc-rs json") in summary:
         raw = (fastest + overhead) / (best[(main_capture, t)] + overhead)
         host = side_by_side(main_capture, t)
         if host:
-            host = (f"; the host gave {t.split(' -t')[1]} independent runs {host[0]:.2f}x "
-                    f"(fastest runs {host[1]:.2f}x) in the same run")
+            scaling, fastest_scaling, _, copies = host
+            host = (f"; the host gave {copies} independent runs {scaling:.2f}x "
+                    f"(fastest runs {fastest_scaling:.2f}x) in the same run")
         print(f"  {t.split()[-1]} >= 1.8x (json): {speedup:.3f}x fastest runs, {median_speedup:.3f}x median"
               f"{step}; with the measuring chain's time left in: {raw:.3f}x fastest runs: "
               f"{verdict(speedup >= 1.8)}{host or ''}")

@@ -12,7 +12,6 @@ use std::path::{Path, PathBuf};
 fn main() {
     println!("cargo:rerun-if-changed=../specs");
     println!("cargo:rerun-if-changed=../templates");
-    println!("cargo:rerun-if-changed=../tests/fixtures/specs/features.proto");
     let mut specs = Vec::new();
     collect_specs(Path::new("../specs"), &mut specs);
     // As the main build orders them: top-level specs first, then by path.

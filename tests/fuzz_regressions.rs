@@ -152,7 +152,7 @@ fn every_regression_input_passes() {
     assert!(replay("regressions", &SMTP) >= 4);
     replay("regressions", &HTTP);
     replay("regressions", &DNS);
-    replay("regressions", &FEATURES);
+    assert!(replay("regressions", &FEATURES) >= 2);
 }
 
 #[test]
