@@ -21,14 +21,14 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use common::{corpus, parse_events, protoc, Event};
+use common::{corpus, parse_events, protoc, zeek_traces, Event};
 
 // ---------------------------------------------------------------------------
 // Every capture
 
 #[test]
 fn every_capture_runs_without_a_crash_and_is_read_to_its_last_packet() {
-    let traces = all_traces();
+    let traces = zeek_traces();
     assert!(
         traces.len() >= 19,
         "the corpus holds 19 captures: {traces:?}"
@@ -931,24 +931,6 @@ fn zeek_transcripts(relative: &str) -> BTreeMap<String, Vec<Line>> {
 
 fn trace(relative: &str) -> PathBuf {
     corpus("zeek/Traces").join(relative)
-}
-
-/// Every capture under `zeek/Traces/`, sub-folders included, sorted.
-fn all_traces() -> Vec<PathBuf> {
-    fn walk(dir: &Path, into: &mut Vec<PathBuf>) {
-        for entry in std::fs::read_dir(dir).expect("corpus folder") {
-            let path = entry.expect("entry").path();
-            if path.is_dir() {
-                walk(&path, into);
-            } else {
-                into.push(path);
-            }
-        }
-    }
-    let mut traces = Vec::new();
-    walk(&corpus("zeek/Traces"), &mut traces);
-    traces.sort();
-    traces
 }
 
 /// The packet count Wireshark's `capinfos` reads in a capture.

@@ -14,7 +14,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use common::{parse_events, pcap_records, protoc, reference, repo, Event};
+use common::{parse_events, pcap_records, protoc, reference, repo, zeek_traces, Event};
 
 /// A flow's name that does not depend on the thread count.
 type FlowName = (String, u64, String, u64);
@@ -156,6 +156,42 @@ fn the_seed_capture_gives_hakas_results_with_two_threads() {
     assert_eq!(
         run.files,
         vec![b"BLA BLA BLA ...\r\nMORE BLA BLA BLA ...".to_vec()]
+    );
+}
+
+#[test]
+fn zeeks_captures_give_the_same_results_with_two_threads() {
+    // Real captures (Zeek's test suite): pcapng and gzip readers, IPv6 (which
+    // every thread decodes, its engine keeping the flows of its shard), BDAT,
+    // gaps, a one-sided session, STARTTLS, a CONNECT tunnel's handover; with
+    // the shipped rules, so alerts, drops and extracted mails are compared too.
+    let traces = zeek_traces();
+    assert!(
+        traces.len() >= 20,
+        "the corpus has {} captures",
+        traces.len()
+    );
+    let mut events = 0;
+    let mut files = 0;
+    for trace in &traces {
+        let mut args = vec![
+            "--rules",
+            "rules/spam_filter.rules",
+            "--rules",
+            "rules/mail_content.rules",
+        ];
+        if trace.ends_with("http/connect-with-smtp.pcap") {
+            args.extend(["--port", "http=8240"]);
+        }
+        let run = assert_same_with_two_threads(trace, &args, true);
+        events += run.events.len();
+        files += run.files.len();
+    }
+    // Enough to have compared something: every capture has events, and most
+    // carry mails.
+    assert!(
+        events > 1500 && files >= 15,
+        "{events} events, {files} files"
     );
 }
 

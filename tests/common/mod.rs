@@ -24,6 +24,25 @@ pub fn corpus(relative: &str) -> PathBuf {
     repo().join("../shared/corpus").join(relative)
 }
 
+/// Every capture of Zeek's test suite under `../shared/corpus/zeek/Traces/`,
+/// sub-folders included, sorted.
+pub fn zeek_traces() -> Vec<PathBuf> {
+    fn walk(dir: &Path, into: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).expect("corpus folder") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                walk(&path, into);
+            } else {
+                into.push(path);
+            }
+        }
+    }
+    let mut traces = Vec::new();
+    walk(&corpus("zeek/Traces"), &mut traces);
+    traces.sort();
+    traces
+}
+
 /// Runs `protoc-rs ARGS` from the repository root.
 pub fn protoc(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_protoc-rs"))
